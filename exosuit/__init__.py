@@ -1,0 +1,1 @@
+"""Exosuit: the shared domain package (settings, policy, storage, audit, CLI)."""

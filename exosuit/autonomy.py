@@ -1,0 +1,113 @@
+"""The autonomy policy as pure functions: which gates a task meets, who may decide them.
+
+This module is imported by the workflow, so it must stay deterministic and free of I/O.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AutonomyLevel(StrEnum):
+    MANUAL = "manual"
+    SUPERVISED = "supervised"
+    GUARDED = "guarded"
+    DELEGATED = "delegated"
+    AUTONOMOUS = "autonomous"
+
+    @property
+    def rank(self) -> int:
+        return list(AutonomyLevel).index(self)
+
+
+class Risk(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        return list(Risk).index(self)
+
+
+class GateKind(StrEnum):
+    PLAN = "plan"
+    STEP = "step"
+    OUTPUT = "output"
+
+
+class Role(StrEnum):
+    MEMBER = "member"
+    APPROVER = "approver"
+    ADMIN = "admin"
+
+
+DEFAULT_MAX_AUTONOMY = AutonomyLevel.DELEGATED
+DEFAULT_GATE_DEADLINE_SECONDS = 24 * 3600.0
+_FOUR_EYES_LEVELS = {AutonomyLevel.MANUAL, AutonomyLevel.SUPERVISED}
+
+
+def plan_gate_required(level: AutonomyLevel) -> bool:
+    """Plan approval before any step runs: manual, supervised and guarded."""
+    return level.rank <= AutonomyLevel.GUARDED.rank
+
+
+def step_gate_required(level: AutonomyLevel, risk: Risk) -> bool:
+    """Approval before a step runs, by level and the step's risk."""
+    if level in (AutonomyLevel.MANUAL, AutonomyLevel.SUPERVISED):
+        return True
+    if level is AutonomyLevel.GUARDED:
+        return risk.rank >= Risk.MEDIUM.rank
+    if level is AutonomyLevel.DELEGATED:
+        return risk is Risk.HIGH
+    return False
+
+
+def output_gate_required(level: AutonomyLevel) -> bool:
+    """Review of a step's output before it is accepted: manual only."""
+    return level is AutonomyLevel.MANUAL
+
+
+def gate_required(kind: GateKind, level: AutonomyLevel, risk: Risk = Risk.LOW) -> bool:
+    """The contract's table in one call."""
+    if kind is GateKind.PLAN:
+        return plan_gate_required(level)
+    if kind is GateKind.STEP:
+        return step_gate_required(level, risk)
+    return output_gate_required(level)
+
+
+def four_eyes_required(level: AutonomyLevel, risk: Risk) -> bool:
+    """The submitter cannot decide: at manual and supervised, and for high risk at any level."""
+    return level in _FOUR_EYES_LEVELS or risk is Risk.HIGH
+
+
+def can_approve(role: Role | None) -> bool:
+    return role in (Role.APPROVER, Role.ADMIN)
+
+
+def may_decide(
+    *, actor: str, role: Role | None, submitter: str, four_eyes: bool
+) -> str | None:
+    """None if the actor may decide the gate, else the reason they may not."""
+    if not can_approve(role):
+        return "only an approver of the task's team can decide its gates"
+    if four_eyes and actor == submitter:
+        return "four-eyes: the submitter cannot decide this gate; another approver must"
+    return None
+
+
+def may_set_autonomy(*, actor: str, role: Role | None, submitter: str) -> bool:
+    """The task's submitter or an approver of its team may move the slider."""
+    return actor == submitter or can_approve(role)
+
+
+def risk_floor(kind: str, tool_has_side_effects: bool) -> Risk:
+    """The lowest risk policy allows for a step: side-effecting tools are at least medium."""
+    if kind == "tool" and tool_has_side_effects:
+        return Risk.MEDIUM
+    return Risk.LOW
+
+
+def apply_floor(risk: Risk, floor: Risk) -> Risk:
+    return risk if risk.rank >= floor.rank else floor

@@ -1,0 +1,134 @@
+"""Database tables: identity, the tasks read model, model calls and the audit chain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from exosuit.autonomy import DEFAULT_GATE_DEADLINE_SECONDS, DEFAULT_MAX_AUTONOMY
+from exosuit.db import UTCDateTime, utcnow
+
+
+def _when(**kwargs: Any) -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, **kwargs)
+
+
+class Team(SQLModel, table=True):
+    name: str = Field(primary_key=True, max_length=100)
+    max_autonomy: str = Field(default=DEFAULT_MAX_AUTONOMY.value, max_length=20)
+    gate_deadline_seconds: float = DEFAULT_GATE_DEADLINE_SECONDS
+    created_at: datetime = _when()
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, index=True, max_length=320)
+    password_hash: str | None = None
+    created_at: datetime = _when()
+
+
+class Membership(SQLModel, table=True):
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    team: str = Field(foreign_key="team.name", primary_key=True, max_length=100)
+    role: str = Field(max_length=20)
+
+
+class ApiToken(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    name: str = Field(max_length=100)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = _when()
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Task(SQLModel, table=True):
+    """The read model of one task, kept current by the workflow's activities."""
+
+    __table_args__ = (
+        UniqueConstraint("submitted_by", "idempotency_key", name="uq_task_idempotency"),
+        Index("ix_task_team_created", "team", "created_at"),
+        Index("ix_task_gate_opened", "gate_opened_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    title: str = Field(max_length=300)
+    instructions: str = Field(sa_column=Column(Text, nullable=False))
+    team: str = Field(foreign_key="team.name", max_length=100)
+    submitted_by: str = Field(max_length=320)
+    autonomy: str = Field(max_length=20)
+    status: str = Field(default="planning", max_length=20)
+    result: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    request_fingerprint: str | None = Field(default=None, max_length=64)
+    # The open gate, inline so that the queue is one indexed query.
+    gate_id: str | None = Field(default=None, max_length=40)
+    gate_kind: str | None = Field(default=None, max_length=10)
+    gate_step_id: str | None = Field(default=None, max_length=40)
+    gate_opened_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    gate_deadline: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    gate_four_eyes: bool = False
+    gate_escalated: bool = False
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class Step(SQLModel, table=True):
+    __table_args__ = (Index("ix_step_task_index", "task_id", "index"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    task_id: str = Field(foreign_key="task.id", max_length=40)
+    index: int
+    title: str = Field(max_length=300)
+    instructions: str = Field(sa_column=Column(Text, nullable=False))
+    kind: str = Field(default="llm", max_length=10)
+    tool: str | None = Field(default=None, max_length=100)
+    risk: str = Field(default="low", max_length=10)
+    status: str = Field(default="pending", max_length=20)
+    output: str | None = Field(default=None, sa_column=Column(Text))
+    model: str | None = Field(default=None, max_length=200)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class ModelCall(SQLModel, table=True):
+    """One call to a model, with the usage its provider reported."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)
+    task_id: str = Field(foreign_key="task.id", index=True, max_length=40)
+    step_id: str | None = Field(default=None, max_length=40)
+    purpose: str = Field(max_length=20)
+    model: str = Field(max_length=200)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    at: datetime = _when()
+
+
+class AuditEvent(SQLModel, table=True):
+    """One link of a task's hash chain. Rows are only ever inserted."""
+
+    __table_args__ = (
+        UniqueConstraint("task_id", "seq", name="uq_audit_seq"),
+        UniqueConstraint("task_id", "idem_key", name="uq_audit_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: str = Field(foreign_key="task.id", max_length=40)
+    seq: int
+    at: str = Field(max_length=40)
+    actor: str = Field(max_length=400)
+    action: str = Field(max_length=60)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+    idem_key: str = Field(max_length=200)

@@ -1,0 +1,89 @@
+"""What a valid plan is: the schema the planner asks for, and its validation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from exosuit.autonomy import Risk, apply_floor, risk_floor
+from exosuit.tools import TOOLS
+
+MAX_STEPS = 20
+
+
+class PlanStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    instructions: str = Field(min_length=1, max_length=20_000)
+    kind: Literal["llm", "tool"] = "llm"
+    tool: str | None = None
+    risk: Literal["low", "medium", "high"] = "low"
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps: list[PlanStep] = Field(min_length=1, max_length=MAX_STEPS)
+
+
+class PlanInvalid(ValueError):
+    """The plan broke a rule; the message is fit to send back to the model."""
+
+
+def plan_json_schema() -> dict[str, Any]:
+    """The `json_schema` response format the planner asks the model for."""
+    step = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["title", "instructions", "kind", "tool", "risk"],
+        "properties": {
+            "title": {"type": "string"},
+            "instructions": {"type": "string"},
+            "kind": {"type": "string", "enum": ["llm", "tool"]},
+            "tool": {"type": ["string", "null"], "enum": [*sorted(TOOLS), None]},
+            "risk": {"type": "string", "enum": [r.value for r in Risk]},
+        },
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["steps"],
+        "properties": {"steps": {"type": "array", "items": step}},
+    }
+
+
+def validate_steps(raw: Any) -> list[PlanStep]:
+    """Check a plan against the schema and the tool catalogue; raise risks to the floor."""
+    try:
+        plan = Plan.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'plan'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise PlanInvalid(f"the plan does not match the schema: {problems}") from None
+    steps = []
+    for number, step in enumerate(plan.steps, start=1):
+        if step.kind == "tool":
+            spec = TOOLS.get(step.tool or "")
+            if spec is None:
+                known = ", ".join(sorted(TOOLS))
+                raise PlanInvalid(f"step {number}: unknown tool {step.tool!r}; known: {known}")
+            floor = risk_floor(step.kind, spec.side_effects)
+            step = step.model_copy(update={"risk": apply_floor(Risk(step.risk), floor).value})
+        else:
+            step = step.model_copy(update={"tool": None})
+        steps.append(step)
+    return steps
+
+
+def parse_plan(text: str) -> list[PlanStep]:
+    """Parse the model's answer into validated steps, or raise PlanInvalid."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanInvalid(f"the answer is not valid JSON: {exc}") from None
+    return validate_steps(raw)

@@ -1,0 +1,64 @@
+"""One settings object, read from the environment (see CONTRACT.md's table)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything configurable about one Exosuit deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="EXOSUIT_", extra="ignore")
+
+    data_dir: Path = Field(Path("./var"), description="Where embedded state lives.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default SQLite under the data dir."
+    )
+    temporal_address: str | None = Field(
+        None,
+        validation_alias=AliasChoices("TEMPORAL_ADDRESS", "EXOSUIT_TEMPORAL_ADDRESS"),
+        description="An existing Temporal cluster; unset means the embedded dev server.",
+    )
+    temporal_namespace: str = Field(
+        "default",
+        validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "EXOSUIT_TEMPORAL_NAMESPACE"),
+    )
+    task_queue: str = Field("exosuit-tasks", description="The workers' task queue.")
+    temporal_ui_url: str | None = Field(None, description="Base URL of the Temporal web UI.")
+    llm_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("EXOSUIT_LLM_BASE_URL", "OPENAI_BASE_URL"),
+        description="Any OpenAI-compatible endpoint.",
+    )
+    llm_api_key: str | None = Field(
+        None, validation_alias=AliasChoices("EXOSUIT_LLM_API_KEY", "OPENAI_API_KEY")
+    )
+    llm_model: str = Field("default", description="Model name sent to the endpoint.")
+    llm_timeout_seconds: float = Field(120.0, description="One model call's HTTP timeout.")
+    llm_price_input_per_million: float = Field(0.0, description="USD per 1M prompt tokens.")
+    llm_price_output_per_million: float = Field(0.0, description="USD per 1M output tokens.")
+    secret_key: str | None = Field(None, description="Session and webhook signing secret.")
+    max_body_bytes: int = Field(1_048_576, description="Largest request body the API accepts.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'exosuit.db'}"
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The configured secret, or one generated once into the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()

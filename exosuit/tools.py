@@ -1,0 +1,34 @@
+"""The catalogue of tools a plan may use: what each does and whether it touches the world.
+
+Pure data, shared by the planner's validation, the policy's risk floor and the workers
+that run the tools (activities/tools.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    side_effects: bool
+
+
+TOOLS: dict[str, ToolSpec] = {
+    spec.name: spec
+    for spec in (
+        ToolSpec(
+            "write_file",
+            "Write the step's instructions (the document to save) to the task's workspace "
+            "as a file; the step's title names the file.",
+            side_effects=True,
+        ),
+        ToolSpec(
+            "word_count",
+            "Count the words, lines and characters of the previous step's output.",
+            side_effects=False,
+        ),
+    )
+}
