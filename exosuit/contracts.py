@@ -10,6 +10,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+# Activity names: the workflow calls activities by name so it never imports their I/O.
+RECORD_ACTIVITY = "record_event"
+PLAN_ACTIVITY = "plan_task"
+RUN_STEP_ACTIVITY = "run_step"
+REDRAFT_ACTIVITY = "redraft_step"
+
+# Why the workflow refused an update (ApplicationError.type); the gateway maps them.
+GATE_NOT_OPEN = "GateNotOpen"
+FORBIDDEN = "Forbidden"
+INVALID = "Invalid"
+TASK_FINISHED = "TaskFinished"
+
+
+def workflow_id_for(task_id: str) -> str:
+    return f"task-{task_id}"
+
 
 @dataclass
 class TaskInput:
@@ -115,7 +131,7 @@ class PlanRequest:
     key: str
     attempt: int
     feedback: str | None = None
-    step_ids: list[str] = field(default_factory=list)
+    validation_error: str | None = None
 
 
 @dataclass

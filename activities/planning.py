@@ -1,0 +1,158 @@
+"""The planner: ask the model for a plan (structured output), validate it, store it."""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio import activity
+
+from activities.model import Completion, ModelClient
+from exosuit.contracts import (
+    PLAN_ACTIVITY,
+    REDRAFT_ACTIVITY,
+    NewStep,
+    PlanRequest,
+    PlanResult,
+    StepRequest,
+    StepResult,
+    StepState,
+    TaskEvent,
+)
+from exosuit.plan import PlanInvalid, parse_plan, plan_json_schema
+from exosuit.store import CallRecord, TaskStore, TaskView
+from exosuit.tools import TOOLS
+
+PLANNER_PROMPT = """You plan work for Exosuit. Break the user's task into a short list of \
+concrete steps that, done in order, complete it. Each step has a title, instructions \
+precise enough to carry out alone, a kind ("llm" for writing or reasoning by a model, \
+"tool" to use one of the tools below), the tool's name (null for llm steps) and a risk \
+(low, medium or high: how much harm a wrong result could do).
+Tools:
+{tools}
+Answer with JSON only: {{"steps": [{{"title", "instructions", "kind", "tool", "risk"}}, ...]}}."""
+
+REDRAFT_PROMPT = """You revise one step of a plan after a reviewer rejected it. Answer with \
+the step's new instructions only, no preamble."""
+
+
+def _tool_list() -> str:
+    return "\n".join(f"- {t.name}: {t.description}" for t in TOOLS.values())
+
+
+def call_record(key: str, purpose: str, completion: Completion, step_id: str | None = None) -> CallRecord:
+    return CallRecord(
+        key=key,
+        purpose=purpose,
+        model=completion.model,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        cost_usd=completion.cost_usd,
+        step_id=step_id,
+    )
+
+
+class PlannerActivities:
+    def __init__(self, model: ModelClient, store: TaskStore) -> None:
+        self._model = model
+        self._store = store
+
+    @activity.defn(name=PLAN_ACTIVITY)
+    async def plan_task(self, request: PlanRequest) -> PlanResult:
+        view = await self._store.task(request.task_id)
+        if view is None:
+            raise LookupError(f"task {request.task_id} does not exist")
+        earlier = await self._store.event(request.task_id, request.key)
+        if earlier is not None:  # a retry after the plan was stored: answer the same
+            if earlier.action == "plan.invalid":
+                return PlanResult(valid=False, error=str(earlier.data.get("error")))
+            return PlanResult(valid=True, steps=_states(view))
+        completion = await self._model.complete(
+            self._messages(view, request),
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "plan", "schema": plan_json_schema(), "strict": True},
+            },
+        )
+        actor = f"model:{completion.model}"
+        call = call_record(request.key, "plan", completion)
+        try:
+            steps = parse_plan(completion.text)
+        except PlanInvalid as exc:
+            await self._store.apply(
+                TaskEvent(
+                    request.task_id, request.key, actor, "plan.invalid",
+                    data={"attempt": request.attempt, "error": str(exc)},
+                ),
+                call,
+            )
+            return PlanResult(valid=False, error=str(exc))
+        plan = [NewStep(f"s_{uuid.uuid4().hex[:16]}", **s.model_dump()) for s in steps]
+        await self._store.apply(
+            TaskEvent(
+                request.task_id, request.key, actor, "task.planned",
+                data={"attempt": request.attempt}, new_plan=plan,
+            ),
+            call,
+        )
+        return PlanResult(
+            valid=True,
+            steps=[StepState(s.id, i, s.kind, s.risk, s.tool) for i, s in enumerate(plan)],
+        )
+
+    def _messages(self, view: TaskView, request: PlanRequest) -> list[dict[str, str]]:
+        task = view.task
+        messages = [
+            {"role": "system", "content": PLANNER_PROMPT.format(tools=_tool_list())},
+            {"role": "user", "content": f"Task: {task.title}\n\n{task.instructions}"},
+        ]
+        if request.feedback:
+            messages.append(
+                {
+                    "role": "user",
+                    "content": f"A reviewer rejected the previous plan: {request.feedback}\n"
+                    "Plan again, taking this into account.",
+                }
+            )
+        if request.validation_error:
+            messages.append(
+                {
+                    "role": "user",
+                    "content": f"Your previous answer was not a valid plan: "
+                    f"{request.validation_error}\nAnswer again with a valid plan.",
+                }
+            )
+        return messages
+
+    @activity.defn(name=REDRAFT_ACTIVITY)
+    async def redraft_step(self, request: StepRequest) -> StepResult:
+        if await self._store.seen(request.task_id, request.key):
+            return StepResult(ok=True)
+        view = await self._store.task(request.task_id)
+        step = next((s for s in view.steps if s.id == request.step_id), None) if view else None
+        if view is None or step is None:
+            raise LookupError(f"step {request.step_id} of task {request.task_id} does not exist")
+        completion = await self._model.complete(
+            [
+                {"role": "system", "content": REDRAFT_PROMPT},
+                {
+                    "role": "user",
+                    "content": f"Task: {view.task.title}\n\nStep: {step.title}\n"
+                    f"Current instructions:\n{step.instructions}\n\n"
+                    f"The reviewer's reason for rejecting them: {request.feedback}",
+                },
+            ]
+        )
+        text = completion.text.strip() or step.instructions
+        await self._store.apply(
+            TaskEvent(
+                request.task_id, request.key, f"model:{completion.model}", "step.redrafted",
+                data={"reason": request.feedback}, step_id=step.id, step_status="pending",
+                instructions=text,
+            ),
+            call_record(request.key, "redraft", completion, step.id),
+        )
+        return StepResult(ok=True)
+
+
+def _states(view: TaskView) -> list[StepState]:
+    return [StepState(s.id, s.index, s.kind, s.risk, s.tool, s.status) for s in view.steps]

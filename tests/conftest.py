@@ -1,0 +1,238 @@
+"""Shared fixtures: the real Temporal dev server, a scripted model server, real databases.
+
+Every test that needs the whole system gets a fresh task queue, worker and web app on a
+real port; the Temporal server, the model server and each database live for the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from openai import AsyncOpenAI
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activities.model import ModelClient
+from activities.worker import build_worker
+from exosuit.autonomy import Role
+from exosuit.db import Database, migrate
+from exosuit.identity import Directory
+from exosuit.settings import Settings
+from exosuit.temporal import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
+from tests.support.model_server import ModelServer, ScriptedModel, serve, shutdown
+from web.app import create_app
+from web.deps import Services
+
+POSTGRES_URL = os.environ.get(
+    "EXOSUIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+WAIT_SECONDS = 30.0
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    extra: list[str] = []
+    for value in DEV_SERVER_DYNAMIC_CONFIG:
+        extra += ["--dynamic-config-value", value]
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(), dev_server_extra_args=extra
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def model_server() -> AsyncIterator[ModelServer]:
+    server = ModelServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(scope="session")
+async def sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'exosuit.db'}"
+    migrate(url)
+    db = Database.from_url(url)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture(scope="session")
+async def postgres_db() -> AsyncIterator[Database]:
+    """A schema of its own in the machine's PostgreSQL, dropped at the end."""
+    schema = f"exosuit_test_{uuid.uuid4().hex[:10]}"
+    plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    try:
+        migrate(url)
+        db = Database.from_url(url)
+        yield db
+        await db.dispose()
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest) -> Database:
+    """The API suite runs once on SQLite and once on PostgreSQL."""
+    db: Database = request.getfixturevalue(f"{request.param}_db")
+    return db
+
+
+@pytest.fixture
+def sqlite_only(sqlite_db: Database) -> Database:
+    return sqlite_db
+
+
+@dataclass
+class Api:
+    """One signed-in API caller."""
+
+    http: httpx.AsyncClient
+    email: str
+
+    async def submit(self, team: str, autonomy: str, title: str = "Write a haiku", **extra: Any) -> dict[str, Any]:
+        body = {"title": title, "instructions": "About autumn.", "team": team, "autonomy": autonomy}
+        response = await self.http.post("/api/v1/tasks", json=body | extra)
+        assert response.status_code == 201, response.text
+        task: dict[str, Any] = response.json()
+        return task
+
+    async def task(self, task_id: str) -> dict[str, Any]:
+        response = await self.http.get(f"/api/v1/tasks/{task_id}")
+        assert response.status_code == 200, response.text
+        task: dict[str, Any] = response.json()
+        return task
+
+    async def wait(
+        self, task_id: str, check: Callable[[dict[str, Any]], bool], what: str = "condition"
+    ) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_SECONDS
+        while True:
+            task = await self.task(task_id)
+            if check(task):
+                return task
+            if loop.time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; task is {task}")
+            await asyncio.sleep(0.03)
+
+    async def wait_gate(self, task_id: str, kind: str | None = None) -> dict[str, Any]:
+        """The task once a gate (of `kind`) is open, or it has ended."""
+
+        def ready(task: dict[str, Any]) -> bool:
+            gate = task["open_gate"]
+            ended = task["status"] in ("completed", "rejected", "failed", "cancelled")
+            return ended or (gate is not None and (kind is None or gate["kind"] == kind))
+
+        task = await self.wait(task_id, ready, f"a {kind or 'any'} gate")
+        assert task["open_gate"] is not None, f"task ended without a {kind} gate: {task}"
+        return task
+
+    async def wait_done(self, task_id: str) -> dict[str, Any]:
+        return await self.wait(
+            task_id,
+            lambda t: t["status"] in ("completed", "rejected", "failed", "cancelled"),
+            "the task to end",
+        )
+
+    async def decide(self, task: dict[str, Any], action: str, **body: Any) -> httpx.Response:
+        payload = {"gate_id": task["open_gate"]["id"], "action": action} | body
+        return await self.http.post(f"/api/v1/tasks/{task['id']}/decisions", json=payload)
+
+    async def approve(self, task: dict[str, Any]) -> dict[str, Any]:
+        response = await self.decide(task, "approve")
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+
+@dataclass
+class System:
+    """The whole app for one test: worker, web app on a real port, a scripted model."""
+
+    base_url: str
+    model: ScriptedModel
+    directory: Directory
+    db: Database
+    temporal: Client
+    team: str
+    clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    async def user(self, role: str = "approver", team: str | None = None) -> Api:
+        email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
+        await self.directory.add_user(email, teams=[team or self.team], role=Role(role))
+        token = await self.directory.create_token(email, name="tests")
+        http = httpx.AsyncClient(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        self.clients.append(http)
+        return Api(http, email)
+
+    async def set_team(self, **policy: Any) -> None:
+        await self.directory.set_team_policy(
+            self.team,
+            max_autonomy=policy.get("max_autonomy"),
+            gate_deadline_seconds=policy.get("gate_deadline_seconds"),
+        )
+
+
+@pytest.fixture
+def scripted_model() -> ScriptedModel:
+    return ScriptedModel()
+
+
+@pytest.fixture
+async def system(
+    temporal_env: WorkflowEnvironment,
+    model_server: ModelServer,
+    database: Database,
+    scripted_model: ScriptedModel,
+    tmp_path: Path,
+) -> AsyncIterator[System]:
+    async with running_system(temporal_env.client, model_server, database, scripted_model, tmp_path) as sys:
+        yield sys
+
+
+@asynccontextmanager
+async def running_system(
+    client: Client, model_server: ModelServer, db: Database, model: ScriptedModel, tmp_path: Path
+) -> AsyncIterator[System]:
+    settings = Settings(
+        data_dir=tmp_path, task_queue=f"tq-{uuid.uuid4().hex}", llm_model="scripted-model",
+        llm_price_input_per_million=2.0, llm_price_output_per_million=8.0,
+    )
+    openai_client = AsyncOpenAI(
+        base_url=model_server.register(model), api_key="test", max_retries=0, timeout=10
+    )
+    model_client = ModelClient(
+        openai_client, "scripted-model",
+        price_input_per_million=2.0, price_output_per_million=8.0,
+    )
+    worker = build_worker(client, settings, db, model=model_client)
+    app = create_app(services=Services.build(settings, db, client))
+    server, server_task, port = await serve(app)
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    system = System(f"http://127.0.0.1:{port}", model, Directory(db), db, client, team)
+    await system.directory.ensure_team(team)
+    async with worker:
+        try:
+            yield system
+        finally:
+            for http in system.clients:
+                await http.aclose()
+            await shutdown(server, server_task)

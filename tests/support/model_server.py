@@ -1,0 +1,136 @@
+"""A real OpenAI-compatible HTTP server whose answers the tests script.
+
+Each test registers a `ScriptedModel` and points the app's stock `openai` client at
+`server.base_url(model)`; the server records every request it receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+DEFAULT_PLAN = [
+    {"title": "Draft", "instructions": "Write a first draft.", "kind": "llm", "tool": None, "risk": "low"},
+    {"title": "Polish", "instructions": "Polish the draft.", "kind": "llm", "tool": None, "risk": "low"},
+]
+
+
+def plan_json(steps: list[dict[str, Any]]) -> str:
+    return json.dumps({"steps": steps})
+
+
+class ScriptedModel:
+    """Answers by purpose: plans (asked with a JSON schema), step runs and redrafts."""
+
+    def __init__(self, plan: list[dict[str, Any]] | None = None) -> None:
+        self.id = uuid.uuid4().hex
+        self.plan = plan or DEFAULT_PLAN
+        self.plan_answers: deque[str] = deque()  # queued raw plan answers, used first
+        self.step_answer: Callable[[str], str] = lambda prompt: f"done: {_step_line(prompt)}"
+        self.redraft_answers: deque[str] = deque()
+        self.failures: deque[int] = deque()  # HTTP statuses to answer with first
+        self.requests: list[dict[str, Any]] = []
+        self.usage = (11, 7)  # prompt, completion tokens reported per call
+
+    def purpose(self, body: dict[str, Any]) -> str:
+        if body.get("response_format"):
+            return "plan"
+        system = body["messages"][0]["content"]
+        return "redraft" if system.startswith("You revise") else "step"
+
+    def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        self.requests.append(body)
+        if self.failures:
+            status = self.failures.popleft()
+            return status, {"error": {"message": "scripted failure", "type": "server_error"}}
+        purpose = self.purpose(body)
+        prompt = body["messages"][-1]["content"]
+        if purpose == "plan":
+            text = self.plan_answers.popleft() if self.plan_answers else plan_json(self.plan)
+        elif purpose == "redraft":
+            text = self.redraft_answers.popleft() if self.redraft_answers else "Redrafted."
+        else:
+            text = self.step_answer(prompt)
+        prompt_tokens, completion_tokens = self.usage
+        return 200, {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:8]}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "scripted-model",
+            "choices": [
+                {"index": 0, "finish_reason": "stop",
+                 "message": {"role": "assistant", "content": text}}
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+
+    def prompts(self, purpose: str) -> list[str]:
+        """Every message text of the requests made for one purpose, joined per request."""
+        return [
+            "\n".join(m["content"] for m in r["messages"])
+            for r in self.requests
+            if self.purpose(r) == purpose
+        ]
+
+
+def _step_line(prompt: str) -> str:
+    marker = "Instructions:\n"
+    return prompt.split(marker, 1)[1].split("\n\n", 1)[0] if marker in prompt else prompt[:80]
+
+
+class ModelServer:
+    def __init__(self) -> None:
+        self.models: dict[str, ScriptedModel] = {}
+        self.app = FastAPI()
+        self.app.post("/s/{model_id}/v1/chat/completions")(self._complete)
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    async def _complete(self, model_id: str, request: Request) -> JSONResponse:
+        model = self.models.get(model_id)
+        if model is None:
+            return JSONResponse({"error": {"message": "unknown model"}}, status_code=404)
+        status, body = model.answer(await request.json())
+        return JSONResponse(body, status_code=status)
+
+    def register(self, model: ScriptedModel) -> str:
+        self.models[model.id] = model
+        return f"http://127.0.0.1:{self.port}/s/{model.id}/v1"
+
+    async def start(self) -> None:
+        self._server, self._task, self.port = await serve(self.app)
+
+    async def stop(self) -> None:
+        assert self._server is not None and self._task is not None
+        await shutdown(self._server, self._task)
+
+
+async def serve(app: Any, port: int = 0) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    """Run an ASGI app on a real loopback port inside this event loop."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    return server, task, bound
+
+
+async def shutdown(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    server.should_exit = True
+    await task

@@ -1,0 +1,27 @@
+"""The approvals queue: open gates the caller may decide, oldest first."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from exosuit.autonomy import can_approve
+from web.deps import CurrentPrincipal, ServicesDep
+from web.schemas import ApprovalOut, gate_out, step_out, task_out
+
+router = APIRouter(tags=["approvals"])
+
+
+@router.get("/approvals")
+async def approvals(principal: CurrentPrincipal, services: ServicesDep) -> dict[str, list[ApprovalOut]]:
+    teams = [team for team, role in principal.roles.items() if can_approve(role)]
+    views = await services.store.open_gates(teams, exclude_four_eyes_of=principal.email)
+    items = []
+    for view in views:
+        gate = gate_out(view.task)
+        if gate is None:
+            continue
+        step = next((s for s in view.steps if s.id == gate.step_id), None)
+        items.append(
+            ApprovalOut(task=task_out(view), gate=gate, step=step_out(step) if step else None)
+        )
+    return {"items": items}

@@ -1,0 +1,70 @@
+"""Dependencies shared by the routes: the services and the calling principal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from temporalio.client import Client
+
+from exosuit.db import Database
+from exosuit.identity import Directory, Principal
+from exosuit.settings import Settings
+from exosuit.store import TaskStore, TaskView
+from web.errors import Problem
+from web.gateway import TaskGateway
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    temporal: Client
+    store: TaskStore
+    directory: Directory
+    gateway: TaskGateway
+
+    @classmethod
+    def build(cls, settings: Settings, db: Database, temporal: Client) -> Services:
+        return cls(
+            settings=settings,
+            db=db,
+            temporal=temporal,
+            store=TaskStore(db),
+            directory=Directory(db),
+            gateway=TaskGateway(temporal, settings.task_queue),
+        )
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def current_principal(request: Request, services: ServicesDep) -> Principal:
+    """The caller of an API request, from its bearer token."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    principal = None
+    if scheme.lower() == "bearer" and token:
+        principal = await services.directory.principal_for_token(token.strip())
+    if principal is None:
+        raise Problem(401, "Unauthorized", "a valid bearer token is required")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def visible_task(task_id: str, principal: CurrentPrincipal, services: ServicesDep) -> TaskView:
+    """The task if the caller's teams can see it; a 404 otherwise, absent or not."""
+    view = await services.store.task(task_id)
+    if view is None or view.task.team not in principal.roles:
+        raise Problem(404, "Not Found", f"no task {task_id}")
+    return view
+
+
+VisibleTask = Annotated[TaskView, Depends(visible_task)]

@@ -1,0 +1,1 @@
+"""Deterministic workflow code: decides what happens next, never talks to the world."""

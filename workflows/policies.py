@@ -1,0 +1,32 @@
+"""Activity timeouts and retry policies, declared once by name."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.common import RetryPolicy
+
+# A model call: bounded attempts, so a broken endpoint fails the task with a reason.
+MODEL_CALL: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=5),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=5,
+    ),
+}
+
+# A database write: retried until the database is back; idempotency keys make it safe.
+STORE_WRITE: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=10),
+        non_retryable_error_types=["LookupError"],
+    ),
+}
+
+MAX_PLAN_ATTEMPTS = 3
