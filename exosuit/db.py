@@ -68,13 +68,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _ensure_sqlite_folder(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for the configured URL (SQLite gets WAL and a busy timeout)."""
     target = async_url(url)
+    _ensure_sqlite_folder(target)
     if target.startswith("sqlite"):
-        database = make_url(target).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(target, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -106,6 +110,7 @@ def migrate(url: str) -> None:
     from alembic import command
     from alembic.config import Config
 
+    _ensure_sqlite_folder(url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["url"] = sync_url(url)

@@ -79,7 +79,10 @@ class DevServer:
         for value in DEV_SERVER_DYNAMIC_CONFIG:
             args += ["--dynamic-config-value", value]
         log = (data_dir / "temporal.log").open("ab")
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        # Its own session: a Ctrl-C reaches the supervisor, which stops it after the worker.
+        process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         server = cls(process, f"127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}")
         await server._wait_ready()
         return server

@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.model import ModelClient
 from activities.worker import build_worker
-from exosuit.autonomy import Role
+from exosuit.autonomy import AutonomyLevel, Role
 from exosuit.db import Database, migrate
 from exosuit.identity import Directory
 from exosuit.settings import Settings
@@ -186,7 +186,7 @@ class System:
     async def set_team(self, **policy: Any) -> None:
         await self.directory.set_team_policy(
             self.team,
-            max_autonomy=policy.get("max_autonomy"),
+            max_autonomy=AutonomyLevel(policy["max_autonomy"]) if "max_autonomy" in policy else None,
             gate_deadline_seconds=policy.get("gate_deadline_seconds"),
         )
 

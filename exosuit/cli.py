@@ -1,0 +1,109 @@
+"""The `exosuit` command (CONTRACT.md, CLI)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from exosuit.autonomy import AutonomyLevel, Role
+from exosuit.db import Database, migrate
+from exosuit.identity import Directory
+from exosuit.settings import Settings
+from exosuit.store import TaskStore
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="exosuit", description="Human-in-the-loop jobs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dev = commands.add_parser("dev", help="Temporal + worker + web, as `make run` starts them")
+    dev.add_argument("--port", type=int, default=None)
+    web = commands.add_parser("web", help="the web app alone")
+    web.add_argument("--port", type=int, default=None)
+    commands.add_parser("worker", help="one worker alone")
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
+    add = user.add_parser("add", help="create a user or add them to teams")
+    add.add_argument("email")
+    add.add_argument("--team", action="append", required=True, help="repeat for more teams")
+    add.add_argument("--role", choices=[r.value for r in Role], required=True)
+    add.add_argument("--password")
+
+    team = commands.add_parser("team", help="manage teams").add_subparsers(dest="action", required=True)
+    tset = team.add_parser("set", help="a team's policy")
+    tset.add_argument("team")
+    tset.add_argument("--max-autonomy", choices=[a.value for a in AutonomyLevel])
+    tset.add_argument("--gate-deadline", type=float, metavar="HOURS")
+
+    token = commands.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
+    create = token.add_parser("create", help="a new token, printed alone on the last line")
+    create.add_argument("email")
+    create.add_argument("--name", default="default")
+
+    audit = commands.add_parser("audit", help="the audit chain").add_subparsers(dest="action", required=True)
+    verify = audit.add_parser("verify", help="exit 0 if the chain holds, 1 with the first bad seq")
+    verify.add_argument("task_id")
+    return parser
+
+
+async def _with_db(settings: Settings, args: argparse.Namespace) -> int:
+    migrate(settings.resolved_database_url)
+    db = Database.from_url(settings.resolved_database_url)
+    directory = Directory(db)
+    try:
+        if args.command == "user":
+            await directory.add_user(
+                args.email, teams=args.team, role=Role(args.role), password=args.password
+            )
+            print(f"{args.email.lower()}: {args.role} of {', '.join(args.team)}")
+        elif args.command == "team":
+            seconds = None if args.gate_deadline is None else args.gate_deadline * 3600
+            level = AutonomyLevel(args.max_autonomy) if args.max_autonomy else None
+            team = await directory.set_team_policy(
+                args.team, max_autonomy=level, gate_deadline_seconds=seconds
+            )
+            hours = team.gate_deadline_seconds / 3600
+            print(f"{team.name}: max autonomy {team.max_autonomy}, gate deadline {hours:g} h")
+        elif args.command == "token":
+            try:
+                token = await directory.create_token(args.email, name=args.name)
+            except LookupError as exc:
+                print(exc, file=sys.stderr)
+                return 2
+            print(f"token {args.name!r} for {args.email.lower()}:")
+            print(token)
+        elif args.command == "audit":
+            verdict = await TaskStore(db).verify(args.task_id)
+            if verdict.events == 0:
+                print(f"no audit events for task {args.task_id}", file=sys.stderr)
+                return 1
+            if not verdict.ok:
+                print(f"chain broken at seq {verdict.first_bad_seq} ({verdict.events} events)")
+                return 1
+            print(f"chain holds: {verdict.events} events")
+        return 0
+    finally:
+        await db.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    if args.command in ("dev", "web", "worker"):
+        from exosuit import dev
+
+        port = getattr(args, "port", None) or settings.port
+        runner = {
+            "dev": lambda: dev.run_dev(settings, port),
+            "web": lambda: dev.run_web(settings, port),
+            "worker": lambda: dev.run_worker(settings),
+        }[args.command]
+        asyncio.run(runner())
+        return 0
+    return asyncio.run(_with_db(settings, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""`exosuit dev`, `exosuit web`, `exosuit worker`: the long-running processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+
+from exosuit.autonomy import Role
+from exosuit.db import Database, migrate
+from exosuit.identity import Directory
+from exosuit.settings import Settings
+from exosuit.temporal import DevServer, connect
+
+ADMIN_EMAIL = "admin@exosuit.local"
+ADMIN_TEAM = "default"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal capture: the supervisor decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _stop_on_signals(server: uvicorn.Server) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+
+
+async def _connect_when_up(settings: Settings, address: str | None = None) -> object:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while True:
+        try:
+            return await connect(settings, address)
+        except RuntimeError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def first_start(directory: Directory) -> list[str]:
+    """On an empty database: an admin user and an API token; lines to print."""
+    if await directory.user_count() > 0:
+        return []
+    password = secrets.token_urlsafe(12)
+    await directory.add_user(ADMIN_EMAIL, teams=[ADMIN_TEAM], role=Role.ADMIN, password=password)
+    token = await directory.create_token(ADMIN_EMAIL, name="first-start")
+    return [
+        f"  First start: created {ADMIN_EMAIL} (admin of team {ADMIN_TEAM!r}).",
+        f"  Sign in as {ADMIN_EMAIL} with password {password}",
+        f"  API token (shown once): {token}",
+        "  Add people with `exosuit user add EMAIL --team TEAM --role approver`.",
+    ]
+
+
+async def run_dev(settings: Settings, port: int) -> None:
+    """Temporal (embedded unless TEMPORAL_ADDRESS is set) + one worker + the web app."""
+    from activities.worker import build_worker
+    from web.app import create_app
+    from web.deps import Services
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    migrate(settings.resolved_database_url)
+    db = Database.from_url(settings.resolved_database_url)
+    temporal: DevServer | None = None
+    try:
+        address = settings.temporal_address
+        if not address:
+            temporal = await DevServer.start(settings.data_dir / "temporal")
+            address = temporal.address
+            settings = settings.model_copy(update={"temporal_ui_url": temporal.ui_url})
+        client = await _connect_when_up(settings, address)
+        worker = build_worker(client, settings, db)  # type: ignore[arg-type]
+        app = create_app(services=Services.build(settings, db, client))  # type: ignore[arg-type]
+        server = _Server(uvicorn.Config(app, host=settings.host, port=port, log_level="warning"))
+        _stop_on_signals(server)
+        lines = await first_start(Directory(db))
+        async with worker:
+            serving = asyncio.create_task(server.serve())
+            while not server.started and not serving.done():
+                await asyncio.sleep(0.05)
+            print(f"Exosuit is ready at http://{settings.host}:{port} "
+                  f"({loop.time() - started:.1f}s)", flush=True)
+            print(f"  Temporal: {address}"
+                  + (f", UI {settings.temporal_ui_url}" if settings.temporal_ui_url else ""))
+            print(f"  Data dir: {settings.data_dir.resolve()}")
+            if not settings.llm_base_url:
+                print("  No model endpoint configured: set EXOSUIT_LLM_BASE_URL to plan and run tasks.")
+            for line in lines:
+                print(line)
+            print("  Ctrl-C stops everything.", flush=True)
+            await serving
+    finally:
+        await db.dispose()
+        if temporal is not None:
+            temporal.stop()
+
+
+async def run_web(settings: Settings, port: int) -> None:
+    from web.app import create_app
+
+    server = _Server(uvicorn.Config(create_app(settings), host=settings.host, port=port))
+    _stop_on_signals(server)
+    await server.serve()
+
+
+async def run_worker(settings: Settings) -> None:
+    from activities.worker import build_worker
+
+    migrate(settings.resolved_database_url)
+    db = Database.from_url(settings.resolved_database_url)
+    client = await _connect_when_up(settings)
+    worker = build_worker(client, settings, db)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with worker:
+            print(f"worker polling {settings.task_queue!r} on {settings.temporal_address}", flush=True)
+            await stop.wait()
+    finally:
+        await db.dispose()
