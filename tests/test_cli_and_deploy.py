@@ -1,0 +1,162 @@
+"""The `exosuit` command, `exosuit dev` as `make run` starts it, and the compose file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from exosuit.autonomy import Role
+from exosuit.db import Database
+from exosuit.identity import Directory
+from exosuit.temporal import free_port
+from tests.support.model_server import ModelServer, ScriptedModel
+
+ROOT = Path(__file__).parent.parent
+EXOSUIT = str(Path(sys.executable).parent / "exosuit")
+
+
+async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        EXOSUIT, *args, env=os.environ | env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode()
+
+
+async def test_cli_manages_users_teams_and_tokens(tmp_path: Path) -> None:
+    env = {"EXOSUIT_DATA_DIR": str(tmp_path)}
+    code, out = await run_cli(
+        "user", "add", "Ana@Example.com", "--team", "red", "--team", "blue", "--role", "approver",
+        env=env,
+    )
+    assert code == 0, out
+    code, out = await run_cli("team", "set", "red", "--max-autonomy", "guarded", "--gate-deadline", "2", env=env)
+    assert (code, out.strip()) == (0, "red: max autonomy guarded, gate deadline 2 h")
+    code, out = await run_cli("token", "create", "ana@example.com", "--name", "ci", env=env)
+    assert code == 0
+    token = out.strip().splitlines()[-1]
+    assert token.startswith("exo_")
+
+    db = Database.from_url(f"sqlite:///{tmp_path / 'exosuit.db'}")
+    try:
+        directory = Directory(db)
+        principal = await directory.principal_for_token(token)
+        assert principal is not None
+        assert principal.email == "ana@example.com" and principal.token_name == "ci"
+        assert principal.roles == {"red": Role.APPROVER, "blue": Role.APPROVER}
+        team = await directory.team("red")
+        assert team is not None and team.gate_deadline_seconds == 7200
+        async with db.session() as session:
+            from sqlmodel import select
+
+            from exosuit.models import ApiToken
+            stored = (await session.exec(select(ApiToken.token_hash))).all()
+        assert token not in stored  # only the hash is kept
+    finally:
+        await db.dispose()
+    code, out = await run_cli("audit", "verify", "t_missing", env=env)
+    assert code == 1
+
+
+@pytest.fixture
+async def dev_model(model_server: ModelServer) -> tuple[str, ScriptedModel]:
+    model = ScriptedModel()
+    return model_server.register(model), model
+
+
+async def start_dev(data_dir: Path, model_url: str, port: int) -> tuple[asyncio.subprocess.Process, list[str]]:
+    env = os.environ | {"EXOSUIT_DATA_DIR": str(data_dir), "EXOSUIT_LLM_BASE_URL": model_url}
+    env.pop("TEMPORAL_ADDRESS", None)
+    process = await asyncio.create_subprocess_exec(
+        EXOSUIT, "dev", "--port", str(port), env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    while True:
+        line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        assert line, f"exosuit dev exited early: {lines}"
+        lines.append(line)
+        if "Ctrl-C" in line:
+            return process, lines
+
+
+async def stop_dev(process: asyncio.subprocess.Process) -> int:
+    process.send_signal(signal.SIGINT)
+    return await asyncio.wait_for(process.wait(), 30)
+
+
+async def test_exosuit_dev_runs_a_task_and_keeps_it_across_a_restart(
+    tmp_path: Path, dev_model: tuple[str, ScriptedModel]
+) -> None:
+    url, _ = dev_model
+    port = free_port()
+    process, lines = await start_dev(tmp_path, url, port)
+    try:
+        text = "".join(lines)
+        assert f"ready at http://127.0.0.1:{port}" in text
+        password = re.search(r"with password (\S+)", text)
+        token_line = re.search(r"API token \(shown once\): (\S+)", text)
+        assert password and token_line
+        headers = {"Authorization": f"Bearer {token_line.group(1)}"}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers) as http:
+            assert (await http.get("/readyz")).status_code == 200
+            body = {"title": "Hello", "instructions": "Say hello.", "team": "default", "autonomy": "guarded"}
+            task = (await http.post("/api/v1/tasks", json=body)).json()
+            for _ in range(300):
+                task = (await http.get(f"/api/v1/tasks/{task['id']}")).json()
+                if task["open_gate"]:
+                    break
+                await asyncio.sleep(0.05)
+            gate = task["open_gate"]
+            decided = await http.post(
+                f"/api/v1/tasks/{task['id']}/decisions", json={"gate_id": gate["id"], "action": "approve"}
+            )
+            assert decided.status_code == 200, decided.text
+            for _ in range(300):
+                task = (await http.get(f"/api/v1/tasks/{task['id']}")).json()
+                if task["status"] == "completed":
+                    break
+                await asyncio.sleep(0.05)
+            assert task["status"] == "completed"
+    finally:
+        assert await stop_dev(process) == 0
+    assert (tmp_path / "temporal" / "temporal.db").exists()
+
+    process, lines = await start_dev(tmp_path, url, port)
+    try:
+        assert "First start" not in "".join(lines)  # the admin exists already
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers) as http:
+            again = (await http.get(f"/api/v1/tasks/{task['id']}")).json()
+            assert again["status"] == "completed"
+    finally:
+        assert await stop_dev(process) == 0
+
+
+def test_compose_file_is_valid_and_has_the_production_shape() -> None:
+    compose = shutil.which("docker-compose")
+    assert compose, "docker-compose is installed by `make test` to validate the compose file"
+    env = os.environ | {"POSTGRES_PASSWORD": "pw", "EXOSUIT_SECRET_KEY": "secret"}
+    checked = subprocess.run(
+        [compose, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+    spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = spec["services"]
+    assert set(services) == {"postgresql", "temporal", "temporal-ui", "web", "worker"}
+    assert services["web"]["command"][:2] == ["exosuit", "web"]
+    assert services["worker"]["command"] == ["exosuit", "worker"]
+    assert (ROOT / spec["x-exosuit"]["build"]["dockerfile"]).exists()
