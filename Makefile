@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint test-tools bench clean
 
 setup: $(STAMP)
 
@@ -17,12 +18,21 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/exosuit dev
 
-test: setup lint
+# Debian tools the suite uses: docker-compose validates docker-compose.yml.
+test-tools:
+	@command -v docker-compose >/dev/null || { \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-compose; }
+
+test: setup test-tools lint
 	$(BIN)/pytest -q
 
 lint: setup
 	$(BIN)/ruff check exosuit workflows activities web tests benchmarks
+	$(BIN)/ruff format --check exosuit workflows activities web tests benchmarks
 	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python benchmarks/approval_latency.py
 
 clean:
 	rm -rf $(VENV) var

@@ -80,7 +80,10 @@ class PlannerActivities:
         except PlanInvalid as exc:
             await self._store.apply(
                 TaskEvent(
-                    request.task_id, request.key, actor, "plan.invalid",
+                    request.task_id,
+                    request.key,
+                    actor,
+                    "plan.invalid",
                     data={"attempt": request.attempt, "error": str(exc)},
                 ),
                 call,
@@ -89,8 +92,12 @@ class PlannerActivities:
         plan = [NewStep(f"s_{uuid.uuid4().hex[:16]}", **s.model_dump()) for s in steps]
         await self._store.apply(
             TaskEvent(
-                request.task_id, request.key, actor, "task.planned",
-                data={"attempt": request.attempt}, new_plan=plan,
+                request.task_id,
+                request.key,
+                actor,
+                "task.planned",
+                data={"attempt": request.attempt},
+                new_plan=plan,
             ),
             call,
         )
@@ -145,8 +152,13 @@ class PlannerActivities:
         text = completion.text.strip() or step.instructions
         await self._store.apply(
             TaskEvent(
-                request.task_id, request.key, f"model:{completion.model}", "step.redrafted",
-                data={"reason": request.feedback}, step_id=step.id, step_status="pending",
+                request.task_id,
+                request.key,
+                f"model:{completion.model}",
+                "step.redrafted",
+                data={"reason": request.feedback},
+                step_id=step.id,
+                step_status="pending",
                 instructions=text,
             ),
             call_record(request.key, "redraft", completion, step.id),

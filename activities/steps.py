@@ -34,17 +34,26 @@ class StepActivities:
             output = await self._tools.run(step, view)
             await self._store.apply(
                 TaskEvent(
-                    request.task_id, request.key, "system", "step.finished",
-                    data={"tool": step.tool}, step_id=step.id, output=output,
+                    request.task_id,
+                    request.key,
+                    "system",
+                    "step.finished",
+                    data={"tool": step.tool},
+                    step_id=step.id,
+                    output=output,
                 )
             )
             return StepResult(ok=True, summary=output[:200])
         completion = await self._model.complete(self._messages(view, step, request.feedback))
         await self._store.apply(
             TaskEvent(
-                request.task_id, request.key, f"model:{completion.model}", "step.finished",
+                request.task_id,
+                request.key,
+                f"model:{completion.model}",
+                "step.finished",
                 data={"feedback": request.feedback} if request.feedback else {},
-                step_id=step.id, output=completion.text,
+                step_id=step.id,
+                output=completion.text,
             ),
             call_record(request.key, "step", completion, step.id),
         )

@@ -86,9 +86,7 @@ def can_approve(role: Role | None) -> bool:
     return role in (Role.APPROVER, Role.ADMIN)
 
 
-def may_decide(
-    *, actor: str, role: Role | None, submitter: str, four_eyes: bool
-) -> str | None:
+def may_decide(*, actor: str, role: Role | None, submitter: str, four_eyes: bool) -> str | None:
     """None if the actor may decide the gate, else the reason they may not."""
     if not can_approve(role):
         return "only an approver of the task's team can decide its gates"

@@ -95,12 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exosuit import dev
 
         port = getattr(args, "port", None) or settings.port
-        runner = {
-            "dev": lambda: dev.run_dev(settings, port),
-            "web": lambda: dev.run_web(settings, port),
-            "worker": lambda: dev.run_worker(settings),
-        }[args.command]
-        asyncio.run(runner())
+        if args.command == "dev":
+            asyncio.run(dev.run_dev(settings, port))
+        elif args.command == "web":
+            asyncio.run(dev.run_web(settings, port))
+        else:
+            asyncio.run(dev.run_worker(settings))
         return 0
     return asyncio.run(_with_db(settings, args))
 

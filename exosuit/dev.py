@@ -9,6 +9,7 @@ import signal
 from collections.abc import Iterator
 
 import uvicorn
+from temporalio.client import Client
 
 from exosuit.autonomy import Role
 from exosuit.db import Database, migrate
@@ -34,7 +35,8 @@ def _stop_on_signals(server: uvicorn.Server) -> None:
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
 
 
-async def _connect_when_up(settings: Settings, address: str | None = None) -> object:
+async def _connect_when_up(settings: Settings, address: str | None = None) -> Client:
+    """Connect, waiting out a server that is still starting."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 30
     while True:
@@ -79,19 +81,23 @@ async def run_dev(settings: Settings, port: int) -> None:
             address = temporal.address
             settings = settings.model_copy(update={"temporal_ui_url": temporal.ui_url})
         client = await _connect_when_up(settings, address)
-        worker = build_worker(client, settings, db)  # type: ignore[arg-type]
-        app = create_app(services=Services.build(settings, db, client))  # type: ignore[arg-type]
+        worker = build_worker(client, settings, db)
+        app = create_app(services=Services.build(settings, db, client))
         server = _Server(uvicorn.Config(app, host=settings.host, port=port, log_level="warning"))
         _stop_on_signals(server)
         lines = await first_start(Directory(db))
         async with worker:
             serving = asyncio.create_task(server.serve())
-            while not server.started and not serving.done():
+            while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)
                 await asyncio.sleep(0.05)
-            print(f"Exosuit is ready at http://{settings.host}:{port} "
-                  f"({loop.time() - started:.1f}s)", flush=True)
-            print(f"  Temporal: {address}"
-                  + (f", UI {settings.temporal_ui_url}" if settings.temporal_ui_url else ""))
+            print(
+                f"Exosuit is ready at http://{settings.host}:{port} ({loop.time() - started:.1f}s)",
+                flush=True,
+            )
+            print(
+                f"  Temporal: {address}"
+                + (f", UI {settings.temporal_ui_url}" if settings.temporal_ui_url else "")
+            )
             print(f"  Data dir: {settings.data_dir.resolve()}")
             if not settings.llm_base_url:
                 print("  No model endpoint configured: set EXOSUIT_LLM_BASE_URL to plan and run tasks.")
@@ -102,7 +108,7 @@ async def run_dev(settings: Settings, port: int) -> None:
     finally:
         await db.dispose()
         if temporal is not None:
-            temporal.stop()
+            await temporal.stop()
 
 
 async def run_web(settings: Settings, port: int) -> None:
@@ -119,7 +125,7 @@ async def run_worker(settings: Settings) -> None:
     migrate(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
     client = await _connect_when_up(settings)
-    worker = build_worker(client, settings, db)  # type: ignore[arg-type]
+    worker = build_worker(client, settings, db)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

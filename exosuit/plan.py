@@ -61,8 +61,7 @@ def validate_steps(raw: Any) -> list[PlanStep]:
         plan = Plan.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'plan'}: {err['msg']}"
-            for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or 'plan'}: {err['msg']}" for err in exc.errors()
         )
         raise PlanInvalid(f"the plan does not match the schema: {problems}") from None
     steps = []

@@ -16,9 +16,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EXOSUIT_", extra="ignore")
 
     data_dir: Path = Field(Path("./var"), description="Where embedded state lives.")
-    database_url: str | None = Field(
-        None, description="SQLAlchemy URL; default SQLite under the data dir."
-    )
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite under the data dir.")
     temporal_address: str | None = Field(
         None,
         validation_alias=AliasChoices("TEMPORAL_ADDRESS", "EXOSUIT_TEMPORAL_ADDRESS"),

@@ -247,9 +247,7 @@ class TaskStore:
             task = await session.get(Task, task_id)
             if task is None:
                 return None
-            steps = await session.exec(
-                select(Step).where(Step.task_id == task_id).order_by(col(Step.index))
-            )
+            steps = await session.exec(select(Step).where(Step.task_id == task_id).order_by(col(Step.index)))
             return TaskView(task, list(steps))
 
     async def tasks(
@@ -273,7 +271,9 @@ class TaskStore:
             tasks = list(await session.exec(query))
             return await self._with_steps(session, tasks)
 
-    async def open_gates(self, teams: Sequence[str], *, exclude_four_eyes_of: str | None = None) -> list[TaskView]:
+    async def open_gates(
+        self, teams: Sequence[str], *, exclude_four_eyes_of: str | None = None
+    ) -> list[TaskView]:
         """Tasks with an open gate in the given teams, oldest gate first."""
         query = select(Task).where(col(Task.team).in_(list(teams)), col(Task.gate_id).is_not(None))
         if exclude_four_eyes_of is not None:

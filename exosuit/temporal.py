@@ -9,6 +9,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from temporalio.client import Client
 
@@ -60,39 +61,55 @@ def pick_port(preferred: int) -> int:
 class DevServer:
     """A `temporal server start-dev` child process persisted under the data dir."""
 
-    process: subprocess.Popen[bytes]
+    process: asyncio.subprocess.Process
     address: str
     ui_url: str
 
     @classmethod
     async def start(cls, data_dir: Path) -> DevServer:
+        args, log = await asyncio.to_thread(cls._prepare, data_dir)
+        # Its own session: a Ctrl-C reaches the supervisor, which stops it after the worker.
+        process = await asyncio.create_subprocess_exec(
+            *args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        server = cls(process, args[args.index("--port") + 1], args[args.index("--ui-port") + 1])
+        server.address = f"127.0.0.1:{server.address}"
+        server.ui_url = f"http://127.0.0.1:{server.ui_url}"
+        await server._wait_ready()
+        return server
+
+    @staticmethod
+    def _prepare(data_dir: Path) -> tuple[list[str], BinaryIO]:
         data_dir.mkdir(parents=True, exist_ok=True)
         port, ui_port = pick_port(7233), pick_port(8233)
         if ui_port == port:
             ui_port = free_port()
         args = [
-            temporal_cli(), "server", "start-dev",
-            "--db-filename", str(data_dir / "temporal.db"),
-            "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),
-            "--log-level", "warn",
+            temporal_cli(),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(data_dir / "temporal.db"),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ui-port",
+            str(ui_port),
+            "--log-level",
+            "warn",
         ]
         for value in DEV_SERVER_DYNAMIC_CONFIG:
             args += ["--dynamic-config-value", value]
-        log = (data_dir / "temporal.log").open("ab")
-        # Its own session: a Ctrl-C reaches the supervisor, which stops it after the worker.
-        process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        server = cls(process, f"127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}")
-        await server._wait_ready()
-        return server
+        return args, (data_dir / "temporal.log").open("ab")
 
-    async def _wait_ready(self, timeout: float = 60.0) -> None:
+    async def _wait_ready(self, within: float = 60.0) -> None:
         host, port = self.address.split(":")
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while loop.time() < deadline:
-            if self.process.poll() is not None:
+            if self.process.returncode is not None:
                 raise RuntimeError("the Temporal dev server exited; see temporal.log in the data dir")
             try:
                 _, writer = await asyncio.open_connection(host, int(port))
@@ -101,12 +118,13 @@ class DevServer:
                 return
             except OSError:
                 await asyncio.sleep(0.1)
-        raise RuntimeError(f"the Temporal dev server did not open {self.address} in {timeout:.0f}s")
+        raise RuntimeError(f"the Temporal dev server did not open {self.address} in {within:.0f}s")
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
+    async def stop(self) -> None:
+        if self.process.returncode is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+                await asyncio.wait_for(self.process.wait(), 15)
+            except TimeoutError:
                 self.process.kill()
+                await self.process.wait()

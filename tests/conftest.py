@@ -105,7 +105,9 @@ class Api:
     http: httpx.AsyncClient
     email: str
 
-    async def submit(self, team: str, autonomy: str, title: str = "Write a haiku", **extra: Any) -> dict[str, Any]:
+    async def submit(
+        self, team: str, autonomy: str, title: str = "Write a haiku", **extra: Any
+    ) -> dict[str, Any]:
         body = {"title": title, "instructions": "About autumn.", "team": team, "autonomy": autonomy}
         response = await self.http.post("/api/v1/tasks", json=body | extra)
         assert response.status_code == 201, response.text
@@ -213,15 +215,20 @@ async def running_system(
     client: Client, model_server: ModelServer, db: Database, model: ScriptedModel, tmp_path: Path
 ) -> AsyncIterator[System]:
     settings = Settings(
-        data_dir=tmp_path, task_queue=f"tq-{uuid.uuid4().hex}", llm_model="scripted-model",
-        llm_price_input_per_million=2.0, llm_price_output_per_million=8.0,
+        data_dir=tmp_path,
+        task_queue=f"tq-{uuid.uuid4().hex}",
+        llm_model="scripted-model",
+        llm_price_input_per_million=2.0,
+        llm_price_output_per_million=8.0,
     )
     openai_client = AsyncOpenAI(
         base_url=model_server.register(model), api_key="test", max_retries=0, timeout=10
     )
     model_client = ModelClient(
-        openai_client, "scripted-model",
-        price_input_per_million=2.0, price_output_per_million=8.0,
+        openai_client,
+        "scripted-model",
+        price_input_per_million=2.0,
+        price_output_per_million=8.0,
     )
     worker = build_worker(client, settings, db, model=model_client)
     app = create_app(services=Services.build(settings, db, client))

@@ -31,7 +31,9 @@ async def test_submitter_may_approve_own_guarded_gate_but_not_a_high_risk_step(s
     task = await submitter.wait_gate(task["id"], "step")  # medium risk
     assert task["open_gate"]["four_eyes"] is False
     await submitter.approve(task)
-    task = await submitter.wait(task["id"], lambda t: t["open_gate"] and t["open_gate"]["id"] != task["open_gate"]["id"])
+    task = await submitter.wait(
+        task["id"], lambda t: t["open_gate"] and t["open_gate"]["id"] != task["open_gate"]["id"]
+    )
     assert (await submitter.decide(task, "approve")).status_code == 403  # high risk
     assert (await colleague.decide(task, "approve")).status_code == 200
 
@@ -64,8 +66,12 @@ async def test_another_teams_task_is_404_everywhere(system: System) -> None:
     listing = (await outsider.http.get("/api/v1/tasks")).json()["items"]
     assert task["id"] not in [t["id"] for t in listing]
     assert (await outsider.http.get("/api/v1/approvals")).json()["items"] == []
-    assert (await outsider.http.post("/api/v1/tasks", json={
-        "title": "x", "instructions": "y", "team": system.team, "autonomy": "manual"})).status_code == 403
+    assert (
+        await outsider.http.post(
+            "/api/v1/tasks",
+            json={"title": "x", "instructions": "y", "team": system.team, "autonomy": "manual"},
+        )
+    ).status_code == 403
     assert (await approver.task(task["id"]))["open_gate"] is not None  # untouched
 
 

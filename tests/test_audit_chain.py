@@ -24,7 +24,9 @@ def recompute(events: list[dict[str, Any]]) -> None:
     for seq, event in enumerate(events, start=1):
         body = json.dumps(
             {k: event[k] for k in ("seq", "at", "actor", "action", "data")},
-            sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
         )
         assert event["seq"] == seq
         assert event["prev_hash"] == prev
@@ -35,8 +37,13 @@ def recompute(events: list[dict[str, Any]]) -> None:
 async def cli_verify(system: System, task_id: str) -> tuple[int, str]:
     env = os.environ | {"EXOSUIT_DATABASE_URL": system.db.engine.url.render_as_string(hide_password=False)}
     process = await asyncio.create_subprocess_exec(
-        EXOSUIT, "audit", "verify", task_id, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        EXOSUIT,
+        "audit",
+        "verify",
+        task_id,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await process.communicate()
     assert process.returncode is not None

@@ -11,7 +11,9 @@ from exosuit.audit import GENESIS_HASH, ChainEvent, event_hash, verify_chain
 def contract_hash(prev: str, seq: int, at: str, actor: str, action: str, data: object) -> str:
     body = json.dumps(
         {"seq": seq, "at": at, "actor": actor, "action": action, "data": data},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
     return hashlib.sha256((prev + body).encode("utf-8")).hexdigest()
 

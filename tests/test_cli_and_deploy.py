@@ -27,8 +27,11 @@ EXOSUIT = str(Path(sys.executable).parent / "exosuit")
 
 async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        EXOSUIT, *args, env=os.environ | env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        EXOSUIT,
+        *args,
+        env=os.environ | env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await process.communicate()
     assert process.returncode is not None
@@ -38,11 +41,21 @@ async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
 async def test_cli_manages_users_teams_and_tokens(tmp_path: Path) -> None:
     env = {"EXOSUIT_DATA_DIR": str(tmp_path)}
     code, out = await run_cli(
-        "user", "add", "Ana@Example.com", "--team", "red", "--team", "blue", "--role", "approver",
+        "user",
+        "add",
+        "Ana@Example.com",
+        "--team",
+        "red",
+        "--team",
+        "blue",
+        "--role",
+        "approver",
         env=env,
     )
     assert code == 0, out
-    code, out = await run_cli("team", "set", "red", "--max-autonomy", "guarded", "--gate-deadline", "2", env=env)
+    code, out = await run_cli(
+        "team", "set", "red", "--max-autonomy", "guarded", "--gate-deadline", "2", env=env
+    )
     assert (code, out.strip()) == (0, "red: max autonomy guarded, gate deadline 2 h")
     code, out = await run_cli("token", "create", "ana@example.com", "--name", "ci", env=env)
     assert code == 0
@@ -62,6 +75,7 @@ async def test_cli_manages_users_teams_and_tokens(tmp_path: Path) -> None:
             from sqlmodel import select
 
             from exosuit.models import ApiToken
+
             stored = (await session.exec(select(ApiToken.token_hash))).all()
         assert token not in stored  # only the hash is kept
     finally:
@@ -76,12 +90,19 @@ async def dev_model(model_server: ModelServer) -> tuple[str, ScriptedModel]:
     return model_server.register(model), model
 
 
-async def start_dev(data_dir: Path, model_url: str, port: int) -> tuple[asyncio.subprocess.Process, list[str]]:
+async def start_dev(
+    data_dir: Path, model_url: str, port: int
+) -> tuple[asyncio.subprocess.Process, list[str]]:
     env = os.environ | {"EXOSUIT_DATA_DIR": str(data_dir), "EXOSUIT_LLM_BASE_URL": model_url}
     env.pop("TEMPORAL_ADDRESS", None)
     process = await asyncio.create_subprocess_exec(
-        EXOSUIT, "dev", "--port", str(port), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        EXOSUIT,
+        "dev",
+        "--port",
+        str(port),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     assert process.stdout is not None
     lines: list[str] = []
@@ -151,7 +172,10 @@ def test_compose_file_is_valid_and_has_the_production_shape() -> None:
     env = os.environ | {"POSTGRES_PASSWORD": "pw", "EXOSUIT_SECRET_KEY": "secret"}
     checked = subprocess.run(
         [compose, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert checked.returncode == 0, checked.stderr
     spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

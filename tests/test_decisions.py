@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import System
-from tests.flows import THREE_RISKS
 
 
 async def started(system: System, level: str) -> tuple[Any, Any, dict[str, Any]]:
@@ -26,8 +25,13 @@ async def decided_event(approver: Any, task_id: str, kind: str) -> dict[str, Any
 async def test_edited_plan_is_the_plan_that_runs(system: System) -> None:
     _, approver, task = await started(system, "supervised")
     new_plan = [
-        {"title": "Only step", "instructions": "Write one line about frost.", "kind": "llm",
-         "tool": None, "risk": "low"},
+        {
+            "title": "Only step",
+            "instructions": "Write one line about frost.",
+            "kind": "llm",
+            "tool": None,
+            "risk": "low",
+        },
     ]
     response = await approver.decide(task, "edit", changes={"steps": new_plan})
     assert response.status_code == 200, response.text
@@ -165,8 +169,13 @@ async def test_tool_steps_run_their_tool(system: System) -> None:
     system.model.plan = [
         {"title": "Poem", "instructions": "Write a poem.", "kind": "llm", "tool": None, "risk": "low"},
         {"title": "Count", "instructions": "Count it.", "kind": "tool", "tool": "word_count", "risk": "low"},
-        {"title": "Save", "instructions": "Roses are red.", "kind": "tool", "tool": "write_file",
-         "risk": "low"},
+        {
+            "title": "Save",
+            "instructions": "Roses are red.",
+            "kind": "tool",
+            "tool": "write_file",
+            "risk": "low",
+        },
     ]
     _, approver, task = await started(system, "guarded")
     assert [s["risk"] for s in task["steps"]] == ["low", "low", "medium"]  # write_file's floor

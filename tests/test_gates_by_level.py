@@ -10,8 +10,13 @@ from tests.flows import THREE_RISKS, approve_all
 # Steps are low (0), medium (1) and high (2) risk.
 EXPECTED = {
     "manual": [
-        ("plan", None), ("step", 0), ("output", 0), ("step", 1), ("output", 1),
-        ("step", 2), ("output", 2),
+        ("plan", None),
+        ("step", 0),
+        ("output", 0),
+        ("step", 1),
+        ("output", 1),
+        ("step", 2),
+        ("output", 2),
     ],
     "supervised": [("plan", None), ("step", 0), ("step", 1), ("step", 2)],
     "guarded": [("plan", None), ("step", 1), ("step", 2)],
@@ -34,5 +39,7 @@ async def test_task_meets_exactly_the_gates_its_level_demands(system: System, le
     assert task["result"] == "done: Send it."
     # Three steps and one plan, each reported 11 + 7 tokens at $2 / $8 per million.
     assert task["usage"] == {
-        "prompt_tokens": 44, "completion_tokens": 28, "cost_usd": pytest.approx(44 * 2e-6 + 28 * 8e-6)
+        "prompt_tokens": 44,
+        "completion_tokens": 28,
+        "cost_usd": pytest.approx(44 * 2e-6 + 28 * 8e-6),
     }

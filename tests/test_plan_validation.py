@@ -41,5 +41,9 @@ def test_invalid_plans_say_why(answer: str, problem: str) -> None:
 def test_schema_asks_for_the_contract_fields() -> None:
     schema = plan_json_schema()
     assert set(schema["properties"]["steps"]["items"]["required"]) == {
-        "title", "instructions", "kind", "tool", "risk"
+        "title",
+        "instructions",
+        "kind",
+        "tool",
+        "risk",
     }

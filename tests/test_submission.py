@@ -30,7 +30,9 @@ async def test_same_idempotency_key_and_body_returns_the_same_task(system: Syste
 
 async def test_autonomy_above_the_teams_cap_is_422(system: System) -> None:
     user = await system.user("member")
-    response = await user.http.post("/api/v1/tasks", json=BODY | {"team": system.team, "autonomy": "autonomous"})
+    response = await user.http.post(
+        "/api/v1/tasks", json=BODY | {"team": system.team, "autonomy": "autonomous"}
+    )
     assert response.status_code == 422
     assert "cap" in response.json()["detail"]
     task = await user.submit(system.team, "supervised")
@@ -104,7 +106,8 @@ async def test_gate_past_its_deadline_is_escalated_then_rejected_never_approved(
     task = await submitter.wait_gate(task["id"], "plan")
     assert task["open_gate"]["escalated"] is False
     escalated = await submitter.wait(
-        task["id"], lambda t: t["status"] in ENDED or bool(t["open_gate"] and t["open_gate"]["escalated"]),
+        task["id"],
+        lambda t: t["status"] in ENDED or bool(t["open_gate"] and t["open_gate"]["escalated"]),
         "escalation",
     )
     assert escalated["open_gate"]["id"] == task["open_gate"]["id"]

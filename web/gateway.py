@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -57,15 +59,13 @@ class TaskGateway:
 
     async def start(self, task: TaskInput) -> None:
         """Start the task's workflow; starting it again is harmless."""
-        try:
+        with contextlib.suppress(WorkflowAlreadyStartedError):
             await self.client.start_workflow(
                 TaskWorkflow.run,
                 task,
                 id=workflow_id_for(task.task_id),
                 task_queue=self.task_queue,
             )
-        except WorkflowAlreadyStartedError:
-            pass
 
     def _handle(self, task_id: str) -> WorkflowHandle[TaskWorkflow, str]:
         return self.client.get_workflow_handle_for(TaskWorkflow.run, workflow_id_for(task_id))

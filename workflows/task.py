@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from exosuit.autonomy import (
@@ -77,7 +76,8 @@ class TaskWorkflow:
         try:
             status, reason = await self._drive()
         except ActivityError as err:
-            status, reason = "failed", f"{err.cause.message if err.cause else err.message}"
+            cause = err.cause
+            status, reason = "failed", cause.message if isinstance(cause, FailureError) else err.message
         self._finished = True
         actor = "system"
         if status == "cancelled" and self._cancel is not None:
@@ -146,13 +146,12 @@ class TaskWorkflow:
             if decision.on_reject == "stop":
                 return "rejected", decision.reason
             if decision.on_reject == "skip":
-                return await self._skip(step)
+                await self._skip(step)
+                return None
             await self._model_call(REDRAFT_ACTIVITY, step, decision.reason)
         feedback: str | None = None
         while True:
-            await self._record(
-                "step.started", status="running", step_id=step.id, step_status="running"
-            )
+            await self._record("step.started", status="running", step_id=step.id, step_status="running")
             await self._model_call(RUN_STEP_ACTIVITY, step, feedback)
             if not gate_required(GateKind.OUTPUT, self._level):
                 break
@@ -164,7 +163,8 @@ class TaskWorkflow:
             if decision.on_reject == "stop":
                 return "rejected", decision.reason
             if decision.on_reject == "skip":
-                return await self._skip(step)
+                await self._skip(step)
+                return None
             feedback = decision.reason
         step.status = "completed"
         await self._record("step.completed", step_id=step.id, step_status="completed")
@@ -213,12 +213,12 @@ class TaskWorkflow:
 
         try:
             await workflow.wait_condition(answered, timeout=wait)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             gate.escalated, gate.deadline = True, workflow.now() + wait
             await self._record("gate.escalated", open_gate=gate, data={"gate_id": gate.id})
             try:
                 await workflow.wait_condition(answered, timeout=wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await self._expire(gate)
         if self._claimed:
             await workflow.wait_condition(lambda: self._decision is not None)
@@ -229,12 +229,13 @@ class TaskWorkflow:
         """The second deadline passed: the gate is rejected (stop), never approved."""
         self._claimed = True
         decision = Decision(
-            gate.id, "reject", actor="system", reason="no decision before the deadline",
+            gate.id,
+            "reject",
+            actor="system",
+            reason="no decision before the deadline",
             on_reject="stop",
         )
-        await self._record(
-            "gate.decided", close_gate=True, data=_decision_data(gate, decision)
-        )
+        await self._record("gate.decided", close_gate=True, data=_decision_data(gate, decision))
         self._decision = decision
 
     @workflow.update

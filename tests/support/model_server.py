@@ -66,8 +66,7 @@ class ScriptedModel:
             "created": 0,
             "model": "scripted-model",
             "choices": [
-                {"index": 0, "finish_reason": "stop",
-                 "message": {"role": "assistant", "content": text}}
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
             ],
             "usage": {
                 "prompt_tokens": prompt_tokens,

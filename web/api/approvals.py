@@ -21,7 +21,5 @@ async def approvals(principal: CurrentPrincipal, services: ServicesDep) -> dict[
         if gate is None:
             continue
         step = next((s for s in view.steps if s.id == gate.step_id), None)
-        items.append(
-            ApprovalOut(task=task_out(view), gate=gate, step=step_out(step) if step else None)
-        )
+        items.append(ApprovalOut(task=task_out(view), gate=gate, step=step_out(step) if step else None))
     return {"items": items}

@@ -48,7 +48,9 @@ async def create_task(
     assert team is not None
     cap = AutonomyLevel(team.max_autonomy)
     if body.autonomy.rank > cap.rank:
-        raise Problem(422, "Unprocessable Content", f"{body.autonomy.value} is above the team's cap ({cap.value})")
+        raise Problem(
+            422, "Unprocessable Content", f"{body.autonomy.value} is above the team's cap ({cap.value})"
+        )
     print_ = fingerprint(canonical_json(body.model_dump(mode="json")))
     task = await _existing(services, principal.email, idempotency_key, print_)
     if task is None:
@@ -96,9 +98,7 @@ async def _existing(services: ServicesDep, email: str, key: str | None, print_: 
         )
         task = found.first()
     if task is not None and task.request_fingerprint != print_:
-        raise Problem(
-            422, "Unprocessable Content", "this Idempotency-Key was used with a different body"
-        )
+        raise Problem(422, "Unprocessable Content", "this Idempotency-Key was used with a different body")
     return task
 
 
@@ -146,7 +146,8 @@ async def set_autonomy(
     assert team is not None
     if body.autonomy.rank > AutonomyLevel(team.max_autonomy).rank:
         raise Problem(
-            422, "Unprocessable Content",
+            422,
+            "Unprocessable Content",
             f"{body.autonomy.value} is above the team's cap ({team.max_autonomy})",
         )
     change = AutonomyChange(
@@ -167,9 +168,7 @@ async def cancel(view: VisibleTask, principal: CurrentPrincipal, services: Servi
         raise Problem(403, "Forbidden", "only the submitter or an approver can cancel a task")
     if view.task.status not in ACTIVE:
         raise Problem(409, "Conflict", f"the task has already ended ({view.task.status})")
-    await _ask(
-        services.gateway.cancel(view.task.id, CancelRequest(principal.email, principal.token_name))
-    )
+    await _ask(services.gateway.cancel(view.task.id, CancelRequest(principal.email, principal.token_name)))
     return {"status": "cancelling"}
 
 
@@ -202,4 +201,3 @@ async def _public(services: ServicesDep, task_id: str) -> TaskOut:
     view = await services.store.task(task_id)
     assert view is not None
     return task_out(view)
-

@@ -5,12 +5,10 @@ Revises:
 Create Date: 2026-11-29
 """
 
-from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+from alembic import op
 
 import exosuit.db
-
 
 revision = "0001"
 down_revision = None
@@ -21,8 +19,8 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "team",
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("max_autonomy", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("max_autonomy", sa.String(length=20), nullable=False),
         sa.Column("gate_deadline_seconds", sa.Float(), nullable=False),
         sa.Column("created_at", exosuit.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name"),
@@ -30,8 +28,8 @@ def upgrade() -> None:
     op.create_table(
         "user",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
-        sa.Column("password_hash", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("password_hash", sa.String(), nullable=True),
         sa.Column("created_at", exosuit.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -42,8 +40,8 @@ def upgrade() -> None:
         "apitoken",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("token_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", exosuit.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_used_at", exosuit.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
@@ -59,8 +57,8 @@ def upgrade() -> None:
     op.create_table(
         "membership",
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("team", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("team", sa.String(length=100), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
         sa.ForeignKeyConstraint(
             ["team"],
             ["team.name"],
@@ -73,25 +71,23 @@ def upgrade() -> None:
     )
     op.create_table(
         "task",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-        sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
         sa.Column("instructions", sa.Text(), nullable=False),
-        sa.Column("team", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("submitted_by", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
-        sa.Column("autonomy", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("team", sa.String(length=100), nullable=False),
+        sa.Column("submitted_by", sa.String(length=320), nullable=False),
+        sa.Column("autonomy", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("result", sa.Text(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("prompt_tokens", sa.Integer(), nullable=False),
         sa.Column("completion_tokens", sa.Integer(), nullable=False),
         sa.Column("cost_usd", sa.Float(), nullable=False),
-        sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column(
-            "request_fingerprint", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True
-        ),
-        sa.Column("gate_id", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
-        sa.Column("gate_kind", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
-        sa.Column("gate_step_id", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=True),
+        sa.Column("request_fingerprint", sa.String(length=64), nullable=True),
+        sa.Column("gate_id", sa.String(length=40), nullable=True),
+        sa.Column("gate_kind", sa.String(length=10), nullable=True),
+        sa.Column("gate_step_id", sa.String(length=40), nullable=True),
         sa.Column("gate_opened_at", exosuit.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("gate_deadline", exosuit.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("gate_four_eyes", sa.Boolean(), nullable=False),
@@ -112,15 +108,15 @@ def upgrade() -> None:
     op.create_table(
         "auditevent",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("task_id", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("task_id", sa.String(length=40), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("at", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-        sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
-        sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+        sa.Column("at", sa.String(length=40), nullable=False),
+        sa.Column("actor", sa.String(length=400), nullable=False),
+        sa.Column("action", sa.String(length=60), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
-        sa.Column("prev_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("idem_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("idem_key", sa.String(length=200), nullable=False),
         sa.ForeignKeyConstraint(
             ["task_id"],
             ["task.id"],
@@ -132,11 +128,11 @@ def upgrade() -> None:
     op.create_table(
         "modelcall",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("task_id", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-        sa.Column("step_id", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
-        sa.Column("purpose", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-        sa.Column("model", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("task_id", sa.String(length=40), nullable=False),
+        sa.Column("step_id", sa.String(length=40), nullable=True),
+        sa.Column("purpose", sa.String(length=20), nullable=False),
+        sa.Column("model", sa.String(length=200), nullable=False),
         sa.Column("prompt_tokens", sa.Integer(), nullable=False),
         sa.Column("completion_tokens", sa.Integer(), nullable=False),
         sa.Column("cost_usd", sa.Float(), nullable=False),
@@ -153,17 +149,17 @@ def upgrade() -> None:
 
     op.create_table(
         "step",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-        sa.Column("task_id", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("task_id", sa.String(length=40), nullable=False),
         sa.Column("index", sa.Integer(), nullable=False),
-        sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
         sa.Column("instructions", sa.Text(), nullable=False),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
-        sa.Column("tool", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
-        sa.Column("risk", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
-        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("tool", sa.String(length=100), nullable=True),
+        sa.Column("risk", sa.String(length=10), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("output", sa.Text(), nullable=True),
-        sa.Column("model", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("model", sa.String(length=200), nullable=True),
         sa.Column("prompt_tokens", sa.Integer(), nullable=False),
         sa.Column("completion_tokens", sa.Integer(), nullable=False),
         sa.Column("cost_usd", sa.Float(), nullable=False),
