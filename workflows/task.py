@@ -354,7 +354,7 @@ class TaskWorkflow:
 
     async def _record(self, action: str, *, actor: str = "system", **fields: Any) -> None:
         event = TaskEvent(self._task.task_id, self._next_key(), actor, action, **fields)
-        await workflow.execute_activity(RECORD_ACTIVITY, event, **STORE_WRITE)
+        await workflow.execute_local_activity(RECORD_ACTIVITY, event, **STORE_WRITE)
 
 
 def _highest_risk(steps: list[StepState]) -> Risk:
