@@ -109,3 +109,12 @@ def risk_floor(kind: str, tool_has_side_effects: bool) -> Risk:
 
 def apply_floor(risk: Risk, floor: Risk) -> Risk:
     return risk if risk.rank >= floor.rank else floor
+
+
+LEVEL_SUMMARY: dict[AutonomyLevel, str] = {
+    AutonomyLevel.MANUAL: "You approve the plan, every step before it runs, and every output.",
+    AutonomyLevel.SUPERVISED: "You approve the plan and every step before it runs.",
+    AutonomyLevel.GUARDED: "You approve the plan and every medium- or high-risk step.",
+    AutonomyLevel.DELEGATED: "Only high-risk steps wait for an approver.",
+    AutonomyLevel.AUTONOMOUS: "Nothing waits for approval; you can still watch and cancel.",
+}

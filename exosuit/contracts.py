@@ -73,6 +73,7 @@ class Gate:
     deadline: datetime
     four_eyes: bool
     escalated: bool = False
+    risk: str = "low"
 
 
 @dataclass

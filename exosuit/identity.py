@@ -13,11 +13,13 @@ from sqlmodel import select
 
 from exosuit.autonomy import AutonomyLevel, Role
 from exosuit.db import Database, utcnow
-from exosuit.models import ApiToken, Membership, Team, User
+from exosuit.models import ApiToken, Membership, Team, User, WebSession
 
 _hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a password anyone has")
 TOKEN_PREFIX = "exo_"
 _TOUCH_EVERY = timedelta(minutes=5)
+SESSION_LIFETIME = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,53 @@ class Directory:
         async with self.db.session() as session:
             user = (await session.exec(select(User).where(User.email == email.lower()))).first()
         return None if user is None else await self._principal(user)
+
+    async def sign_in(self, email: str, password: str, *, replacing: str | None = None) -> str | None:
+        """A new session token if the password is right; an older session is ended."""
+        async with self.db.session() as session:
+            user = (await session.exec(select(User).where(User.email == email.strip().lower()))).first()
+            if user is None or user.id is None or not user.password_hash:
+                check_password(_DUMMY_HASH, password)  # same work either way: no user oracle
+                return None
+            if not check_password(user.password_hash, password):
+                return None
+            if replacing:
+                old = await session.get(WebSession, hash_token(replacing))
+                if old is not None:
+                    await session.delete(old)
+            token = secrets.token_urlsafe(32)
+            session.add(
+                WebSession(
+                    id_hash=hash_token(token),
+                    user_id=user.id,
+                    csrf_token=secrets.token_urlsafe(32),
+                    expires_at=utcnow() + SESSION_LIFETIME,
+                )
+            )
+            await session.commit()
+            return token
+
+    async def session_for(self, token: str) -> tuple[Principal, str] | None:
+        """The principal of a live browser session and its CSRF token."""
+        async with self.db.session() as session:
+            row = (
+                await session.exec(
+                    select(WebSession, User)
+                    .join(User, User.id == WebSession.user_id)  # type: ignore[arg-type]
+                    .where(WebSession.id_hash == hash_token(token))
+                )
+            ).first()
+        if row is None or row[0].expires_at < utcnow():
+            return None
+        web_session, user = row
+        return await self._principal(user), web_session.csrf_token
+
+    async def sign_out(self, token: str) -> None:
+        async with self.db.session() as session:
+            found = await session.get(WebSession, hash_token(token))
+            if found is not None:
+                await session.delete(found)
+                await session.commit()
 
     async def _principal(self, user: User, token_name: str | None = None) -> Principal:
         assert user.id is not None

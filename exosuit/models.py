@@ -75,6 +75,7 @@ class Task(SQLModel, table=True):
     gate_opened_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     gate_deadline: datetime | None = Field(default=None, sa_type=UTCDateTime)
     gate_four_eyes: bool = False
+    gate_risk: str | None = Field(default=None, max_length=10)
     gate_escalated: bool = False
     created_at: datetime = _when()
     updated_at: datetime = _when()
@@ -132,3 +133,13 @@ class AuditEvent(SQLModel, table=True):
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
     idem_key: str = Field(max_length=200)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser. The cookie carries a random id; only its hash is stored."""
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _when()
+    expires_at: datetime = Field(sa_type=UTCDateTime)

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -47,14 +46,10 @@ class TaskView:
 
 
 def text_diff(before: str, after: str) -> str:
-    return "".join(
-        difflib.unified_diff(
-            before.splitlines(keepends=True),
-            after.splitlines(keepends=True),
-            fromfile="before",
-            tofile="after",
-        )
+    lines = difflib.unified_diff(
+        before.splitlines(), after.splitlines(), fromfile="before", tofile="after", lineterm=""
     )
+    return "\n".join(lines)
 
 
 def fingerprint(text: str) -> str:
@@ -285,6 +280,29 @@ class TaskStore:
             tasks = list(await session.exec(query))
             return await self._with_steps(session, tasks)
 
+    async def open_gate_tasks(
+        self,
+        teams: Sequence[str],
+        *,
+        exclude_four_eyes_of: str,
+        kind: str | None = None,
+        risk: str | None = None,
+        limit: int = 1000,
+    ) -> list[Task]:
+        """The review queue: tasks with an open gate the person may decide, oldest gate first."""
+        query = select(Task).where(
+            col(Task.team).in_(list(teams)),
+            col(Task.gate_id).is_not(None),
+            ~(col(Task.gate_four_eyes) & (col(Task.submitted_by) == exclude_four_eyes_of)),
+        )
+        if kind:
+            query = query.where(Task.gate_kind == kind)
+        if risk:
+            query = query.where(Task.gate_risk == risk)
+        query = query.order_by(col(Task.gate_opened_at)).limit(limit)
+        async with self.db.session() as session:
+            return list(await session.exec(query))
+
     async def _with_steps(self, session: AsyncSession, tasks: list[Task]) -> list[TaskView]:
         if not tasks:
             return []
@@ -311,11 +329,6 @@ class TaskStore:
             ChainEvent(e.seq, e.at, e.actor, e.action, e.data, e.prev_hash, e.hash) for e in events
         )
 
-    async def count_open_gates(self) -> int:
-        async with self.db.session() as session:
-            result = await session.exec(select(func.count()).where(col(Task.gate_id).is_not(None)))
-            return int(result.one())
-
 
 def _set_gate(task: Task, gate: Any) -> None:
     task.gate_id = gate.id if gate else None
@@ -324,6 +337,7 @@ def _set_gate(task: Task, gate: Any) -> None:
     task.gate_opened_at = gate.opened_at if gate else None
     task.gate_deadline = gate.deadline if gate else None
     task.gate_four_eyes = gate.four_eyes if gate else False
+    task.gate_risk = gate.risk if gate else None
     task.gate_escalated = gate.escalated if gate else False
 
 

@@ -185,6 +185,12 @@ class System:
         self.clients.append(http)
         return Api(http, email)
 
+    async def person(self, role: str = "approver", team: str | None = None) -> tuple[str, str]:
+        """A user who signs in with a password: (email, password)."""
+        email, password = f"{role}-{uuid.uuid4().hex[:8]}@example.com", uuid.uuid4().hex
+        await self.directory.add_user(email, teams=[team or self.team], role=Role(role), password=password)
+        return email, password
+
     async def set_team(self, **policy: Any) -> None:
         await self.directory.set_team_policy(
             self.team,
@@ -207,6 +213,19 @@ async def system(
     tmp_path: Path,
 ) -> AsyncIterator[System]:
     async with running_system(temporal_env.client, model_server, database, scripted_model, tmp_path) as sys:
+        yield sys
+
+
+@pytest.fixture
+async def ui_system(
+    temporal_env: WorkflowEnvironment,
+    model_server: ModelServer,
+    sqlite_db: Database,
+    scripted_model: ScriptedModel,
+    tmp_path: Path,
+) -> AsyncIterator[System]:
+    """The whole system on SQLite, for page and browser tests."""
+    async with running_system(temporal_env.client, model_server, sqlite_db, scripted_model, tmp_path) as sys:
         yield sys
 
 

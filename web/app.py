@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from exosuit.db import Database, migrate
@@ -15,6 +17,12 @@ from exosuit.temporal import connect
 from web.api import approvals, tasks
 from web.deps import Services, ServicesDep
 from web.errors import BodySizeLimit, install_problem_handlers, problem_response
+from web.pages import auth, queue
+from web.pages import tasks as task_pages
+from web.pages.common import install_page_handlers
+from web.security import SecurityHeaders
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 health = APIRouter(tags=["health"])
 
@@ -65,10 +73,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app = FastAPI(title="Exosuit", version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)
+    install_page_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     api = APIRouter(prefix="/api/v1")
     api.include_router(tasks.router)
     api.include_router(approvals.router)
     app.include_router(api)
     app.include_router(health)
+    app.include_router(auth.router)
+    app.include_router(task_pages.router)
+    app.include_router(queue.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -194,6 +194,7 @@ class TaskWorkflow:
             opened_at=now,
             deadline=now + wait,
             four_eyes=four_eyes_required(self._level, risk),
+            risk=risk.value,
         )
         self._gate, self._claimed, self._decision = gate, False, None
         self._gate_recorded = False

@@ -1,0 +1,306 @@
+"""The pages over HTTP: sign-in, CSRF, headers, and each route for plain and htmx requests."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import System
+
+HTMX = {"HX-Request": "true"}
+
+
+class Browser:
+    """A cookie-carrying HTTP client signed in through the login form."""
+
+    def __init__(self, system: System) -> None:
+        self.http = httpx.AsyncClient(base_url=system.base_url, timeout=30)
+        self.csrf = ""
+        system.clients.append(self.http)
+
+    async def sign_in(self, email: str, password: str, next_path: str = "/") -> httpx.Response:
+        page = await self.http.get("/login", params={"next": next_path})
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token
+        response = await self.http.post(
+            "/login",
+            data={"email": email, "password": password, "csrf_token": token.group(1), "next": next_path},
+        )
+        if response.status_code == 303:
+            home = await self.http.get("/")
+            found = re.search(r'"X-CSRF-Token": "([^"]+)"', home.text)
+            assert found
+            self.csrf = found.group(1)
+        return response
+
+    async def post(self, path: str, data: dict[str, Any], *, htmx: bool = False) -> httpx.Response:
+        headers = HTMX | {"X-CSRF-Token": self.csrf} if htmx else {}
+        body = data if htmx else data | {"csrf_token": self.csrf}
+        return await self.http.post(path, data=body, headers=headers)
+
+
+async def signed_in(system: System, role: str) -> tuple[Browser, str]:
+    email, password = await system.person(role)
+    browser = Browser(system)
+    assert (await browser.sign_in(email, password)).status_code == 303
+    return browser, email
+
+
+async def submitted(system: System, browser: Browser, autonomy: str = "supervised", **form: str) -> str:
+    data = {
+        "title": "Weekly digest",
+        "instructions": "Summarise the week.",
+        "team": system.team,
+        "autonomy": autonomy,
+    } | form
+    response = await browser.post("/tasks/new", data)
+    assert response.status_code == 303, response.text
+    return response.headers["location"].rsplit("/", 1)[1]
+
+
+async def open_gate(system: System, task_id: str, kind: str) -> dict[str, Any]:
+    api = await system.user("member")
+    return await api.wait_gate(task_id, kind)
+
+
+async def test_signing_in_rotates_the_session_and_signing_out_ends_it(ui_system: System) -> None:
+    email, password = await ui_system.person("member")
+    browser = Browser(ui_system)
+    wrong = await browser.sign_in(email, "nope")
+    assert wrong.status_code == 401
+    assert "Wrong email or password" in wrong.text
+    first = await browser.sign_in(email, password, "/queue")
+    assert first.headers["location"] == "/queue"
+    cookie = first.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie.replace("samesite", "SameSite")
+    old_session = browser.http.cookies["exosuit_session"]
+    await browser.sign_in(email, password)
+    assert browser.http.cookies["exosuit_session"] != old_session
+    stale = httpx.AsyncClient(base_url=ui_system.base_url, cookies={"exosuit_session": old_session})
+    ui_system.clients.append(stale)
+    assert (await stale.get("/")).status_code == 303  # the old session died with the rotation
+    assert (await browser.post("/logout", {})).status_code == 303
+    assert (await browser.http.get("/")).status_code == 303
+
+
+async def test_pages_need_a_session(ui_system: System) -> None:
+    anonymous = httpx.AsyncClient(base_url=ui_system.base_url)
+    ui_system.clients.append(anonymous)
+    response = await anonymous.get("/queue")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/queue"
+    htmx = await anonymous.get("/queue", headers=HTMX)
+    assert htmx.headers["HX-Redirect"] == "/login?next=/queue"
+    login = await anonymous.get("/login")
+    for label in ("Email", "Password", "Sign in"):
+        assert label in login.text
+
+
+async def test_security_headers_on_every_page(ui_system: System) -> None:
+    anonymous = httpx.AsyncClient(base_url=ui_system.base_url)
+    ui_system.clients.append(anonymous)
+    response = await anonymous.get("/login")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    htmx_js = await anonymous.get("/static/vendor/htmx.min.js")
+    assert htmx_js.status_code == 200
+    assert "htmx" in htmx_js.text[:2000]
+
+
+async def test_state_changing_requests_without_the_csrf_token_are_refused(ui_system: System) -> None:
+    browser, _ = await signed_in(ui_system, "member")
+    data = {"title": "x", "instructions": "y", "team": ui_system.team, "autonomy": "1"}
+    refused = await browser.http.post("/tasks/new", data=data)
+    assert refused.status_code == 403
+    assert "CSRF" in refused.text
+    forged = await browser.http.post("/tasks/new", data=data | {"csrf_token": "forged"})
+    assert forged.status_code == 403
+    assert (await browser.http.post("/logout")).status_code == 403
+    listing = await browser.http.get("/")
+    assert "You have not submitted any task yet" in listing.text
+
+
+async def test_submit_page_creates_a_task_and_opens_it(ui_system: System) -> None:
+    browser, email = await signed_in(ui_system, "member")
+    form = await browser.http.get("/tasks/new")
+    for label in ("Title", "Instructions", "Team", "Autonomy", "Submit task"):
+        assert label in form.text
+    assert "You approve the plan and every step before it runs." in form.text
+    htmx = await browser.post(
+        "/tasks/new",
+        {"title": "Digest", "instructions": "Go.", "team": ui_system.team, "autonomy": "2"},
+        htmx=True,
+    )
+    task_id = htmx.headers["HX-Redirect"].rsplit("/", 1)[1]
+    api = await ui_system.user("member")
+    task = await api.task(task_id)
+    assert task["autonomy"] == "guarded"
+    assert task["submitted_by"] == email
+    too_high = await browser.post(
+        "/tasks/new", {"title": "x", "instructions": "y", "team": ui_system.team, "autonomy": "4"}
+    )
+    assert too_high.status_code == 422
+    assert "above the team&#39;s cap" in too_high.text
+
+
+async def test_task_page_plain_and_htmx_and_other_teams_get_404(ui_system: System) -> None:
+    browser, _ = await signed_in(ui_system, "member")
+    task_id = await submitted(ui_system, browser)
+    await open_gate(ui_system, task_id, "plan")
+    page = await browser.http.get(f"/tasks/{task_id}")
+    assert page.status_code == 200
+    assert page.text.startswith("<!doctype html>")
+    assert "Approve the plan (2 steps) before anything runs." in page.text
+    assert page.headers["vary"] == "HX-Request"
+    fragment = await browser.http.get(f"/tasks/{task_id}", headers=HTMX)
+    assert fragment.text.lstrip().startswith('<div id="live"')
+    assert "<html" not in fragment.text
+    version = re.search(r"live\?v=([^\"]+)\"", fragment.text)
+    assert version
+    unchanged = await browser.http.get(f"/tasks/{task_id}/live", params={"v": version.group(1)}, headers=HTMX)
+    assert unchanged.status_code == 204
+    outsider = Browser(ui_system)
+    email, password = await ui_system.person("admin", team="elsewhere")
+    await outsider.sign_in(email, password)
+    assert (await outsider.http.get(f"/tasks/{task_id}")).status_code == 404
+    assert (
+        await outsider.post(f"/tasks/{task_id}/decide", {"gate_id": "g", "action": "approve"})
+    ).status_code == 404
+
+
+async def test_member_sees_no_controls_and_cannot_decide(ui_system: System) -> None:
+    browser, _ = await signed_in(ui_system, "member")
+    task_id = await submitted(ui_system, browser)
+    task = await open_gate(ui_system, task_id, "plan")
+    page = await browser.http.get(f"/tasks/{task_id}")
+    assert 'value="approve"' not in page.text
+    assert "only an approver of the task" in page.text
+    response = await browser.post(
+        f"/tasks/{task_id}/decide", {"gate_id": task["open_gate"]["id"], "action": "approve"}, htmx=True
+    )
+    assert response.status_code == 403
+    assert "only an approver" in response.text
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+async def test_approver_decides_in_place_and_a_stale_gate_is_a_readable_409(
+    ui_system: System, htmx: bool
+) -> None:
+    submitter, _ = await signed_in(ui_system, "member")
+    approver, _ = await signed_in(ui_system, "approver")
+    task_id = await submitted(ui_system, submitter)
+    gate = (await open_gate(ui_system, task_id, "plan"))["open_gate"]
+    decided = await approver.post(
+        f"/tasks/{task_id}/decide", {"gate_id": gate["id"], "action": "approve"}, htmx=htmx
+    )
+    if htmx:
+        assert decided.status_code == 200
+        assert decided.text.lstrip().startswith('<div id="live"')
+    else:
+        assert decided.status_code == 303
+        assert decided.headers["location"] == f"/tasks/{task_id}"
+    again = await approver.post(
+        f"/tasks/{task_id}/decide", {"gate_id": gate["id"], "action": "approve"}, htmx=htmx
+    )
+    assert again.status_code == 409
+    assert f"gate {gate['id']} is not open" in again.text
+
+
+async def test_page_edit_and_reject_carry_their_text(ui_system: System) -> None:
+    submitter, _ = await signed_in(ui_system, "member")
+    approver, _ = await signed_in(ui_system, "approver")
+    task_id = await submitted(ui_system, submitter)
+    gate = (await open_gate(ui_system, task_id, "plan"))["open_gate"]
+    await approver.post(f"/tasks/{task_id}/decide", {"gate_id": gate["id"], "action": "approve"})
+    gate = (await open_gate(ui_system, task_id, "step"))["open_gate"]
+    edited = await approver.post(
+        f"/tasks/{task_id}/decide",
+        {"gate_id": gate["id"], "action": "edit", "instructions": "Three bullet points."},
+        htmx=True,
+    )
+    assert edited.status_code == 200
+    api = await ui_system.user("member")
+    task = await api.wait_gate(task_id, "step")
+    assert task["steps"][0]["output"] == "done: Three bullet points."
+    rejected = await approver.post(
+        f"/tasks/{task_id}/decide",
+        {"gate_id": task["open_gate"]["id"], "action": "reject", "reason": "Not needed", "on_reject": "skip"},
+    )
+    assert rejected.status_code == 303
+    task = await api.wait_done(task_id)
+    assert task["steps"][1]["status"] == "skipped"
+    page = await approver.http.get(f"/tasks/{task_id}")
+    assert '<span class="del">-Write a first draft.</span>' in page.text  # the edit, as a diff
+    assert '<span class="add">+Three bullet points.</span>' in page.text
+    assert "skip): Not needed" in page.text
+
+
+async def test_queue_lists_decidable_gates_with_filters(ui_system: System) -> None:
+    submitter, _ = await signed_in(ui_system, "approver")
+    colleague, _ = await signed_in(ui_system, "approver")
+    member, _ = await signed_in(ui_system, "member")
+    supervised = await submitted(ui_system, submitter, "supervised", title="Supervised one")
+    guarded = await submitted(ui_system, submitter, "guarded", title="Guarded one")
+    await open_gate(ui_system, supervised, "plan")
+    await open_gate(ui_system, guarded, "plan")
+    page = await colleague.http.get("/queue")
+    assert page.text.index("Supervised one") < page.text.index("Guarded one")  # oldest first
+    assert "Approve the plan (2 steps)" in page.text  # the first item's full context
+    board = await colleague.http.get("/queue", params={"item": guarded}, headers=HTMX)
+    assert board.text.lstrip().startswith('<div id="board"')
+    assert 'class="item selected" data-task="' + guarded in board.text
+    assert "Guarded one" in (await colleague.http.get("/queue", params={"kind": "plan", "risk": "low"})).text
+    assert "Supervised one" not in (await colleague.http.get("/queue", params={"kind": "step"})).text
+    mine = await submitter.http.get("/queue")
+    assert "Supervised one" not in mine.text  # four-eyes keeps it out of the submitter's queue
+    assert "Guarded one" in mine.text
+    assert "Nothing is waiting for you." in (await member.http.get("/queue")).text
+
+
+async def test_deciding_from_the_queue_moves_to_the_next_item(ui_system: System) -> None:
+    submitter, _ = await signed_in(ui_system, "member")
+    approver, _ = await signed_in(ui_system, "approver")
+    first = await submitted(ui_system, submitter, title="First")
+    second = await submitted(ui_system, submitter, title="Second")
+    gate = (await open_gate(ui_system, first, "plan"))["open_gate"]
+    await open_gate(ui_system, second, "plan")
+    board = await approver.post(
+        f"/tasks/{first}/decide",
+        {"gate_id": gate["id"], "action": "approve", "return_to": "queue", "position": "0"},
+        htmx=True,
+    )
+    assert board.status_code == 200
+    assert 'class="item selected" data-task="' + second in board.text
+    assert gate["id"] not in board.text  # the decided gate left the queue
+
+
+async def test_my_tasks_shows_what_each_waits_for(ui_system: System) -> None:
+    browser, _ = await signed_in(ui_system, "member")
+    task_id = await submitted(ui_system, browser)
+    await open_gate(ui_system, task_id, "plan")
+    page = await browser.http.get("/")
+    assert "Weekly digest" in page.text
+    assert "plan approval" in page.text
+
+
+async def test_user_text_and_model_output_are_escaped(ui_system: System) -> None:
+    ui_system.model.step_answer = lambda prompt: '<script>alert("out")</script><img src=x onerror=alert(2)>'
+    browser, _ = await signed_in(ui_system, "member")
+    approver, _ = await signed_in(ui_system, "approver")
+    task_id = await submitted(ui_system, browser, "guarded", title='<script>alert("t")</script>')
+    gate = (await open_gate(ui_system, task_id, "plan"))["open_gate"]
+    await approver.post(f"/tasks/{task_id}/decide", {"gate_id": gate["id"], "action": "approve"})
+    api = await ui_system.user("member")
+    await api.wait_done(task_id)
+    page = (await browser.http.get(f"/tasks/{task_id}")).text
+    assert "<script>alert" not in page
+    assert "<img src=x" not in page
+    assert "&lt;script&gt;alert(&#34;t&#34;)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(2)&gt;" in page

@@ -1,0 +1,1 @@
+"""The HTML pages: Jinja2 templates with htmx, every form also working without JavaScript."""

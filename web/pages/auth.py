@@ -1,0 +1,69 @@
+"""Sign-in and sign-out."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from web.deps import ServicesDep
+from web.pages.common import CheckedForm, redirect, render
+from web.security import clear_session_cookie, session_cookie, set_session_cookie
+
+router = APIRouter()
+LOGIN_CSRF_COOKIE = "exosuit_login_csrf"  # double-submit: there is no session yet
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths, so the login form cannot be used to redirect elsewhere.
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+def _login_page(request: Request, next_path: str, error: str | None = None, status: int = 200) -> Response:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = render(
+        request, "login.html", {"next": next_path, "error": error, "login_csrf": token}, status=status
+    )
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/login")
+    return response
+
+
+@router.get("/login")
+async def login_form(request: Request, next: str | None = None) -> Response:
+    return _login_page(request, _safe_next(next))
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    services: ServicesDep,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected.encode(), csrf_token.encode()):
+        return _login_page(request, _safe_next(next), "The form expired. Please sign in again.", 403)
+    token = await services.directory.sign_in(email, password, replacing=session_cookie(request))
+    if token is None:
+        return _login_page(request, _safe_next(next), "Wrong email or password.", 401)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    set_session_cookie(request, response, token)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, services: ServicesDep, _form: CheckedForm) -> Response:
+    token = session_cookie(request)
+    if token:
+        await services.directory.sign_out(token)
+    response = redirect(request, "/login")
+    clear_session_cookie(response)
+    return response

@@ -1,0 +1,76 @@
+"""The review queue: every open gate the visitor may decide, oldest first, triaged by keyboard."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from exosuit.autonomy import can_approve
+from web.deps import ServicesDep
+from web.pages.common import CurrentVisitor, Visitor, render
+from web.pages.tasks import task_context
+
+router = APIRouter()
+FILTERS = ("team", "kind", "risk")
+
+
+def _filters(params: Mapping[str, str]) -> dict[str, str]:
+    return {name: params.get(name, "") for name in FILTERS if params.get(name)}
+
+
+async def queue_response(
+    request: Request,
+    visitor: Visitor,
+    services: ServicesDep,
+    params: Mapping[str, str],
+    *,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    """The queue page (or its board for htmx), with the selected item's full context."""
+    principal = visitor.principal
+    teams = [team for team, role in principal.roles.items() if can_approve(role)]
+    filters = _filters(params)
+    if filters.get("team"):
+        teams = [t for t in teams if t == filters["team"]]
+    tasks = await services.store.open_gate_tasks(
+        teams, exclude_four_eyes_of=principal.email, kind=filters.get("kind"), risk=filters.get("risk")
+    )
+    version = hashlib.sha256("|".join(f"{t.id}:{t.gate_id}" for t in tasks).encode()).hexdigest()[:16]
+    if params.get("v") == version and error is None:
+        return Response(status_code=204)  # nothing changed: htmx keeps what is shown
+    wanted = params.get("item", "")
+    ids = [t.id for t in tasks]
+    if wanted not in ids and params.get("after") in ids:
+        wanted = params["after"]
+    selected_id = wanted if wanted in ids else (ids[0] if ids else None)
+    if wanted not in ids and params.get("position", "").isdigit() and ids:
+        selected_id = ids[min(int(params["position"]), len(ids) - 1)]
+    detail: dict[str, Any] | None = None
+    if selected_id is not None:
+        view = await services.store.task(selected_id)
+        if view is not None:
+            detail = await task_context(services, visitor, view)
+    context = {
+        "visitor": visitor,
+        "tasks": tasks,
+        "selected": selected_id,
+        "position": ids.index(selected_id) if selected_id in ids else 0,
+        "detail": detail,
+        "filters": filters,
+        "query": urlencode(filters),
+        "teams": sorted(team for team, role in principal.roles.items() if can_approve(role)),
+        "version": version,
+        "error": error,
+    }
+    return render(request, "queue.html", context, block="board", status=status)
+
+
+@router.get("/queue")
+async def queue(request: Request, visitor: CurrentVisitor, services: ServicesDep) -> Response:
+    return await queue_response(request, visitor, services, dict(request.query_params))

@@ -1,0 +1,217 @@
+"""My tasks, the submit form, and the task page with its decisions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from exosuit.autonomy import AutonomyLevel
+from exosuit.contracts import workflow_id_for
+from exosuit.store import TaskView
+from web import actions
+from web.deps import ServicesDep
+from web.gateway import Refused
+from web.pages.common import CheckedForm, CurrentVisitor, Visitor, redirect, render
+from web.pages.views import LEVELS, gate_view, timeline, waiting_for
+
+router = APIRouter()
+
+
+async def visible(services: ServicesDep, visitor: Visitor, task_id: str) -> TaskView | None:
+    view = await services.store.task(task_id)
+    if view is None or view.task.team not in visitor.principal.roles:
+        return None
+    return view
+
+
+def not_found(request: Request, visitor: Visitor) -> Response:
+    return render(request, "not_found.html", {"visitor": visitor}, status=404)
+
+
+@router.get("/")
+async def my_tasks(request: Request, visitor: CurrentVisitor, services: ServicesDep) -> Response:
+    principal = visitor.principal
+    views = await services.store.tasks(principal.teams, submitted_by=principal.email, limit=200)
+    rows = [(v, waiting_for(v)) for v in views]
+    return render(request, "my_tasks.html", {"visitor": visitor, "rows": rows})
+
+
+@router.get("/tasks/new")
+async def new_task_form(request: Request, visitor: CurrentVisitor) -> Response:
+    return render(request, "new_task.html", {"visitor": visitor, "levels": LEVELS, "form": {}})
+
+
+@router.post("/tasks/new")
+async def submit_task(
+    request: Request, visitor: CurrentVisitor, services: ServicesDep, form: CheckedForm
+) -> Response:
+    error = None
+    try:
+        raw = form.get("autonomy", "")
+        level = list(AutonomyLevel)[int(raw)] if raw.isdigit() and int(raw) < 5 else AutonomyLevel(raw)
+        title, instructions = form.get("title", "").strip(), form.get("instructions", "").strip()
+        if not title or not instructions:
+            raise ValueError("A title and instructions are needed.")
+        task, _ = await actions.submit(
+            services,
+            visitor.principal,
+            title=title[:300],
+            instructions=instructions,
+            team=form.get("team", ""),
+            autonomy=level,
+        )
+        return redirect(request, f"/tasks/{task.id}")
+    except Refused as refused:
+        error = refused.message
+    except ValueError as exc:
+        error = str(exc) if "needed" in str(exc) else "Choose an autonomy level."
+    context = {"visitor": visitor, "levels": LEVELS, "form": form, "error": error}
+    return render(request, "new_task.html", context, status=422)
+
+
+async def task_context(services: ServicesDep, visitor: Visitor, view: TaskView) -> dict[str, Any]:
+    team = await services.directory.team(view.task.team)
+    ui = services.settings.temporal_ui_url
+    return {
+        "visitor": visitor,
+        "task": view.task,
+        "steps": view.steps,
+        "gate": gate_view(view, visitor.principal),
+        "waiting": waiting_for(view),
+        "timeline": timeline(await services.store.audit(view.task.id)),
+        "levels": LEVELS,
+        "cap": AutonomyLevel(team.max_autonomy).rank if team else 0,
+        "version": view.task.updated_at.isoformat(),
+        "temporal_link": (
+            f"{ui}/namespaces/{services.settings.temporal_namespace}/workflows/{workflow_id_for(view.task.id)}"
+            if ui
+            else None
+        ),
+        "plan_json": json.dumps(
+            [
+                {
+                    "title": s.title,
+                    "instructions": s.instructions,
+                    "kind": s.kind,
+                    "tool": s.tool,
+                    "risk": s.risk,
+                }
+                for s in view.steps
+            ],
+            indent=2,
+        ),
+    }
+
+
+@router.get("/tasks/{task_id}")
+async def task_page(
+    request: Request, task_id: str, visitor: CurrentVisitor, services: ServicesDep
+) -> Response:
+    view = await visible(services, visitor, task_id)
+    if view is None:
+        return not_found(request, visitor)
+    return render(request, "task.html", await task_context(services, visitor, view), block="live")
+
+
+@router.get("/tasks/{task_id}/live")
+async def task_live(
+    request: Request, task_id: str, visitor: CurrentVisitor, services: ServicesDep, v: str = ""
+) -> Response:
+    """The live part of the task page; 204 (nothing to swap) while it has not changed."""
+    view = await visible(services, visitor, task_id)
+    if view is None:
+        return not_found(request, visitor)
+    if v and v == view.task.updated_at.isoformat():
+        return Response(status_code=204)
+    return render(request, "task.html", await task_context(services, visitor, view), block="live")
+
+
+def decision_fields(form: dict[str, str], kind: str) -> dict[str, Any]:
+    """The decision a posted form describes (edits carry the edited text)."""
+    action = form.get("action", "")
+    fields: dict[str, Any] = {"gate_id": form.get("gate_id", ""), "action": action}
+    if action == "reject":
+        fields["reason"] = form.get("reason", "").strip() or None
+        fields["on_reject"] = form.get("on_reject", "revise")
+    if action == "edit":
+        if kind == "plan":
+            try:
+                fields["changes"] = {"steps": json.loads(form.get("plan", ""))}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"The plan is not valid JSON: {exc}") from None
+        elif kind == "step":
+            fields["changes"] = {"instructions": form.get("instructions", "")}
+        else:
+            fields["changes"] = {"output": form.get("output", "")}
+    return fields
+
+
+@router.post("/tasks/{task_id}/decide")
+async def decide(
+    request: Request, task_id: str, visitor: CurrentVisitor, services: ServicesDep, form: CheckedForm
+) -> Response:
+    view = await visible(services, visitor, task_id)
+    if view is None:
+        return not_found(request, visitor)
+    status, error = 200, None
+    try:
+        await actions.decide(
+            services, visitor.principal, view, **decision_fields(form, view.task.gate_kind or "")
+        )
+    except Refused as refused:
+        status, error = refused.status, refused.message
+    except ValueError as exc:
+        status, error = 422, str(exc)
+    if form.get("return_to") == "queue":
+        from web.pages.queue import queue_response
+
+        return await queue_response(request, visitor, services, form, error=error, status=status)
+    if error is None and request.headers.get("hx-request") != "true":
+        return redirect(request, f"/tasks/{task_id}")
+    fresh = await services.store.task(task_id)
+    assert fresh is not None
+    context = await task_context(services, visitor, fresh) | {"error": error}
+    return render(request, "task.html", context, block="live", status=status)
+
+
+@router.post("/tasks/{task_id}/autonomy")
+async def move_slider(
+    request: Request, task_id: str, visitor: CurrentVisitor, services: ServicesDep, form: CheckedForm
+) -> Response:
+    return await _task_action(request, task_id, visitor, services, form, "autonomy")
+
+
+@router.post("/tasks/{task_id}/cancel")
+async def cancel(
+    request: Request, task_id: str, visitor: CurrentVisitor, services: ServicesDep, form: CheckedForm
+) -> Response:
+    return await _task_action(request, task_id, visitor, services, form, "cancel")
+
+
+async def _task_action(
+    request: Request, task_id: str, visitor: Visitor, services: ServicesDep, form: dict[str, str], what: str
+) -> Response:
+    view = await visible(services, visitor, task_id)
+    if view is None:
+        return not_found(request, visitor)
+    status, error = 200, None
+    try:
+        if what == "cancel":
+            await actions.cancel(services, visitor.principal, view)
+        else:
+            await actions.set_autonomy(
+                services, visitor.principal, view, AutonomyLevel(form.get("autonomy", ""))
+            )
+    except Refused as refused:
+        status, error = refused.status, refused.message
+    except ValueError:
+        status, error = 422, "Choose an autonomy level."
+    if error is None and request.headers.get("hx-request") != "true":
+        return redirect(request, f"/tasks/{task_id}")
+    fresh = await services.store.task(task_id)
+    assert fresh is not None
+    context = await task_context(services, visitor, fresh) | {"error": error}
+    return render(request, "task.html", context, block="live", status=status)

@@ -1,0 +1,118 @@
+"""View models: what the templates show, computed from the read model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from exosuit.autonomy import LEVEL_SUMMARY, AutonomyLevel, may_decide
+from exosuit.identity import Principal
+from exosuit.models import AuditEvent, Step
+from exosuit.store import TaskView
+
+LEVELS = [(level.value, LEVEL_SUMMARY[level]) for level in AutonomyLevel]
+
+
+@dataclass
+class GateView:
+    id: str
+    kind: str
+    step: Step | None
+    asks: str
+    four_eyes: bool
+    escalated: bool
+    refusal: str | None  # why this visitor may not decide it, if they may not
+
+    @property
+    def can_decide(self) -> bool:
+        return self.refusal is None
+
+
+@dataclass
+class TimelineEntry:
+    event: AuditEvent
+    diff: list[tuple[str, str]] = field(default_factory=list)  # (css class, line)
+    summary: str = ""
+
+
+def step_label(step: Step) -> str:
+    return f"step {step.index + 1} ({step.title})"
+
+
+def gate_view(view: TaskView, principal: Principal) -> GateView | None:
+    task = view.task
+    if task.gate_id is None or task.gate_kind is None:
+        return None
+    step = next((s for s in view.steps if s.id == task.gate_step_id), None)
+    if task.gate_kind == "plan":
+        asks = f"Approve the plan ({len(view.steps)} steps) before anything runs."
+    elif task.gate_kind == "step" and step is not None:
+        asks = (
+            f"Approve {step_label(step)} before it runs. "
+            "The instructions below are exactly what the model will receive."
+        )
+    elif step is not None:
+        asks = f"Review the output of {step_label(step)} before it is accepted."
+    else:
+        asks = "Decide this gate."
+    refusal = may_decide(
+        actor=principal.email,
+        role=principal.role_in(task.team),
+        submitter=task.submitted_by,
+        four_eyes=task.gate_four_eyes,
+    )
+    return GateView(
+        task.gate_id, task.gate_kind, step, asks, task.gate_four_eyes, task.gate_escalated, refusal
+    )
+
+
+def waiting_for(view: TaskView) -> str:
+    """What a task waits for, in a few words."""
+    task = view.task
+    step = next((s for s in view.steps if s.id == task.gate_step_id), None)
+    if task.gate_kind == "plan":
+        return "plan approval"
+    if task.gate_kind == "step" and step:
+        return f"approval of {step_label(step)}"
+    if task.gate_kind == "output" and step:
+        return f"review of {step_label(step)}'s output"
+    if task.status == "running":
+        running = next((s for s in view.steps if s.status == "running"), None)
+        return f"the model: {step_label(running)}" if running else "the model"
+    if task.status == "planning":
+        return "the model: planning"
+    return ""
+
+
+def _summary(event: AuditEvent) -> str:
+    data: dict[str, Any] = event.data
+    if event.action == "gate.decided":
+        text = f"{data.get('action')} on the {data.get('kind')} gate"
+        if data.get("reason"):
+            text += f" ({data.get('on_reject', '')}): {data['reason']}"
+        return text
+    if event.action == "autonomy.changed":
+        return f"{data.get('from')} → {data.get('to')}"
+    if event.action in ("step.finished", "task.planned", "step.redrafted") and "model" in data:
+        return (
+            f"{data['model']}: {data.get('prompt_tokens', 0)} + {data.get('completion_tokens', 0)} tokens, "
+            f"${data.get('cost_usd', 0):.6f}"
+        )
+    if event.action == "plan.invalid":
+        return str(data.get("error", ""))
+    if event.action.startswith("task.") and data.get("reason"):
+        return str(data["reason"])
+    return ""
+
+
+def timeline(events: list[AuditEvent]) -> list[TimelineEntry]:
+    entries = []
+    for event in events:
+        diff_text = event.data.get("diff") if isinstance(event.data, dict) else None
+        lines: list[tuple[str, str]] = []
+        if isinstance(diff_text, str):
+            for line in diff_text.splitlines()[2:]:  # skip the ---/+++ header
+                css = {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "same")
+                lines.append((css, line))
+        entries.append(TimelineEntry(event, lines, _summary(event)))
+    return entries

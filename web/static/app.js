@@ -1,0 +1,73 @@
+// Exosuit's own script: the autonomy slider's explanation and keyboard-first triage.
+// Everything here is an enhancement; every form works without it.
+"use strict";
+
+function explainAutonomy() {
+  const slider = document.getElementById("autonomy");
+  if (!slider) return;
+  const show = () => {
+    document.querySelectorAll("#autonomy-explained li").forEach((li) => {
+      li.classList.toggle("current", li.dataset.level === slider.value);
+    });
+  };
+  slider.addEventListener("input", show);
+  show();
+}
+
+function decisionRoot() {
+  return document.getElementById("board") || document.getElementById("live");
+}
+
+function moveSelection(step) {
+  const board = document.getElementById("board");
+  if (!board) return;
+  const rows = Array.from(board.querySelectorAll("tr.item"));
+  const current = rows.findIndex((row) => row.classList.contains("selected"));
+  const next = rows[current + step];
+  if (next) next.querySelector("a").click();
+}
+
+function onKey(event) {
+  const field = event.target.closest("input, textarea, select");
+  if (event.key === "Escape" && field) {
+    field.blur();
+    return;
+  }
+  if (field || event.ctrlKey || event.metaKey || event.altKey) return;
+  const root = decisionRoot();
+  if (!root) return;
+  const actions = {
+    j: () => moveSelection(1),
+    ArrowDown: () => moveSelection(1),
+    k: () => moveSelection(-1),
+    ArrowUp: () => moveSelection(-1),
+    a: () => root.querySelector("form.approve button")?.click(),
+    e: () => root.querySelector("textarea.edit-text")?.focus(),
+    r: () => root.querySelector("input.reason")?.focus(),
+    Enter: () => {
+      const selected = root.querySelector("tr.item.selected");
+      if (selected) window.location.href = "/tasks/" + selected.dataset.task;
+    },
+  };
+  const act = actions[event.key];
+  if (act) {
+    event.preventDefault();
+    act();
+  }
+}
+
+// Live updates poll every 2 s; never replace a form someone is typing in.
+function holdPollWhileTyping(event) {
+  const source = event.detail.elt;
+  const active = document.activeElement;
+  if (event.detail.requestConfig.verb === "get" && source.id && source.contains(active)
+      && active.matches("input, textarea, select")) {
+    event.preventDefault();
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  explainAutonomy();
+  document.addEventListener("keydown", onKey);
+  document.body.addEventListener("htmx:beforeRequest", holdPollWhileTyping);
+});
