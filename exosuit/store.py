@@ -10,10 +10,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -43,6 +44,24 @@ class CallRecord:
 class TaskView:
     task: Task
     steps: list[Step]
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One open gate as the review queue lists it."""
+
+    id: str
+    title: str
+    team: str
+    gate_id: str
+    gate_kind: str
+    gate_risk: str | None
+    gate_opened_at: datetime
+    gate_deadline: datetime | None
+    gate_escalated: bool
+
+
+_QUEUE_COLUMNS = [f.name for f in fields(QueueRow)]
 
 
 def text_diff(before: str, after: str) -> str:
@@ -288,20 +307,22 @@ class TaskStore:
         kind: str | None = None,
         risk: str | None = None,
         limit: int = 1000,
-    ) -> list[Task]:
-        """The review queue: tasks with an open gate the person may decide, oldest gate first."""
-        query = select(Task).where(
+    ) -> list[QueueRow]:
+        """The review queue: open gates the person may decide, oldest first (list columns only)."""
+        table = Task.__table__  # type: ignore[attr-defined]
+        query = sa_select(*(table.c[name] for name in _QUEUE_COLUMNS)).where(
             col(Task.team).in_(list(teams)),
             col(Task.gate_id).is_not(None),
             ~(col(Task.gate_four_eyes) & (col(Task.submitted_by) == exclude_four_eyes_of)),
         )
         if kind:
-            query = query.where(Task.gate_kind == kind)
+            query = query.where(col(Task.gate_kind) == kind)
         if risk:
-            query = query.where(Task.gate_risk == risk)
+            query = query.where(col(Task.gate_risk) == risk)
         query = query.order_by(col(Task.gate_opened_at)).limit(limit)
         async with self.db.session() as session:
-            return list(await session.exec(query))
+            rows = await session.exec(query)  # type: ignore[call-overload]
+            return [QueueRow(*row) for row in rows]
 
     async def _with_steps(self, session: AsyncSession, tasks: list[Task]) -> list[TaskView]:
         if not tasks:

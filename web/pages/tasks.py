@@ -72,6 +72,11 @@ async def submit_task(
     return render(request, "new_task.html", context, status=422)
 
 
+def live_version(view: TaskView) -> str:
+    """Changes whenever the task's read model does (every event bumps updated_at)."""
+    return str(int(view.task.updated_at.timestamp() * 1_000_000))
+
+
 async def task_context(services: ServicesDep, visitor: Visitor, view: TaskView) -> dict[str, Any]:
     team = await services.directory.team(view.task.team)
     ui = services.settings.temporal_ui_url
@@ -84,7 +89,7 @@ async def task_context(services: ServicesDep, visitor: Visitor, view: TaskView) 
         "timeline": timeline(await services.store.audit(view.task.id)),
         "levels": LEVELS,
         "cap": AutonomyLevel(team.max_autonomy).rank if team else 0,
-        "version": view.task.updated_at.isoformat(),
+        "version": live_version(view),
         "temporal_link": (
             f"{ui}/namespaces/{services.settings.temporal_namespace}/workflows/{workflow_id_for(view.task.id)}"
             if ui
@@ -124,7 +129,7 @@ async def task_live(
     view = await visible(services, visitor, task_id)
     if view is None:
         return not_found(request, visitor)
-    if v and v == view.task.updated_at.isoformat():
+    if v and v == live_version(view):
         return Response(status_code=204)
     return render(request, "task.html", await task_context(services, visitor, view), block="live")
 
