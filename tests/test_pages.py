@@ -304,3 +304,46 @@ async def test_user_text_and_model_output_are_escaped(ui_system: System) -> None
     assert "<img src=x" not in page
     assert "&lt;script&gt;alert(&#34;t&#34;)&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=alert(2)&gt;" in page
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+async def test_slider_and_cancel_from_the_task_page(ui_system: System, htmx: bool) -> None:
+    submitter, _ = await signed_in(ui_system, "member")
+    other_member, _ = await signed_in(ui_system, "member")
+    task_id = await submitted(ui_system, submitter)
+    await open_gate(ui_system, task_id, "plan")
+    page = await submitter.http.get(f"/tasks/{task_id}")
+    assert '<option value="autonomous" disabled' in page.text  # above the team's cap
+    too_high = await submitter.post(f"/tasks/{task_id}/autonomy", {"autonomy": "autonomous"}, htmx=htmx)
+    assert too_high.status_code == 422
+    assert "above the team&#39;s cap" in too_high.text
+    refused = await other_member.post(f"/tasks/{task_id}/autonomy", {"autonomy": "manual"}, htmx=htmx)
+    assert refused.status_code == 403
+    moved = await submitter.post(f"/tasks/{task_id}/autonomy", {"autonomy": "manual"}, htmx=htmx)
+    assert moved.status_code == (200 if htmx else 303)
+    api = await ui_system.user("member")
+    assert (await api.task(task_id))["autonomy"] == "manual"
+    assert (await other_member.post(f"/tasks/{task_id}/cancel", {}, htmx=htmx)).status_code == 403
+    cancelled = await submitter.post(f"/tasks/{task_id}/cancel", {}, htmx=htmx)
+    assert cancelled.status_code == (200 if htmx else 303)
+    assert (await api.wait_done(task_id))["status"] == "cancelled"
+
+
+async def test_plan_edit_shows_as_a_diff_in_the_history(ui_system: System) -> None:
+    submitter, _ = await signed_in(ui_system, "member")
+    approver, _ = await signed_in(ui_system, "approver")
+    task_id = await submitted(ui_system, submitter)
+    gate = (await open_gate(ui_system, task_id, "plan"))["open_gate"]
+    plan = '[{"title": "Only", "instructions": "One thing.", "kind": "llm", "tool": null, "risk": "low"}]'
+    bad = await approver.post(
+        f"/tasks/{task_id}/decide", {"gate_id": gate["id"], "action": "edit", "plan": "{nope"}
+    )
+    assert bad.status_code == 422
+    assert "not valid JSON" in bad.text
+    response = await approver.post(
+        f"/tasks/{task_id}/decide", {"gate_id": gate["id"], "action": "edit", "plan": plan}
+    )
+    assert response.status_code == 303
+    page = await approver.http.get(f"/tasks/{task_id}")
+    assert '<span class="del">-1. Draft [llm, low]: Write a first draft.</span>' in page.text
+    assert '<span class="add">+1. Only [llm, low]: One thing.</span>' in page.text

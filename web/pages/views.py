@@ -8,7 +8,7 @@ from typing import Any
 from exosuit.autonomy import LEVEL_SUMMARY, AutonomyLevel, may_decide
 from exosuit.identity import Principal
 from exosuit.models import AuditEvent, Step
-from exosuit.store import TaskView
+from exosuit.store import TaskView, text_diff
 
 LEVELS = [(level.value, LEVEL_SUMMARY[level]) for level in AutonomyLevel]
 
@@ -105,10 +105,19 @@ def _summary(event: AuditEvent) -> str:
     return ""
 
 
+def _plan_text(steps: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"{n}. {s['title']} [{s['kind']}, {s['risk']}]: {s['instructions']}" for n, s in enumerate(steps, 1)
+    )
+
+
 def timeline(events: list[AuditEvent]) -> list[TimelineEntry]:
     entries = []
     for event in events:
-        diff_text = event.data.get("diff") if isinstance(event.data, dict) else None
+        data = event.data
+        diff_text = data.get("diff")
+        if isinstance(data.get("before"), dict) and isinstance(data.get("steps"), list):
+            diff_text = text_diff(_plan_text(data["before"]["steps"]), _plan_text(data["steps"]))
         lines: list[tuple[str, str]] = []
         if isinstance(diff_text, str):
             for line in diff_text.splitlines()[2:]:  # skip the ---/+++ header
