@@ -37,6 +37,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/approval_latency.py
+	$(BIN)/python benchmarks/queue_render.py
 
 clean:
 	rm -rf $(VENV) var
