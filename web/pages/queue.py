@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from exosuit.autonomy import can_approve
 from web.deps import ServicesDep
 from web.pages.common import CurrentVisitor, Visitor, render
-from web.pages.tasks import task_context
+from web.pages.views import task_context
 
 router = APIRouter()
 FILTERS = ("team", "kind", "risk")

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from exosuit.autonomy import AutonomyLevel
-from exosuit.contracts import workflow_id_for
 from exosuit.store import TaskView
 from web import actions
 from web.deps import ServicesDep
 from web.gateway import Refused
 from web.pages.common import CheckedForm, CurrentVisitor, Visitor, redirect, render
-from web.pages.views import LEVELS, gate_view, timeline, waiting_for
+from web.pages.queue import queue_response
+from web.pages.views import LEVELS, live_version, task_context, waiting_for
 
 router = APIRouter()
 
@@ -70,45 +70,6 @@ async def submit_task(
         error = str(exc) if "needed" in str(exc) else "Choose an autonomy level."
     context = {"visitor": visitor, "levels": LEVELS, "form": form, "error": error}
     return render(request, "new_task.html", context, status=422)
-
-
-def live_version(view: TaskView) -> str:
-    """Changes whenever the task's read model does (every event bumps updated_at)."""
-    return str(int(view.task.updated_at.timestamp() * 1_000_000))
-
-
-async def task_context(services: ServicesDep, visitor: Visitor, view: TaskView) -> dict[str, Any]:
-    team = await services.directory.team(view.task.team)
-    ui = services.settings.temporal_ui_url
-    return {
-        "visitor": visitor,
-        "task": view.task,
-        "steps": view.steps,
-        "gate": gate_view(view, visitor.principal),
-        "waiting": waiting_for(view),
-        "timeline": timeline(await services.store.audit(view.task.id)),
-        "levels": LEVELS,
-        "cap": AutonomyLevel(team.max_autonomy).rank if team else 0,
-        "version": live_version(view),
-        "temporal_link": (
-            f"{ui}/namespaces/{services.settings.temporal_namespace}/workflows/{workflow_id_for(view.task.id)}"
-            if ui
-            else None
-        ),
-        "plan_json": json.dumps(
-            [
-                {
-                    "title": s.title,
-                    "instructions": s.instructions,
-                    "kind": s.kind,
-                    "tool": s.tool,
-                    "risk": s.risk,
-                }
-                for s in view.steps
-            ],
-            indent=2,
-        ),
-    }
 
 
 @router.get("/tasks/{task_id}")
@@ -171,8 +132,6 @@ async def decide(
     except ValueError as exc:
         status, error = 422, str(exc)
     if form.get("return_to") == "queue":
-        from web.pages.queue import queue_response
-
         return await queue_response(request, visitor, services, form, error=error, status=status)
     if error is None and request.headers.get("hx-request") != "true":
         return redirect(request, f"/tasks/{task_id}")

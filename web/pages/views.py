@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from exosuit.autonomy import LEVEL_SUMMARY, AutonomyLevel, may_decide
+from exosuit.contracts import workflow_id_for
 from exosuit.identity import Principal
 from exosuit.models import AuditEvent, Step
 from exosuit.store import TaskView, text_diff
+from web.deps import Services
+from web.pages.common import Visitor
 
 LEVELS = [(level.value, LEVEL_SUMMARY[level]) for level in AutonomyLevel]
 
@@ -125,3 +129,42 @@ def timeline(events: list[AuditEvent]) -> list[TimelineEntry]:
                 lines.append((css, line))
         entries.append(TimelineEntry(event, lines, _summary(event)))
     return entries
+
+
+def live_version(view: TaskView) -> str:
+    """Changes whenever the task's read model does (every event bumps updated_at)."""
+    return str(int(view.task.updated_at.timestamp() * 1_000_000))
+
+
+async def task_context(services: Services, visitor: Visitor, view: TaskView) -> dict[str, Any]:
+    team = await services.directory.team(view.task.team)
+    ui = services.settings.temporal_ui_url
+    return {
+        "visitor": visitor,
+        "task": view.task,
+        "steps": view.steps,
+        "gate": gate_view(view, visitor.principal),
+        "waiting": waiting_for(view),
+        "timeline": timeline(await services.store.audit(view.task.id)),
+        "levels": LEVELS,
+        "cap": AutonomyLevel(team.max_autonomy).rank if team else 0,
+        "version": live_version(view),
+        "temporal_link": (
+            f"{ui}/namespaces/{services.settings.temporal_namespace}/workflows/{workflow_id_for(view.task.id)}"
+            if ui
+            else None
+        ),
+        "plan_json": json.dumps(
+            [
+                {
+                    "title": s.title,
+                    "instructions": s.instructions,
+                    "kind": s.kind,
+                    "tool": s.tool,
+                    "risk": s.risk,
+                }
+                for s in view.steps
+            ],
+            indent=2,
+        ),
+    }
