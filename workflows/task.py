@@ -79,6 +79,7 @@ class TaskWorkflow:
             cause = err.cause
             status, reason = "failed", cause.message if isinstance(cause, FailureError) else err.message
         self._finished = True
+        await workflow.wait_condition(workflow.all_handlers_finished)  # e.g. a slider move in flight
         actor = "system"
         if status == "cancelled" and self._cancel is not None:
             actor = f"user:{self._cancel.actor}"

@@ -44,13 +44,14 @@ async def queue_response(
     version = hashlib.sha256("|".join(f"{t.id}:{t.gate_id}" for t in tasks).encode()).hexdigest()[:16]
     if params.get("v") == version and error is None:
         return Response(status_code=204)  # nothing changed: htmx keeps what is shown
-    wanted = params.get("item", "")
+    # The item asked for; after a decision, whatever now stands where it stood.
     ids = [t.id for t in tasks]
-    if wanted not in ids and params.get("after") in ids:
-        wanted = params["after"]
-    selected_id = wanted if wanted in ids else (ids[0] if ids else None)
-    if wanted not in ids and params.get("position", "").isdigit() and ids:
-        selected_id = ids[min(int(params["position"]), len(ids) - 1)]
+    wanted, position = params.get("item", ""), params.get("position", "")
+    selected_id: str | None = None
+    if wanted in ids:
+        selected_id = wanted
+    elif ids:
+        selected_id = ids[min(int(position), len(ids) - 1)] if position.isdigit() else ids[0]
     detail: dict[str, Any] | None = None
     if selected_id is not None:
         view = await services.store.task(selected_id)

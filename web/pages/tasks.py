@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -119,60 +120,55 @@ def decision_fields(form: dict[str, str], kind: str) -> dict[str, Any]:
 async def decide(
     request: Request, task_id: str, visitor: CurrentVisitor, services: ServicesDep, form: CheckedForm
 ) -> Response:
-    view = await visible(services, visitor, task_id)
-    if view is None:
-        return not_found(request, visitor)
-    status, error = 200, None
-    try:
-        await actions.decide(
-            services, visitor.principal, view, **decision_fields(form, view.task.gate_kind or "")
-        )
-    except Refused as refused:
-        status, error = refused.status, refused.message
-    except ValueError as exc:
-        status, error = 422, str(exc)
-    if form.get("return_to") == "queue":
-        return await queue_response(request, visitor, services, form, error=error, status=status)
-    if error is None and request.headers.get("hx-request") != "true":
-        return redirect(request, f"/tasks/{task_id}")
-    fresh = await services.store.task(task_id)
-    assert fresh is not None
-    context = await task_context(services, visitor, fresh) | {"error": error}
-    return render(request, "task.html", context, block="live", status=status)
+    async def act(view: TaskView) -> None:
+        fields = decision_fields(form, view.task.gate_kind or "")
+        await actions.decide(services, visitor.principal, view, **fields)
+
+    return await _act(request, task_id, visitor, services, form, act)
 
 
 @router.post("/tasks/{task_id}/autonomy")
 async def move_slider(
     request: Request, task_id: str, visitor: CurrentVisitor, services: ServicesDep, form: CheckedForm
 ) -> Response:
-    return await _task_action(request, task_id, visitor, services, form, "autonomy")
+    async def act(view: TaskView) -> None:
+        level = AutonomyLevel(form.get("autonomy", ""))
+        await actions.set_autonomy(services, visitor.principal, view, level)
+
+    return await _act(request, task_id, visitor, services, form, act)
 
 
 @router.post("/tasks/{task_id}/cancel")
 async def cancel(
     request: Request, task_id: str, visitor: CurrentVisitor, services: ServicesDep, form: CheckedForm
 ) -> Response:
-    return await _task_action(request, task_id, visitor, services, form, "cancel")
+    async def act(view: TaskView) -> None:
+        await actions.cancel(services, visitor.principal, view)
+
+    return await _act(request, task_id, visitor, services, form, act)
 
 
-async def _task_action(
-    request: Request, task_id: str, visitor: Visitor, services: ServicesDep, form: dict[str, str], what: str
+async def _act(
+    request: Request,
+    task_id: str,
+    visitor: Visitor,
+    services: ServicesDep,
+    form: dict[str, str],
+    act: Callable[[TaskView], Awaitable[None]],
 ) -> Response:
+    """Run a task action; then redirect (plain), or re-render in place with any refusal."""
     view = await visible(services, visitor, task_id)
     if view is None:
         return not_found(request, visitor)
     status, error = 200, None
     try:
-        if what == "cancel":
-            await actions.cancel(services, visitor.principal, view)
-        else:
-            await actions.set_autonomy(
-                services, visitor.principal, view, AutonomyLevel(form.get("autonomy", ""))
-            )
+        await act(view)
     except Refused as refused:
         status, error = refused.status, refused.message
-    except ValueError:
-        status, error = 422, "Choose an autonomy level."
+    except ValueError as exc:
+        status, error = 422, str(exc)
+    if form.get("return_to") == "queue":
+        return await queue_response(request, visitor, services, form, error=error, status=status)
     if error is None and request.headers.get("hx-request") != "true":
         return redirect(request, f"/tasks/{task_id}")
     fresh = await services.store.task(task_id)
