@@ -134,10 +134,7 @@ class PlannerActivities:
     async def redraft_step(self, request: StepRequest) -> StepResult:
         if await self._store.seen(request.task_id, request.key):
             return StepResult(ok=True)
-        view = await self._store.task(request.task_id)
-        step = next((s for s in view.steps if s.id == request.step_id), None) if view else None
-        if view is None or step is None:
-            raise LookupError(f"step {request.step_id} of task {request.task_id} does not exist")
+        view, step = await self._store.step(request.task_id, request.step_id)
         completion = await self._model.complete(
             [
                 {"role": "system", "content": REDRAFT_PROMPT},

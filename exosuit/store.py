@@ -264,6 +264,14 @@ class TaskStore:
             steps = await session.exec(select(Step).where(Step.task_id == task_id).order_by(col(Step.index)))
             return TaskView(task, list(steps))
 
+    async def step(self, task_id: str, step_id: str) -> tuple[TaskView, Step]:
+        """A task and one of its steps; LookupError (not retried) if either is gone."""
+        view = await self.task(task_id)
+        step = next((s for s in view.steps if s.id == step_id), None) if view else None
+        if view is None or step is None:
+            raise LookupError(f"step {step_id} of task {task_id} does not exist")
+        return view, step
+
     async def tasks(
         self,
         teams: Sequence[str],

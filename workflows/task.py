@@ -103,14 +103,11 @@ class TaskWorkflow:
                 return "failed", error
             if not gate_required(GateKind.PLAN, self._level):
                 break
-            decision = await self._await_decision(GateKind.PLAN, None)
-            if decision is None:
-                return "cancelled", None
-            if decision.action != "reject":
+            verdict, feedback = await self._verdict(GateKind.PLAN, None)
+            if verdict == "go":
                 break
-            if decision.on_reject == "stop":
-                return "rejected", decision.reason
-            feedback = decision.reason
+            if verdict != "revise":
+                return verdict, feedback
         for step in self._steps:
             if self._cancel is not None:
                 return "cancelled", None
@@ -139,41 +136,47 @@ class TaskWorkflow:
     async def _walk_step(self, step: StepState) -> Outcome | None:
         """Step gate, run, output gate; an outcome if the task ends here."""
         while gate_required(GateKind.STEP, self._level, Risk(step.risk)):
-            decision = await self._await_decision(GateKind.STEP, step)
-            if decision is None:
-                return "cancelled", None
-            if decision.action != "reject":
+            verdict, reason = await self._verdict(GateKind.STEP, step)
+            if verdict == "go":
                 break
-            if decision.on_reject == "stop":
-                return "rejected", decision.reason
-            if decision.on_reject == "skip":
-                await self._skip(step)
-                return None
-            await self._model_call(REDRAFT_ACTIVITY, step, decision.reason)
+            if verdict != "revise":
+                return await self._leave(step, verdict, reason)
+            await self._model_call(REDRAFT_ACTIVITY, step, reason)
         feedback: str | None = None
         while True:
             await self._record("step.started", status="running", step_id=step.id, step_status="running")
             await self._model_call(RUN_STEP_ACTIVITY, step, feedback)
             if not gate_required(GateKind.OUTPUT, self._level):
                 break
-            decision = await self._await_decision(GateKind.OUTPUT, step)
-            if decision is None:
-                return "cancelled", None
-            if decision.action != "reject":
+            verdict, feedback = await self._verdict(GateKind.OUTPUT, step)
+            if verdict == "go":
                 break
-            if decision.on_reject == "stop":
-                return "rejected", decision.reason
-            if decision.on_reject == "skip":
-                await self._skip(step)
-                return None
-            feedback = decision.reason
+            if verdict != "revise":
+                return await self._leave(step, verdict, feedback)
         step.status = "completed"
         await self._record("step.completed", step_id=step.id, step_status="completed")
         return None
 
-    async def _skip(self, step: StepState) -> None:
+    async def _verdict(self, kind: GateKind, step: StepState | None) -> tuple[str, str | None]:
+        """What a gate's decision means for the flow, with the reviewer's reason.
+
+        'go' (approved, or edited and approved), 'revise', 'skip', or how the task ends:
+        'rejected' (stop) or 'cancelled'.
+        """
+        decision = await self._await_decision(kind, step)
+        if decision is None:
+            return "cancelled", None
+        if decision.action != "reject":
+            return "go", None
+        return {"stop": "rejected", "skip": "skip"}.get(decision.on_reject, "revise"), decision.reason
+
+    async def _leave(self, step: StepState, verdict: str, reason: str | None) -> Outcome | None:
+        """Skip the step (the task goes on), or end the task."""
+        if verdict != "skip":
+            return verdict, reason
         step.status = "skipped"
         await self._record("step.skipped", step_id=step.id, step_status="skipped")
+        return None
 
     async def _model_call(self, activity: str, step: StepState, feedback: str | None) -> None:
         request = StepRequest(self._task.task_id, step.id, self._next_key(), feedback)
