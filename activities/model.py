@@ -58,7 +58,11 @@ class ModelClient:
         )
 
     async def complete(
-        self, messages: list[dict[str, str]], *, response_format: dict[str, Any] | None = None
+        self,
+        messages: list[dict[str, str]],
+        *,
+        response_format: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
     ) -> Completion:
         if self._client is None:
             raise ApplicationError(
@@ -67,6 +71,8 @@ class ModelClient:
                 non_retryable=True,
             )
         extra: dict[str, Any] = {"response_format": response_format} if response_format else {}
+        if max_tokens is not None:
+            extra["max_tokens"] = max_tokens
         try:
             response = await self._client.chat.completions.create(
                 model=self.model,

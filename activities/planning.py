@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from temporalio import activity
 
@@ -18,7 +20,7 @@ from exosuit.contracts import (
     StepState,
     TaskEvent,
 )
-from exosuit.plan import PlanInvalid, parse_plan, plan_json_schema
+from exosuit.plan import MAX_STEPS, PlanInvalid, PlanStep, fallback_plan, parse_plan, plan_json_schema
 from exosuit.store import CallRecord, TaskStore, TaskView
 from exosuit.tools import TOOLS
 
@@ -51,10 +53,27 @@ def call_record(key: str, purpose: str, completion: Completion, step_id: str | N
     )
 
 
+@dataclass(frozen=True)
+class PlannerConfig:
+    """How to ask this endpoint for a plan, and what a valid plan is."""
+
+    dialect: str = "json_schema"  # or "json_object" (llama.cpp's server)
+    max_tokens: int | None = None
+    min_steps: int = 1
+    max_steps: int = MAX_STEPS
+
+    def response_format(self) -> dict[str, Any]:
+        schema = plan_json_schema()
+        if self.dialect == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_schema", "json_schema": {"name": "plan", "schema": schema, "strict": True}}
+
+
 class PlannerActivities:
-    def __init__(self, model: ModelClient, store: TaskStore) -> None:
+    def __init__(self, model: ModelClient, store: TaskStore, config: PlannerConfig | None = None) -> None:
         self._model = model
         self._store = store
+        self._config = config or PlannerConfig()
 
     @activity.defn(name=PLAN_ACTIVITY)
     async def plan_task(self, request: PlanRequest) -> PlanResult:
@@ -66,17 +85,18 @@ class PlannerActivities:
             if earlier.action == "plan.invalid":
                 return PlanResult(valid=False, error=str(earlier.data.get("error")))
             return PlanResult(valid=True, steps=_states(view))
+        if request.fallback:
+            return await self._fallback(view, request)
+        config = self._config
         completion = await self._model.complete(
             self._messages(view, request),
-            response_format={
-                "type": "json_schema",
-                "json_schema": {"name": "plan", "schema": plan_json_schema(), "strict": True},
-            },
+            response_format=config.response_format(),
+            max_tokens=config.max_tokens,
         )
         actor = f"model:{completion.model}"
         call = call_record(request.key, "plan", completion)
         try:
-            steps = parse_plan(completion.text)
+            steps = parse_plan(completion.text, config.min_steps, config.max_steps)
         except PlanInvalid as exc:
             await self._store.apply(
                 TaskEvent(
@@ -89,18 +109,25 @@ class PlannerActivities:
                 call,
             )
             return PlanResult(valid=False, error=str(exc))
+        return await self._store_plan(request, actor, steps, {"attempt": request.attempt}, call)
+
+    async def _fallback(self, view: TaskView, request: PlanRequest) -> PlanResult:
+        """The deterministic planner; the history says it was used, and why."""
+        steps = fallback_plan(view.task.title, view.task.instructions)
+        data = {"planner": "fallback", "reason": request.validation_error, "attempt": request.attempt}
+        return await self._store_plan(request, "system", steps, data, None)
+
+    async def _store_plan(
+        self,
+        request: PlanRequest,
+        actor: str,
+        steps: list[PlanStep],
+        data: dict[str, Any],
+        call: CallRecord | None,
+    ) -> PlanResult:
         plan = [NewStep(f"s_{uuid.uuid4().hex[:16]}", **s.model_dump()) for s in steps]
-        await self._store.apply(
-            TaskEvent(
-                request.task_id,
-                request.key,
-                actor,
-                "task.planned",
-                data={"attempt": request.attempt},
-                new_plan=plan,
-            ),
-            call,
-        )
+        event = TaskEvent(request.task_id, request.key, actor, "task.planned", data=data, new_plan=plan)
+        await self._store.apply(event, call)
         return PlanResult(
             valid=True,
             steps=[StepState(s.id, i, s.kind, s.risk, s.tool) for i, s in enumerate(plan)],

@@ -17,10 +17,13 @@ CONTEXT_CHARS = 4_000  # of each earlier step's output, to keep prompts bounded
 
 
 class StepActivities:
-    def __init__(self, model: ModelClient, store: TaskStore, tools: ToolRunner) -> None:
+    def __init__(
+        self, model: ModelClient, store: TaskStore, tools: ToolRunner, max_tokens: int | None = None
+    ) -> None:
         self._model = model
         self._store = store
         self._tools = tools
+        self._max_tokens = max_tokens
 
     @activity.defn(name=RUN_STEP_ACTIVITY)
     async def run_step(self, request: StepRequest) -> StepResult:
@@ -41,7 +44,9 @@ class StepActivities:
                 )
             )
             return StepResult(ok=True, summary=output[:200])
-        completion = await self._model.complete(self._messages(view, step, request.feedback))
+        completion = await self._model.complete(
+            self._messages(view, step, request.feedback), max_tokens=self._max_tokens
+        )
         await self._store.apply(
             TaskEvent(
                 request.task_id,

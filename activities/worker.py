@@ -6,7 +6,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.model import ModelClient
-from activities.planning import PlannerActivities
+from activities.planning import PlannerActivities, PlannerConfig
 from activities.steps import StepActivities
 from activities.store import StoreActivities
 from activities.tools import ToolRunner
@@ -26,8 +26,18 @@ def build_worker(
 ) -> Worker:
     store = TaskStore(db)
     model = model or ModelClient.from_settings(settings)
-    planner = PlannerActivities(model, store)
-    steps = StepActivities(model, store, ToolRunner(settings.data_dir / "workspace"))
+    planner = PlannerActivities(
+        model,
+        store,
+        PlannerConfig(
+            dialect=settings.llm_dialect,
+            max_tokens=settings.llm_plan_max_tokens,
+            min_steps=settings.plan_min_steps,
+            max_steps=settings.plan_max_steps,
+        ),
+    )
+    tools = ToolRunner(settings.data_dir / "workspace")
+    steps = StepActivities(model, store, tools, max_tokens=settings.llm_step_max_tokens)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,

@@ -133,6 +133,7 @@ class PlanRequest:
     attempt: int
     feedback: str | None = None
     validation_error: str | None = None
+    fallback: bool = False  # use the deterministic planner, not the model
 
 
 @dataclass

@@ -11,8 +11,10 @@ from collections.abc import Iterator
 import uvicorn
 from temporalio.client import Client
 
+from exosuit import embedded_model
 from exosuit.autonomy import Role
 from exosuit.db import Database, migrate
+from exosuit.embedded_model import EmbeddedModel
 from exosuit.identity import Directory
 from exosuit.settings import Settings
 from exosuit.temporal import DevServer, connect
@@ -74,12 +76,16 @@ async def run_dev(settings: Settings, port: int) -> None:
     migrate(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
     temporal: DevServer | None = None
+    model: EmbeddedModel | None = None
     try:
         address = settings.temporal_address
         if not address:
             temporal = await DevServer.start(settings.data_dir / "temporal")
             address = temporal.address
             settings = settings.model_copy(update={"temporal_ui_url": temporal.ui_url})
+        if not settings.llm_base_url and embedded_model.available():
+            model = await EmbeddedModel.start(settings.data_dir / "model.log")
+            settings = settings.model_copy(update=embedded_model.SETTINGS | {"llm_base_url": model.base_url})
         client = await _connect_when_up(settings, address)
         worker = build_worker(client, settings, db)
         app = create_app(services=Services.build(settings, db, client))
@@ -99,14 +105,20 @@ async def run_dev(settings: Settings, port: int) -> None:
                 + (f", UI {settings.temporal_ui_url}" if settings.temporal_ui_url else "")
             )
             print(f"  Data dir: {settings.data_dir.resolve()}")
-            if not settings.llm_base_url:
-                print("  No model endpoint configured: set EXOSUIT_LLM_BASE_URL to plan and run tasks.")
+            if model is not None:
+                print(f"  Model: embedded {embedded_model.MODEL_NAME} at {model.base_url} (offline)")
+            elif not settings.llm_base_url:
+                print("  No model: set EXOSUIT_LLM_BASE_URL, or `make setup` to install the embedded one.")
+            else:
+                print(f"  Model: {settings.llm_model} at {settings.llm_base_url}")
             for line in lines:
                 print(line)
             print("  Ctrl-C stops everything.", flush=True)
             await serving
     finally:
         await db.dispose()
+        if model is not None:
+            await model.stop()
         if temporal is not None:
             await temporal.stop()
 

@@ -55,7 +55,7 @@ def plan_json_schema() -> dict[str, Any]:
     }
 
 
-def validate_steps(raw: Any) -> list[PlanStep]:
+def validate_steps(raw: Any, min_steps: int = 1, max_steps: int = MAX_STEPS) -> list[PlanStep]:
     """Check a plan against the schema and the tool catalogue; raise risks to the floor."""
     try:
         plan = Plan.model_validate(raw)
@@ -64,6 +64,11 @@ def validate_steps(raw: Any) -> list[PlanStep]:
             f"{'.'.join(str(p) for p in err['loc']) or 'plan'}: {err['msg']}" for err in exc.errors()
         )
         raise PlanInvalid(f"the plan does not match the schema: {problems}") from None
+    if not min_steps <= len(plan.steps) <= max_steps:
+        raise PlanInvalid(f"a plan needs {min_steps} to {max_steps} steps, not {len(plan.steps)}")
+    titles = [s.title.strip().lower() for s in plan.steps]
+    if len(set(titles)) != len(titles):
+        raise PlanInvalid("every step needs a title of its own; some repeat")
     steps = []
     for number, step in enumerate(plan.steps, start=1):
         if step.kind == "tool":
@@ -79,10 +84,25 @@ def validate_steps(raw: Any) -> list[PlanStep]:
     return steps
 
 
-def parse_plan(text: str) -> list[PlanStep]:
+def parse_plan(text: str, min_steps: int = 1, max_steps: int = MAX_STEPS) -> list[PlanStep]:
     """Parse the model's answer into validated steps, or raise PlanInvalid."""
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, strict=False)  # small models put raw newlines in strings
     except json.JSONDecodeError as exc:
         raise PlanInvalid(f"the answer is not valid JSON: {exc}") from None
-    return validate_steps(raw)
+    return validate_steps(raw, min_steps, max_steps)
+
+
+def fallback_plan(title: str, instructions: str) -> list[PlanStep]:
+    """The deterministic planner, for when the model gives no valid plan.
+
+    Instructions written as a list (2 to 7 lines or bullets) become one step per line;
+    anything else becomes a single step: the task as it was written.
+    """
+    lines = [line.strip().lstrip("-*•0123456789.) ").strip() for line in instructions.splitlines()]
+    lines = [line for line in lines if line]
+    if 2 <= len(lines) <= 7 and len({line.lower() for line in lines}) == len(lines):
+        return [
+            PlanStep(title=line[:60], instructions=line, kind="llm", tool=None, risk="low") for line in lines
+        ]
+    return [PlanStep(title=title[:200], instructions=instructions, kind="llm", tool=None, risk="low")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Everything configurable about one Exosuit deployment."""
 
-    model_config = SettingsConfigDict(env_prefix="EXOSUIT_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="EXOSUIT_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(Path("./var"), description="Where embedded state lives.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite under the data dir.")
@@ -38,6 +39,15 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field("default", description="Model name sent to the endpoint.")
     llm_timeout_seconds: float = Field(120.0, description="One model call's HTTP timeout.")
+    llm_dialect: Literal["json_schema", "json_object"] = Field(
+        "json_schema",
+        description="How the endpoint takes a schema: OpenAI's json_schema, or llama.cpp's "
+        "json_object with a schema (its server answers 500 to json_schema).",
+    )
+    llm_plan_max_tokens: int | None = Field(None, description="Cap on a plan answer's tokens.")
+    llm_step_max_tokens: int | None = Field(None, description="Cap on a step answer's tokens.")
+    plan_min_steps: int = Field(1, description="Fewest steps a model's plan may have.")
+    plan_max_steps: int = Field(20, description="Most steps a model's plan may have.")
     llm_price_input_per_million: float = Field(0.0, description="USD per 1M prompt tokens.")
     llm_price_output_per_million: float = Field(0.0, description="USD per 1M output tokens.")
     secret_key: str | None = Field(None, description="Session and webhook signing secret.")

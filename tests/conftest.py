@@ -18,11 +18,9 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from openai import AsyncOpenAI
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.model import ModelClient
 from activities.worker import build_worker
 from exosuit.autonomy import AutonomyLevel, Role
 from exosuit.db import Database, migrate
@@ -121,10 +119,14 @@ class Api:
         return task
 
     async def wait(
-        self, task_id: str, check: Callable[[dict[str, Any]], bool], what: str = "condition"
+        self,
+        task_id: str,
+        check: Callable[[dict[str, Any]], bool],
+        what: str = "condition",
+        within: float = WAIT_SECONDS,
     ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + WAIT_SECONDS
+        deadline = loop.time() + within
         while True:
             task = await self.task(task_id)
             if check(task):
@@ -133,7 +135,9 @@ class Api:
                 raise AssertionError(f"timed out waiting for {what}; task is {task}")
             await asyncio.sleep(0.03)
 
-    async def wait_gate(self, task_id: str, kind: str | None = None) -> dict[str, Any]:
+    async def wait_gate(
+        self, task_id: str, kind: str | None = None, within: float = WAIT_SECONDS
+    ) -> dict[str, Any]:
         """The task once a gate (of `kind`) is open, or it has ended."""
 
         def ready(task: dict[str, Any]) -> bool:
@@ -141,15 +145,16 @@ class Api:
             ended = task["status"] in ("completed", "rejected", "failed", "cancelled")
             return ended or (gate is not None and (kind is None or gate["kind"] == kind))
 
-        task = await self.wait(task_id, ready, f"a {kind or 'any'} gate")
+        task = await self.wait(task_id, ready, f"a {kind or 'any'} gate", within)
         assert task["open_gate"] is not None, f"task ended without a {kind} gate: {task}"
         return task
 
-    async def wait_done(self, task_id: str) -> dict[str, Any]:
+    async def wait_done(self, task_id: str, within: float = WAIT_SECONDS) -> dict[str, Any]:
         return await self.wait(
             task_id,
             lambda t: t["status"] in ("completed", "rejected", "failed", "cancelled"),
             "the task to end",
+            within,
         )
 
     async def decide(self, task: dict[str, Any], action: str, **body: Any) -> httpx.Response:
@@ -231,25 +236,27 @@ async def ui_system(
 
 @asynccontextmanager
 async def running_system(
-    client: Client, model_server: ModelServer, db: Database, model: ScriptedModel, tmp_path: Path
+    client: Client,
+    model_server: ModelServer,
+    db: Database,
+    model: ScriptedModel,
+    tmp_path: Path,
+    *,
+    endpoint: str | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[System]:
+    """Worker + web app on a real port; the model is the scripted server unless `endpoint`."""
     settings = Settings(
         data_dir=tmp_path,
         task_queue=f"tq-{uuid.uuid4().hex}",
-        llm_model="scripted-model",
+        llm_base_url=endpoint or model_server.register(model),
+        llm_api_key="test",
+        llm_timeout_seconds=120 if endpoint else 10,
+        **({"llm_model": "scripted-model"} | overrides),
         llm_price_input_per_million=2.0,
         llm_price_output_per_million=8.0,
     )
-    openai_client = AsyncOpenAI(
-        base_url=model_server.register(model), api_key="test", max_retries=0, timeout=10
-    )
-    model_client = ModelClient(
-        openai_client,
-        "scripted-model",
-        price_input_per_million=2.0,
-        price_output_per_million=8.0,
-    )
-    worker = build_worker(client, settings, db, model=model_client)
+    worker = build_worker(client, settings, db)
     app = create_app(services=Services.build(settings, db, client))
     server, server_task, port = await serve(app)
     team = f"team-{uuid.uuid4().hex[:8]}"

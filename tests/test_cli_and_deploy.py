@@ -18,7 +18,7 @@ import yaml
 from exosuit.autonomy import Role
 from exosuit.db import Database
 from exosuit.identity import Directory
-from exosuit.temporal import free_port
+from exosuit.processes import free_port
 from tests.support.model_server import ModelServer, ScriptedModel
 
 ROOT = Path(__file__).parent.parent

@@ -133,13 +133,19 @@ async def test_invalid_plan_is_retried_with_the_error_fed_back(system: System) -
     assert "not a valid plan" in plans[1] and "not valid JSON" in plans[1]
 
 
-async def test_plan_invalid_every_time_fails_the_task_with_a_reason(system: System) -> None:
-    system.model.plan_answers.extend(['{"steps": []}'] * 3)
+async def test_plan_invalid_twice_falls_back_to_the_deterministic_planner(system: System) -> None:
+    system.model.plan_answers.extend(['{"steps": []}', "still not a plan"])
     user = await system.user("approver")
-    task = await user.submit(system.team, "guarded")
-    task = await user.wait_done(task["id"])
-    assert task["status"] == "failed"
-    assert task["error"].startswith("the model gave no valid plan in 3 attempts")
+    task = await user.submit(system.team, "guarded", title="Autumn haiku")
+    task = await user.wait_gate(task["id"], "plan")  # the task always reaches its plan gate
+    assert len(system.model.prompts("plan")) == 2
+    assert [(s["title"], s["instructions"]) for s in task["steps"]] == [("Autumn haiku", "About autumn.")]
+    audit = (await user.http.get(f"/api/v1/tasks/{task['id']}/audit")).json()["items"]
+    planned = next(e for e in audit if e["action"] == "task.planned")
+    assert planned["actor"] == "system"
+    assert planned["data"]["planner"] == "fallback"
+    assert "not valid JSON" in planned["data"]["reason"]
+    assert [e["action"] for e in audit].count("plan.invalid") == 2
 
 
 async def test_model_server_errors_are_retried_by_temporal(system: System) -> None:

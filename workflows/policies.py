@@ -29,4 +29,5 @@ STORE_WRITE: dict[str, Any] = {
     ),
 }
 
-MAX_PLAN_ATTEMPTS = 3
+# The model's first plan and one retry with the validation error; then the fallback planner.
+MAX_PLAN_ATTEMPTS = 2

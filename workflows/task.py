@@ -98,9 +98,7 @@ class TaskWorkflow:
     async def _drive(self) -> Outcome:
         feedback: str | None = None
         while True:
-            error = await self._plan(feedback)
-            if error is not None:
-                return "failed", error
+            await self._plan(feedback)
             if not gate_required(GateKind.PLAN, self._level):
                 break
             verdict, feedback = await self._verdict(GateKind.PLAN, None)
@@ -116,22 +114,26 @@ class TaskWorkflow:
                 return outcome
         return "completed", None
 
-    async def _plan(self, feedback: str | None) -> str | None:
-        """Ask for a plan until it validates; the reason for failing otherwise."""
+    async def _plan(self, feedback: str | None) -> None:
+        """Ask the model for a plan until it validates; else the deterministic planner's."""
         await self._record("task.planning", status="planning", data={"feedback": feedback})
         error: str | None = None
-        for attempt in range(1, MAX_PLAN_ATTEMPTS + 1):
+        for attempt in range(1, MAX_PLAN_ATTEMPTS + 2):
             request = PlanRequest(
-                self._task.task_id, self._next_key(), attempt, feedback, validation_error=error
+                self._task.task_id,
+                self._next_key(),
+                attempt,
+                feedback,
+                validation_error=error,
+                fallback=attempt > MAX_PLAN_ATTEMPTS,
             )
             result = await workflow.execute_activity(
                 PLAN_ACTIVITY, request, result_type=PlanResult, **MODEL_CALL
             )
             if result.valid:
                 self._steps = result.steps
-                return None
+                return
             error = result.error
-        return f"the model gave no valid plan in {MAX_PLAN_ATTEMPTS} attempts; last problem: {error}"
 
     async def _walk_step(self, step: StepState) -> Outcome | None:
         """Step gate, run, output gate; an outcome if the task ends here."""
