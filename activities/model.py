@@ -1,7 +1,15 @@
-"""The model, reached through any OpenAI-compatible endpoint with the stock client."""
+"""The model as a utility: ordered providers with failover and a circuit breaker.
+
+Every provider is an OpenAI-compatible endpoint reached with the stock client. A timeout,
+a refused connection, 429 or 5xx moves the call to the next provider ("transfer switch");
+a provider that keeps failing is skipped for a while. Temporal still owns retries: the
+client never retries, and when every provider failed the activity fails and is retried.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,10 +17,12 @@ import openai
 from openai import AsyncOpenAI
 from temporalio.exceptions import ApplicationError
 
+from exosuit.providers import Provider, load_providers
 from exosuit.settings import Settings
 
 MODEL_UNAVAILABLE = "ModelUnavailable"
 MODEL_REFUSED = "ModelRequestRefused"
+PROVIDERS_DOWN = "ProvidersDown"
 
 
 @dataclass(frozen=True)
@@ -22,79 +32,145 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
+    provider: str = "default"
+
+
+class CircuitBreaker:
+    """Opens after `threshold` failures in a row; lets one call through after `cooldown` s."""
+
+    def __init__(
+        self, threshold: int = 3, cooldown: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.threshold, self.cooldown, self._clock = threshold, cooldown, clock
+        self._failures = 0
+        self._opened_at: float | None = None
+
+    @property
+    def open(self) -> bool:
+        return self._opened_at is not None and self._clock() - self._opened_at < self.cooldown
+
+    def failed(self) -> None:
+        self._failures += 1
+        if self._failures >= self.threshold:
+            self._opened_at = self._clock()
+
+    def succeeded(self) -> None:
+        self._failures, self._opened_at = 0, None
+
+
+def response_format(dialect: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema in the endpoint's dialect (llama.cpp's server refuses `json_schema`)."""
+    if dialect == "json_object":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+
+
+def _worth_another_provider(exc: Exception) -> bool:
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
+    return isinstance(exc, openai.APIConnectionError)  # includes timeouts
 
 
 class ModelClient:
-    """One model endpoint. Temporal owns retries, so the client never retries itself."""
+    """Completions from the first provider that answers, in order of preference."""
 
     def __init__(
         self,
-        client: AsyncOpenAI | None,
-        model: str,
+        providers: list[Provider],
         *,
-        price_input_per_million: float = 0.0,
-        price_output_per_million: float = 0.0,
+        breaker_threshold: int = 3,
+        breaker_cooldown: float = 30.0,
     ) -> None:
-        self._client = client
-        self.model = model
-        self._price_in = price_input_per_million
-        self._price_out = price_output_per_million
+        self._providers = [
+            (
+                p,
+                AsyncOpenAI(
+                    base_url=p.base_url,
+                    api_key=p.api_key or "not-needed",
+                    max_retries=0,
+                    timeout=p.timeout_seconds,
+                ),
+                CircuitBreaker(breaker_threshold, breaker_cooldown),
+            )
+            for p in providers
+        ]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelClient:
-        client = None
-        if settings.llm_base_url:
-            client = AsyncOpenAI(
-                base_url=settings.llm_base_url,
-                api_key=settings.llm_api_key or "not-needed",
-                max_retries=0,
-                timeout=settings.llm_timeout_seconds,
-            )
-        return cls(
-            client,
-            settings.llm_model,
-            price_input_per_million=settings.llm_price_input_per_million,
-            price_output_per_million=settings.llm_price_output_per_million,
-        )
+        return cls(load_providers(settings))
+
+    @property
+    def providers(self) -> list[str]:
+        return [p.name for p, _, _ in self._providers]
 
     async def complete(
         self,
         messages: list[dict[str, str]],
         *,
-        response_format: dict[str, Any] | None = None,
+        schema: dict[str, Any] | None = None,
         max_tokens: int | None = None,
     ) -> Completion:
-        if self._client is None:
+        if not self._providers:
             raise ApplicationError(
-                "no model endpoint is configured: set EXOSUIT_LLM_BASE_URL (or OPENAI_BASE_URL)",
+                "no model endpoint is configured: set EXOSUIT_LLM_BASE_URL (or OPENAI_BASE_URL), "
+                "add providers.toml, or install the embedded model with `make setup`",
                 type=MODEL_UNAVAILABLE,
                 non_retryable=True,
             )
-        extra: dict[str, Any] = {"response_format": response_format} if response_format else {}
-        if max_tokens is not None:
-            extra["max_tokens"] = max_tokens
-        try:
-            response = await self._client.chat.completions.create(
-                model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                **extra,
-            )
-        except openai.APIStatusError as exc:
-            if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
-                raise  # worth another attempt: Temporal's retry policy decides when
+        # Skip providers whose circuit is open, unless that would leave none to try.
+        candidates = [entry for entry in self._providers if not entry[2].open] or self._providers
+        problems: list[str] = []
+        all_refused = True
+        for provider, client, breaker in candidates:
+            try:
+                completion = await self._ask(provider, client, messages, schema, max_tokens)
+            except (openai.APIStatusError, openai.APIConnectionError) as exc:
+                status = getattr(exc, "status_code", None)
+                problems.append(f"{provider.name}: {f'HTTP {status}' if status else type(exc).__name__}")
+                if _worth_another_provider(exc):
+                    all_refused = False
+                    breaker.failed()
+                continue
+            breaker.succeeded()
+            return completion
+        if all_refused:
             raise ApplicationError(
-                f"the model endpoint refused the request (HTTP {exc.status_code}): {exc.message}",
+                f"the model endpoint refused the request ({'; '.join(problems)})",
                 type=MODEL_REFUSED,
                 non_retryable=True,
-            ) from None
+            )
+        raise ApplicationError(f"no provider answered ({'; '.join(problems)})", type=PROVIDERS_DOWN)
+
+    async def _ask(
+        self,
+        provider: Provider,
+        client: AsyncOpenAI,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any] | None,
+        max_tokens: int | None,
+    ) -> Completion:
+        extra: dict[str, Any] = {}
+        if schema is not None:
+            extra["response_format"] = response_format(provider.dialect, schema)
+        if max_tokens is not None:
+            extra["max_tokens"] = max_tokens
+        response = await client.chat.completions.create(
+            model=provider.model,
+            messages=messages,  # type: ignore[arg-type]
+            **extra,
+        )
         text = response.choices[0].message.content or "" if response.choices else ""
         usage = response.usage
         prompt = usage.prompt_tokens if usage else 0
         completion = usage.completion_tokens if usage else 0
+        cost = (
+            prompt * provider.price_input_per_million + completion * provider.price_output_per_million
+        ) / 1e6
         return Completion(
             text=text,
-            model=response.model or self.model,
+            model=response.model or provider.model,
             prompt_tokens=prompt,
             completion_tokens=completion,
-            cost_usd=(prompt * self._price_in + completion * self._price_out) / 1_000_000,
+            cost_usd=cost,
+            provider=provider.name,
         )

@@ -50,23 +50,17 @@ def call_record(key: str, purpose: str, completion: Completion, step_id: str | N
         completion_tokens=completion.completion_tokens,
         cost_usd=completion.cost_usd,
         step_id=step_id,
+        provider=completion.provider,
     )
 
 
 @dataclass(frozen=True)
 class PlannerConfig:
-    """How to ask this endpoint for a plan, and what a valid plan is."""
+    """How long a plan answer may be, and how many steps a valid plan has."""
 
-    dialect: str = "json_schema"  # or "json_object" (llama.cpp's server)
     max_tokens: int | None = None
     min_steps: int = 1
     max_steps: int = MAX_STEPS
-
-    def response_format(self) -> dict[str, Any]:
-        schema = plan_json_schema()
-        if self.dialect == "json_object":
-            return {"type": "json_object", "schema": schema}
-        return {"type": "json_schema", "json_schema": {"name": "plan", "schema": schema, "strict": True}}
 
 
 class PlannerActivities:
@@ -90,7 +84,7 @@ class PlannerActivities:
         config = self._config
         completion = await self._model.complete(
             self._messages(view, request),
-            response_format=config.response_format(),
+            schema=plan_json_schema(),
             max_tokens=config.max_tokens,
         )
         actor = f"model:{completion.model}"

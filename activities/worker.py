@@ -30,7 +30,6 @@ def build_worker(
         model,
         store,
         PlannerConfig(
-            dialect=settings.llm_dialect,
             max_tokens=settings.llm_plan_max_tokens,
             min_steps=settings.plan_min_steps,
             max_steps=settings.plan_max_steps,

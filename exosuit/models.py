@@ -94,6 +94,7 @@ class Step(SQLModel, table=True):
     risk: str = Field(default="low", max_length=10)
     status: str = Field(default="pending", max_length=20)
     output: str | None = Field(default=None, sa_column=Column(Text))
+    provider: str | None = Field(default=None, max_length=100)
     model: str | None = Field(default=None, max_length=200)
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -108,6 +109,7 @@ class ModelCall(SQLModel, table=True):
     task_id: str = Field(foreign_key="task.id", index=True, max_length=40)
     step_id: str | None = Field(default=None, max_length=40)
     purpose: str = Field(max_length=20)
+    provider: str = Field(default="default", max_length=100)
     model: str = Field(max_length=200)
     prompt_tokens: int = 0
     completion_tokens: int = 0

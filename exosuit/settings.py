@@ -44,6 +44,9 @@ class Settings(BaseSettings):
         description="How the endpoint takes a schema: OpenAI's json_schema, or llama.cpp's "
         "json_object with a schema (its server answers 500 to json_schema).",
     )
+    providers_file: Path | None = Field(
+        None, description="An ordered providers list (TOML); default providers.toml in the data dir."
+    )
     llm_plan_max_tokens: int | None = Field(None, description="Cap on a plan answer's tokens.")
     llm_step_max_tokens: int | None = Field(None, description="Cap on a step answer's tokens.")
     plan_min_steps: int = Field(1, description="Fewest steps a model's plan may have.")

@@ -38,6 +38,7 @@ class CallRecord:
     completion_tokens: int
     cost_usd: float
     step_id: str | None = None
+    provider: str = "default"
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ class TaskStore:
                 task_id=task.id,
                 step_id=call.step_id,
                 purpose=call.purpose,
+                provider=call.provider,
                 model=call.model,
                 prompt_tokens=call.prompt_tokens,
                 completion_tokens=call.completion_tokens,
@@ -199,11 +201,13 @@ class TaskStore:
             step = await session.get(Step, call.step_id)
             if step is not None:
                 step.model = call.model
+                step.provider = call.provider
                 step.prompt_tokens += call.prompt_tokens
                 step.completion_tokens += call.completion_tokens
                 step.cost_usd += call.cost_usd
                 session.add(step)
         return {
+            "provider": call.provider,
             "model": call.model,
             "prompt_tokens": call.prompt_tokens,
             "completion_tokens": call.completion_tokens,

@@ -146,7 +146,7 @@ async def test_exosuit_dev_runs_a_task_and_keeps_it_across_a_restart(
                 f"/api/v1/tasks/{task['id']}/decisions", json={"gate_id": gate["id"], "action": "approve"}
             )
             assert decided.status_code == 200, decided.text
-            for _ in range(300):
+            for _ in range(600):
                 task = (await http.get(f"/api/v1/tasks/{task['id']}")).json()
                 if task["status"] == "completed":
                     break

@@ -47,6 +47,7 @@ class StepOut(BaseModel):
     risk: str
     status: str
     output: str | None
+    provider: str | None
     model: str | None
     usage: dict[str, Any]
 
@@ -117,6 +118,7 @@ def step_out(step: Step) -> StepOut:
         risk=step.risk,
         status=step.status,
         output=step.output,
+        provider=step.provider,
         model=step.model,
         usage={
             "prompt_tokens": step.prompt_tokens,

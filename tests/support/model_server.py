@@ -37,6 +37,7 @@ class ScriptedModel:
         self.step_answer: Callable[[str], str] = lambda prompt: f"done: {_step_line(prompt)}"
         self.redraft_answers: deque[str] = deque()
         self.failures: deque[int] = deque()  # HTTP statuses to answer with first
+        self.delay = 0.0  # seconds to wait before answering (a slow or hung provider)
         self.requests: list[dict[str, Any]] = []
         self.usage = (11, 7)  # prompt, completion tokens reported per call
 
@@ -102,6 +103,8 @@ class ModelServer:
         model = self.models.get(model_id)
         if model is None:
             return JSONResponse({"error": {"message": "unknown model"}}, status_code=404)
+        if model.delay:
+            await asyncio.sleep(model.delay)
         status, body = model.answer(await request.json())
         return JSONResponse(body, status_code=status)
 
