@@ -103,6 +103,17 @@ class ModelClient:
     def providers(self) -> list[str]:
         return [p.name for p, _, _ in self._providers]
 
+    def projected_cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """What a call would cost at the dearest provider it may reach (a conservative guess)."""
+        return max(
+            (
+                (prompt_tokens * p.price_input_per_million + completion_tokens * p.price_output_per_million)
+                / 1e6
+                for p, _, _ in self._providers
+            ),
+            default=0.0,
+        )
+
     async def complete(
         self,
         messages: list[dict[str, str]],

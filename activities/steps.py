@@ -7,13 +7,23 @@ from temporalio import activity
 from activities.model import ModelClient
 from activities.planning import call_record
 from activities.tools import ToolRunner
-from exosuit.contracts import RUN_STEP_ACTIVITY, StepRequest, StepResult, TaskEvent
+from exosuit.contracts import (
+    COST_CHECK_ACTIVITY,
+    RUN_STEP_ACTIVITY,
+    CostCheck,
+    StepRequest,
+    StepResult,
+    TaskEvent,
+)
+from exosuit.db import utcnow
 from exosuit.models import Step
 from exosuit.store import TaskStore, TaskView
 
 STEP_PROMPT = """You carry out one step of a larger task for Exosuit. Do exactly what the \
 step's instructions say and answer with the result only."""
 CONTEXT_CHARS = 4_000  # of each earlier step's output, to keep prompts bounded
+CHARS_PER_TOKEN = 4  # a rough, common estimate for English text
+ASSUMED_ANSWER_TOKENS = 1_024  # when answers are not capped
 
 
 class StepActivities:
@@ -60,6 +70,33 @@ class StepActivities:
             call_record(request.key, "step", completion, step.id),
         )
         return StepResult(ok=True, summary=completion.text[:200])
+
+    @activity.defn(name=COST_CHECK_ACTIVITY)
+    async def check_step_cost(self, request: StepRequest) -> CostCheck:
+        """Project a step's cost and say which budget, if any, it would cross."""
+        view, step = await self._store.step(request.task_id, request.step_id)
+        prompt_chars = sum(len(m["content"]) for m in self._messages(view, step, None))
+        projected = self._model.projected_cost(
+            prompt_chars // CHARS_PER_TOKEN, self._max_tokens or ASSUMED_ANSWER_TOKENS
+        )
+        task = view.task
+        if task.budget_usd is not None and task.cost_usd + projected > task.budget_usd:
+            return CostCheck(
+                projected,
+                f"this step may cost about ${projected:.4f}; the task has spent ${task.cost_usd:.4f} "
+                f"of its ${task.budget_usd:.4f} budget",
+            )
+        team = await self._store.team(task.team)
+        if team is not None and team.monthly_budget_usd is not None:
+            month_start = utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            spent = await self._store.team_spend(task.team, month_start)
+            if spent + projected > team.monthly_budget_usd:
+                return CostCheck(
+                    projected,
+                    f"this step may cost about ${projected:.4f}; team {task.team} has spent "
+                    f"${spent:.4f} of its ${team.monthly_budget_usd:.4f} budget this month",
+                )
+        return CostCheck(projected)
 
     def _messages(self, view: TaskView, step: Step, feedback: str | None) -> list[dict[str, str]]:
         earlier = "\n\n".join(

@@ -46,5 +46,6 @@ def build_worker(
             planner.plan_task,
             planner.redraft_step,
             steps.run_step,
+            steps.check_step_cost,
         ],
     )

@@ -34,6 +34,7 @@ class GateKind(StrEnum):
     PLAN = "plan"
     STEP = "step"
     OUTPUT = "output"
+    COST = "cost"  # a step that may cross a budget, whatever the level
 
 
 class Role(StrEnum):
@@ -74,7 +75,9 @@ def gate_required(kind: GateKind, level: AutonomyLevel, risk: Risk = Risk.LOW) -
         return plan_gate_required(level)
     if kind is GateKind.STEP:
         return step_gate_required(level, risk)
-    return output_gate_required(level)
+    if kind is GateKind.OUTPUT:
+        return output_gate_required(level)
+    return False  # cost gates follow budgets, not the level
 
 
 def four_eyes_required(level: AutonomyLevel, risk: Risk) -> bool:

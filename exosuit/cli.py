@@ -6,9 +6,10 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from exosuit.autonomy import AutonomyLevel, Role
-from exosuit.db import Database, migrate
+from exosuit.db import Database, migrate, utcnow
 from exosuit.identity import Directory
 from exosuit.settings import Settings
 from exosuit.store import TaskStore
@@ -36,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     tset.add_argument("team")
     tset.add_argument("--max-autonomy", choices=[a.value for a in AutonomyLevel])
     tset.add_argument("--gate-deadline", type=float, metavar="HOURS")
+    tset.add_argument("--monthly-budget", type=float, metavar="USD", help="0 removes the budget")
+
+    usage = commands.add_parser("usage", help="model usage and cost by team, for a month")
+    usage.add_argument("--month", help="YYYY-MM (default: this month)")
+    usage.add_argument("--team")
 
     token = commands.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     create = token.add_parser("create", help="a new token, printed alone on the last line")
@@ -62,10 +68,19 @@ async def _with_db(settings: Settings, args: argparse.Namespace) -> int:
             seconds = None if args.gate_deadline is None else args.gate_deadline * 3600
             level = AutonomyLevel(args.max_autonomy) if args.max_autonomy else None
             team = await directory.set_team_policy(
-                args.team, max_autonomy=level, gate_deadline_seconds=seconds
+                args.team,
+                max_autonomy=level,
+                gate_deadline_seconds=seconds,
+                monthly_budget_usd=args.monthly_budget,
             )
             hours = team.gate_deadline_seconds / 3600
-            print(f"{team.name}: max autonomy {team.max_autonomy}, gate deadline {hours:g} h")
+            budget = f"${team.monthly_budget_usd:g}" if team.monthly_budget_usd else "none"
+            print(
+                f"{team.name}: max autonomy {team.max_autonomy}, gate deadline {hours:g} h, "
+                f"monthly budget {budget}"
+            )
+        elif args.command == "usage":
+            return await _usage(TaskStore(db), args.month, args.team)
         elif args.command == "token":
             try:
                 token = await directory.create_token(args.email, name=args.name)
@@ -86,6 +101,31 @@ async def _with_db(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await db.dispose()
+
+
+async def _usage(store: TaskStore, month: str | None, team: str | None) -> int:
+    try:
+        start = (
+            datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
+            if month
+            else utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        )
+    except ValueError:
+        print(f"--month takes YYYY-MM, not {month!r}", file=sys.stderr)
+        return 2
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+    rows = await store.usage(start, end, team)
+    print(f"{'month':<8} {'team':<24} {'calls':>6} {'prompt':>10} {'completion':>10} {'cost_usd':>12}")
+    for row in rows:
+        print(
+            f"{start:%Y-%m} {row.team:<24} {row.calls:>6} {row.prompt_tokens:>10} "
+            f"{row.completion_tokens:>10} {row.cost_usd:>12.6f}"
+        )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

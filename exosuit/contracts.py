@@ -15,6 +15,7 @@ RECORD_ACTIVITY = "record_event"
 PLAN_ACTIVITY = "plan_task"
 RUN_STEP_ACTIVITY = "run_step"
 REDRAFT_ACTIVITY = "redraft_step"
+COST_CHECK_ACTIVITY = "check_step_cost"
 
 # Why the workflow refused an update (ApplicationError.type); the gateway maps them.
 GATE_NOT_OPEN = "GateNotOpen"
@@ -74,6 +75,7 @@ class Gate:
     four_eyes: bool
     escalated: bool = False
     risk: str = "low"
+    reason: str | None = None  # why a cost gate opened
 
 
 @dataclass
@@ -149,6 +151,14 @@ class StepRequest:
     step_id: str
     key: str
     feedback: str | None = None
+
+
+@dataclass
+class CostCheck:
+    """A step's projected cost, and the budget it would cross (if any)."""
+
+    projected_usd: float
+    crosses: str | None = None
 
 
 @dataclass

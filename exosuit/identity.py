@@ -75,8 +75,14 @@ class Directory:
             return team
 
     async def set_team_policy(
-        self, name: str, *, max_autonomy: AutonomyLevel | None, gate_deadline_seconds: float | None
+        self,
+        name: str,
+        *,
+        max_autonomy: AutonomyLevel | None = None,
+        gate_deadline_seconds: float | None = None,
+        monthly_budget_usd: float | None = None,
     ) -> Team:
+        """Change what is given; a monthly budget of 0 removes the budget."""
         await self.ensure_team(name)
         async with self.db.session() as session:
             team = await session.get(Team, name)
@@ -85,6 +91,8 @@ class Directory:
                 team.max_autonomy = max_autonomy.value
             if gate_deadline_seconds is not None:
                 team.gate_deadline_seconds = gate_deadline_seconds
+            if monthly_budget_usd is not None:
+                team.monthly_budget_usd = monthly_budget_usd or None
             session.add(team)
             await session.commit()
             return team

@@ -20,6 +20,7 @@ class Team(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=100)
     max_autonomy: str = Field(default=DEFAULT_MAX_AUTONOMY.value, max_length=20)
     gate_deadline_seconds: float = DEFAULT_GATE_DEADLINE_SECONDS
+    monthly_budget_usd: float | None = None
     created_at: datetime = _when()
 
 
@@ -66,6 +67,7 @@ class Task(SQLModel, table=True):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    budget_usd: float | None = None
     idempotency_key: str | None = Field(default=None, max_length=200)
     request_fingerprint: str | None = Field(default=None, max_length=64)
     # The open gate, inline so that the queue is one indexed query.
@@ -76,6 +78,7 @@ class Task(SQLModel, table=True):
     gate_deadline: datetime | None = Field(default=None, sa_type=UTCDateTime)
     gate_four_eyes: bool = False
     gate_risk: str | None = Field(default=None, max_length=10)
+    gate_reason: str | None = Field(default=None, sa_column=Column(Text))
     gate_escalated: bool = False
     created_at: datetime = _when()
     updated_at: datetime = _when()

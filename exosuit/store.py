@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -22,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from exosuit.audit import GENESIS_HASH, ChainEvent, Verdict, event_hash, format_at, verify_chain
 from exosuit.contracts import TaskEvent
 from exosuit.db import Database, utcnow
-from exosuit.models import AuditEvent, ModelCall, Step, Task
+from exosuit.models import AuditEvent, ModelCall, Step, Task, Team
 
 _APPEND_ATTEMPTS = 5
 
@@ -63,6 +64,15 @@ class QueueRow:
 
 
 _QUEUE_COLUMNS = [f.name for f in fields(QueueRow)]
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    team: str
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
 
 
 def text_diff(before: str, after: str) -> str:
@@ -349,6 +359,41 @@ class TaskStore:
             by_task[step.task_id].append(step)
         return [TaskView(t, by_task[t.id]) for t in tasks]
 
+    async def team(self, name: str) -> Team | None:
+        async with self.db.session() as session:
+            return await session.get(Team, name)
+
+    async def team_spend(self, team: str, since: datetime) -> float:
+        """What a team's model calls cost since a moment (the start of the month)."""
+        async with self.db.session() as session:
+            total = await session.exec(
+                select(func.coalesce(func.sum(ModelCall.cost_usd), 0.0))
+                .join(Task, col(Task.id) == col(ModelCall.task_id))
+                .where(Task.team == team, col(ModelCall.at) >= since)
+            )
+            return float(total.one())
+
+    async def usage(self, since: datetime, until: datetime, team: str | None = None) -> list[UsageRow]:
+        """Model usage per team between two moments, from the recorded calls."""
+        query = (
+            sa_select(
+                col(Task.team),
+                func.count(col(ModelCall.id)),
+                func.sum(ModelCall.prompt_tokens),
+                func.sum(ModelCall.completion_tokens),
+                func.sum(ModelCall.cost_usd),
+            )
+            .join(Task, col(Task.id) == col(ModelCall.task_id))
+            .where(col(ModelCall.at) >= since, col(ModelCall.at) < until)
+            .group_by(col(Task.team))
+            .order_by(col(Task.team))
+        )
+        if team:
+            query = query.where(col(Task.team) == team)
+        async with self.db.session() as session:
+            rows = await session.exec(query)  # type: ignore[call-overload]
+            return [UsageRow(*row) for row in rows]
+
     async def audit(self, task_id: str) -> list[AuditEvent]:
         async with self.db.session() as session:
             rows = await session.exec(
@@ -371,6 +416,7 @@ def _set_gate(task: Task, gate: Any) -> None:
     task.gate_deadline = gate.deadline if gate else None
     task.gate_four_eyes = gate.four_eyes if gate else False
     task.gate_risk = gate.risk if gate else None
+    task.gate_reason = gate.reason if gate else None
     task.gate_escalated = gate.escalated if gate else False
 
 

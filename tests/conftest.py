@@ -201,6 +201,7 @@ class System:
             self.team,
             max_autonomy=AutonomyLevel(policy["max_autonomy"]) if "max_autonomy" in policy else None,
             gate_deadline_seconds=policy.get("gate_deadline_seconds"),
+            monthly_budget_usd=policy.get("monthly_budget_usd"),
         )
 
 

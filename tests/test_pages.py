@@ -347,3 +347,17 @@ async def test_plan_edit_shows_as_a_diff_in_the_history(ui_system: System) -> No
     page = await approver.http.get(f"/tasks/{task_id}")
     assert '<span class="del">-1. Draft [llm, low]: Write a first draft.</span>' in page.text
     assert '<span class="add">+1. Only [llm, low]: One thing.</span>' in page.text
+
+
+async def test_cost_gate_says_why_and_offers_no_edit(ui_system: System) -> None:
+    submitter, _ = await signed_in(ui_system, "member")
+    approver, _ = await signed_in(ui_system, "approver")
+    await ui_system.set_team(max_autonomy="autonomous")
+    task_id = await submitted(ui_system, submitter, "4", budget_usd="0.001")
+    await open_gate(ui_system, task_id, "cost")
+    page = await approver.http.get(f"/tasks/{task_id}")
+    assert "may cross a budget: this step may cost about $" in page.text
+    assert "of a $0.0010 budget" in page.text
+    assert 'value="edit"' not in page.text
+    assert 'value="revise"' not in page.text
+    assert 'value="approve"' in page.text

@@ -63,7 +63,7 @@ async def test_this_runs_history_replays(system: System) -> None:
     await Replayer(workflows=[TaskWorkflow]).replay_workflow(history)
     if os.environ.get("EXOSUIT_RECORD_HISTORIES"):
         HISTORIES.mkdir(exist_ok=True)
-        (HISTORIES / "rich_manual_task.json").write_text(history.to_json())
+        (HISTORIES / "rich_manual_task_cost_gates.json").write_text(history.to_json())
 
 
 async def test_committed_histories_still_replay() -> None:

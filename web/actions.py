@@ -41,6 +41,7 @@ async def submit(
     instructions: str,
     team: str,
     autonomy: AutonomyLevel,
+    budget_usd: float | None = None,
     idempotency_key: str | None = None,
 ) -> tuple[Task, bool]:
     """Store and start a task; with a key, the same key and body give the same task.
@@ -50,7 +51,13 @@ async def submit(
     if principal.role_in(team) is None:
         raise Forbidden(f"you are not a member of team {team!r}")
     policy = await _team_within_cap(services, team, autonomy)
-    body = {"title": title, "instructions": instructions, "team": team, "autonomy": autonomy.value}
+    body = {
+        "title": title,
+        "instructions": instructions,
+        "team": team,
+        "autonomy": autonomy.value,
+        "budget_usd": budget_usd,
+    }
     print_ = fingerprint(canonical_json(body))
     task = await _existing(services, principal.email, idempotency_key, print_)
     replayed = task is not None
@@ -62,6 +69,7 @@ async def submit(
             team=team,
             submitted_by=principal.email,
             autonomy=autonomy.value,
+            budget_usd=budget_usd,
             idempotency_key=idempotency_key,
             request_fingerprint=print_ if idempotency_key else None,
         )

@@ -19,6 +19,7 @@ class TaskCreate(BaseModel):
     instructions: str = Field(min_length=1, max_length=100_000)
     team: str = Field(min_length=1, max_length=100)
     autonomy: AutonomyLevel = AutonomyLevel.SUPERVISED
+    budget_usd: float | None = Field(default=None, gt=0)
 
 
 class DecisionIn(BaseModel):
@@ -60,6 +61,7 @@ class GateOut(BaseModel):
     deadline: datetime | None
     four_eyes: bool
     escalated: bool
+    reason: str | None
 
 
 class UsageOut(BaseModel):
@@ -81,6 +83,7 @@ class TaskOut(BaseModel):
     result: str | None
     error: str | None
     usage: UsageOut
+    budget_usd: float | None
     created_at: datetime
     updated_at: datetime
 
@@ -139,6 +142,7 @@ def gate_out(task: Task) -> GateOut | None:
         deadline=task.gate_deadline,
         four_eyes=task.gate_four_eyes,
         escalated=task.gate_escalated,
+        reason=task.gate_reason,
     )
 
 
@@ -161,6 +165,7 @@ def task_out(view: TaskView) -> TaskOut:
             completion_tokens=task.completion_tokens,
             cost_usd=task.cost_usd,
         ),
+        budget_usd=task.budget_usd,
         created_at=task.created_at,
         updated_at=task.updated_at,
     )

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         may_set_autonomy,
     )
     from exosuit.contracts import (
+        COST_CHECK_ACTIVITY,
         FORBIDDEN,
         GATE_NOT_OPEN,
         INVALID,
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         TASK_FINISHED,
         AutonomyChange,
         CancelRequest,
+        CostCheck,
         Decision,
         Gate,
         NewStep,
@@ -136,7 +138,18 @@ class TaskWorkflow:
             error = result.error
 
     async def _walk_step(self, step: StepState) -> Outcome | None:
-        """Step gate, run, output gate; an outcome if the task ends here."""
+        """Cost gate, step gate, run, output gate; an outcome if the task ends here."""
+        if step.kind == "llm" and workflow.patched("cost-gates"):
+            check = await workflow.execute_local_activity(
+                COST_CHECK_ACTIVITY,
+                StepRequest(self._task.task_id, step.id, self._next_key()),
+                result_type=CostCheck,
+                **STORE_WRITE,
+            )
+            if check.crosses is not None:
+                verdict, reason = await self._verdict(GateKind.COST, step, check.crosses)
+                if verdict != "go":
+                    return await self._leave(step, verdict, reason)
         while gate_required(GateKind.STEP, self._level, Risk(step.risk)):
             verdict, reason = await self._verdict(GateKind.STEP, step)
             if verdict == "go":
@@ -159,13 +172,15 @@ class TaskWorkflow:
         await self._record("step.completed", step_id=step.id, step_status="completed")
         return None
 
-    async def _verdict(self, kind: GateKind, step: StepState | None) -> tuple[str, str | None]:
+    async def _verdict(
+        self, kind: GateKind, step: StepState | None, why: str | None = None
+    ) -> tuple[str, str | None]:
         """What a gate's decision means for the flow, with the reviewer's reason.
 
         'go' (approved, or edited and approved), 'revise', 'skip', or how the task ends:
         'rejected' (stop) or 'cancelled'.
         """
-        decision = await self._await_decision(kind, step)
+        decision = await self._await_decision(kind, step, why)
         if decision is None:
             return "cancelled", None
         if decision.action != "reject":
@@ -186,7 +201,9 @@ class TaskWorkflow:
 
     # --- gates --------------------------------------------------------------------------
 
-    async def _await_decision(self, kind: GateKind, step: StepState | None) -> Decision | None:
+    async def _await_decision(
+        self, kind: GateKind, step: StepState | None, why: str | None = None
+    ) -> Decision | None:
         """Open a gate and wait for its decision; None if the task was cancelled."""
         if self._cancel is not None:
             return None
@@ -201,17 +218,23 @@ class TaskWorkflow:
             deadline=now + wait,
             four_eyes=four_eyes_required(self._level, risk),
             risk=risk.value,
+            reason=why,
         )
         self._gate, self._claimed, self._decision = gate, False, None
         self._gate_recorded = False
-        step_status = {GateKind.STEP: "awaiting_approval", GateKind.OUTPUT: "awaiting_review"}
+        step_status = {
+            GateKind.STEP: "awaiting_approval",
+            GateKind.COST: "awaiting_approval",
+            GateKind.OUTPUT: "awaiting_review",
+        }
         await self._record(
             "gate.opened",
             status="awaiting_approval",
             open_gate=gate,
             step_id=gate.step_id,
             step_status=step_status.get(kind),
-            data={"gate_id": gate.id, "kind": gate.kind, "four_eyes": gate.four_eyes},
+            data={"gate_id": gate.id, "kind": gate.kind, "four_eyes": gate.four_eyes}
+            | ({"reason": why} if why else {}),
         )
         self._gate_recorded = True
 
@@ -292,6 +315,8 @@ class TaskWorkflow:
                 raise _refuse("on_reject must be revise, skip or stop", INVALID)
             if decision.on_reject == "skip" and gate.kind == GateKind.PLAN:
                 raise _refuse("a plan cannot be skipped; revise or stop it", INVALID)
+            if decision.on_reject == "revise" and gate.kind == GateKind.COST:
+                raise _refuse("a cost gate is approved, or rejected to skip or stop", INVALID)
         if decision.action == "edit":
             self._edit_fields(gate, decision.changes, check_only=True)
         return gate
@@ -300,6 +325,8 @@ class TaskWorkflow:
         self, gate: Gate, changes: dict[str, Any], check_only: bool = False
     ) -> tuple[dict[str, Any], list[StepState] | None]:
         """The read-model fields an edit sets (and the new steps for a plan edit)."""
+        if gate.kind == GateKind.COST:
+            raise _refuse("a cost gate has nothing to edit: approve it, or reject to skip or stop", INVALID)
         if gate.kind == GateKind.PLAN:
             try:
                 steps = validate_steps(changes)

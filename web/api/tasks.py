@@ -53,6 +53,7 @@ async def create_task(
             instructions=body.instructions,
             team=body.team,
             autonomy=body.autonomy,
+            budget_usd=body.budget_usd,
             idempotency_key=idempotency_key,
         )
     if replayed:

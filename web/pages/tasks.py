@@ -56,6 +56,10 @@ async def submit_task(
         title, instructions = form.get("title", "").strip(), form.get("instructions", "").strip()
         if not title or not instructions:
             raise ValueError("A title and instructions are needed.")
+        budget_text = form.get("budget_usd", "").strip()
+        budget = float(budget_text) if budget_text else None
+        if budget is not None and budget <= 0:
+            raise ValueError("A budget must be more than zero.")
         task, _ = await actions.submit(
             services,
             visitor.principal,
@@ -63,12 +67,13 @@ async def submit_task(
             instructions=instructions,
             team=form.get("team", ""),
             autonomy=level,
+            budget_usd=budget,
         )
         return redirect(request, f"/tasks/{task.id}")
     except Refused as refused:
         error = refused.message
     except ValueError as exc:
-        error = str(exc) if "needed" in str(exc) else "Choose an autonomy level."
+        error = str(exc) if str(exc).startswith("A ") else "Choose an autonomy level and a budget in USD."
     context = {"visitor": visitor, "levels": LEVELS, "form": form, "error": error}
     return render(request, "new_task.html", context, status=422)
 

@@ -55,6 +55,9 @@ def gate_view(view: TaskView, principal: Principal) -> GateView | None:
             f"Approve {step_label(step)} before it runs. "
             "The instructions below are exactly what the model will receive."
         )
+    elif task.gate_kind == "cost" and step is not None:
+        label = step_label(step).capitalize()
+        asks = f"{label} may cross a budget: {task.gate_reason}. Approve to run it anyway."
     elif step is not None:
         asks = f"Review the output of {step_label(step)} before it is accepted."
     else:
@@ -80,6 +83,8 @@ def waiting_for(view: TaskView) -> str:
         return f"approval of {step_label(step)}"
     if task.gate_kind == "output" and step:
         return f"review of {step_label(step)}'s output"
+    if task.gate_kind == "cost" and step:
+        return f"a budget decision on {step_label(step)}"
     if task.status == "running":
         running = next((s for s in view.steps if s.status == "running"), None)
         return f"the model: {step_label(running)}" if running else "the model"
