@@ -9,8 +9,8 @@ client never retries, and when every provider failed the activity fails and is r
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import openai
@@ -23,6 +23,9 @@ from exosuit.settings import Settings
 MODEL_UNAVAILABLE = "ModelUnavailable"
 MODEL_REFUSED = "ModelRequestRefused"
 PROVIDERS_DOWN = "ProvidersDown"
+STREAM_FLUSH_SECONDS = 0.25  # how often a streamed answer's text is passed on
+
+OnText = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Completion:
     completion_tokens: int
     cost_usd: float
     provider: str = "default"
+    usage_estimated: bool = False  # the provider streamed without reporting usage
 
 
 class CircuitBreaker:
@@ -120,7 +124,9 @@ class ModelClient:
         *,
         schema: dict[str, Any] | None = None,
         max_tokens: int | None = None,
+        on_text: OnText | None = None,
     ) -> Completion:
+        """The first answer any provider gives; with `on_text`, streamed as it is generated."""
         if not self._providers:
             raise ApplicationError(
                 "no model endpoint is configured: set EXOSUIT_LLM_BASE_URL (or OPENAI_BASE_URL), "
@@ -134,7 +140,7 @@ class ModelClient:
         all_refused = True
         for provider, client, breaker in candidates:
             try:
-                completion = await self._ask(provider, client, messages, schema, max_tokens)
+                completion = await self._ask(provider, client, messages, schema, max_tokens, on_text)
             except (openai.APIStatusError, openai.APIConnectionError) as exc:
                 status = getattr(exc, "status_code", None)
                 problems.append(f"{provider.name}: {f'HTTP {status}' if status else type(exc).__name__}")
@@ -159,12 +165,15 @@ class ModelClient:
         messages: list[dict[str, str]],
         schema: dict[str, Any] | None,
         max_tokens: int | None,
+        on_text: OnText | None,
     ) -> Completion:
         extra: dict[str, Any] = {}
         if schema is not None:
             extra["response_format"] = response_format(provider.dialect, schema)
         if max_tokens is not None:
             extra["max_tokens"] = max_tokens
+        if on_text is not None:
+            return await self._stream(provider, client, messages, extra, on_text)
         response = await client.chat.completions.create(
             model=provider.model,
             messages=messages,  # type: ignore[arg-type]
@@ -172,16 +181,57 @@ class ModelClient:
         )
         text = response.choices[0].message.content or "" if response.choices else ""
         usage = response.usage
-        prompt = usage.prompt_tokens if usage else 0
-        completion = usage.completion_tokens if usage else 0
-        cost = (
-            prompt * provider.price_input_per_million + completion * provider.price_output_per_million
-        ) / 1e6
-        return Completion(
-            text=text,
-            model=response.model or provider.model,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            cost_usd=cost,
-            provider=provider.name,
+        return _completion(
+            provider,
+            text,
+            response.model,
+            usage.prompt_tokens if usage else 0,
+            usage.completion_tokens if usage else 0,
         )
+
+    async def _stream(
+        self,
+        provider: Provider,
+        client: AsyncOpenAI,
+        messages: list[dict[str, str]],
+        extra: dict[str, Any],
+        on_text: OnText,
+    ) -> Completion:
+        stream = await client.chat.completions.create(  # type: ignore[call-overload]
+            model=provider.model,
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+            **extra,
+        )
+        parts: list[str] = []
+        chunks, model, usage = 0, None, None
+        flushed = time.monotonic()
+        async for chunk in stream:
+            model = chunk.model or model
+            usage = chunk.usage or usage
+            for choice in chunk.choices:
+                if choice.delta.content:
+                    parts.append(choice.delta.content)
+                    chunks += 1
+            if time.monotonic() - flushed >= STREAM_FLUSH_SECONDS:
+                await on_text("".join(parts))
+                flushed = time.monotonic()
+        text = "".join(parts)
+        if usage is not None:
+            return _completion(provider, text, model, usage.prompt_tokens, usage.completion_tokens)
+        # Some servers (llama.cpp's) stream no usage: one chunk is one token, prompt estimated.
+        prompt = sum(len(m["content"]) for m in messages) // 4
+        return replace(_completion(provider, text, model, prompt, chunks), usage_estimated=True)
+
+
+def _completion(provider: Provider, text: str, model: str | None, prompt: int, answer: int) -> Completion:
+    cost = (prompt * provider.price_input_per_million + answer * provider.price_output_per_million) / 1e6
+    return Completion(
+        text=text,
+        model=model or provider.model,
+        prompt_tokens=prompt,
+        completion_tokens=answer,
+        cost_usd=cost,
+        provider=provider.name,
+    )

@@ -51,6 +51,7 @@ def call_record(key: str, purpose: str, completion: Completion, step_id: str | N
         cost_usd=completion.cost_usd,
         step_id=step_id,
         provider=completion.provider,
+        usage_estimated=completion.usage_estimated,
     )
 
 

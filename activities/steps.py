@@ -54,8 +54,13 @@ class StepActivities:
                 )
             )
             return StepResult(ok=True, summary=output[:200])
+
+        async def show(text: str) -> None:
+            activity.heartbeat(len(text))
+            await self._store.stream_output(request.task_id, step.id, text)
+
         completion = await self._model.complete(
-            self._messages(view, step, request.feedback), max_tokens=self._max_tokens
+            self._messages(view, step, request.feedback), max_tokens=self._max_tokens, on_text=show
         )
         await self._store.apply(
             TaskEvent(

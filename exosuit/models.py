@@ -97,6 +97,7 @@ class Step(SQLModel, table=True):
     risk: str = Field(default="low", max_length=10)
     status: str = Field(default="pending", max_length=20)
     output: str | None = Field(default=None, sa_column=Column(Text))
+    partial_output: str | None = Field(default=None, sa_column=Column(Text))  # while streaming
     provider: str | None = Field(default=None, max_length=100)
     model: str | None = Field(default=None, max_length=200)
     prompt_tokens: int = 0

@@ -40,6 +40,7 @@ class CallRecord:
     cost_usd: float
     step_id: str | None = None
     provider: str = "default"
+    usage_estimated: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,17 @@ class TaskStore:
                 if attempt == _APPEND_ATTEMPTS - 1:
                     raise
         return False  # pragma: no cover
+
+    async def stream_output(self, task_id: str, step_id: str, text: str) -> None:
+        """A running step's text so far: read model only, no audit event (the final text gets one)."""
+        async with self.db.session() as session:
+            step, task = await session.get(Step, step_id), await session.get(Task, task_id)
+            if step is None or task is None or step.task_id != task_id:
+                return
+            step.partial_output = text
+            task.updated_at = utcnow()  # live views poll on this
+            session.add_all([step, task])
+            await session.commit()
 
     async def seen(self, task_id: str, key: str) -> bool:
         return await self.event(task_id, key) is not None
@@ -186,7 +198,7 @@ class TaskStore:
                 data["diff"] = text_diff(step.output, ev.output)
             data["output_sha256"] = fingerprint(ev.output)
             data["output_chars"] = len(ev.output)
-            step.output = ev.output
+            step.output, step.partial_output = ev.output, None
         session.add(step)
         return data
 
@@ -216,13 +228,14 @@ class TaskStore:
                 step.completion_tokens += call.completion_tokens
                 step.cost_usd += call.cost_usd
                 session.add(step)
-        return {
+        usage = {
             "provider": call.provider,
             "model": call.model,
             "prompt_tokens": call.prompt_tokens,
             "completion_tokens": call.completion_tokens,
             "cost_usd": call.cost_usd,
         }
+        return usage | ({"usage_estimated": True} if call.usage_estimated else {})
 
     async def _last_output(self, session: AsyncSession, task_id: str) -> str | None:
         found = await session.exec(

@@ -48,6 +48,7 @@ class StepOut(BaseModel):
     risk: str
     status: str
     output: str | None
+    partial_output: str | None
     provider: str | None
     model: str | None
     usage: dict[str, Any]
@@ -121,6 +122,7 @@ def step_out(step: Step) -> StepOut:
         risk=step.risk,
         status=step.status,
         output=step.output,
+        partial_output=step.partial_output,
         provider=step.provider,
         model=step.model,
         usage={

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 DEFAULT_PLAN = [
     {"title": "Draft", "instructions": "Write a first draft.", "kind": "llm", "tool": None, "risk": "low"},
@@ -38,6 +39,8 @@ class ScriptedModel:
         self.redraft_answers: deque[str] = deque()
         self.failures: deque[int] = deque()  # HTTP statuses to answer with first
         self.delay = 0.0  # seconds to wait before answering (a slow or hung provider)
+        self.chunk_delay = 0.0  # seconds between streamed chunks
+        self.stream_usage = True  # report usage at the end of a stream when asked
         self.requests: list[dict[str, Any]] = []
         self.usage = (11, 7)  # prompt, completion tokens reported per call
 
@@ -76,6 +79,21 @@ class ScriptedModel:
             },
         }
 
+    async def stream(self, body: dict[str, Any], asked: dict[str, Any]) -> AsyncIterator[str]:
+        """The answer as server-sent chunks, a word at a time, as OpenAI streams it."""
+        text = body["choices"][0]["message"]["content"]
+        base = {"id": body["id"], "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+        for piece in re.findall(r"\S+\s*|\s+", text):
+            chunk = base | {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            yield f"data: {json.dumps(chunk)}\n\n"
+            if self.chunk_delay:
+                await asyncio.sleep(self.chunk_delay)
+        done = base | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        yield f"data: {json.dumps(done)}\n\n"
+        if self.stream_usage and asked.get("stream_options", {}).get("include_usage"):
+            yield f"data: {json.dumps(base | {'choices': [], 'usage': body['usage']})}\n\n"
+        yield "data: [DONE]\n\n"
+
     def prompts(self, purpose: str) -> list[str]:
         """Every message text of the requests made for one purpose, joined per request."""
         return [
@@ -105,8 +123,11 @@ class ModelServer:
             return JSONResponse({"error": {"message": "unknown model"}}, status_code=404)
         if model.delay:
             await asyncio.sleep(model.delay)
-        status, body = model.answer(await request.json())
-        return JSONResponse(body, status_code=status)
+        asked = await request.json()
+        status, body = model.answer(asked)
+        if status != 200 or not asked.get("stream"):
+            return JSONResponse(body, status_code=status)
+        return StreamingResponse(model.stream(body, asked), media_type="text/event-stream")
 
     def register(self, model: ScriptedModel) -> str:
         self.models[model.id] = model
