@@ -52,6 +52,7 @@ lint: setup
 bench: setup
 	$(BIN)/python benchmarks/approval_latency.py
 	$(BIN)/python benchmarks/queue_render.py
+	$(BIN)/python benchmarks/model_utility.py
 
 clean:
 	rm -rf $(VENV) var
