@@ -54,9 +54,18 @@ async def test_cli_manages_users_teams_and_tokens(tmp_path: Path) -> None:
     )
     assert code == 0, out
     code, out = await run_cli(
-        "team", "set", "red", "--max-autonomy", "guarded", "--gate-deadline", "2", env=env
+        "team",
+        "set",
+        "red",
+        "--max-autonomy",
+        "guarded",
+        "--gate-deadline",
+        "2",
+        "--monthly-budget",
+        "25",
+        env=env,
     )
-    assert (code, out.strip()) == (0, "red: max autonomy guarded, gate deadline 2 h")
+    assert (code, out.strip()) == (0, "red: max autonomy guarded, gate deadline 2 h, monthly budget $25")
     code, out = await run_cli("token", "create", "ana@example.com", "--name", "ci", env=env)
     assert code == 0
     token = out.strip().splitlines()[-1]
@@ -71,6 +80,8 @@ async def test_cli_manages_users_teams_and_tokens(tmp_path: Path) -> None:
         assert principal.roles == {"red": Role.APPROVER, "blue": Role.APPROVER}
         team = await directory.team("red")
         assert team is not None and team.gate_deadline_seconds == 7200
+        assert team.monthly_budget_usd == 25
+        assert team.monthly_budget_usd == 25
         async with db.session() as session:
             from sqlmodel import select
 
