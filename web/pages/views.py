@@ -103,8 +103,9 @@ def _summary(event: AuditEvent) -> str:
     if event.action == "autonomy.changed":
         return f"{data.get('from')} → {data.get('to')}"
     if event.action in ("step.finished", "task.planned", "step.redrafted") and "model" in data:
+        source = f"{data['provider']}: {data['model']}" if "provider" in data else data["model"]
         return (
-            f"{data['model']}: {data.get('prompt_tokens', 0)} + {data.get('completion_tokens', 0)} tokens, "
+            f"{source}, {data.get('prompt_tokens', 0)} + {data.get('completion_tokens', 0)} tokens, "
             f"${data.get('cost_usd', 0):.6f}"
         )
     if event.action == "plan.invalid":
