@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from exosuit.autonomy import can_approve
 from web.deps import ServicesDep
 from web.pages.common import CurrentVisitor, Visitor, render
-from web.pages.views import task_context
+from web.pages.views import decision_context
 
 router = APIRouter()
 FILTERS = ("team", "kind", "risk")
@@ -56,7 +56,7 @@ async def queue_response(
     if selected_id is not None:
         view = await services.store.task(selected_id)
         if view is not None:
-            detail = await task_context(services, visitor, view)
+            detail = decision_context(visitor, view)
     context = {
         "visitor": visitor,
         "tasks": tasks,

@@ -142,35 +142,33 @@ def live_version(view: TaskView) -> str:
     return str(int(view.task.updated_at.timestamp() * 1_000_000))
 
 
-async def task_context(services: Services, visitor: Visitor, view: TaskView) -> dict[str, Any]:
-    team = await services.directory.team(view.task.team)
-    ui = services.settings.temporal_ui_url
+def decision_context(visitor: Visitor, view: TaskView) -> dict[str, Any]:
+    """What deciding a task's open gate needs on screen (no I/O: the queue uses it per item)."""
+    plan = [
+        {"title": s.title, "instructions": s.instructions, "kind": s.kind, "tool": s.tool, "risk": s.risk}
+        for s in view.steps
+    ]
     return {
         "visitor": visitor,
         "task": view.task,
         "steps": view.steps,
         "gate": gate_view(view, visitor.principal),
+        "plan_json": json.dumps(plan, indent=2),
+    }
+
+
+async def task_context(services: Services, visitor: Visitor, view: TaskView) -> dict[str, Any]:
+    """The whole task page: the decision, the history, the slider, the Temporal link."""
+    team = await services.directory.team(view.task.team)
+    ui = services.settings.temporal_ui_url
+    workflow_path = (
+        f"namespaces/{services.settings.temporal_namespace}/workflows/{workflow_id_for(view.task.id)}"
+    )
+    return decision_context(visitor, view) | {
         "waiting": waiting_for(view),
         "timeline": timeline(await services.store.audit(view.task.id)),
         "levels": LEVELS,
         "cap": AutonomyLevel(team.max_autonomy).rank if team else 0,
         "version": live_version(view),
-        "temporal_link": (
-            f"{ui}/namespaces/{services.settings.temporal_namespace}/workflows/{workflow_id_for(view.task.id)}"
-            if ui
-            else None
-        ),
-        "plan_json": json.dumps(
-            [
-                {
-                    "title": s.title,
-                    "instructions": s.instructions,
-                    "kind": s.kind,
-                    "tool": s.tool,
-                    "risk": s.risk,
-                }
-                for s in view.steps
-            ],
-            indent=2,
-        ),
+        "temporal_link": f"{ui}/{workflow_path}" if ui else None,
     }
