@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml package.json package-lock.json
 	$(BIN)/pip install --quiet -e '.[dev]'
 	npm ci --no-audit --no-fund --silent
 	mkdir -p web/static/vendor
-	cp node_modules/htmx.org/dist/htmx.min.js web/static/vendor/htmx.min.js
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx-ext-sse/dist/sse.min.js web/static/vendor/
 	touch $(STAMP)
 
 # SmolLM2-135M-Instruct: llama-cpp-python builds from source (about 7 minutes on 2 cores,

@@ -89,7 +89,11 @@ async def run_dev(settings: Settings, port: int) -> None:
         client = await _connect_when_up(settings, address)
         worker = build_worker(client, settings, db)
         app = create_app(services=Services.build(settings, db, client))
-        server = _Server(uvicorn.Config(app, host=settings.host, port=port, log_level="warning"))
+        server = _Server(
+            uvicorn.Config(
+                app, host=settings.host, port=port, log_level="warning", timeout_graceful_shutdown=3
+            )
+        )
         _stop_on_signals(server)
         lines = await first_start(Directory(db))
         async with worker:
@@ -126,7 +130,9 @@ async def run_dev(settings: Settings, port: int) -> None:
 async def run_web(settings: Settings, port: int) -> None:
     from web.app import create_app
 
-    server = _Server(uvicorn.Config(create_app(settings), host=settings.host, port=port))
+    server = _Server(
+        uvicorn.Config(create_app(settings), host=settings.host, port=port, timeout_graceful_shutdown=3)
+    )
     _stop_on_signals(server)
     await server.serve()
 

@@ -299,6 +299,12 @@ class TaskStore:
             raise LookupError(f"step {step_id} of task {task_id} does not exist")
         return view, step
 
+    async def updated_at(self, task_id: str) -> datetime | None:
+        """When the task's read model last changed (what live views watch)."""
+        async with self.db.session() as session:
+            found = await session.exec(select(Task.updated_at).where(Task.id == task_id))
+            return found.first()
+
     async def tasks(
         self,
         teams: Sequence[str],

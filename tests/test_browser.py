@@ -76,6 +76,8 @@ async def test_submit_approve_edit_reject_and_complete_across_two_people(
     ui_system.model.redraft_answers.append("Write about the harvest moon instead.")
     submitter, _ = await signed_in_page(chromium, ui_system, "member")
     approver, _ = await signed_in_page(chromium, ui_system, "approver")
+    streams: list[str] = []
+    submitter.on("request", lambda r: streams.append(r.url) if r.url.endswith("/events") else None)
     task_id = await submit(submitter, ui_system, "Harvest newsletter")
     await expect(submitter.locator(".gate h2")).to_contain_text("plan gate", timeout=15_000)
 
@@ -111,6 +113,7 @@ async def test_submit_approve_edit_reject_and_complete_across_two_people(
         "+Write exactly two sentences about apples."
     )
     await submitter.screenshot(path=str(DOCS / "task.png"), full_page=True)
+    assert streams == [f"{ui_system.base_url}/tasks/{task_id}/events"]  # live updates over SSE
 
     step_prompts = ui_system.model.prompts("step")
     assert "Instructions:\nWrite exactly two sentences about apples." in step_prompts[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -361,3 +362,33 @@ async def test_cost_gate_says_why_and_offers_no_edit(ui_system: System) -> None:
     assert 'value="edit"' not in page.text
     assert 'value="revise"' not in page.text
     assert 'value="approve"' in page.text
+
+
+async def test_task_events_stream_says_when_the_task_changes(ui_system: System) -> None:
+    submitter, _ = await signed_in(ui_system, "member")
+    task_id = await submitted(ui_system, submitter)
+    task = await open_gate(ui_system, task_id, "plan")
+    approver = await ui_system.user("approver")
+
+    async def next_event(lines: Any) -> tuple[str, str]:
+        event, data = "", ""
+        async for line in lines:
+            if not line:
+                return event, data
+            field, _, value = line.partition(": ")
+            event, data = (value, data) if field == "event" else (event, value)
+        raise AssertionError("the stream ended")
+
+    async with submitter.http.stream("GET", f"/tasks/{task_id}/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.aiter_lines()
+        first = await asyncio.wait_for(next_event(lines), 10)
+        assert first[0] == "changed"
+        await approver.approve(task)
+        second = await asyncio.wait_for(next_event(lines), 10)
+        assert second[0] == "changed"
+        assert second[1] != first[1]
+    outsider = Browser(ui_system)
+    email, password = await ui_system.person("admin", team="elsewhere")
+    await outsider.sign_in(email, password)
+    assert (await outsider.http.get(f"/tasks/{task_id}/events")).status_code == 404

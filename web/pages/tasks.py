@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from exosuit.autonomy import AutonomyLevel
 from exosuit.store import TaskView
@@ -16,9 +17,11 @@ from web.deps import ServicesDep
 from web.gateway import Refused
 from web.pages.common import CheckedForm, CurrentVisitor, Visitor, redirect, render
 from web.pages.queue import queue_response
-from web.pages.views import LEVELS, live_version, task_context, waiting_for
+from web.pages.views import LEVELS, live_version, task_context, version_of, waiting_for
 
 router = APIRouter()
+EVENTS_CHECK_SECONDS = 0.25
+EVENTS_STREAM_SECONDS = 60.0
 
 
 async def visible(services: ServicesDep, visitor: Visitor, task_id: str) -> TaskView | None:
@@ -99,6 +102,29 @@ async def task_live(
     if v and v == live_version(view):
         return Response(status_code=204)
     return render(request, "task.html", await task_context(services, visitor, view), block="live")
+
+
+@router.get("/tasks/{task_id}/events")
+async def task_events(
+    request: Request, task_id: str, visitor: CurrentVisitor, services: ServicesDep
+) -> Response:
+    """Server-sent events: `changed` whenever the task's read model changes."""
+    if await visible(services, visitor, task_id) is None:
+        return not_found(request, visitor)
+
+    async def changes() -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        ends, sent = loop.time() + EVENTS_STREAM_SECONDS, ""
+        while loop.time() < ends and not await request.is_disconnected():
+            updated_at = await services.store.updated_at(task_id)
+            version = version_of(updated_at) if updated_at else ""
+            if version != sent:
+                yield f"event: changed\ndata: {version}\n\n"
+                sent = version
+            await asyncio.sleep(EVENTS_CHECK_SECONDS)
+
+    # The browser reconnects by itself when a stream ends, so no stream lives for ever.
+    return StreamingResponse(changes(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 
 def decision_fields(form: dict[str, str], kind: str) -> dict[str, Any]:

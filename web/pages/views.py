@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from exosuit.autonomy import LEVEL_SUMMARY, AutonomyLevel, may_decide
@@ -139,7 +140,11 @@ def timeline(events: list[AuditEvent]) -> list[TimelineEntry]:
 
 def live_version(view: TaskView) -> str:
     """Changes whenever the task's read model does (every event bumps updated_at)."""
-    return str(int(view.task.updated_at.timestamp() * 1_000_000))
+    return version_of(view.task.updated_at)
+
+
+def version_of(updated_at: datetime) -> str:
+    return str(int(updated_at.timestamp() * 1_000_000))
 
 
 def decision_context(visitor: Visitor, view: TaskView) -> dict[str, Any]:
