@@ -10,6 +10,7 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from exosuit.autonomy import AutonomyLevel, Role
 from exosuit.db import Database, utcnow
@@ -159,12 +160,7 @@ class Directory:
                 api_token.last_used_at = now
                 session.add(api_token)
                 await session.commit()
-            return await self._principal(user, token_name=api_token.name)
-
-    async def principal_for_email(self, email: str) -> Principal | None:
-        async with self.db.session() as session:
-            user = (await session.exec(select(User).where(User.email == email.lower()))).first()
-        return None if user is None else await self._principal(user)
+            return await _principal(session, user, token_name=api_token.name)
 
     async def sign_in(self, email: str, password: str, *, replacing: str | None = None) -> str | None:
         """A new session token if the password is right; an older session is ended."""
@@ -201,10 +197,10 @@ class Directory:
                     .where(WebSession.id_hash == hash_token(token))
                 )
             ).first()
-        if row is None or row[0].expires_at < utcnow():
-            return None
-        web_session, user = row
-        return await self._principal(user), web_session.csrf_token
+            if row is None or row[0].expires_at < utcnow():
+                return None
+            web_session, user = row
+            return await _principal(session, user), web_session.csrf_token
 
     async def sign_out(self, token: str) -> None:
         async with self.db.session() as session:
@@ -213,9 +209,9 @@ class Directory:
                 await session.delete(found)
                 await session.commit()
 
-    async def _principal(self, user: User, token_name: str | None = None) -> Principal:
-        assert user.id is not None
-        async with self.db.session() as session:
-            members = await session.exec(select(Membership).where(Membership.user_id == user.id))
-            roles = {m.team: Role(m.role) for m in members}
-        return Principal(user.id, user.email, roles, token_name)
+
+async def _principal(session: AsyncSession, user: User, token_name: str | None = None) -> Principal:
+    """A user with their roles, read in the caller's session (one per request)."""
+    assert user.id is not None
+    members = await session.exec(select(Membership).where(Membership.user_id == user.id))
+    return Principal(user.id, user.email, {m.team: Role(m.role) for m in members}, token_name)

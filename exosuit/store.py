@@ -326,16 +326,9 @@ class TaskStore:
             tasks = list(await session.exec(query))
             return await self._with_steps(session, tasks)
 
-    async def open_gates(
-        self, teams: Sequence[str], *, exclude_four_eyes_of: str | None = None
-    ) -> list[TaskView]:
-        """Tasks with an open gate in the given teams, oldest gate first."""
-        query = select(Task).where(col(Task.team).in_(list(teams)), col(Task.gate_id).is_not(None))
-        if exclude_four_eyes_of is not None:
-            query = query.where(
-                ~(col(Task.gate_four_eyes) & (col(Task.submitted_by) == exclude_four_eyes_of))
-            )
-        query = query.order_by(col(Task.gate_opened_at))
+    async def open_gates(self, teams: Sequence[str], *, decided_by: str) -> list[TaskView]:
+        """Tasks with an open gate the person may decide, oldest gate first (with steps)."""
+        query = select(Task).where(*_decidable(teams, decided_by)).order_by(col(Task.gate_opened_at))
         async with self.db.session() as session:
             tasks = list(await session.exec(query))
             return await self._with_steps(session, tasks)
@@ -344,18 +337,14 @@ class TaskStore:
         self,
         teams: Sequence[str],
         *,
-        exclude_four_eyes_of: str,
+        decided_by: str,
         kind: str | None = None,
         risk: str | None = None,
         limit: int = 1000,
     ) -> list[QueueRow]:
         """The review queue: open gates the person may decide, oldest first (list columns only)."""
         table = Task.__table__  # type: ignore[attr-defined]
-        query = sa_select(*(table.c[name] for name in _QUEUE_COLUMNS)).where(
-            col(Task.team).in_(list(teams)),
-            col(Task.gate_id).is_not(None),
-            ~(col(Task.gate_four_eyes) & (col(Task.submitted_by) == exclude_four_eyes_of)),
-        )
+        query = sa_select(*(table.c[name] for name in _QUEUE_COLUMNS)).where(*_decidable(teams, decided_by))
         if kind:
             query = query.where(col(Task.gate_kind) == kind)
         if risk:
@@ -425,6 +414,15 @@ class TaskStore:
         return verify_chain(
             ChainEvent(e.seq, e.at, e.actor, e.action, e.data, e.prev_hash, e.hash) for e in events
         )
+
+
+def _decidable(teams: Sequence[str], person: str) -> list[Any]:
+    """Open gates of these teams, less the four-eyes gates of the person's own tasks."""
+    return [
+        col(Task.team).in_(list(teams)),
+        col(Task.gate_id).is_not(None),
+        ~(col(Task.gate_four_eyes) & (col(Task.submitted_by) == person)),
+    ]
 
 
 def _set_gate(task: Task, gate: Any) -> None:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import os
-import sys
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import update
@@ -15,8 +11,7 @@ from sqlalchemy import update
 from exosuit.models import AuditEvent
 from tests.conftest import System
 from tests.flows import approve_all
-
-EXOSUIT = str(Path(sys.executable).parent / "exosuit")
+from tests.support.cli import run_cli
 
 
 def recompute(events: list[dict[str, Any]]) -> None:
@@ -35,19 +30,8 @@ def recompute(events: list[dict[str, Any]]) -> None:
 
 
 async def cli_verify(system: System, task_id: str) -> tuple[int, str]:
-    env = os.environ | {"EXOSUIT_DATABASE_URL": system.db.engine.url.render_as_string(hide_password=False)}
-    process = await asyncio.create_subprocess_exec(
-        EXOSUIT,
-        "audit",
-        "verify",
-        task_id,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode()
+    url = system.db.engine.url.render_as_string(hide_password=False)
+    return await run_cli("audit", "verify", task_id, env={"EXOSUIT_DATABASE_URL": url})
 
 
 async def test_audit_chain_recomputes_and_tampering_is_caught(system: System) -> None:

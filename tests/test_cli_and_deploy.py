@@ -8,7 +8,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -19,23 +18,10 @@ from exosuit.autonomy import Role
 from exosuit.db import Database
 from exosuit.identity import Directory
 from exosuit.processes import free_port
+from tests.support.cli import EXOSUIT, run_cli
 from tests.support.model_server import ModelServer, ScriptedModel
 
 ROOT = Path(__file__).parent.parent
-EXOSUIT = str(Path(sys.executable).parent / "exosuit")
-
-
-async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        EXOSUIT,
-        *args,
-        env=os.environ | env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode()
 
 
 async def test_cli_manages_users_teams_and_tokens(tmp_path: Path) -> None:

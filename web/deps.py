@@ -59,10 +59,16 @@ async def current_principal(request: Request, services: ServicesDep) -> Principa
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+async def task_visible_to(services: Services, principal: Principal, task_id: str) -> TaskView | None:
+    """The task if one of the person's teams owns it; absent and not visible look the same."""
+    view = await services.store.task(task_id)
+    return view if view is not None and view.task.team in principal.roles else None
+
+
 async def visible_task(task_id: str, principal: CurrentPrincipal, services: ServicesDep) -> TaskView:
     """The task if the caller's teams can see it; a 404 otherwise, absent or not."""
-    view = await services.store.task(task_id)
-    if view is None or view.task.team not in principal.roles:
+    view = await task_visible_to(services, principal, task_id)
+    if view is None:
         raise Problem(404, "Not Found", f"no task {task_id}")
     return view
 

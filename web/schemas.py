@@ -38,6 +38,12 @@ class AutonomyIn(BaseModel):
     autonomy: AutonomyLevel
 
 
+class UsageOut(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
 class StepOut(BaseModel):
     id: str
     index: int
@@ -51,7 +57,7 @@ class StepOut(BaseModel):
     partial_output: str | None
     provider: str | None
     model: str | None
-    usage: dict[str, Any]
+    usage: UsageOut
 
 
 class GateOut(BaseModel):
@@ -63,12 +69,6 @@ class GateOut(BaseModel):
     four_eyes: bool
     escalated: bool
     reason: str | None
-
-
-class UsageOut(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
 
 
 class TaskOut(BaseModel):
@@ -111,75 +111,36 @@ class VerifyOut(BaseModel):
     first_bad_seq: int | None
 
 
+def _copied(
+    source: object, model: type[BaseModel], prefix: str = "", skip: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The public model's fields read off a table row (optionally `prefix`ed there)."""
+    return {name: getattr(source, prefix + name) for name in model.model_fields if name not in skip}
+
+
+def usage_out(row: Step | Task) -> UsageOut:
+    return UsageOut(**_copied(row, UsageOut))
+
+
 def step_out(step: Step) -> StepOut:
-    return StepOut(
-        id=step.id,
-        index=step.index,
-        title=step.title,
-        instructions=step.instructions,
-        kind=step.kind,
-        tool=step.tool,
-        risk=step.risk,
-        status=step.status,
-        output=step.output,
-        partial_output=step.partial_output,
-        provider=step.provider,
-        model=step.model,
-        usage={
-            "prompt_tokens": step.prompt_tokens,
-            "completion_tokens": step.completion_tokens,
-            "cost_usd": step.cost_usd,
-        },
-    )
+    return StepOut(**_copied(step, StepOut, skip=frozenset({"usage"})), usage=usage_out(step))
 
 
 def gate_out(task: Task) -> GateOut | None:
-    if task.gate_id is None or task.gate_kind is None or task.gate_opened_at is None:
+    if task.gate_id is None:
         return None
-    return GateOut(
-        id=task.gate_id,
-        kind=task.gate_kind,
-        step_id=task.gate_step_id,
-        opened_at=task.gate_opened_at,
-        deadline=task.gate_deadline,
-        four_eyes=task.gate_four_eyes,
-        escalated=task.gate_escalated,
-        reason=task.gate_reason,
-    )
+    return GateOut(**_copied(task, GateOut, prefix="gate_"))
 
 
 def task_out(view: TaskView) -> TaskOut:
     task = view.task
     return TaskOut(
-        id=task.id,
-        title=task.title,
-        instructions=task.instructions,
-        team=task.team,
-        submitted_by=task.submitted_by,
-        autonomy=task.autonomy,
-        status=task.status,
+        **_copied(task, TaskOut, skip=frozenset({"steps", "open_gate", "usage"})),
         steps=[step_out(s) for s in view.steps],
         open_gate=gate_out(task),
-        result=task.result,
-        error=task.error,
-        usage=UsageOut(
-            prompt_tokens=task.prompt_tokens,
-            completion_tokens=task.completion_tokens,
-            cost_usd=task.cost_usd,
-        ),
-        budget_usd=task.budget_usd,
-        created_at=task.created_at,
-        updated_at=task.updated_at,
+        usage=usage_out(task),
     )
 
 
 def audit_out(event: AuditEvent) -> AuditEventOut:
-    return AuditEventOut(
-        seq=event.seq,
-        at=event.at,
-        actor=event.actor,
-        action=event.action,
-        data=event.data,
-        prev_hash=event.prev_hash,
-        hash=event.hash,
-    )
+    return AuditEventOut(**_copied(event, AuditEventOut))

@@ -14,7 +14,7 @@ router = APIRouter(tags=["approvals"])
 @router.get("/approvals")
 async def approvals(principal: CurrentPrincipal, services: ServicesDep) -> dict[str, list[ApprovalOut]]:
     teams = [team for team, role in principal.roles.items() if can_approve(role)]
-    views = await services.store.open_gates(teams, exclude_four_eyes_of=principal.email)
+    views = await services.store.open_gates(teams, decided_by=principal.email)
     items = []
     for view in views:
         gate = gate_out(view.task)

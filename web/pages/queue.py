@@ -39,7 +39,7 @@ async def queue_response(
     if filters.get("team"):
         teams = [t for t in teams if t == filters["team"]]
     tasks = await services.store.open_gate_tasks(
-        teams, exclude_four_eyes_of=principal.email, kind=filters.get("kind"), risk=filters.get("risk")
+        teams, decided_by=principal.email, kind=filters.get("kind"), risk=filters.get("risk")
     )
     version = hashlib.sha256("|".join(f"{t.id}:{t.gate_id}" for t in tasks).encode()).hexdigest()[:16]
     if params.get("v") == version and error is None:

@@ -13,7 +13,7 @@ from fastapi.responses import Response, StreamingResponse
 from exosuit.autonomy import AutonomyLevel
 from exosuit.store import TaskView
 from web import actions
-from web.deps import ServicesDep
+from web.deps import ServicesDep, task_visible_to
 from web.gateway import Refused
 from web.pages.common import CheckedForm, CurrentVisitor, Visitor, redirect, render
 from web.pages.queue import queue_response
@@ -22,13 +22,6 @@ from web.pages.views import LEVELS, live_version, task_context, version_of, wait
 router = APIRouter()
 EVENTS_CHECK_SECONDS = 0.25
 EVENTS_STREAM_SECONDS = 60.0
-
-
-async def visible(services: ServicesDep, visitor: Visitor, task_id: str) -> TaskView | None:
-    view = await services.store.task(task_id)
-    if view is None or view.task.team not in visitor.principal.roles:
-        return None
-    return view
 
 
 def not_found(request: Request, visitor: Visitor) -> Response:
@@ -85,7 +78,7 @@ async def submit_task(
 async def task_page(
     request: Request, task_id: str, visitor: CurrentVisitor, services: ServicesDep
 ) -> Response:
-    view = await visible(services, visitor, task_id)
+    view = await task_visible_to(services, visitor.principal, task_id)
     if view is None:
         return not_found(request, visitor)
     return render(request, "task.html", await task_context(services, visitor, view), block="live")
@@ -96,7 +89,7 @@ async def task_live(
     request: Request, task_id: str, visitor: CurrentVisitor, services: ServicesDep, v: str = ""
 ) -> Response:
     """The live part of the task page; 204 (nothing to swap) while it has not changed."""
-    view = await visible(services, visitor, task_id)
+    view = await task_visible_to(services, visitor.principal, task_id)
     if view is None:
         return not_found(request, visitor)
     if v and v == live_version(view):
@@ -109,7 +102,7 @@ async def task_events(
     request: Request, task_id: str, visitor: CurrentVisitor, services: ServicesDep
 ) -> Response:
     """Server-sent events: `changed` whenever the task's read model changes."""
-    if await visible(services, visitor, task_id) is None:
+    if await task_visible_to(services, visitor.principal, task_id) is None:
         return not_found(request, visitor)
 
     async def changes() -> AsyncIterator[str]:
@@ -188,7 +181,7 @@ async def _act(
     act: Callable[[TaskView], Awaitable[None]],
 ) -> Response:
     """Run a task action; then redirect (plain), or re-render in place with any refusal."""
-    view = await visible(services, visitor, task_id)
+    view = await task_visible_to(services, visitor.principal, task_id)
     if view is None:
         return not_found(request, visitor)
     status, error = 200, None
