@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 from exosuit.providers import Provider, load_providers
 from exosuit.settings import Settings
+from exosuit.store import CallRecord
 
 MODEL_UNAVAILABLE = "ModelUnavailable"
 MODEL_REFUSED = "ModelRequestRefused"
@@ -234,4 +235,19 @@ def _completion(provider: Provider, text: str, model: str | None, prompt: int, a
         completion_tokens=answer,
         cost_usd=cost,
         provider=provider.name,
+    )
+
+
+def call_record(key: str, purpose: str, completion: Completion, step_id: str | None = None) -> CallRecord:
+    """What the store keeps of one call: its usage, cost and who answered."""
+    return CallRecord(
+        key=key,
+        purpose=purpose,
+        model=completion.model,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        cost_usd=completion.cost_usd,
+        step_id=step_id,
+        provider=completion.provider,
+        usage_estimated=completion.usage_estimated,
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.model import Completion, ModelClient
+from activities.model import ModelClient, call_record
 from exosuit.contracts import (
     PLAN_ACTIVITY,
     REDRAFT_ACTIVITY,
@@ -39,20 +39,6 @@ the step's new instructions only, no preamble."""
 
 def _tool_list() -> str:
     return "\n".join(f"- {t.name}: {t.description}" for t in TOOLS.values())
-
-
-def call_record(key: str, purpose: str, completion: Completion, step_id: str | None = None) -> CallRecord:
-    return CallRecord(
-        key=key,
-        purpose=purpose,
-        model=completion.model,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        cost_usd=completion.cost_usd,
-        step_id=step_id,
-        provider=completion.provider,
-        usage_estimated=completion.usage_estimated,
-    )
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.model import ModelClient
-from activities.planning import call_record
+from activities.model import ModelClient, call_record
 from activities.tools import ToolRunner
 from exosuit.contracts import (
     COST_CHECK_ACTIVITY,
