@@ -8,21 +8,26 @@ from typing import Any
 
 from temporalio import activity
 
-from activities.model import ModelClient, call_record
-from exosuit.contracts import (
+from activities.errors import model_errors
+from exosuit.domain.audit import SYSTEM_ACTOR
+from exosuit.domain.autonomy import Risk
+from exosuit.domain.contracts import (
     PLAN_ACTIVITY,
     REDRAFT_ACTIVITY,
     NewStep,
     PlanRequest,
     PlanResult,
     StepRequest,
-    StepResult,
     StepState,
     TaskEvent,
 )
-from exosuit.plan import MAX_STEPS, PlanInvalid, PlanStep, fallback_plan, parse_plan, plan_json_schema
-from exosuit.store import CallRecord, TaskStore, TaskView
-from exosuit.tools import TOOLS
+from exosuit.domain.plan import MAX_STEPS, PlanInvalid, PlanStep, fallback_plan, parse_plan, plan_json_schema
+from exosuit.domain.task import EventAction, StepKind, StepStatus
+from exosuit.domain.tools import TOOLS
+from exosuit.domain.usage import CallRecord
+from exosuit.llm.client import ModelClient
+from exosuit.storage.events import EventWriter
+from exosuit.storage.tasks import Tasks, TaskView
 
 PLANNER_PROMPT = """You plan work for Exosuit. Break the user's task into a short list of \
 concrete steps that, done in order, complete it. Each step has a title, instructions \
@@ -51,40 +56,44 @@ class PlannerConfig:
 
 
 class PlannerActivities:
-    def __init__(self, model: ModelClient, store: TaskStore, config: PlannerConfig | None = None) -> None:
+    def __init__(
+        self, model: ModelClient, tasks: Tasks, writer: EventWriter, config: PlannerConfig | None = None
+    ) -> None:
         self._model = model
-        self._store = store
+        self._tasks = tasks
+        self._writer = writer
         self._config = config or PlannerConfig()
 
     @activity.defn(name=PLAN_ACTIVITY)
     async def plan_task(self, request: PlanRequest) -> PlanResult:
-        view = await self._store.task(request.task_id)
+        view = await self._tasks.task(request.task_id)
         if view is None:
             raise LookupError(f"task {request.task_id} does not exist")
-        earlier = await self._store.event(request.task_id, request.key)
+        earlier = await self._writer.event(request.task_id, request.key)
         if earlier is not None:  # a retry after the plan was stored: answer the same
-            if earlier.action == "plan.invalid":
+            if earlier.action == EventAction.PLAN_INVALID:
                 return PlanResult(valid=False, error=str(earlier.data.get("error")))
             return PlanResult(valid=True, steps=_states(view))
         if request.fallback:
             return await self._fallback(view, request)
         config = self._config
-        completion = await self._model.complete(
-            self._messages(view, request),
-            schema=plan_json_schema(),
-            max_tokens=config.max_tokens,
-        )
+        with model_errors():
+            completion = await self._model.complete(
+                self._messages(view, request),
+                schema=plan_json_schema(),
+                max_tokens=config.max_tokens,
+            )
         actor = f"model:{completion.model}"
-        call = call_record(request.key, "plan", completion)
+        call = completion.record(request.key, "plan")
         try:
             steps = parse_plan(completion.text, config.min_steps, config.max_steps)
         except PlanInvalid as exc:
-            await self._store.apply(
+            await self._writer.apply(
                 TaskEvent(
                     request.task_id,
                     request.key,
                     actor,
-                    "plan.invalid",
+                    EventAction.PLAN_INVALID,
                     data={"attempt": request.attempt, "error": str(exc)},
                 ),
                 call,
@@ -96,7 +105,7 @@ class PlannerActivities:
         """The deterministic planner; the history says it was used, and why."""
         steps = fallback_plan(view.task.title, view.task.instructions)
         data = {"planner": "fallback", "reason": request.validation_error, "attempt": request.attempt}
-        return await self._store_plan(request, "system", steps, data, None)
+        return await self._store_plan(request, SYSTEM_ACTOR, steps, data, None)
 
     async def _store_plan(
         self,
@@ -107,8 +116,10 @@ class PlannerActivities:
         call: CallRecord | None,
     ) -> PlanResult:
         plan = [NewStep(f"s_{uuid.uuid4().hex[:16]}", **s.model_dump()) for s in steps]
-        event = TaskEvent(request.task_id, request.key, actor, "task.planned", data=data, new_plan=plan)
-        await self._store.apply(event, call)
+        event = TaskEvent(
+            request.task_id, request.key, actor, EventAction.TASK_PLANNED, data=data, new_plan=plan
+        )
+        await self._writer.apply(event, call)
         return PlanResult(
             valid=True,
             steps=[StepState(s.id, i, s.kind, s.risk, s.tool) for i, s in enumerate(plan)],
@@ -139,37 +150,40 @@ class PlannerActivities:
         return messages
 
     @activity.defn(name=REDRAFT_ACTIVITY)
-    async def redraft_step(self, request: StepRequest) -> StepResult:
-        if await self._store.seen(request.task_id, request.key):
-            return StepResult(ok=True)
-        view, step = await self._store.step(request.task_id, request.step_id)
-        completion = await self._model.complete(
-            [
-                {"role": "system", "content": REDRAFT_PROMPT},
-                {
-                    "role": "user",
-                    "content": f"Task: {view.task.title}\n\nStep: {step.title}\n"
-                    f"Current instructions:\n{step.instructions}\n\n"
-                    f"The reviewer's reason for rejecting them: {request.feedback}",
-                },
-            ]
-        )
+    async def redraft_step(self, request: StepRequest) -> None:
+        if await self._writer.seen(request.task_id, request.key):
+            return
+        view, step = await self._tasks.step(request.task_id, request.step_id)
+        with model_errors():
+            completion = await self._model.complete(
+                [
+                    {"role": "system", "content": REDRAFT_PROMPT},
+                    {
+                        "role": "user",
+                        "content": f"Task: {view.task.title}\n\nStep: {step.title}\n"
+                        f"Current instructions:\n{step.instructions}\n\n"
+                        f"The reviewer's reason for rejecting them: {request.feedback}",
+                    },
+                ]
+            )
         text = completion.text.strip() or step.instructions
-        await self._store.apply(
+        await self._writer.apply(
             TaskEvent(
                 request.task_id,
                 request.key,
                 f"model:{completion.model}",
-                "step.redrafted",
+                EventAction.STEP_REDRAFTED,
                 data={"reason": request.feedback},
                 step_id=step.id,
-                step_status="pending",
+                step_status=StepStatus.PENDING,
                 instructions=text,
             ),
-            call_record(request.key, "redraft", completion, step.id),
+            completion.record(request.key, "redraft", step.id),
         )
-        return StepResult(ok=True)
 
 
 def _states(view: TaskView) -> list[StepState]:
-    return [StepState(s.id, s.index, s.kind, s.risk, s.tool, s.status) for s in view.steps]
+    return [
+        StepState(s.id, s.index, StepKind(s.kind), Risk(s.risk), s.tool, StepStatus(s.status))
+        for s in view.steps
+    ]

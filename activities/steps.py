@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.model import ModelClient, call_record
+from activities.errors import model_errors
 from activities.tools import ToolRunner
-from exosuit.contracts import (
-    COST_CHECK_ACTIVITY,
-    RUN_STEP_ACTIVITY,
-    CostCheck,
-    StepRequest,
-    StepResult,
-    TaskEvent,
-)
-from exosuit.db import utcnow
-from exosuit.models import Step
-from exosuit.store import TaskStore, TaskView
+from exosuit.domain.audit import SYSTEM_ACTOR
+from exosuit.domain.contracts import COST_CHECK_ACTIVITY, RUN_STEP_ACTIVITY, CostCheck, StepRequest, TaskEvent
+from exosuit.domain.task import EventAction, StepKind, StepStatus
+from exosuit.llm.client import ModelClient
+from exosuit.storage.db import utcnow
+from exosuit.storage.events import EventWriter
+from exosuit.storage.reports import Reports
+from exosuit.storage.tables import Step
+from exosuit.storage.tasks import Tasks, TaskView
 
 STEP_PROMPT = """You carry out one step of a larger task for Exosuit. Do exactly what the \
 step's instructions say and answer with the result only."""
@@ -27,58 +25,66 @@ ASSUMED_ANSWER_TOKENS = 1_024  # when answers are not capped
 
 class StepActivities:
     def __init__(
-        self, model: ModelClient, store: TaskStore, tools: ToolRunner, max_tokens: int | None = None
+        self,
+        model: ModelClient,
+        tasks: Tasks,
+        writer: EventWriter,
+        reports: Reports,
+        tools: ToolRunner,
+        max_tokens: int | None = None,
     ) -> None:
         self._model = model
-        self._store = store
+        self._tasks = tasks
+        self._writer = writer
+        self._reports = reports
         self._tools = tools
         self._max_tokens = max_tokens
 
     @activity.defn(name=RUN_STEP_ACTIVITY)
-    async def run_step(self, request: StepRequest) -> StepResult:
-        if await self._store.seen(request.task_id, request.key):
-            return StepResult(ok=True)
-        view, step = await self._store.step(request.task_id, request.step_id)
-        if step.kind == "tool":
+    async def run_step(self, request: StepRequest) -> None:
+        if await self._writer.seen(request.task_id, request.key):
+            return
+        view, step = await self._tasks.step(request.task_id, request.step_id)
+        if step.kind == StepKind.TOOL:
             output = await self._tools.run(step, view)
-            await self._store.apply(
+            await self._writer.apply(
                 TaskEvent(
                     request.task_id,
                     request.key,
-                    "system",
-                    "step.finished",
+                    SYSTEM_ACTOR,
+                    EventAction.STEP_FINISHED,
                     data={"tool": step.tool},
                     step_id=step.id,
                     output=output,
                 )
             )
-            return StepResult(ok=True, summary=output[:200])
+            return
 
         async def show(text: str) -> None:
             activity.heartbeat(len(text))
-            await self._store.stream_output(request.task_id, step.id, text)
+            await self._writer.stream_output(request.task_id, step.id, text)
 
-        completion = await self._model.complete(
-            self._messages(view, step, request.feedback), max_tokens=self._max_tokens, on_text=show
-        )
-        await self._store.apply(
+        with model_errors():
+            completion = await self._model.complete(
+                self._messages(view, step, request.feedback), max_tokens=self._max_tokens, on_text=show
+            )
+        await self._writer.apply(
             TaskEvent(
                 request.task_id,
                 request.key,
                 f"model:{completion.model}",
-                "step.finished",
+                EventAction.STEP_FINISHED,
                 data={"feedback": request.feedback} if request.feedback else {},
                 step_id=step.id,
                 output=completion.text,
             ),
-            call_record(request.key, "step", completion, step.id),
+            completion.record(request.key, "step", step.id),
         )
-        return StepResult(ok=True, summary=completion.text[:200])
 
     @activity.defn(name=COST_CHECK_ACTIVITY)
     async def check_step_cost(self, request: StepRequest) -> CostCheck:
         """Project a step's cost and say which budget, if any, it would cross."""
-        view, step = await self._store.step(request.task_id, request.step_id)
+        view, step = await self._tasks.step(request.task_id, request.step_id)
         prompt_chars = sum(len(m["content"]) for m in self._messages(view, step, None))
         projected = self._model.projected_cost(
             prompt_chars // CHARS_PER_TOKEN, self._max_tokens or ASSUMED_ANSWER_TOKENS
@@ -86,27 +92,25 @@ class StepActivities:
         task = view.task
         if task.budget_usd is not None and task.cost_usd + projected > task.budget_usd:
             return CostCheck(
-                projected,
                 f"this step may cost about ${projected:.4f}; the task has spent ${task.cost_usd:.4f} "
                 f"of its ${task.budget_usd:.4f} budget",
             )
-        team = await self._store.team(task.team)
+        team = await self._tasks.team(task.team)
         if team is not None and team.monthly_budget_usd is not None:
             month_start = utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-            spent = await self._store.team_spend(task.team, month_start)
+            spent = await self._reports.team_spend(task.team, month_start)
             if spent + projected > team.monthly_budget_usd:
                 return CostCheck(
-                    projected,
                     f"this step may cost about ${projected:.4f}; team {task.team} has spent "
                     f"${spent:.4f} of its ${team.monthly_budget_usd:.4f} budget this month",
                 )
-        return CostCheck(projected)
+        return CostCheck()
 
     def _messages(self, view: TaskView, step: Step, feedback: str | None) -> list[dict[str, str]]:
         earlier = "\n\n".join(
             f"Step {s.index + 1}, {s.title}:\n{(s.output or '')[:CONTEXT_CHARS]}"
             for s in view.steps
-            if s.index < step.index and s.status == "completed"
+            if s.index < step.index and s.status == StepStatus.COMPLETED
         )
         parts = [f"Task: {view.task.title}"]
         if earlier:

@@ -1,4 +1,4 @@
-"""The tools a `tool` step can run (the catalogue is exosuit/tools.py)."""
+"""The tools a `tool` step can run (the catalogue is exosuit/domain/tools.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import asyncio
 import re
 from pathlib import Path
 
-from exosuit.models import Step
-from exosuit.store import TaskView
+from exosuit.storage.tables import Step
+from exosuit.storage.tasks import TaskView
 
 
 def _slug(text: str) -> str:

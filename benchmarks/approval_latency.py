@@ -26,13 +26,13 @@ from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from activities.model import ModelClient
-from activities.worker import build_worker
-from exosuit.autonomy import Role
-from exosuit.db import Database, migrate
-from exosuit.identity import Directory
+from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
+from exosuit.cli.worker import build_worker
+from exosuit.domain.autonomy import Role
+from exosuit.llm.client import ModelClient
 from exosuit.settings import Settings
-from exosuit.temporal import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
+from exosuit.storage.db import Database, migrate
+from exosuit.storage.identity import Directory
 from tests.support.model_server import ModelServer, ScriptedModel, serve, shutdown
 from web.app import create_app
 from web.deps import Services
@@ -70,7 +70,7 @@ async def measure(label: str, extra_args: list[str], steps: int, models: ModelSe
         await directory.add_user("approver@bench", teams=["bench"], role=Role.APPROVER)
         submit_token = await directory.create_token("submitter@bench")
         approve_token = await directory.create_token("approver@bench")
-        server, task, port = await serve(create_app(services=Services.build(settings, db, env.client)))
+        server, task, port = await serve(create_app(Services.build(settings, db, env.client)))
         latencies: list[float] = []
         base = f"http://127.0.0.1:{port}"
         async with (

@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from activities.model import ModelClient
-from exosuit import embedded_model
-from exosuit.embedded_model import EmbeddedModel
-from exosuit.plan import plan_json_schema
-from exosuit.providers import Provider
+from exosuit.domain.plan import plan_json_schema
+from exosuit.llm import embedded as embedded_model
+from exosuit.llm.client import ModelClient
+from exosuit.llm.embedded import EmbeddedModel
+from exosuit.llm.providers import Provider
 from tests.support.model_server import ModelServer, ScriptedModel
 
 PLAN_ASK = [

@@ -30,12 +30,12 @@ from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exosuit.autonomy import Role
-from exosuit.db import Database, migrate, utcnow
-from exosuit.identity import Directory
-from exosuit.models import Step, Task
+from exosuit.cli.temporal_server import temporal_cli
+from exosuit.domain.autonomy import Role
 from exosuit.settings import Settings
-from exosuit.temporal import temporal_cli
+from exosuit.storage.db import Database, migrate, utcnow
+from exosuit.storage.identity import Directory
+from exosuit.storage.tables import Step, Task
 from tests.support.model_server import serve, shutdown
 from web.app import create_app
 from web.deps import Services
@@ -109,9 +109,7 @@ async def setup(env: WorkflowEnvironment, tmp: str, gates: int) -> tuple[httpx.A
     await directory.add_user("approver@bench", teams=["bench"], role=Role.APPROVER, password="pw")
     last = await fill(db, "bench", gates)
     token = await directory.create_token("approver@bench")
-    server, task, port = await serve(
-        create_app(services=Services.build(Settings(data_dir=Path(tmp)), db, env.client))
-    )
+    server, task, port = await serve(create_app(Services.build(Settings(data_dir=Path(tmp)), db, env.client)))
     http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60)
     login = await http.get("/login")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text)

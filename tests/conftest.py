@@ -21,12 +21,12 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.worker import build_worker
-from exosuit.autonomy import AutonomyLevel, Role
-from exosuit.db import Database, migrate
-from exosuit.identity import Directory
+from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
+from exosuit.cli.worker import build_worker
+from exosuit.domain.autonomy import AutonomyLevel, Role
 from exosuit.settings import Settings
-from exosuit.temporal import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
+from exosuit.storage.db import Database, migrate
+from exosuit.storage.identity import Directory
 from tests.support.model_server import ModelServer, ScriptedModel, serve, shutdown
 from web.app import create_app
 from web.deps import Services
@@ -258,7 +258,7 @@ async def running_system(
         llm_price_output_per_million=8.0,
     )
     worker = build_worker(client, settings, db)
-    app = create_app(services=Services.build(settings, db, client))
+    app = create_app(Services.build(settings, db, client))
     server, server_task, port = await serve(app)
     team = f"team-{uuid.uuid4().hex[:8]}"
     system = System(f"http://127.0.0.1:{port}", model, Directory(db), db, client, team)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from exosuit.models import AuditEvent
+from exosuit.storage.tables import AuditEvent
 from tests.conftest import System
 from tests.flows import approve_all
 from tests.support.cli import run_cli

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from exosuit.audit import GENESIS_HASH, ChainEvent, event_hash, verify_chain
+from exosuit.domain.audit import GENESIS_HASH, ChainEvent, event_hash, verify_chain
 
 
 def contract_hash(prev: str, seq: int, at: str, actor: str, action: str, data: object) -> str:

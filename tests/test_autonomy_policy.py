@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from exosuit.autonomy import (
+from exosuit.domain.autonomy import (
     AutonomyLevel,
     GateKind,
     Risk,
     Role,
+    above_cap,
     apply_floor,
+    excluded_decider,
     four_eyes_required,
     gate_required,
+    may_cancel,
     may_decide,
     may_set_autonomy,
     risk_floor,
@@ -64,25 +69,36 @@ def test_four_eyes_at_manual_supervised_and_for_high_risk(level: str, risk: str,
 
 
 def test_submitter_cannot_decide_a_four_eyes_gate() -> None:
-    refusal = may_decide(actor="a@x", role=Role.APPROVER, submitter="a@x", four_eyes=True)
+    excluded = excluded_decider(four_eyes=True, submitter="a@x")
+    refusal = may_decide(actor="a@x", role=Role.APPROVER, excluded=excluded)
     assert refusal is not None and "four-eyes" in refusal
-    assert may_decide(actor="a@x", role=Role.APPROVER, submitter="a@x", four_eyes=False) is None
-    assert may_decide(actor="b@x", role=Role.ADMIN, submitter="a@x", four_eyes=True) is None
+    assert excluded_decider(four_eyes=False, submitter="a@x") is None
+    assert may_decide(actor="a@x", role=Role.APPROVER, excluded=None) is None
+    assert may_decide(actor="b@x", role=Role.ADMIN, excluded=excluded) is None
 
 
 def test_member_cannot_decide_any_gate() -> None:
-    assert may_decide(actor="b@x", role=Role.MEMBER, submitter="a@x", four_eyes=False) is not None
-    assert may_decide(actor="b@x", role=None, submitter="a@x", four_eyes=False) is not None
+    assert may_decide(actor="b@x", role=Role.MEMBER, excluded=None) is not None
+    assert may_decide(actor="b@x", role=None, excluded=None) is not None
 
 
-def test_submitter_or_approver_moves_the_slider() -> None:
-    assert may_set_autonomy(actor="a@x", role=Role.MEMBER, submitter="a@x")
-    assert may_set_autonomy(actor="b@x", role=Role.APPROVER, submitter="a@x")
-    assert not may_set_autonomy(actor="b@x", role=Role.MEMBER, submitter="a@x")
+@pytest.mark.parametrize("rule", [may_set_autonomy, may_cancel])
+def test_submitter_or_approver_moves_the_slider_and_cancels(rule: Callable[..., bool]) -> None:
+    assert rule(actor="a@x", role=Role.MEMBER, submitter="a@x")
+    assert rule(actor="b@x", role=Role.APPROVER, submitter="a@x")
+    assert not rule(actor="b@x", role=Role.MEMBER, submitter="a@x")
+
+
+def test_a_level_above_the_cap_is_refused_with_the_reason() -> None:
+    assert above_cap(AutonomyLevel.DELEGATED, AutonomyLevel.DELEGATED) is None
+    assert above_cap(AutonomyLevel.MANUAL, AutonomyLevel.GUARDED) is None
+    assert above_cap(AutonomyLevel.AUTONOMOUS, AutonomyLevel.DELEGATED) == (
+        "autonomous is above the team's cap (delegated)"
+    )
 
 
 def test_side_effecting_tools_are_at_least_medium_risk() -> None:
-    assert risk_floor("tool", tool_has_side_effects=True) is Risk.MEDIUM
-    assert risk_floor("tool", tool_has_side_effects=False) is Risk.LOW
+    assert risk_floor(tool_has_side_effects=True) is Risk.MEDIUM
+    assert risk_floor(tool_has_side_effects=False) is Risk.LOW
     assert apply_floor(Risk.LOW, Risk.MEDIUM) is Risk.MEDIUM
     assert apply_floor(Risk.HIGH, Risk.MEDIUM) is Risk.HIGH

@@ -14,10 +14,10 @@ import httpx
 import pytest
 import yaml
 
-from exosuit.autonomy import Role
-from exosuit.db import Database
-from exosuit.identity import Directory
+from exosuit.domain.autonomy import Role
 from exosuit.processes import free_port
+from exosuit.storage.db import Database
+from exosuit.storage.identity import Directory
 from tests.support.cli import EXOSUIT, run_cli
 from tests.support.model_server import ModelServer, ScriptedModel
 
@@ -71,7 +71,7 @@ async def test_cli_manages_users_teams_and_tokens(tmp_path: Path) -> None:
         async with db.session() as session:
             from sqlmodel import select
 
-            from exosuit.models import ApiToken
+            from exosuit.storage.tables import ApiToken
 
             stored = (await session.exec(select(ApiToken.token_hash))).all()
         assert token not in stored  # only the hash is kept

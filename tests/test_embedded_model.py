@@ -12,10 +12,10 @@ import pytest
 from sqlmodel import func, select
 from temporalio.testing import WorkflowEnvironment
 
-from exosuit import embedded_model
-from exosuit.db import Database
-from exosuit.embedded_model import EmbeddedModel
-from exosuit.models import ModelCall
+from exosuit.llm import embedded as embedded_model
+from exosuit.llm.embedded import EmbeddedModel
+from exosuit.storage.db import Database
+from exosuit.storage.tables import ModelCall
 from tests.conftest import System, running_system
 from tests.support.model_server import ModelServer, ScriptedModel
 

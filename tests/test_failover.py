@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from exosuit.db import Database
-from exosuit.providers import parse_providers
+from exosuit.llm.providers import parse_providers
+from exosuit.storage.db import Database
 from tests.conftest import System, running_system
 from tests.support.model_server import ModelServer, ScriptedModel
 

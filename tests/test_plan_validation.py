@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from exosuit.plan import PlanInvalid, fallback_plan, parse_plan, plan_json_schema
+from exosuit.domain.plan import PlanInvalid, fallback_plan, parse_plan, plan_json_schema
 
 
 def step(**overrides: object) -> dict[str, object]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from exosuit.contracts import workflow_id_for
+from exosuit.domain.contracts import workflow_id_for
 from tests.conftest import System
 from tests.flows import ENDED, next_gate
 from workflows.task import TaskWorkflow

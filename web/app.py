@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 
-from exosuit.db import Database, migrate
-from exosuit.settings import Settings
-from exosuit.temporal import connect
 from web.api import approvals, tasks
 from web.deps import Services, ServicesDep
 from web.errors import BodySizeLimit, install_problem_handlers, problem_response
@@ -37,41 +31,22 @@ async def healthz() -> dict[str, str]:
 async def readyz(services: ServicesDep) -> dict[str, str] | JSONResponse:
     """The database and Temporal are reachable."""
     checks: dict[str, str] = {}
-    try:
-        async with services.db.session() as session:
-            await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = type(exc).__name__
-    try:
-        await services.temporal.service_client.check_health()
-        checks["temporal"] = "ok"
-    except Exception as exc:
-        checks["temporal"] = type(exc).__name__
+    for name, ping in (("database", services.db.ping), ("temporal", services.gateway.ping)):
+        try:
+            await ping()
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = type(exc).__name__
     if all(v == "ok" for v in checks.values()):
         return {"status": "ready", **checks}
     return problem_response(503, "Service Unavailable", "a dependency is unreachable", checks=checks)
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """The app; tests pass ready-made services, deployments let the lifespan build them."""
-    settings = settings or (services.settings if services else Settings())
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if services is not None:
-            app.state.services = services
-            yield
-            return
-        migrate(settings.resolved_database_url)
-        db = Database.from_url(settings.resolved_database_url)
-        app.state.services = Services.build(settings, db, await connect(settings))
-        try:
-            yield
-        finally:
-            await db.dispose()
-
-    app = FastAPI(title="Exosuit", version="0.1.0", lifespan=lifespan)
+def create_app(services: Services) -> FastAPI:
+    """The app over services its entry point built (`exosuit web`, `exosuit dev`, the tests)."""
+    settings = services.settings
+    app = FastAPI(title="Exosuit", version="0.1.0")
+    app.state.services = services
     install_problem_handlers(app)
     install_page_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -6,32 +6,32 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from temporalio.client import Client
 
-from exosuit.db import Database
-from exosuit.identity import Directory, Principal
 from exosuit.settings import Settings
-from exosuit.store import TaskStore, TaskView
+from exosuit.storage.audit_log import AuditLog
+from exosuit.storage.db import Database
+from exosuit.storage.identity import Directory, Principal
+from exosuit.storage.tasks import Tasks, TaskView
 from web.errors import Problem
-from web.gateway import TaskGateway
+from web.gateway import TaskGateway, TemporalClient
 
 
 @dataclass
 class Services:
     settings: Settings
     db: Database
-    temporal: Client
-    store: TaskStore
+    tasks: Tasks
+    audit: AuditLog
     directory: Directory
     gateway: TaskGateway
 
     @classmethod
-    def build(cls, settings: Settings, db: Database, temporal: Client) -> Services:
+    def build(cls, settings: Settings, db: Database, temporal: TemporalClient) -> Services:
         return cls(
             settings=settings,
             db=db,
-            temporal=temporal,
-            store=TaskStore(db),
+            tasks=Tasks(db),
+            audit=AuditLog(db),
             directory=Directory(db),
             gateway=TaskGateway(temporal, settings.task_queue),
         )
@@ -61,7 +61,7 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 async def task_visible_to(services: Services, principal: Principal, task_id: str) -> TaskView | None:
     """The task if one of the person's teams owns it; absent and not visible look the same."""
-    view = await services.store.task(task_id)
+    view = await services.tasks.task(task_id)
     return view if view is not None and view.task.team in principal.roles else None
 
 

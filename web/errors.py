@@ -12,7 +12,18 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from exosuit.domain.refusals import Forbidden, Invalid, Refused
+
 PROBLEM = "application/problem+json"
+
+
+def status_of(refused: Refused) -> int:
+    """The HTTP status of a refusal: 403 not allowed, 422 invalid, else 409 (not open, finished)."""
+    if isinstance(refused, Forbidden):
+        return 403
+    if isinstance(refused, Invalid):
+        return 422
+    return 409
 
 
 class Problem(Exception):
@@ -21,6 +32,12 @@ class Problem(Exception):
     def __init__(self, status: int, title: str, detail: str | None = None, **extra: Any) -> None:
         super().__init__(detail or title)
         self.status, self.title, self.detail, self.extra = status, title, detail, extra
+
+    @classmethod
+    def of(cls, refused: Refused) -> Problem:
+        """The problem document a refused action answers with."""
+        status = status_of(refused)
+        return cls(status, _title(status), refused.message)
 
 
 def problem_response(

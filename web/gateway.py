@@ -1,4 +1,4 @@
-"""The web side's one door to Temporal: typed handles, refusals as typed exceptions."""
+"""The web side's one door to Temporal: typed handles; refusals come back as the domain's."""
 
 from __future__ import annotations
 
@@ -8,48 +8,25 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from exosuit.contracts import (
-    FORBIDDEN,
-    INVALID,
-    AutonomyChange,
-    CancelRequest,
-    Decision,
-    TaskInput,
-    workflow_id_for,
-)
+from exosuit.domain.contracts import AutonomyChange, CancelRequest, Decision, TaskInput, workflow_id_for
+from exosuit.domain.refusals import Finished, Refused, refusal
 from workflows.task import TaskWorkflow
 
-
-class Refused(Exception):
-    """The workflow refused a request; `status` is the HTTP status it maps to."""
-
-    status = 409
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+TemporalClient = Client  # what the entry points hand the web app
 
 
-class NotOpen(Refused):
-    """The gate is no longer open (decided, superseded) or the task has finished."""
-
-
-class Forbidden(Refused):
-    status = 403
-
-
-class Invalid(Refused):
-    status = 422
-
-
-_BY_TYPE: dict[str, type[Refused]] = {FORBIDDEN: Forbidden, INVALID: Invalid}
-
-
-def _translate(err: WorkflowUpdateFailedError) -> Refused:
+def _refused(err: WorkflowUpdateFailedError) -> Refused:
     cause = err.cause
     if isinstance(cause, ApplicationError):
-        return _BY_TYPE.get(cause.type or "", NotOpen)(cause.message)
-    return NotOpen(str(cause or err))
+        return refusal(cause.type, cause.message)
+    return refusal(None, str(cause or err))
+
+
+def _finished_or(err: RPCError) -> Exception:
+    # NOT_FOUND here means the workflow has already closed.
+    if err.status == RPCStatusCode.NOT_FOUND:
+        return Finished("the task has finished")
+    return err
 
 
 class TaskGateway:
@@ -74,7 +51,7 @@ class TaskGateway:
         try:
             await self._handle(task_id).execute_update(TaskWorkflow.decide, decision)
         except WorkflowUpdateFailedError as err:
-            raise _translate(err) from None
+            raise _refused(err) from None
         except RPCError as err:
             raise _finished_or(err) from None
 
@@ -82,7 +59,7 @@ class TaskGateway:
         try:
             await self._handle(task_id).execute_update(TaskWorkflow.set_autonomy, change)
         except WorkflowUpdateFailedError as err:
-            raise _translate(err) from None
+            raise _refused(err) from None
         except RPCError as err:
             raise _finished_or(err) from None
 
@@ -92,9 +69,6 @@ class TaskGateway:
         except RPCError as err:
             raise _finished_or(err) from None
 
-
-def _finished_or(err: RPCError) -> Exception:
-    # NOT_FOUND here means the workflow has already closed.
-    if err.status == RPCStatusCode.NOT_FOUND:
-        return NotOpen("the task has finished")
-    return err
+    async def ping(self) -> None:
+        """Raise unless the Temporal server answers (what readiness checks)."""
+        await self.client.service_client.check_health()

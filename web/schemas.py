@@ -3,33 +3,48 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from exosuit.autonomy import AutonomyLevel
-from exosuit.models import AuditEvent, Step, Task
-from exosuit.store import TaskView
+from exosuit.domain.autonomy import AutonomyLevel
+from exosuit.domain.decisions import DecisionAction, OnReject
+from exosuit.domain.task import INSTRUCTIONS_MAX_CHARS, TITLE_MAX_CHARS
+from exosuit.storage.tables import AuditEvent, Step, Task
+from exosuit.storage.tasks import TaskView
 
 
 class TaskCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A submission: the API's body, and what the submit page's form is read into."""
 
-    title: str = Field(min_length=1, max_length=300)
-    instructions: str = Field(min_length=1, max_length=100_000)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: str = Field(min_length=1, max_length=TITLE_MAX_CHARS)
+    instructions: str = Field(min_length=1, max_length=INSTRUCTIONS_MAX_CHARS)
     team: str = Field(min_length=1, max_length=100)
     autonomy: AutonomyLevel = AutonomyLevel.SUPERVISED
     budget_usd: float | None = Field(default=None, gt=0)
 
 
 class DecisionIn(BaseModel):
+    """A decision: the API's body, and what a decision form on a page is read into."""
+
     model_config = ConfigDict(extra="forbid")
 
     gate_id: str = Field(min_length=1, max_length=40)
-    action: Literal["approve", "edit", "reject"]
+    action: DecisionAction
     changes: dict[str, Any] = Field(default_factory=dict)
     reason: str | None = Field(default=None, max_length=10_000)
-    on_reject: Literal["revise", "skip", "stop"] = "revise"
+    on_reject: OnReject = OnReject.REVISE
+
+
+def readable(error: ValidationError) -> str:
+    """A validation error as a sentence for a page: 'Title: String should have at most …'."""
+    parts = []
+    for problem in error.errors():
+        field = " ".join(str(p) for p in problem["loc"]).replace("_", " ").capitalize()
+        parts.append(f"{field}: {problem['msg']}" if field else problem["msg"])
+    return "; ".join(parts) + "."
 
 
 class AutonomyIn(BaseModel):

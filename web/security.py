@@ -7,6 +7,8 @@ import hmac
 from fastapi import Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from exosuit.storage.identity import SESSION_LIFETIME
+
 SECURE_COOKIE = "__Host-exosuit_session"
 DEV_COOKIE = "exosuit_session"  # plain HTTP on localhost cannot carry a Secure cookie
 CSRF_HEADER = "x-csrf-token"
@@ -32,7 +34,7 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
         secure=secure,
         samesite="lax",
         path="/",
-        max_age=12 * 3600,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
     )
 
 

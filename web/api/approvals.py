@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from exosuit.autonomy import can_approve
 from web.deps import CurrentPrincipal, ServicesDep
 from web.schemas import ApprovalOut, gate_out, step_out, task_out
 
@@ -13,8 +12,7 @@ router = APIRouter(tags=["approvals"])
 
 @router.get("/approvals")
 async def approvals(principal: CurrentPrincipal, services: ServicesDep) -> dict[str, list[ApprovalOut]]:
-    teams = [team for team, role in principal.roles.items() if can_approve(role)]
-    views = await services.store.open_gates(teams, decided_by=principal.email)
+    views = await services.tasks.open_gates(principal.approver_teams, decided_by=principal.email)
     items = []
     for view in views:
         gate = gate_out(view.task)

@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
+from exosuit.domain.refusals import Refused
 from web import actions
 from web.deps import CurrentPrincipal, ServicesDep, VisibleTask
 from web.errors import Problem
-from web.gateway import Refused
 from web.schemas import (
     AuditEventOut,
     AutonomyIn,
@@ -24,7 +24,6 @@ from web.schemas import (
 )
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
-_TITLES = {403: "Forbidden", 409: "Conflict", 422: "Unprocessable Content"}
 
 
 @asynccontextmanager
@@ -33,7 +32,7 @@ async def refusals_as_problems() -> AsyncIterator[None]:
     try:
         yield
     except Refused as refused:
-        raise Problem(refused.status, _TITLES[refused.status], refused.message) from None
+        raise Problem.of(refused) from None
 
 
 @router.post("", status_code=201)
@@ -46,16 +45,7 @@ async def create_task(
 ) -> TaskOut:
     """Submit a task; with an Idempotency-Key, the same key and body give the same task."""
     async with refusals_as_problems():
-        task, replayed = await actions.submit(
-            services,
-            principal,
-            title=body.title,
-            instructions=body.instructions,
-            team=body.team,
-            autonomy=body.autonomy,
-            budget_usd=body.budget_usd,
-            idempotency_key=idempotency_key,
-        )
+        task, replayed = await actions.submit(services, principal, body, idempotency_key=idempotency_key)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/api/v1/tasks/{task.id}"
@@ -70,7 +60,7 @@ async def list_tasks(
     team: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, list[TaskOut]]:
-    views = await services.store.tasks(principal.teams, status=status, team=team, limit=limit)
+    views = await services.tasks.tasks(principal.teams, status=status, team=team, limit=limit)
     return {"items": [task_out(v) for v in views]}
 
 
@@ -85,16 +75,7 @@ async def decide(
 ) -> TaskOut:
     """Approve, edit or reject the open gate: exactly one decision wins it."""
     async with refusals_as_problems():
-        await actions.decide(
-            services,
-            principal,
-            view,
-            gate_id=body.gate_id,
-            action=body.action,
-            changes=body.changes,
-            reason=body.reason,
-            on_reject=body.on_reject,
-        )
+        await actions.decide(services, principal, view, body)
     return await _public(services, view.task.id)
 
 
@@ -116,16 +97,16 @@ async def cancel(view: VisibleTask, principal: CurrentPrincipal, services: Servi
 
 @router.get("/{task_id}/audit")
 async def audit(view: VisibleTask, services: ServicesDep) -> dict[str, list[AuditEventOut]]:
-    return {"items": [audit_out(e) for e in await services.store.audit(view.task.id)]}
+    return {"items": [audit_out(e) for e in await services.audit.events(view.task.id)]}
 
 
 @router.get("/{task_id}/audit/verify")
 async def verify(view: VisibleTask, services: ServicesDep) -> VerifyOut:
-    verdict = await services.store.verify(view.task.id)
-    return VerifyOut(ok=verdict.ok, events=verdict.events, first_bad_seq=verdict.first_bad_seq)
+    check = await services.audit.verify(view.task.id)
+    return VerifyOut(ok=check.ok, events=check.events, first_bad_seq=check.first_bad_seq)
 
 
 async def _public(services: ServicesDep, task_id: str) -> TaskOut:
-    view = await services.store.task(task_id)
+    view = await services.tasks.task(task_id)
     assert view is not None
     return task_out(view)

@@ -12,8 +12,8 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from exosuit.db import utcnow
-from exosuit.identity import Principal
+from exosuit.storage.db import utcnow
+from exosuit.storage.identity import Principal
 from web.deps import ServicesDep
 from web.security import CSRF_FIELD, csrf_ok, session_cookie
 

@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from exosuit.autonomy import can_approve
 from web.deps import ServicesDep
 from web.pages.common import CurrentVisitor, Visitor, render
 from web.pages.views import decision_context
@@ -34,11 +33,9 @@ async def queue_response(
 ) -> Response:
     """The queue page (or its board for htmx), with the selected item's full context."""
     principal = visitor.principal
-    teams = [team for team, role in principal.roles.items() if can_approve(role)]
     filters = _filters(params)
-    if filters.get("team"):
-        teams = [t for t in teams if t == filters["team"]]
-    tasks = await services.store.open_gate_tasks(
+    teams = [t for t in principal.approver_teams if filters.get("team") in (None, t)]
+    tasks = await services.tasks.open_gate_rows(
         teams, decided_by=principal.email, kind=filters.get("kind"), risk=filters.get("risk")
     )
     version = hashlib.sha256("|".join(f"{t.id}:{t.gate_id}" for t in tasks).encode()).hexdigest()[:16]
@@ -54,7 +51,7 @@ async def queue_response(
         selected_id = ids[min(int(position), len(ids) - 1)] if position.isdigit() else ids[0]
     detail: dict[str, Any] | None = None
     if selected_id is not None:
-        view = await services.store.task(selected_id)
+        view = await services.tasks.task(selected_id)
         if view is not None:
             detail = decision_context(visitor, view)
     context = {
@@ -65,7 +62,7 @@ async def queue_response(
         "detail": detail,
         "filters": filters,
         "query": urlencode(filters),
-        "teams": sorted(team for team, role in principal.roles.items() if can_approve(role)),
+        "teams": principal.approver_teams,
         "version": version,
         "error": error,
     }

@@ -9,15 +9,18 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
+from pydantic import ValidationError
 
-from exosuit.autonomy import AutonomyLevel
-from exosuit.store import TaskView
+from exosuit.domain.autonomy import AutonomyLevel, GateKind
+from exosuit.domain.refusals import Refused
+from exosuit.storage.tasks import TaskView
 from web import actions
 from web.deps import ServicesDep, task_visible_to
-from web.gateway import Refused
+from web.errors import status_of
 from web.pages.common import CheckedForm, CurrentVisitor, Visitor, redirect, render
 from web.pages.queue import queue_response
 from web.pages.views import LEVELS, live_version, task_context, version_of, waiting_for
+from web.schemas import DecisionIn, TaskCreate, readable
 
 router = APIRouter()
 EVENTS_CHECK_SECONDS = 0.25
@@ -31,7 +34,7 @@ def not_found(request: Request, visitor: Visitor) -> Response:
 @router.get("/")
 async def my_tasks(request: Request, visitor: CurrentVisitor, services: ServicesDep) -> Response:
     principal = visitor.principal
-    views = await services.store.tasks(principal.teams, submitted_by=principal.email, limit=200)
+    views = await services.tasks.tasks(principal.teams, submitted_by=principal.email, limit=200)
     rows = [(v, waiting_for(v)) for v in views]
     return render(request, "my_tasks.html", {"visitor": visitor, "rows": rows})
 
@@ -45,33 +48,22 @@ async def new_task_form(request: Request, visitor: CurrentVisitor) -> Response:
 async def submit_task(
     request: Request, visitor: CurrentVisitor, services: ServicesDep, form: CheckedForm
 ) -> Response:
-    error = None
+    # The slider posts a position (0-4); the API's schema reads everything else.
+    level = form.get("autonomy", "")
+    if level.isdigit() and int(level) < len(AutonomyLevel):
+        level = list(AutonomyLevel)[int(level)].value
+    fields = {name: form.get(name, "") for name in ("title", "instructions", "team")}
+    budget = form.get("budget_usd", "").strip()
     try:
-        raw = form.get("autonomy", "")
-        level = list(AutonomyLevel)[int(raw)] if raw.isdigit() and int(raw) < 5 else AutonomyLevel(raw)
-        title, instructions = form.get("title", "").strip(), form.get("instructions", "").strip()
-        if not title or not instructions:
-            raise ValueError("A title and instructions are needed.")
-        budget_text = form.get("budget_usd", "").strip()
-        budget = float(budget_text) if budget_text else None
-        if budget is not None and budget <= 0:
-            raise ValueError("A budget must be more than zero.")
-        task, _ = await actions.submit(
-            services,
-            visitor.principal,
-            title=title[:300],
-            instructions=instructions,
-            team=form.get("team", ""),
-            autonomy=level,
-            budget_usd=budget,
-        )
+        body = TaskCreate.model_validate(fields | {"autonomy": level, "budget_usd": budget or None})
+        task, _ = await actions.submit(services, visitor.principal, body)
         return redirect(request, f"/tasks/{task.id}")
+    except ValidationError as exc:
+        error, status = readable(exc), 422
     except Refused as refused:
-        error = refused.message
-    except ValueError as exc:
-        error = str(exc) if str(exc).startswith("A ") else "Choose an autonomy level and a budget in USD."
+        error, status = refused.message, status_of(refused)
     context = {"visitor": visitor, "levels": LEVELS, "form": form, "error": error}
-    return render(request, "new_task.html", context, status=422)
+    return render(request, "new_task.html", context, status=status)
 
 
 @router.get("/tasks/{task_id}")
@@ -109,7 +101,7 @@ async def task_events(
         loop = asyncio.get_running_loop()
         ends, sent = loop.time() + EVENTS_STREAM_SECONDS, ""
         while loop.time() < ends and not await request.is_disconnected():
-            updated_at = await services.store.updated_at(task_id)
+            updated_at = await services.tasks.updated_at(task_id)
             version = version_of(updated_at) if updated_at else ""
             if version != sent:
                 yield f"event: changed\ndata: {version}\n\n"
@@ -120,24 +112,27 @@ async def task_events(
     return StreamingResponse(changes(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 
-def decision_fields(form: dict[str, str], kind: str) -> dict[str, Any]:
-    """The decision a posted form describes (edits carry the edited text)."""
+def decision_of(form: dict[str, str], kind: str) -> DecisionIn:
+    """The decision a posted form describes, read by the API's schema (edits carry the text)."""
     action = form.get("action", "")
     fields: dict[str, Any] = {"gate_id": form.get("gate_id", ""), "action": action}
     if action == "reject":
         fields["reason"] = form.get("reason", "").strip() or None
         fields["on_reject"] = form.get("on_reject", "revise")
     if action == "edit":
-        if kind == "plan":
+        if kind == GateKind.PLAN:
             try:
                 fields["changes"] = {"steps": json.loads(form.get("plan", ""))}
             except json.JSONDecodeError as exc:
                 raise ValueError(f"The plan is not valid JSON: {exc}") from None
-        elif kind == "step":
+        elif kind == GateKind.STEP:
             fields["changes"] = {"instructions": form.get("instructions", "")}
         else:
             fields["changes"] = {"output": form.get("output", "")}
-    return fields
+    try:
+        return DecisionIn.model_validate(fields)
+    except ValidationError as exc:
+        raise ValueError(readable(exc)) from None
 
 
 @router.post("/tasks/{task_id}/decide")
@@ -145,8 +140,8 @@ async def decide(
     request: Request, task_id: str, visitor: CurrentVisitor, services: ServicesDep, form: CheckedForm
 ) -> Response:
     async def act(view: TaskView) -> None:
-        fields = decision_fields(form, view.task.gate_kind or "")
-        await actions.decide(services, visitor.principal, view, **fields)
+        decision = decision_of(form, view.task.gate_kind or "")
+        await actions.decide(services, visitor.principal, view, decision)
 
     return await _act(request, task_id, visitor, services, form, act)
 
@@ -188,14 +183,14 @@ async def _act(
     try:
         await act(view)
     except Refused as refused:
-        status, error = refused.status, refused.message
+        status, error = status_of(refused), refused.message
     except ValueError as exc:
         status, error = 422, str(exc)
     if form.get("return_to") == "queue":
         return await queue_response(request, visitor, services, form, error=error, status=status)
     if error is None and request.headers.get("hx-request") != "true":
         return redirect(request, f"/tasks/{task_id}")
-    fresh = await services.store.task(task_id)
+    fresh = await services.tasks.task(task_id)
     assert fresh is not None
     context = await task_context(services, visitor, fresh) | {"error": error}
     return render(request, "task.html", context, block="live", status=status)

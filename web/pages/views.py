@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from exosuit.autonomy import LEVEL_SUMMARY, AutonomyLevel, may_decide
-from exosuit.contracts import workflow_id_for
-from exosuit.identity import Principal
-from exosuit.models import AuditEvent, Step
-from exosuit.store import TaskView, text_diff
+from exosuit.domain.autonomy import LEVEL_SUMMARY, AutonomyLevel, GateKind, may_decide
+from exosuit.domain.contracts import workflow_id_for
+from exosuit.domain.task import EventAction, StepStatus, TaskStatus
+from exosuit.domain.text import text_diff
+from exosuit.storage.identity import Principal
+from exosuit.storage.tables import AuditEvent, Step
+from exosuit.storage.tasks import TaskView
 from web.deps import Services
 from web.pages.common import Visitor
 
@@ -49,14 +51,14 @@ def gate_view(view: TaskView, principal: Principal) -> GateView | None:
     if task.gate_id is None or task.gate_kind is None:
         return None
     step = next((s for s in view.steps if s.id == task.gate_step_id), None)
-    if task.gate_kind == "plan":
+    if task.gate_kind == GateKind.PLAN:
         asks = f"Approve the plan ({len(view.steps)} steps) before anything runs."
-    elif task.gate_kind == "step" and step is not None:
+    elif task.gate_kind == GateKind.STEP and step is not None:
         asks = (
             f"Approve {step_label(step)} before it runs. "
             "The instructions below are exactly what the model will receive."
         )
-    elif task.gate_kind == "cost" and step is not None:
+    elif task.gate_kind == GateKind.COST and step is not None:
         label = step_label(step).capitalize()
         asks = f"{label} may cross a budget: {task.gate_reason}. Approve to run it anyway."
     elif step is not None:
@@ -64,10 +66,7 @@ def gate_view(view: TaskView, principal: Principal) -> GateView | None:
     else:
         asks = "Decide this gate."
     refusal = may_decide(
-        actor=principal.email,
-        role=principal.role_in(task.team),
-        submitter=task.submitted_by,
-        four_eyes=task.gate_four_eyes,
+        actor=principal.email, role=principal.role_in(task.team), excluded=task.gate_excluded
     )
     return GateView(
         task.gate_id, task.gate_kind, step, asks, task.gate_four_eyes, task.gate_escalated, refusal
@@ -78,38 +77,39 @@ def waiting_for(view: TaskView) -> str:
     """What a task waits for, in a few words."""
     task = view.task
     step = next((s for s in view.steps if s.id == task.gate_step_id), None)
-    if task.gate_kind == "plan":
+    if task.gate_kind == GateKind.PLAN:
         return "plan approval"
-    if task.gate_kind == "step" and step:
+    if task.gate_kind == GateKind.STEP and step:
         return f"approval of {step_label(step)}"
-    if task.gate_kind == "output" and step:
+    if task.gate_kind == GateKind.OUTPUT and step:
         return f"review of {step_label(step)}'s output"
-    if task.gate_kind == "cost" and step:
+    if task.gate_kind == GateKind.COST and step:
         return f"a budget decision on {step_label(step)}"
-    if task.status == "running":
-        running = next((s for s in view.steps if s.status == "running"), None)
+    if task.status == TaskStatus.RUNNING:
+        running = next((s for s in view.steps if s.status == StepStatus.RUNNING), None)
         return f"the model: {step_label(running)}" if running else "the model"
-    if task.status == "planning":
+    if task.status == TaskStatus.PLANNING:
         return "the model: planning"
     return ""
 
 
 def _summary(event: AuditEvent) -> str:
     data: dict[str, Any] = event.data
-    if event.action == "gate.decided":
+    if event.action == EventAction.GATE_DECIDED:
         text = f"{data.get('action')} on the {data.get('kind')} gate"
         if data.get("reason"):
             text += f" ({data.get('on_reject', '')}): {data['reason']}"
         return text
-    if event.action == "autonomy.changed":
+    if event.action == EventAction.AUTONOMY_CHANGED:
         return f"{data.get('from')} → {data.get('to')}"
-    if event.action in ("step.finished", "task.planned", "step.redrafted") and "model" in data:
+    with_model = (EventAction.STEP_FINISHED, EventAction.TASK_PLANNED, EventAction.STEP_REDRAFTED)
+    if event.action in with_model and "model" in data:
         source = f"{data['provider']}: {data['model']}" if "provider" in data else data["model"]
         return (
             f"{source}, {data.get('prompt_tokens', 0)} + {data.get('completion_tokens', 0)} tokens, "
             f"${data.get('cost_usd', 0):.6f}"
         )
-    if event.action == "plan.invalid":
+    if event.action == EventAction.PLAN_INVALID:
         return str(data.get("error", ""))
     if event.action.startswith("task.") and data.get("reason"):
         return str(data["reason"])
@@ -158,6 +158,7 @@ def decision_context(visitor: Visitor, view: TaskView) -> dict[str, Any]:
         "task": view.task,
         "steps": view.steps,
         "gate": gate_view(view, visitor.principal),
+        "active": TaskStatus(view.task.status).active,
         "plan_json": json.dumps(plan, indent=2),
     }
 
@@ -171,7 +172,7 @@ async def task_context(services: Services, visitor: Visitor, view: TaskView) -> 
     )
     return decision_context(visitor, view) | {
         "waiting": waiting_for(view),
-        "timeline": timeline(await services.store.audit(view.task.id)),
+        "timeline": timeline(await services.audit.events(view.task.id)),
         "levels": LEVELS,
         "cap": AutonomyLevel(team.max_autonomy).rank if team else 0,
         "version": live_version(view),

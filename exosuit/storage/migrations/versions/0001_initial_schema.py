@@ -8,7 +8,7 @@ Create Date: 2026-11-29
 import sqlalchemy as sa
 from alembic import op
 
-import exosuit.db
+import exosuit.storage.db
 
 revision = "0001"
 down_revision = None
@@ -22,7 +22,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("max_autonomy", sa.String(length=20), nullable=False),
         sa.Column("gate_deadline_seconds", sa.Float(), nullable=False),
-        sa.Column("created_at", exosuit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("password_hash", sa.String(), nullable=True),
-        sa.Column("created_at", exosuit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("user", schema=None) as batch_op:
@@ -42,8 +42,8 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", exosuit.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_used_at", exosuit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["user.id"],
@@ -88,12 +88,12 @@ def upgrade() -> None:
         sa.Column("gate_id", sa.String(length=40), nullable=True),
         sa.Column("gate_kind", sa.String(length=10), nullable=True),
         sa.Column("gate_step_id", sa.String(length=40), nullable=True),
-        sa.Column("gate_opened_at", exosuit.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("gate_deadline", exosuit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("gate_opened_at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("gate_deadline", exosuit.storage.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("gate_four_eyes", sa.Boolean(), nullable=False),
         sa.Column("gate_escalated", sa.Boolean(), nullable=False),
-        sa.Column("created_at", exosuit.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", exosuit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["team"],
             ["team.name"],
@@ -136,7 +136,7 @@ def upgrade() -> None:
         sa.Column("prompt_tokens", sa.Integer(), nullable=False),
         sa.Column("completion_tokens", sa.Integer(), nullable=False),
         sa.Column("cost_usd", sa.Float(), nullable=False),
-        sa.Column("at", exosuit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["task_id"],
             ["task.id"],

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from exosuit.contracts import RECORD_ACTIVITY, TaskEvent
-from exosuit.store import TaskStore
+from exosuit.domain.contracts import RECORD_ACTIVITY, TaskEvent
+from exosuit.storage.events import EventWriter
 
 
-class StoreActivities:
-    def __init__(self, store: TaskStore) -> None:
-        self._store = store
+class RecordActivities:
+    def __init__(self, writer: EventWriter) -> None:
+        self._writer = writer
 
     @activity.defn(name=RECORD_ACTIVITY)
     async def record_event(self, event: TaskEvent) -> None:
-        await self._store.apply(event)
+        await self._writer.apply(event)

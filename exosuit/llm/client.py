@@ -3,7 +3,8 @@
 Every provider is an OpenAI-compatible endpoint reached with the stock client. A timeout,
 a refused connection, 429 or 5xx moves the call to the next provider ("transfer switch");
 a provider that keeps failing is skipped for a while. Temporal still owns retries: the
-client never retries, and when every provider failed the activity fails and is retried.
+client never retries; it raises a `ModelError` that says whether retrying can help, and
+the activities turn that into Temporal's retry decision.
 """
 
 from __future__ import annotations
@@ -15,18 +16,31 @@ from typing import Any
 
 import openai
 from openai import AsyncOpenAI
-from temporalio.exceptions import ApplicationError
 
-from exosuit.providers import Provider, load_providers
+from exosuit.domain.usage import CallRecord, cost_usd
+from exosuit.llm.providers import Provider, load_providers
 from exosuit.settings import Settings
-from exosuit.store import CallRecord
 
-MODEL_UNAVAILABLE = "ModelUnavailable"
-MODEL_REFUSED = "ModelRequestRefused"
-PROVIDERS_DOWN = "ProvidersDown"
 STREAM_FLUSH_SECONDS = 0.25  # how often a streamed answer's text is passed on
 
 OnText = Callable[[str], Awaitable[None]]
+
+
+class ModelError(Exception):
+    """No answer; `kind` names why, `retryable` says whether asking again can help."""
+
+    def __init__(self, message: str, *, kind: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.message, self.kind, self.retryable = message, kind, retryable
+
+
+def _unavailable() -> ModelError:
+    return ModelError(
+        "no model endpoint is configured: set EXOSUIT_LLM_BASE_URL (or OPENAI_BASE_URL), "
+        "add providers.toml, or install the embedded model with `make setup`",
+        kind="ModelUnavailable",
+        retryable=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,20 @@ class Completion:
     cost_usd: float
     provider: str = "default"
     usage_estimated: bool = False  # the provider streamed without reporting usage
+
+    def record(self, key: str, purpose: str, step_id: str | None = None) -> CallRecord:
+        """What the store keeps of this call: its usage, cost and who answered."""
+        return CallRecord(
+            key=key,
+            purpose=purpose,
+            model=self.model,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            cost_usd=self.cost_usd,
+            step_id=step_id,
+            provider=self.provider,
+            usage_estimated=self.usage_estimated,
+        )
 
 
 class CircuitBreaker:
@@ -112,8 +140,9 @@ class ModelClient:
         """What a call would cost at the dearest provider it may reach (a conservative guess)."""
         return max(
             (
-                (prompt_tokens * p.price_input_per_million + completion_tokens * p.price_output_per_million)
-                / 1e6
+                cost_usd(
+                    prompt_tokens, completion_tokens, p.price_input_per_million, p.price_output_per_million
+                )
                 for p, _, _ in self._providers
             ),
             default=0.0,
@@ -129,12 +158,7 @@ class ModelClient:
     ) -> Completion:
         """The first answer any provider gives; with `on_text`, streamed as it is generated."""
         if not self._providers:
-            raise ApplicationError(
-                "no model endpoint is configured: set EXOSUIT_LLM_BASE_URL (or OPENAI_BASE_URL), "
-                "add providers.toml, or install the embedded model with `make setup`",
-                type=MODEL_UNAVAILABLE,
-                non_retryable=True,
-            )
+            raise _unavailable()
         # Skip providers whose circuit is open, unless that would leave none to try.
         candidates = [entry for entry in self._providers if not entry[2].open] or self._providers
         problems: list[str] = []
@@ -152,12 +176,14 @@ class ModelClient:
             breaker.succeeded()
             return completion
         if all_refused:
-            raise ApplicationError(
+            raise ModelError(
                 f"the model endpoint refused the request ({'; '.join(problems)})",
-                type=MODEL_REFUSED,
-                non_retryable=True,
+                kind="ModelRequestRefused",
+                retryable=False,
             )
-        raise ApplicationError(f"no provider answered ({'; '.join(problems)})", type=PROVIDERS_DOWN)
+        raise ModelError(
+            f"no provider answered ({'; '.join(problems)})", kind="ProvidersDown", retryable=True
+        )
 
     async def _ask(
         self,
@@ -227,27 +253,13 @@ class ModelClient:
 
 
 def _completion(provider: Provider, text: str, model: str | None, prompt: int, answer: int) -> Completion:
-    cost = (prompt * provider.price_input_per_million + answer * provider.price_output_per_million) / 1e6
     return Completion(
         text=text,
         model=model or provider.model,
         prompt_tokens=prompt,
         completion_tokens=answer,
-        cost_usd=cost,
+        cost_usd=cost_usd(
+            prompt, answer, provider.price_input_per_million, provider.price_output_per_million
+        ),
         provider=provider.name,
-    )
-
-
-def call_record(key: str, purpose: str, completion: Completion, step_id: str | None = None) -> CallRecord:
-    """What the store keeps of one call: its usage, cost and who answered."""
-    return CallRecord(
-        key=key,
-        purpose=purpose,
-        model=completion.model,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        cost_usd=completion.cost_usd,
-        step_id=step_id,
-        provider=completion.provider,
-        usage_estimated=completion.usage_estimated,
     )

@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 GENESIS_HASH = "0" * 64
+SYSTEM_ACTOR = "system"  # the actor of what neither a person nor a model did (deadlines, tools)
 
 
 def canonical_json(obj: Any) -> str:
+    """The contract's canonical form: sorted keys, no spaces, UTF-8 kept."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -38,19 +40,21 @@ class ChainEvent:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class ChainCheck:
+    """What verifying a chain found."""
+
     ok: bool
     events: int
     first_bad_seq: int | None
 
 
-def verify_chain(events: Iterable[ChainEvent]) -> Verdict:
+def verify_chain(events: Iterable[ChainEvent]) -> ChainCheck:
     """Recompute every link; the first event whose seq, link or hash is off is reported."""
     chain = list(events)
     prev = GENESIS_HASH
     for expected_seq, event in enumerate(chain, start=1):
         recomputed = event_hash(prev, event.seq, event.at, event.actor, event.action, event.data)
         if event.seq != expected_seq or event.prev_hash != prev or event.hash != recomputed:
-            return Verdict(ok=False, events=len(chain), first_bad_seq=event.seq)
+            return ChainCheck(ok=False, events=len(chain), first_bad_seq=event.seq)
         prev = event.hash
-    return Verdict(ok=True, events=len(chain), first_bad_seq=None)
+    return ChainCheck(ok=True, events=len(chain), first_bad_seq=None)

@@ -12,9 +12,9 @@ from argon2.exceptions import VerificationError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from exosuit.autonomy import AutonomyLevel, Role
-from exosuit.db import Database, utcnow
-from exosuit.models import ApiToken, Membership, Team, User, WebSession
+from exosuit.domain.autonomy import AutonomyLevel, Role, can_approve
+from exosuit.storage.db import Database, utcnow
+from exosuit.storage.tables import ApiToken, Membership, Team, User, WebSession
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password anyone has")
@@ -33,12 +33,13 @@ class Principal:
     token_name: str | None = None
 
     @property
-    def actor(self) -> str:
-        return f"user:{self.email}"
-
-    @property
     def teams(self) -> list[str]:
         return sorted(self.roles)
+
+    @property
+    def approver_teams(self) -> list[str]:
+        """The teams whose gates this person may decide."""
+        return sorted(team for team, role in self.roles.items() if can_approve(role))
 
     def role_in(self, team: str) -> Role | None:
         return self.roles.get(team)

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
-import exosuit.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import exosuit.storage.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
 url = config.attributes["url"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -101,6 +101,11 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session:
             yield session
+
+    async def ping(self) -> None:
+        """Raise unless the database answers (what readiness checks)."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -1,7 +1,8 @@
-"""The small typed payloads that cross between web, workflow and activities.
+"""The typed payloads that cross the Temporal boundary, between web, workflow and activities.
 
-Workflow payloads stay small: ids, statuses, short texts a person typed. Model outputs
-live in the database and never travel through Temporal.
+Payloads stay small: ids, statuses, short texts a person typed. Model outputs live in the
+database and never travel through Temporal. Every field that has a fixed set of values is
+a `StrEnum`, serialised as its string, so recorded histories keep their shape.
 """
 
 from __future__ import annotations
@@ -10,18 +11,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from exosuit.domain.autonomy import AutonomyLevel, GateKind, Risk, Role
+from exosuit.domain.decisions import DecisionAction, OnReject
+from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
+
 # Activity names: the workflow calls activities by name so it never imports their I/O.
 RECORD_ACTIVITY = "record_event"
 PLAN_ACTIVITY = "plan_task"
 RUN_STEP_ACTIVITY = "run_step"
 REDRAFT_ACTIVITY = "redraft_step"
 COST_CHECK_ACTIVITY = "check_step_cost"
-
-# Why the workflow refused an update (ApplicationError.type); the gateway maps them.
-GATE_NOT_OPEN = "GateNotOpen"
-FORBIDDEN = "Forbidden"
-INVALID = "Invalid"
-TASK_FINISHED = "TaskFinished"
 
 
 def workflow_id_for(task_id: str) -> str:
@@ -35,8 +34,8 @@ class TaskInput:
     task_id: str
     team: str
     submitted_by: str
-    autonomy: str
-    max_autonomy: str
+    autonomy: AutonomyLevel
+    max_autonomy: AutonomyLevel
     gate_deadline_seconds: float
     submitted_via: str | None = None
 
@@ -47,10 +46,10 @@ class StepState:
 
     id: str
     index: int
-    kind: str
-    risk: str
+    kind: StepKind
+    risk: Risk
     tool: str | None = None
-    status: str = "pending"
+    status: StepStatus = StepStatus.PENDING
 
 
 @dataclass
@@ -60,21 +59,21 @@ class NewStep:
     id: str
     title: str
     instructions: str
-    kind: str = "llm"
+    kind: StepKind = StepKind.LLM
     tool: str | None = None
-    risk: str = "low"
+    risk: Risk = Risk.LOW
 
 
 @dataclass
 class Gate:
     id: str
-    kind: str
+    kind: GateKind
     step_id: str | None
     opened_at: datetime
     deadline: datetime
     four_eyes: bool
     escalated: bool = False
-    risk: str = "low"
+    risk: Risk = Risk.LOW
     reason: str | None = None  # why a cost gate opened
 
 
@@ -83,21 +82,22 @@ class Decision:
     """A human's (or the deadline's) answer to the open gate."""
 
     gate_id: str
-    action: str
+    action: DecisionAction
     actor: str
-    role: str | None = None
+    role: Role | None = None
     changes: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
-    on_reject: str = "revise"
+    on_reject: OnReject = OnReject.REVISE
     via_token: str | None = None
 
 
 @dataclass
 class AutonomyChange:
-    autonomy: str
+    """A slider move; the workflow checks it against the cap in its own input."""
+
+    autonomy: AutonomyLevel
     actor: str
-    role: str | None
-    max_autonomy: str
+    role: Role | None
     via_token: str | None = None
 
 
@@ -114,14 +114,14 @@ class TaskEvent:
     task_id: str
     key: str
     actor: str
-    action: str
+    action: EventAction
     data: dict[str, Any] = field(default_factory=dict)
-    status: str | None = None
-    autonomy: str | None = None
+    status: TaskStatus | None = None
+    autonomy: AutonomyLevel | None = None
     open_gate: Gate | None = None
     close_gate: bool = False
     step_id: str | None = None
-    step_status: str | None = None
+    step_status: StepStatus | None = None
     new_plan: list[NewStep] | None = None
     instructions: str | None = None
     output: str | None = None
@@ -155,13 +155,6 @@ class StepRequest:
 
 @dataclass
 class CostCheck:
-    """A step's projected cost, and the budget it would cross (if any)."""
+    """The budget a step's projected cost would cross, in words (None: within budget)."""
 
-    projected_usd: float
     crosses: str | None = None
-
-
-@dataclass
-class StepResult:
-    ok: bool
-    summary: str = ""

@@ -1,6 +1,7 @@
 """The autonomy policy as pure functions: which gates a task meets, who may decide them.
 
-This module is imported by the workflow, so it must stay deterministic and free of I/O.
+Part of the policy layer (`exosuit.domain`): deterministic and free of I/O, so the
+workflow can import it.
 """
 
 from __future__ import annotations
@@ -85,15 +86,24 @@ def four_eyes_required(level: AutonomyLevel, risk: Risk) -> bool:
     return level in _FOUR_EYES_LEVELS or risk is Risk.HIGH
 
 
+def excluded_decider(*, four_eyes: bool, submitter: str) -> str | None:
+    """Who may not decide a gate: its task's submitter under four-eyes, else nobody.
+
+    The read model stores this on the open gate, so the review queue filters by it
+    instead of restating the rule in SQL.
+    """
+    return submitter if four_eyes else None
+
+
 def can_approve(role: Role | None) -> bool:
     return role in (Role.APPROVER, Role.ADMIN)
 
 
-def may_decide(*, actor: str, role: Role | None, submitter: str, four_eyes: bool) -> str | None:
+def may_decide(*, actor: str, role: Role | None, excluded: str | None) -> str | None:
     """None if the actor may decide the gate, else the reason they may not."""
     if not can_approve(role):
         return "only an approver of the task's team can decide its gates"
-    if four_eyes and actor == submitter:
+    if actor == excluded:
         return "four-eyes: the submitter cannot decide this gate; another approver must"
     return None
 
@@ -103,11 +113,21 @@ def may_set_autonomy(*, actor: str, role: Role | None, submitter: str) -> bool:
     return actor == submitter or can_approve(role)
 
 
-def risk_floor(kind: str, tool_has_side_effects: bool) -> Risk:
-    """The lowest risk policy allows for a step: side-effecting tools are at least medium."""
-    if kind == "tool" and tool_has_side_effects:
-        return Risk.MEDIUM
-    return Risk.LOW
+def may_cancel(*, actor: str, role: Role | None, submitter: str) -> bool:
+    """The task's submitter or an approver of its team may cancel it."""
+    return actor == submitter or can_approve(role)
+
+
+def above_cap(level: AutonomyLevel, cap: AutonomyLevel) -> str | None:
+    """Why a level is refused under a team's cap, or None if it is within it."""
+    if level.rank > cap.rank:
+        return f"{level.value} is above the team's cap ({cap.value})"
+    return None
+
+
+def risk_floor(tool_has_side_effects: bool) -> Risk:
+    """The lowest risk policy allows for a tool step: side-effecting tools are at least medium."""
+    return Risk.MEDIUM if tool_has_side_effects else Risk.LOW
 
 
 def apply_floor(risk: Risk, floor: Risk) -> Risk:

@@ -1,4 +1,4 @@
-"""The `exosuit` command (CONTRACT.md, CLI)."""
+"""The `exosuit` command (CONTRACT.md, CLI): administration here, the servers in serve.py."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from exosuit.autonomy import AutonomyLevel, Role
-from exosuit.db import Database, migrate, utcnow
-from exosuit.identity import Directory
+from exosuit.domain.autonomy import AutonomyLevel, Role
 from exosuit.settings import Settings
-from exosuit.store import TaskStore
+from exosuit.storage.audit_log import AuditLog
+from exosuit.storage.db import Database, migrate, utcnow
+from exosuit.storage.identity import Directory
+from exosuit.storage.reports import Reports
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,7 +81,7 @@ async def _with_db(settings: Settings, args: argparse.Namespace) -> int:
                 f"monthly budget {budget}"
             )
         elif args.command == "usage":
-            return await _usage(TaskStore(db), args.month, args.team)
+            return await _usage(Reports(db), args.month, args.team)
         elif args.command == "token":
             try:
                 token = await directory.create_token(args.email, name=args.name)
@@ -90,20 +91,20 @@ async def _with_db(settings: Settings, args: argparse.Namespace) -> int:
             print(f"token {args.name!r} for {args.email.lower()}:")
             print(token)
         elif args.command == "audit":
-            verdict = await TaskStore(db).verify(args.task_id)
-            if verdict.events == 0:
+            check = await AuditLog(db).verify(args.task_id)
+            if check.events == 0:
                 print(f"no audit events for task {args.task_id}", file=sys.stderr)
                 return 1
-            if not verdict.ok:
-                print(f"chain broken at seq {verdict.first_bad_seq} ({verdict.events} events)")
+            if not check.ok:
+                print(f"chain broken at seq {check.first_bad_seq} ({check.events} events)")
                 return 1
-            print(f"chain holds: {verdict.events} events")
+            print(f"chain holds: {check.events} events")
         return 0
     finally:
         await db.dispose()
 
 
-async def _usage(store: TaskStore, month: str | None, team: str | None) -> int:
+async def _usage(reports: Reports, month: str | None, team: str | None) -> int:
     try:
         start = (
             datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
@@ -118,7 +119,7 @@ async def _usage(store: TaskStore, month: str | None, team: str | None) -> int:
         if start.month == 12
         else start.replace(month=start.month + 1)
     )
-    rows = await store.usage(start, end, team)
+    rows = await reports.usage(start, end, team)
     print(f"{'month':<8} {'team':<24} {'calls':>6} {'prompt':>10} {'completion':>10} {'cost_usd':>12}")
     for row in rows:
         print(
@@ -132,15 +133,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
     if args.command in ("dev", "web", "worker"):
-        from exosuit import dev
+        from exosuit.cli import serve  # the servers' imports are heavy: only when serving
 
         port = getattr(args, "port", None) or settings.port
         if args.command == "dev":
-            asyncio.run(dev.run_dev(settings, port))
+            asyncio.run(serve.run_dev(settings, port))
         elif args.command == "web":
-            asyncio.run(dev.run_web(settings, port))
+            asyncio.run(serve.run_web(settings, port))
         else:
-            asyncio.run(dev.run_worker(settings))
+            asyncio.run(serve.run_worker(settings))
         return 0
     return asyncio.run(_with_db(settings, args))
 

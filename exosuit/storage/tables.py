@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from exosuit.autonomy import DEFAULT_GATE_DEADLINE_SECONDS, DEFAULT_MAX_AUTONOMY
-from exosuit.db import UTCDateTime, utcnow
+from exosuit.domain.autonomy import DEFAULT_GATE_DEADLINE_SECONDS, DEFAULT_MAX_AUTONOMY
+from exosuit.domain.task import TITLE_MAX_CHARS, StepKind, StepStatus, TaskStatus
+from exosuit.storage.db import UTCDateTime, utcnow
 
 
 def _when(**kwargs: Any) -> Any:
@@ -56,12 +57,12 @@ class Task(SQLModel, table=True):
     )
 
     id: str = Field(primary_key=True, max_length=40)
-    title: str = Field(max_length=300)
+    title: str = Field(max_length=TITLE_MAX_CHARS)
     instructions: str = Field(sa_column=Column(Text, nullable=False))
     team: str = Field(foreign_key="team.name", max_length=100)
     submitted_by: str = Field(max_length=320)
     autonomy: str = Field(max_length=20)
-    status: str = Field(default="planning", max_length=20)
+    status: str = Field(default=TaskStatus.PLANNING.value, max_length=20)
     result: str | None = Field(default=None, sa_column=Column(Text))
     error: str | None = Field(default=None, sa_column=Column(Text))
     prompt_tokens: int = 0
@@ -77,6 +78,7 @@ class Task(SQLModel, table=True):
     gate_opened_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     gate_deadline: datetime | None = Field(default=None, sa_type=UTCDateTime)
     gate_four_eyes: bool = False
+    gate_excluded: str | None = Field(default=None, max_length=320)  # who may not decide it
     gate_risk: str | None = Field(default=None, max_length=10)
     gate_reason: str | None = Field(default=None, sa_column=Column(Text))
     gate_escalated: bool = False
@@ -90,12 +92,12 @@ class Step(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     task_id: str = Field(foreign_key="task.id", max_length=40)
     index: int
-    title: str = Field(max_length=300)
+    title: str = Field(max_length=TITLE_MAX_CHARS)
     instructions: str = Field(sa_column=Column(Text, nullable=False))
-    kind: str = Field(default="llm", max_length=10)
+    kind: str = Field(default=StepKind.LLM.value, max_length=10)
     tool: str | None = Field(default=None, max_length=100)
     risk: str = Field(default="low", max_length=10)
-    status: str = Field(default="pending", max_length=20)
+    status: str = Field(default=StepStatus.PENDING.value, max_length=20)
     output: str | None = Field(default=None, sa_column=Column(Text))
     partial_output: str | None = Field(default=None, sa_column=Column(Text))  # while streaming
     provider: str | None = Field(default=None, max_length=100)

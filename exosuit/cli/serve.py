@@ -11,13 +11,16 @@ from collections.abc import Iterator
 import uvicorn
 from temporalio.client import Client
 
-from exosuit import embedded_model
-from exosuit.autonomy import Role
-from exosuit.db import Database, migrate
-from exosuit.embedded_model import EmbeddedModel
-from exosuit.identity import Directory
+from exosuit.cli.temporal_server import DevServer, connect
+from exosuit.cli.worker import build_worker
+from exosuit.domain.autonomy import Role
+from exosuit.llm import embedded as embedded_model
+from exosuit.llm.embedded import EmbeddedModel
 from exosuit.settings import Settings
-from exosuit.temporal import DevServer, connect
+from exosuit.storage.db import Database, migrate
+from exosuit.storage.identity import Directory
+from web.app import create_app
+from web.deps import Services
 
 ADMIN_EMAIL = "admin@exosuit.local"
 ADMIN_TEAM = "default"
@@ -67,10 +70,6 @@ async def first_start(directory: Directory) -> list[str]:
 
 async def run_dev(settings: Settings, port: int) -> None:
     """Temporal (embedded unless TEMPORAL_ADDRESS is set) + one worker + the web app."""
-    from activities.worker import build_worker
-    from web.app import create_app
-    from web.deps import Services
-
     loop = asyncio.get_running_loop()
     started = loop.time()
     migrate(settings.resolved_database_url)
@@ -88,7 +87,7 @@ async def run_dev(settings: Settings, port: int) -> None:
             settings = settings.model_copy(update=embedded_model.SETTINGS | {"llm_base_url": model.base_url})
         client = await _connect_when_up(settings, address)
         worker = build_worker(client, settings, db)
-        app = create_app(services=Services.build(settings, db, client))
+        app = create_app(Services.build(settings, db, client))
         server = _Server(
             uvicorn.Config(
                 app, host=settings.host, port=port, log_level="warning", timeout_graceful_shutdown=3
@@ -128,18 +127,19 @@ async def run_dev(settings: Settings, port: int) -> None:
 
 
 async def run_web(settings: Settings, port: int) -> None:
-    from web.app import create_app
-
-    server = _Server(
-        uvicorn.Config(create_app(settings), host=settings.host, port=port, timeout_graceful_shutdown=3)
-    )
-    _stop_on_signals(server)
-    await server.serve()
+    migrate(settings.resolved_database_url)
+    db = Database.from_url(settings.resolved_database_url)
+    try:
+        client = await _connect_when_up(settings)
+        app = create_app(Services.build(settings, db, client))
+        server = _Server(uvicorn.Config(app, host=settings.host, port=port, timeout_graceful_shutdown=3))
+        _stop_on_signals(server)
+        await server.serve()
+    finally:
+        await db.dispose()
 
 
 async def run_worker(settings: Settings) -> None:
-    from activities.worker import build_worker
-
     migrate(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
     client = await _connect_when_up(settings)

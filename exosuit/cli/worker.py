@@ -1,18 +1,20 @@
-"""The worker's entry point: builds the activities with their clients, once."""
+"""The worker's wiring: the activities built once with their clients, and the workflow."""
 
 from __future__ import annotations
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.model import ModelClient
 from activities.planning import PlannerActivities, PlannerConfig
+from activities.recording import RecordActivities
 from activities.steps import StepActivities
-from activities.store import StoreActivities
 from activities.tools import ToolRunner
-from exosuit.db import Database
+from exosuit.llm.client import ModelClient
 from exosuit.settings import Settings
-from exosuit.store import TaskStore
+from exosuit.storage.db import Database
+from exosuit.storage.events import EventWriter
+from exosuit.storage.reports import Reports
+from exosuit.storage.tasks import Tasks
 from workflows.task import TaskWorkflow
 
 
@@ -24,11 +26,12 @@ def build_worker(
     model: ModelClient | None = None,
     task_queue: str | None = None,
 ) -> Worker:
-    store = TaskStore(db)
+    tasks, writer = Tasks(db), EventWriter(db)
     model = model or ModelClient.from_settings(settings)
     planner = PlannerActivities(
         model,
-        store,
+        tasks,
+        writer,
         PlannerConfig(
             max_tokens=settings.llm_plan_max_tokens,
             min_steps=settings.plan_min_steps,
@@ -36,13 +39,13 @@ def build_worker(
         ),
     )
     tools = ToolRunner(settings.data_dir / "workspace")
-    steps = StepActivities(model, store, tools, max_tokens=settings.llm_step_max_tokens)
+    steps = StepActivities(model, tasks, writer, Reports(db), tools, max_tokens=settings.llm_step_max_tokens)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=[TaskWorkflow],
         activities=[
-            StoreActivities(store).record_event,
+            RecordActivities(writer).record_event,
             planner.plan_task,
             planner.redraft_step,
             steps.run_step,

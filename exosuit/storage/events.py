@@ -1,97 +1,36 @@
-"""Reads and writes of the task read model and its audit chain.
+"""The event writer: every change the workflow makes to a task, one transaction each.
 
-Every change the workflow makes goes through `TaskStore.apply`: one transaction that
-updates the read model and appends the audit event, guarded by an idempotency key so a
-retried activity never writes twice.
+`EventWriter.apply` updates the read model and appends the audit event together, guarded
+by an idempotency key, so a retried activity never writes twice.
 """
 
 from __future__ import annotations
 
-import difflib
-import hashlib
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
-from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from exosuit.audit import GENESIS_HASH, ChainEvent, Verdict, event_hash, format_at, verify_chain
-from exosuit.contracts import TaskEvent
-from exosuit.db import Database, utcnow
-from exosuit.models import AuditEvent, ModelCall, Step, Task, Team
+from exosuit.domain.audit import GENESIS_HASH, event_hash, format_at
+from exosuit.domain.autonomy import excluded_decider
+from exosuit.domain.contracts import Gate, TaskEvent
+from exosuit.domain.task import StepStatus, TaskStatus
+from exosuit.domain.text import fingerprint, text_diff
+from exosuit.domain.usage import CallRecord
+from exosuit.storage.db import Database, utcnow
+from exosuit.storage.tables import AuditEvent, ModelCall, Step, Task
 
 _APPEND_ATTEMPTS = 5
 
 
-@dataclass(frozen=True)
-class CallRecord:
-    """One model call's usage, stored with the event it produced."""
+class EventWriter:
+    """The workflow's one way to change the read model and the audit chain."""
 
-    key: str
-    purpose: str
-    model: str
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-    step_id: str | None = None
-    provider: str = "default"
-    usage_estimated: bool = False
-
-
-@dataclass(frozen=True)
-class TaskView:
-    task: Task
-    steps: list[Step]
-
-
-@dataclass(frozen=True)
-class QueueRow:
-    """One open gate as the review queue lists it."""
-
-    id: str
-    title: str
-    team: str
-    gate_id: str
-    gate_kind: str
-    gate_risk: str | None
-    gate_opened_at: datetime
-    gate_deadline: datetime | None
-    gate_escalated: bool
-
-
-_QUEUE_COLUMNS = [f.name for f in fields(QueueRow)]
-
-
-@dataclass(frozen=True)
-class UsageRow:
-    team: str
-    calls: int
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-
-
-def text_diff(before: str, after: str) -> str:
-    lines = difflib.unified_diff(
-        before.splitlines(), after.splitlines(), fromfile="before", tofile="after", lineterm=""
-    )
-    return "\n".join(lines)
-
-
-def fingerprint(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-class TaskStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    # --- writes -------------------------------------------------------------------------
 
     async def apply(self, event: TaskEvent, call: CallRecord | None = None) -> bool:
         """Apply one event atomically; False if its key was applied before."""
@@ -120,9 +59,6 @@ class TaskStore:
             session.add_all([step, task])
             await session.commit()
 
-    async def seen(self, task_id: str, key: str) -> bool:
-        return await self.event(task_id, key) is not None
-
     async def event(self, task_id: str, key: str) -> AuditEvent | None:
         """The audit event written under an idempotency key, if any."""
         async with self.db.session() as session:
@@ -130,6 +66,10 @@ class TaskStore:
                 select(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.idem_key == key)
             )
             return found.first()
+
+    async def seen(self, task_id: str, key: str) -> bool:
+        async with self.db.session() as session:
+            return await self._seen(session, task_id, key)
 
     async def _seen(self, session: AsyncSession, task_id: str, key: str) -> bool:
         found = await session.exec(
@@ -145,7 +85,7 @@ class TaskStore:
         now = utcnow()
         if ev.status is not None:
             task.status = ev.status
-            if ev.status == "completed":
+            if ev.status is TaskStatus.COMPLETED:
                 task.result = await self._last_output(session, task.id)
         if ev.error is not None:
             task.error = ev.error
@@ -240,7 +180,7 @@ class TaskStore:
     async def _last_output(self, session: AsyncSession, task_id: str) -> str | None:
         found = await session.exec(
             select(Step.output)
-            .where(Step.task_id == task_id, Step.status == "completed")
+            .where(Step.task_id == task_id, Step.status == StepStatus.COMPLETED)
             .order_by(col(Step.index).desc())
             .limit(1)
         )
@@ -281,157 +221,17 @@ class TaskStore:
         )
         await session.flush()
 
-    # --- reads --------------------------------------------------------------------------
 
-    async def task(self, task_id: str) -> TaskView | None:
-        async with self.db.session() as session:
-            task = await session.get(Task, task_id)
-            if task is None:
-                return None
-            steps = await session.exec(select(Step).where(Step.task_id == task_id).order_by(col(Step.index)))
-            return TaskView(task, list(steps))
-
-    async def step(self, task_id: str, step_id: str) -> tuple[TaskView, Step]:
-        """A task and one of its steps; LookupError (not retried) if either is gone."""
-        view = await self.task(task_id)
-        step = next((s for s in view.steps if s.id == step_id), None) if view else None
-        if view is None or step is None:
-            raise LookupError(f"step {step_id} of task {task_id} does not exist")
-        return view, step
-
-    async def updated_at(self, task_id: str) -> datetime | None:
-        """When the task's read model last changed (what live views watch)."""
-        async with self.db.session() as session:
-            found = await session.exec(select(Task.updated_at).where(Task.id == task_id))
-            return found.first()
-
-    async def tasks(
-        self,
-        teams: Sequence[str],
-        *,
-        status: str | None = None,
-        team: str | None = None,
-        submitted_by: str | None = None,
-        limit: int = 100,
-    ) -> list[TaskView]:
-        query = select(Task).where(col(Task.team).in_(list(teams)))
-        if status:
-            query = query.where(Task.status == status)
-        if team:
-            query = query.where(Task.team == team)
-        if submitted_by:
-            query = query.where(Task.submitted_by == submitted_by)
-        query = query.order_by(col(Task.created_at).desc()).limit(limit)
-        async with self.db.session() as session:
-            tasks = list(await session.exec(query))
-            return await self._with_steps(session, tasks)
-
-    async def open_gates(self, teams: Sequence[str], *, decided_by: str) -> list[TaskView]:
-        """Tasks with an open gate the person may decide, oldest gate first (with steps)."""
-        query = select(Task).where(*_decidable(teams, decided_by)).order_by(col(Task.gate_opened_at))
-        async with self.db.session() as session:
-            tasks = list(await session.exec(query))
-            return await self._with_steps(session, tasks)
-
-    async def open_gate_tasks(
-        self,
-        teams: Sequence[str],
-        *,
-        decided_by: str,
-        kind: str | None = None,
-        risk: str | None = None,
-        limit: int = 1000,
-    ) -> list[QueueRow]:
-        """The review queue: open gates the person may decide, oldest first (list columns only)."""
-        table = Task.__table__  # type: ignore[attr-defined]
-        query = sa_select(*(table.c[name] for name in _QUEUE_COLUMNS)).where(*_decidable(teams, decided_by))
-        if kind:
-            query = query.where(col(Task.gate_kind) == kind)
-        if risk:
-            query = query.where(col(Task.gate_risk) == risk)
-        query = query.order_by(col(Task.gate_opened_at)).limit(limit)
-        async with self.db.session() as session:
-            rows = await session.exec(query)  # type: ignore[call-overload]
-            return [QueueRow(*row) for row in rows]
-
-    async def _with_steps(self, session: AsyncSession, tasks: list[Task]) -> list[TaskView]:
-        if not tasks:
-            return []
-        steps = await session.exec(
-            select(Step)
-            .where(col(Step.task_id).in_([t.id for t in tasks]))
-            .order_by(col(Step.task_id), col(Step.index))
-        )
-        by_task: dict[str, list[Step]] = {t.id: [] for t in tasks}
-        for step in steps:
-            by_task[step.task_id].append(step)
-        return [TaskView(t, by_task[t.id]) for t in tasks]
-
-    async def team(self, name: str) -> Team | None:
-        async with self.db.session() as session:
-            return await session.get(Team, name)
-
-    async def team_spend(self, team: str, since: datetime) -> float:
-        """What a team's model calls cost since a moment (the start of the month)."""
-        async with self.db.session() as session:
-            total = await session.exec(
-                select(func.coalesce(func.sum(ModelCall.cost_usd), 0.0))
-                .join(Task, col(Task.id) == col(ModelCall.task_id))
-                .where(Task.team == team, col(ModelCall.at) >= since)
-            )
-            return float(total.one())
-
-    async def usage(self, since: datetime, until: datetime, team: str | None = None) -> list[UsageRow]:
-        """Model usage per team between two moments, from the recorded calls."""
-        query = (
-            sa_select(
-                col(Task.team),
-                func.count(col(ModelCall.id)),
-                func.sum(ModelCall.prompt_tokens),
-                func.sum(ModelCall.completion_tokens),
-                func.sum(ModelCall.cost_usd),
-            )
-            .join(Task, col(Task.id) == col(ModelCall.task_id))
-            .where(col(ModelCall.at) >= since, col(ModelCall.at) < until)
-            .group_by(col(Task.team))
-            .order_by(col(Task.team))
-        )
-        if team:
-            query = query.where(col(Task.team) == team)
-        async with self.db.session() as session:
-            rows = await session.exec(query)  # type: ignore[call-overload]
-            return [UsageRow(*row) for row in rows]
-
-    async def audit(self, task_id: str) -> list[AuditEvent]:
-        async with self.db.session() as session:
-            rows = await session.exec(
-                select(AuditEvent).where(AuditEvent.task_id == task_id).order_by(col(AuditEvent.seq))
-            )
-            return list(rows)
-
-    async def verify(self, task_id: str) -> Verdict:
-        events = await self.audit(task_id)
-        return verify_chain(
-            ChainEvent(e.seq, e.at, e.actor, e.action, e.data, e.prev_hash, e.hash) for e in events
-        )
-
-
-def _decidable(teams: Sequence[str], person: str) -> list[Any]:
-    """Open gates of these teams, less the four-eyes gates of the person's own tasks."""
-    return [
-        col(Task.team).in_(list(teams)),
-        col(Task.gate_id).is_not(None),
-        ~(col(Task.gate_four_eyes) & (col(Task.submitted_by) == person)),
-    ]
-
-
-def _set_gate(task: Task, gate: Any) -> None:
+def _set_gate(task: Task, gate: Gate | None) -> None:
     task.gate_id = gate.id if gate else None
     task.gate_kind = gate.kind if gate else None
     task.gate_step_id = gate.step_id if gate else None
     task.gate_opened_at = gate.opened_at if gate else None
     task.gate_deadline = gate.deadline if gate else None
     task.gate_four_eyes = gate.four_eyes if gate else False
+    task.gate_excluded = (
+        excluded_decider(four_eyes=gate.four_eyes, submitter=task.submitted_by) if gate else None
+    )
     task.gate_risk = gate.risk if gate else None
     task.gate_reason = gate.reason if gate else None
     task.gate_escalated = gate.escalated if gate else False

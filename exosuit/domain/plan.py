@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from exosuit.autonomy import Risk, apply_floor, risk_floor
-from exosuit.tools import TOOLS
+from exosuit.domain.autonomy import Risk, apply_floor, risk_floor
+from exosuit.domain.task import STEP_INSTRUCTIONS_MAX_CHARS, STEP_TITLE_MAX_CHARS, StepKind
+from exosuit.domain.tools import TOOLS
 
 MAX_STEPS = 20
 
@@ -16,11 +17,11 @@ MAX_STEPS = 20
 class PlanStep(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=200)
-    instructions: str = Field(min_length=1, max_length=20_000)
-    kind: Literal["llm", "tool"] = "llm"
+    title: str = Field(min_length=1, max_length=STEP_TITLE_MAX_CHARS)
+    instructions: str = Field(min_length=1, max_length=STEP_INSTRUCTIONS_MAX_CHARS)
+    kind: StepKind = StepKind.LLM
     tool: str | None = None
-    risk: Literal["low", "medium", "high"] = "low"
+    risk: Risk = Risk.LOW
 
 
 class Plan(BaseModel):
@@ -42,7 +43,7 @@ def plan_json_schema() -> dict[str, Any]:
         "properties": {
             "title": {"type": "string"},
             "instructions": {"type": "string"},
-            "kind": {"type": "string", "enum": ["llm", "tool"]},
+            "kind": {"type": "string", "enum": [k.value for k in StepKind]},
             "tool": {"type": ["string", "null"], "enum": [*sorted(TOOLS), None]},
             "risk": {"type": "string", "enum": [r.value for r in Risk]},
         },
@@ -71,13 +72,12 @@ def validate_steps(raw: Any, min_steps: int = 1, max_steps: int = MAX_STEPS) -> 
         raise PlanInvalid("every step needs a title of its own; some repeat")
     steps = []
     for number, step in enumerate(plan.steps, start=1):
-        if step.kind == "tool":
+        if step.kind is StepKind.TOOL:
             spec = TOOLS.get(step.tool or "")
             if spec is None:
                 known = ", ".join(sorted(TOOLS))
                 raise PlanInvalid(f"step {number}: unknown tool {step.tool!r}; known: {known}")
-            floor = risk_floor(step.kind, spec.side_effects)
-            step = step.model_copy(update={"risk": apply_floor(Risk(step.risk), floor).value})
+            step = step.model_copy(update={"risk": apply_floor(step.risk, risk_floor(spec.side_effects))})
         else:
             step = step.model_copy(update={"tool": None})
         steps.append(step)
@@ -102,7 +102,5 @@ def fallback_plan(title: str, instructions: str) -> list[PlanStep]:
     lines = [line.strip().lstrip("-*•0123456789.) ").strip() for line in instructions.splitlines()]
     lines = [line for line in lines if line]
     if 2 <= len(lines) <= 7 and len({line.lower() for line in lines}) == len(lines):
-        return [
-            PlanStep(title=line[:60], instructions=line, kind="llm", tool=None, risk="low") for line in lines
-        ]
-    return [PlanStep(title=title[:200], instructions=instructions, kind="llm", tool=None, risk="low")]
+        return [PlanStep(title=line[:60], instructions=line) for line in lines]
+    return [PlanStep(title=title[:STEP_TITLE_MAX_CHARS], instructions=instructions)]

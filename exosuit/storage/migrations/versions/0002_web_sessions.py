@@ -8,7 +8,7 @@ Create Date: 2026-11-29
 import sqlalchemy as sa
 from alembic import op
 
-import exosuit.db
+import exosuit.storage.db
 
 revision = "0002"
 down_revision = "0001"
@@ -22,8 +22,8 @@ def upgrade() -> None:
         sa.Column("id_hash", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("csrf_token", sa.String(length=64), nullable=False),
-        sa.Column("created_at", exosuit.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", exosuit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["user.id"],

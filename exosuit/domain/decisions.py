@@ -1,0 +1,129 @@
+"""Decisions on gates: what is well-formed, who may make them, and what each one means.
+
+Pure functions over the contracts, shared by the workflow's update validators and the
+web layer; each refusal is raised here, where its rule is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from exosuit.domain.autonomy import (
+    AutonomyLevel,
+    GateKind,
+    above_cap,
+    excluded_decider,
+    may_decide,
+    may_set_autonomy,
+)
+from exosuit.domain.plan import PlanInvalid, PlanStep, validate_steps
+from exosuit.domain.refusals import Finished, Forbidden, Invalid, NotOpen
+
+if TYPE_CHECKING:
+    from exosuit.domain.contracts import AutonomyChange, Decision, Gate
+
+
+class DecisionAction(StrEnum):
+    APPROVE = "approve"
+    EDIT = "edit"  # approve with changes: the edited text is what runs
+    REJECT = "reject"
+
+
+class OnReject(StrEnum):
+    REVISE = "revise"  # back to the model with the reason; a new gate opens
+    SKIP = "skip"  # the step is skipped (step, output and cost gates)
+    STOP = "stop"  # the task ends as rejected
+
+
+class Verdict(StrEnum):
+    """What a gate's outcome means for the flow."""
+
+    GO = "go"  # approved, or edited and approved
+    REVISE = "revise"
+    SKIP = "skip"
+    STOP = "stop"
+    CANCELLED = "cancelled"  # the task was cancelled while the gate was open
+
+
+def verdict_of(decision: Decision | None) -> Verdict:
+    """A decision's meaning; None (no decision: the task was cancelled) is CANCELLED."""
+    if decision is None:
+        return Verdict.CANCELLED
+    if decision.action is not DecisionAction.REJECT:
+        return Verdict.GO
+    return Verdict(decision.on_reject.value)
+
+
+@dataclass(frozen=True)
+class TextEdit:
+    """An edit of one text: a step's instructions, or its output."""
+
+    field: str
+    text: str
+
+
+Edit = list[PlanStep] | TextEdit
+
+
+def check_edit(kind: GateKind, changes: dict[str, Any]) -> Edit:
+    """What an edit of a gate of this kind changes; Invalid if it is malformed."""
+    if kind is GateKind.COST:
+        raise Invalid("a cost gate has nothing to edit: approve it, or reject to skip or stop")
+    if kind is GateKind.PLAN:
+        try:
+            return validate_steps(changes)
+        except PlanInvalid as exc:
+            raise Invalid(str(exc)) from None
+    field = "instructions" if kind is GateKind.STEP else "output"
+    text = changes.get(field)
+    if not isinstance(text, str) or not text.strip() or set(changes) != {field}:
+        raise Invalid(f"an edit of a {kind.value} gate changes {{{field!r}: text}}")
+    return TextEdit(field, text)
+
+
+def check_decision(decision: Decision, gate: Gate | None, *, submitter: str) -> None:
+    """Refuse a decision unless it names the open gate, its maker may decide it, and it is
+    well-formed. `gate` is the gate still open for a decision (None when none is)."""
+    if gate is None or gate.id != decision.gate_id:
+        raise NotOpen(f"gate {decision.gate_id} is not open")
+    refusal = may_decide(
+        actor=decision.actor,
+        role=decision.role,
+        excluded=excluded_decider(four_eyes=gate.four_eyes, submitter=submitter),
+    )
+    if refusal:
+        raise Forbidden(refusal)
+    if decision.action is DecisionAction.REJECT:
+        if not (decision.reason or "").strip():
+            raise Invalid("a rejection needs a reason")
+        if decision.on_reject is OnReject.SKIP and gate.kind is GateKind.PLAN:
+            raise Invalid("a plan cannot be skipped; revise or stop it")
+        if decision.on_reject is OnReject.REVISE and gate.kind is GateKind.COST:
+            raise Invalid("a cost gate is approved, or rejected to skip or stop")
+    if decision.action is DecisionAction.EDIT:
+        check_edit(gate.kind, decision.changes)
+
+
+def check_autonomy_change(
+    change: AutonomyChange, *, cap: AutonomyLevel, submitter: str, finished: bool
+) -> None:
+    """Refuse a slider move on a finished task, above the cap, or by someone who may not."""
+    if finished:
+        raise Finished("the task has finished")
+    reason = above_cap(change.autonomy, cap)
+    if reason:
+        raise Invalid(reason)
+    if not may_set_autonomy(actor=change.actor, role=change.role, submitter=submitter):
+        raise Forbidden("only the submitter or an approver can move the slider")
+
+
+def decision_data(gate: Gate, decision: Decision) -> dict[str, Any]:
+    """What the audit's gate.decided event says of a decision."""
+    data: dict[str, Any] = {"gate_id": gate.id, "kind": gate.kind, "action": decision.action}
+    if decision.action is DecisionAction.REJECT:
+        data |= {"reason": decision.reason, "on_reject": decision.on_reject}
+    elif decision.reason:
+        data["reason"] = decision.reason
+    return data

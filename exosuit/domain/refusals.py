@@ -1,0 +1,60 @@
+"""Why an action was refused: one exception per kind, raised where the rule is.
+
+The workflow sends a refusal across Temporal as an `ApplicationError` whose type is the
+refusal's `kind`; the web gateway turns it back into the same exception, and the web
+layer maps each kind to its HTTP status.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+
+class RefusalKind(StrEnum):
+    NOT_OPEN = "GateNotOpen"
+    FORBIDDEN = "Forbidden"
+    INVALID = "Invalid"
+    FINISHED = "TaskFinished"
+
+
+class Refused(Exception):
+    """An action that policy refuses; the message says why, fit to show a person."""
+
+    kind: ClassVar[RefusalKind]
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotOpen(Refused):
+    """The gate is no longer open (decided, superseded), or the action comes too late."""
+
+    kind = RefusalKind.NOT_OPEN
+
+
+class Finished(NotOpen):
+    """The task has already ended."""
+
+    kind = RefusalKind.FINISHED
+
+
+class Forbidden(Refused):
+    """The person's role or the four-eyes rule does not allow it."""
+
+    kind = RefusalKind.FORBIDDEN
+
+
+class Invalid(Refused):
+    """The request is malformed or breaks a rule about its content (a cap, a plan)."""
+
+    kind = RefusalKind.INVALID
+
+
+_BY_KIND: dict[str, type[Refused]] = {cls.kind.value: cls for cls in (NotOpen, Finished, Forbidden, Invalid)}
+
+
+def refusal(kind: str | None, message: str) -> Refused:
+    """The refusal a kind names; an unknown kind is read as 'not open' (nothing changed)."""
+    return _BY_KIND.get(kind or "", NotOpen)(message)

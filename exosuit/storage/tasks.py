@@ -1,0 +1,165 @@
+"""The task read model: the row a submission creates, and every read of tasks and gates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_
+from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from exosuit.storage.db import Database
+from exosuit.storage.tables import Step, Task, Team
+
+
+@dataclass(frozen=True)
+class TaskView:
+    task: Task
+    steps: list[Step]
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One open gate as the review queue lists it."""
+
+    id: str
+    title: str
+    team: str
+    gate_id: str
+    gate_kind: str
+    gate_risk: str | None
+    gate_opened_at: datetime
+    gate_deadline: datetime | None
+    gate_escalated: bool
+
+
+_QUEUE_COLUMNS = [f.name for f in fields(QueueRow)]
+
+
+class DuplicateKey(Exception):
+    """Another task already holds this submitter's idempotency key."""
+
+
+class Tasks:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def insert(self, task: Task) -> None:
+        """Store a submitted task; DuplicateKey if its idempotency key raced in first."""
+        try:
+            async with self.db.session() as session:
+                session.add(task)
+                await session.commit()
+        except IntegrityError as exc:
+            if task.idempotency_key is None:
+                raise
+            raise DuplicateKey(task.idempotency_key) from exc
+
+    async def by_idempotency_key(self, submitted_by: str, key: str) -> Task | None:
+        async with self.db.session() as session:
+            found = await session.exec(
+                select(Task).where(Task.submitted_by == submitted_by, Task.idempotency_key == key)
+            )
+            return found.first()
+
+    async def task(self, task_id: str) -> TaskView | None:
+        async with self.db.session() as session:
+            task = await session.get(Task, task_id)
+            if task is None:
+                return None
+            steps = await session.exec(select(Step).where(Step.task_id == task_id).order_by(col(Step.index)))
+            return TaskView(task, list(steps))
+
+    async def step(self, task_id: str, step_id: str) -> tuple[TaskView, Step]:
+        """A task and one of its steps; LookupError (not retried) if either is gone."""
+        view = await self.task(task_id)
+        step = next((s for s in view.steps if s.id == step_id), None) if view else None
+        if view is None or step is None:
+            raise LookupError(f"step {step_id} of task {task_id} does not exist")
+        return view, step
+
+    async def updated_at(self, task_id: str) -> datetime | None:
+        """When the task's read model last changed (what live views watch)."""
+        async with self.db.session() as session:
+            found = await session.exec(select(Task.updated_at).where(Task.id == task_id))
+            return found.first()
+
+    async def tasks(
+        self,
+        teams: Sequence[str],
+        *,
+        status: str | None = None,
+        team: str | None = None,
+        submitted_by: str | None = None,
+        limit: int = 100,
+    ) -> list[TaskView]:
+        query = select(Task).where(col(Task.team).in_(list(teams)))
+        if status:
+            query = query.where(Task.status == status)
+        if team:
+            query = query.where(Task.team == team)
+        if submitted_by:
+            query = query.where(Task.submitted_by == submitted_by)
+        query = query.order_by(col(Task.created_at).desc()).limit(limit)
+        async with self.db.session() as session:
+            tasks = list(await session.exec(query))
+            return await self._with_steps(session, tasks)
+
+    async def open_gates(self, teams: Sequence[str], *, decided_by: str) -> list[TaskView]:
+        """Tasks with an open gate the person may decide, oldest gate first (with steps)."""
+        query = select(Task).where(*_decidable(teams, decided_by)).order_by(col(Task.gate_opened_at))
+        async with self.db.session() as session:
+            tasks = list(await session.exec(query))
+            return await self._with_steps(session, tasks)
+
+    async def open_gate_rows(
+        self,
+        teams: Sequence[str],
+        *,
+        decided_by: str,
+        kind: str | None = None,
+        risk: str | None = None,
+        limit: int = 1000,
+    ) -> list[QueueRow]:
+        """The review queue: open gates the person may decide, oldest first (list columns only)."""
+        table = Task.__table__  # type: ignore[attr-defined]
+        query = sa_select(*(table.c[name] for name in _QUEUE_COLUMNS)).where(*_decidable(teams, decided_by))
+        if kind:
+            query = query.where(col(Task.gate_kind) == kind)
+        if risk:
+            query = query.where(col(Task.gate_risk) == risk)
+        query = query.order_by(col(Task.gate_opened_at)).limit(limit)
+        async with self.db.session() as session:
+            rows = await session.exec(query)  # type: ignore[call-overload]
+            return [QueueRow(*row) for row in rows]
+
+    async def team(self, name: str) -> Team | None:
+        async with self.db.session() as session:
+            return await session.get(Team, name)
+
+    async def _with_steps(self, session: AsyncSession, tasks: list[Task]) -> list[TaskView]:
+        if not tasks:
+            return []
+        steps = await session.exec(
+            select(Step)
+            .where(col(Step.task_id).in_([t.id for t in tasks]))
+            .order_by(col(Step.task_id), col(Step.index))
+        )
+        by_task: dict[str, list[Step]] = {t.id: [] for t in tasks}
+        for step in steps:
+            by_task[step.task_id].append(step)
+        return [TaskView(t, by_task[t.id]) for t in tasks]
+
+
+def _decidable(teams: Sequence[str], person: str) -> list[Any]:
+    """Open gates of these teams that the person is not excluded from deciding."""
+    return [
+        col(Task.team).in_(list(teams)),
+        col(Task.gate_id).is_not(None),
+        or_(col(Task.gate_excluded).is_(None), col(Task.gate_excluded) != person),
+    ]
