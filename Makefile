@@ -44,10 +44,12 @@ test-tools:
 test: setup embedded-model test-tools lint
 	$(BIN)/pytest -q
 
+# ruff, mypy (strict) and the layers (import-linter's contracts in pyproject.toml).
 lint: setup
 	$(BIN)/ruff check exosuit workflows activities web tests benchmarks
 	$(BIN)/ruff format --check exosuit workflows activities web tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 bench: setup
 	$(BIN)/python benchmarks/approval_latency.py

@@ -151,6 +151,21 @@ async def test_keyboard_triage(chromium: Browser, ui_system: System) -> None:
     assert first_task["open_gate"]["step_id"] == first_task["steps"][0]["id"]
 
 
+async def test_enter_on_a_focused_link_opens_it_even_on_the_queue(
+    chromium: Browser, ui_system: System
+) -> None:
+    approver, _ = await signed_in_page(chromium, ui_system, "approver")
+    await approver.goto("/queue")
+    await approver.get_by_role("link", name="New task").focus()
+    await approver.keyboard.press("Enter")
+    await expect(approver.get_by_role("heading", name="New task")).to_be_visible()
+    assert approver.url.endswith("/tasks/new")
+    await approver.goto("/queue")
+    await approver.get_by_role("button", name="Filter").focus()
+    await approver.keyboard.press("Enter")  # the focused button submits its form
+    await approver.wait_for_url(re.compile(r"/queue\?team="))
+
+
 async def test_script_payloads_render_as_text_and_fire_nothing(chromium: Browser, ui_system: System) -> None:
     await ui_system.set_team(max_autonomy="autonomous")
     ui_system.model.step_answer = lambda prompt: (

@@ -27,6 +27,9 @@ function moveSelection(step) {
   if (next) next.querySelector("a").click();
 }
 
+// Keys that a focused link or button already answers: the shortcuts leave them alone.
+const NATIVE_KEYS = new Set(["Enter", " ", "ArrowUp", "ArrowDown"]);
+
 function onKey(event) {
   const field = event.target.closest("input, textarea, select");
   if (event.key === "Escape" && field) {
@@ -34,6 +37,8 @@ function onKey(event) {
     return;
   }
   if (field || event.ctrlKey || event.metaKey || event.altKey) return;
+  const control = event.target.closest("a[href], button, summary, [contenteditable]");
+  if (control && NATIVE_KEYS.has(event.key)) return;
   const root = decisionRoot();
   if (!root) return;
   const actions = {
