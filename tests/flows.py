@@ -7,6 +7,7 @@ from typing import Any
 from tests.conftest import Api
 
 ENDED = ("completed", "rejected", "failed", "cancelled")
+MAX_GATES = 50  # more than any scenario here opens: a loop that goes on is a bug
 
 THREE_RISKS = [
     {"title": "Outline", "instructions": "Outline it.", "kind": "llm", "tool": None, "risk": "low"},
@@ -35,10 +36,11 @@ async def approve_all(api: Api, task_id: str) -> tuple[list[tuple[str, int | Non
     """Approve every gate as it opens; the gates met, in order, and the final task."""
     met: list[tuple[str, int | None]] = []
     seen: set[str] = set()
-    while True:
+    for _ in range(MAX_GATES):
         task = await next_gate(api, task_id, seen)
         if task["status"] in ENDED:
             return met, task
         seen.add(task["open_gate"]["id"])
         met.append((task["open_gate"]["kind"], step_index(task)))
         await api.approve(task)
+    raise AssertionError(f"task {task_id} opened more than {MAX_GATES} gates: {met}")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 
 from exosuit.storage.tables import AuditEvent
-from tests.conftest import System
+from tests.conftest import Api, System
 from tests.flows import approve_all
 from tests.support.cli import run_cli
 
@@ -34,37 +36,56 @@ async def cli_verify(system: System, task_id: str) -> tuple[int, str]:
     return await run_cli("audit", "verify", task_id, env={"EXOSUIT_DATABASE_URL": url})
 
 
-async def test_audit_chain_recomputes_and_tampering_is_caught(system: System) -> None:
+@dataclass
+class Finished:
+    """A supervised task run to completion: who submitted, who approved, its events."""
+
+    submitter: Api
+    approver: Api
+    task_id: str
+    events: list[dict[str, Any]]
+
+
+@pytest.fixture
+async def finished(system: System) -> Finished:
     submitter = await system.user("member")
     approver = await system.user("approver")
     task = await submitter.submit(system.team, "supervised", title="Caf\u00e9 menu \u2615")
     await approve_all(approver, task["id"])
     events = (await approver.http.get(f"/api/v1/tasks/{task['id']}/audit")).json()["items"]
-    recompute(events)
+    return Finished(submitter, approver, task["id"], events)
+
+
+async def test_every_event_recomputes_from_the_contract_formula(system: System, finished: Finished) -> None:
+    recompute(finished.events)
+    verdict = (await finished.approver.http.get(f"/api/v1/tasks/{finished.task_id}/audit/verify")).json()
+    assert verdict == {"ok": True, "events": len(finished.events), "first_bad_seq": None}
+    assert await cli_verify(system, finished.task_id) == (0, f"chain holds: {len(finished.events)} events\n")
+
+
+async def test_events_name_who_acted_and_what_the_model_used(finished: Finished) -> None:
+    events = finished.events
     actions = [e["action"] for e in events]
     assert actions[:4] == ["task.submitted", "task.planning", "task.planned", "gate.opened"]
     assert actions[-1] == "task.completed"
-    assert events[0]["actor"] == f"user:{submitter.email}" and events[0]["data"]["token"] == "tests"
-    planned = events[2]
-    assert planned["actor"] == "model:scripted-model"
-    finished = next(e for e in events if e["action"] == "step.finished")
-    assert finished["data"]["prompt_tokens"] == 11 and finished["data"]["completion_tokens"] == 7
-    assert finished["data"]["model"] == "scripted-model" and finished["data"]["cost_usd"] > 0
+    assert events[0]["actor"] == f"user:{finished.submitter.email}" and events[0]["data"]["token"] == "tests"
+    assert events[2]["actor"] == "model:scripted-model"
+    step_finished = next(e for e in events if e["action"] == "step.finished")
+    assert step_finished["data"]["prompt_tokens"] == 11 and step_finished["data"]["completion_tokens"] == 7
+    assert step_finished["data"]["model"] == "scripted-model" and step_finished["data"]["cost_usd"] > 0
     decided = next(e for e in events if e["action"] == "gate.decided")
-    assert decided["actor"] == f"user:{approver.email}" and decided["data"]["token"] == "tests"
+    assert decided["actor"] == f"user:{finished.approver.email}" and decided["data"]["token"] == "tests"
 
-    verdict = (await approver.http.get(f"/api/v1/tasks/{task['id']}/audit/verify")).json()
-    assert verdict == {"ok": True, "events": len(events), "first_bad_seq": None}
-    assert await cli_verify(system, task["id"]) == (0, f"chain holds: {len(events)} events\n")
 
+async def test_a_rewritten_event_is_caught_by_the_api_and_the_cli(system: System, finished: Finished) -> None:
     async with system.db.session() as session:
         await session.exec(  # type: ignore[call-overload]
             update(AuditEvent)
-            .where(AuditEvent.task_id == task["id"], AuditEvent.seq == 5)  # type: ignore[arg-type]
+            .where(AuditEvent.task_id == finished.task_id, AuditEvent.seq == 5)  # type: ignore[arg-type]
             .values(data={"action": "reject"})
         )
         await session.commit()
-    verdict = (await approver.http.get(f"/api/v1/tasks/{task['id']}/audit/verify")).json()
-    assert verdict == {"ok": False, "events": len(events), "first_bad_seq": 5}
-    code, out = await cli_verify(system, task["id"])
+    verdict = (await finished.approver.http.get(f"/api/v1/tasks/{finished.task_id}/audit/verify")).json()
+    assert verdict == {"ok": False, "events": len(finished.events), "first_bad_seq": 5}
+    code, out = await cli_verify(system, finished.task_id)
     assert code == 1 and "seq 5" in out

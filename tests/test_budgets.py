@@ -53,6 +53,9 @@ async def test_no_budget_no_cost_gate(system: System) -> None:
     user = await system.user("approver")
     task = await user.wait_done((await user.submit(system.team, "delegated"))["id"])
     assert task["status"] == "completed"
+    assert [s["status"] for s in task["steps"]] == ["completed", "completed"]
+    audit = (await user.http.get(f"/api/v1/tasks/{task['id']}/audit")).json()["items"]
+    assert [e for e in audit if e["action"] == "gate.opened"] == []  # no cost gate, nor any other
 
 
 async def test_usage_by_team_and_month_is_the_sum_of_reported_usage(system: System) -> None:

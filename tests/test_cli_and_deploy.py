@@ -103,8 +103,11 @@ async def start_dev(
     )
     assert process.stdout is not None
     lines: list[str] = []
+    ready_by = asyncio.get_running_loop().time() + 90
     while True:
-        line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        left = ready_by - asyncio.get_running_loop().time()
+        assert left > 0, f"exosuit dev was not ready in 90 s: {lines}"
+        line = (await asyncio.wait_for(process.stdout.readline(), left)).decode()
         assert line, f"exosuit dev exited early: {lines}"
         lines.append(line)
         if "Ctrl-C" in line:

@@ -17,6 +17,7 @@ from exosuit.llm.embedded import EmbeddedModel
 from exosuit.storage.db import Database
 from exosuit.storage.tables import ModelCall
 from tests.conftest import System, running_system
+from tests.flows import MAX_GATES
 from tests.support.model_server import ModelServer, ScriptedModel
 
 SLOW = 240.0  # seconds: a 135M model decodes ~15-60 tokens/s on 2 cores
@@ -68,7 +69,7 @@ async def test_embedded_model_plans_and_runs_a_task(offline_system: System) -> N
     else:
         assert 3 <= len(task["steps"]) <= 7
     await user.approve(task)
-    while True:
+    for _ in range(MAX_GATES):
         task = await user.wait(
             task["id"],
             lambda t: t["status"] in ("completed", "failed") or t["open_gate"] is not None,
@@ -78,6 +79,8 @@ async def test_embedded_model_plans_and_runs_a_task(offline_system: System) -> N
         if task["open_gate"] is None:
             break
         await user.approve(task)
+    else:
+        raise AssertionError(f"more than {MAX_GATES} gates: {task}")
     assert task["status"] == "completed", task["error"]
     assert all(s["output"] for s in task["steps"])
     assert task["steps"][0]["model"] == "SmolLM2-135M-Instruct"

@@ -151,6 +151,25 @@ async def test_submit_page_creates_a_task_and_opens_it(ui_system: System) -> Non
     assert "above the team&#39;s cap" in too_high.text
 
 
+async def test_submit_page_and_api_refuse_the_same_bodies(ui_system: System) -> None:
+    browser, _ = await signed_in(ui_system, "member")
+    api = await ui_system.user("member")
+    base = {"title": "x", "instructions": "y", "team": ui_system.team, "autonomy": "supervised"}
+    for change, says in [
+        ({"title": "t" * 301}, "Title: String should have at most 300 characters"),
+        ({"title": "   "}, "Title: String should have at least 1 character"),
+        ({"instructions": "\n \t"}, "Instructions: String should have at least 1 character"),
+        ({"budget_usd": "-1"}, "Budget: Input should be greater than 0"),
+    ]:
+        page = await browser.post("/tasks/new", base | change)
+        assert page.status_code == 422, change
+        assert says in page.text, (change, page.text)
+        body = base | change | ({"budget_usd": -1.0} if "budget_usd" in change else {})
+        assert (await api.http.post("/api/v1/tasks", json=body)).status_code == 422, change
+    listing = (await api.http.get("/api/v1/tasks", params={"team": ui_system.team})).json()["items"]
+    assert listing == []
+
+
 async def test_task_page_plain_and_htmx_and_other_teams_get_404(ui_system: System) -> None:
     browser, _ = await signed_in(ui_system, "member")
     task_id = await submitted(ui_system, browser)

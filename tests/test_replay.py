@@ -16,10 +16,11 @@ from temporalio.worker import Replayer
 
 from exosuit.domain.contracts import workflow_id_for
 from tests.conftest import System
-from tests.flows import ENDED, next_gate
+from tests.flows import ENDED, MAX_GATES, next_gate
 from workflows.task import TaskWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
+RECORDING = "rich_manual_task_enums.json"  # what this version of the workflow records
 
 
 async def run_rich_scenario(system: System) -> str:
@@ -35,7 +36,7 @@ async def run_rich_scenario(system: System) -> str:
     assert edit.status_code == 200, edit.text
     seen: set[str] = {task["open_gate"]["id"]}
     script = ["reject-revise", "edit-instructions", "edit-output", "slider"]
-    while True:
+    for _ in range(MAX_GATES):
         task = await next_gate(approver, task["id"], seen)
         if task["status"] in ENDED:
             return str(task["id"])
@@ -54,6 +55,7 @@ async def run_rich_scenario(system: System) -> str:
                 )
             response = await approver.decide(task, "approve")
         assert response.status_code == 200, (move, response.text)
+    raise AssertionError(f"the scenario opened more than {MAX_GATES} gates")
 
 
 async def test_this_runs_history_replays(system: System) -> None:
@@ -63,7 +65,7 @@ async def test_this_runs_history_replays(system: System) -> None:
     await Replayer(workflows=[TaskWorkflow]).replay_workflow(history)
     if os.environ.get("EXOSUIT_RECORD_HISTORIES"):
         HISTORIES.mkdir(exist_ok=True)
-        (HISTORIES / "rich_manual_task_cost_gates.json").write_text(history.to_json())
+        (HISTORIES / RECORDING).write_text(history.to_json())
 
 
 async def test_committed_histories_still_replay() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.conftest import System
+from tests.conftest import WAIT_SECONDS, System
 from tests.test_pages import signed_in
 
 WORDS = " ".join(f"word{n}" for n in range(40))
@@ -27,7 +27,10 @@ async def test_running_step_output_streams_then_the_final_text_is_stored(ui_syst
     browser, _ = await signed_in(ui_system, "member")
     seen: list[str] = []
     page_showed_it = False
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_SECONDS
     while True:
+        assert loop.time() < deadline, f"the task did not complete in {WAIT_SECONDS} s: {seen}"
         task = await user.task(task_id)
         step = task["steps"][0] if task["steps"] else None
         if task["status"] == "completed":

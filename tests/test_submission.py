@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.conftest import System
-from tests.flows import ENDED, approve_all
+from tests.flows import approve_all
 
 BODY = {"title": "Report", "instructions": "Summarise Q3.", "autonomy": "supervised"}
 
@@ -97,30 +97,6 @@ async def test_cancel_ends_the_task_cleanly(system: System) -> None:
     assert audit[-1]["actor"] == f"user:{submitter.email}"
     again = await submitter.http.post(f"/api/v1/tasks/{task['id']}/cancel")
     assert again.status_code == 409
-
-
-async def test_gate_past_its_deadline_is_escalated_then_rejected_never_approved(system: System) -> None:
-    await system.set_team(gate_deadline_seconds=1.0)
-    submitter = await system.user("member")
-    task = await submitter.submit(system.team, "supervised")
-    task = await submitter.wait_gate(task["id"], "plan")
-    assert task["open_gate"]["escalated"] is False
-    escalated = await submitter.wait(
-        task["id"],
-        lambda t: t["status"] in ENDED or bool(t["open_gate"] and t["open_gate"]["escalated"]),
-        "escalation",
-    )
-    assert escalated["open_gate"]["id"] == task["open_gate"]["id"]
-    assert escalated["open_gate"]["deadline"] > task["open_gate"]["deadline"]
-    task = await submitter.wait_done(task["id"])
-    assert task["status"] == "rejected"
-    audit = (await submitter.http.get(f"/api/v1/tasks/{task['id']}/audit")).json()["items"]
-    actions = [e["action"] for e in audit]
-    assert actions[-3:] == ["gate.escalated", "gate.decided", "task.rejected"]
-    decided = audit[-2]
-    assert decided["actor"] == "system"
-    assert decided["data"]["action"] == "reject" and decided["data"]["on_reject"] == "stop"
-    assert all(s["status"] != "completed" for s in task["steps"])
 
 
 async def test_invalid_plan_is_retried_with_the_error_fed_back(system: System) -> None:

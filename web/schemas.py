@@ -38,11 +38,15 @@ class DecisionIn(BaseModel):
     on_reject: OnReject = OnReject.REVISE
 
 
+_LABELS = {"budget_usd": "Budget", "on_reject": "On reject", "gate_id": "Gate"}  # as the pages say
+
+
 def readable(error: ValidationError) -> str:
     """A validation error as a sentence for a page: 'Title: String should have at most …'."""
     parts = []
     for problem in error.errors():
-        field = " ".join(str(p) for p in problem["loc"]).replace("_", " ").capitalize()
+        names = [str(p) for p in problem["loc"]]
+        field = " ".join(_LABELS.get(n, n) for n in names).capitalize()
         parts.append(f"{field}: {problem['msg']}" if field else problem["msg"])
     return "; ".join(parts) + "."
 

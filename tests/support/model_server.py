@@ -148,9 +148,11 @@ async def serve(app: Any, port: int = 0) -> tuple[uvicorn.Server, asyncio.Task[N
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
+    ready_by = asyncio.get_running_loop().time() + 30
     while not server.started:
         if task.done():
             task.result()
+        assert asyncio.get_running_loop().time() < ready_by, "the server did not start in 30 s"
         await asyncio.sleep(0.01)
     bound = server.servers[0].sockets[0].getsockname()[1]
     return server, task, bound
