@@ -108,7 +108,7 @@ class EventWriter:
     async def _replace_plan(self, session: AsyncSession, task_id: str, ev: TaskEvent) -> dict[str, Any]:
         assert ev.new_plan is not None
         old = list(await session.exec(select(Step).where(Step.task_id == task_id)))
-        before = [_plan_entry(s) for s in sorted(old, key=lambda s: s.index)]
+        before = [s.plan_entry() for s in sorted(old, key=lambda s: s.index)]
         for step in old:
             await session.delete(step)
         await session.flush()
@@ -116,7 +116,7 @@ class EventWriter:
         for index, new in enumerate(ev.new_plan):
             step = Step(task_id=task_id, index=index, **asdict(new))
             session.add(step)
-            after.append(_plan_entry(step))
+            after.append(step.plan_entry())
         changes: dict[str, Any] = {"steps": after}
         if before:
             changes["before"] = {"steps": before}
@@ -235,13 +235,3 @@ def _set_gate(task: Task, gate: Gate | None) -> None:
     task.gate_risk = gate.risk if gate else None
     task.gate_reason = gate.reason if gate else None
     task.gate_escalated = gate.escalated if gate else False
-
-
-def _plan_entry(step: Step) -> dict[str, Any]:
-    return {
-        "title": step.title,
-        "instructions": step.instructions,
-        "kind": step.kind,
-        "tool": step.tool,
-        "risk": step.risk,
-    }

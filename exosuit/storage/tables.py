@@ -106,6 +106,16 @@ class Step(SQLModel, table=True):
     completion_tokens: int = 0
     cost_usd: float = 0.0
 
+    def plan_entry(self) -> dict[str, Any]:
+        """The step as a plan lists it (the plan schema's fields)."""
+        return {
+            "title": self.title,
+            "instructions": self.instructions,
+            "kind": self.kind,
+            "tool": self.tool,
+            "risk": self.risk,
+        }
+
 
 class ModelCall(SQLModel, table=True):
     """One call to a model, with the usage its provider reported."""

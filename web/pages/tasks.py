@@ -12,6 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
 from exosuit.domain.autonomy import AutonomyLevel, GateKind
+from exosuit.domain.decisions import DecisionAction, OnReject
 from exosuit.domain.refusals import Refused
 from exosuit.storage.tasks import TaskView
 from web import actions
@@ -116,10 +117,10 @@ def decision_of(form: dict[str, str], kind: str) -> DecisionIn:
     """The decision a posted form describes, read by the API's schema (edits carry the text)."""
     action = form.get("action", "")
     fields: dict[str, Any] = {"gate_id": form.get("gate_id", ""), "action": action}
-    if action == "reject":
+    if action == DecisionAction.REJECT:
         fields["reason"] = form.get("reason", "").strip() or None
-        fields["on_reject"] = form.get("on_reject", "revise")
-    if action == "edit":
+        fields["on_reject"] = form.get("on_reject", OnReject.REVISE)
+    if action == DecisionAction.EDIT:
         if kind == GateKind.PLAN:
             try:
                 fields["changes"] = {"steps": json.loads(form.get("plan", ""))}

@@ -149,10 +149,7 @@ def version_of(updated_at: datetime) -> str:
 
 def decision_context(visitor: Visitor, view: TaskView) -> dict[str, Any]:
     """What deciding a task's open gate needs on screen (no I/O: the queue uses it per item)."""
-    plan = [
-        {"title": s.title, "instructions": s.instructions, "kind": s.kind, "tool": s.tool, "risk": s.risk}
-        for s in view.steps
-    ]
+    plan = [s.plan_entry() for s in view.steps]
     return {
         "visitor": visitor,
         "task": view.task,
