@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from enum import Enum, auto
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from exosuit.domain.audit import SYSTEM_ACTOR
@@ -45,8 +42,8 @@ with workflow.unsafe.imports_passed_through():
         decision_data,
         verdict_of,
     )
-    from exosuit.domain.refusals import Refused
     from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
+    from workflows.gates import GatePhase, OpenGate, as_application_errors
     from workflows.policies import MAX_PLAN_ATTEMPTS, MODEL_CALL, STORE_WRITE
 
 Outcome = tuple[TaskStatus, str | None]  # how the task ends, and the reason when there is one
@@ -58,34 +55,6 @@ _STEP_WAITS = {
     GateKind.COST: StepStatus.AWAITING_APPROVAL,
     GateKind.OUTPUT: StepStatus.AWAITING_REVIEW,
 }
-
-
-class GatePhase(Enum):
-    """Where the open gate stands; only an OPEN gate can be claimed by a decision."""
-
-    OPEN = auto()  # waiting for a decision
-    CLAIMED = auto()  # a person's decision won it; the flow records it
-    EXPIRED = auto()  # the second deadline passed; the flow records a rejection
-    RECORDED = auto()  # the person's decision is recorded; its update may answer
-    ANSWERED = auto()  # the update has answered; the flow goes on
-
-
-@dataclass
-class OpenGate:
-    """The one gate a task has open, and where it stands."""
-
-    gate: Gate
-    phase: GatePhase = GatePhase.OPEN
-    decision: Decision | None = None
-
-
-@contextmanager
-def _as_application_errors() -> Iterator[None]:
-    """A policy refusal leaves the workflow as an ApplicationError typed by its kind."""
-    try:
-        yield
-    except Refused as refused:
-        raise ApplicationError(refused.message, type=refused.kind.value, non_retryable=True) from None
 
 
 @workflow.defn
@@ -330,7 +299,7 @@ class TaskWorkflow:
 
     @decide.validator
     def _validate_decide(self, decision: Decision) -> None:
-        with _as_application_errors():
+        with as_application_errors():
             check_decision(decision, self._decidable(), submitter=self._task.submitted_by)
 
     # --- the slider and cancel ----------------------------------------------------------
@@ -349,7 +318,7 @@ class TaskWorkflow:
 
     @set_autonomy.validator
     def _validate_autonomy(self, change: AutonomyChange) -> None:
-        with _as_application_errors():
+        with as_application_errors():
             check_autonomy_change(
                 change,
                 cap=self._task.max_autonomy,
