@@ -49,6 +49,7 @@ lint: setup
 	$(BIN)/ruff check exosuit workflows activities web tests benchmarks
 	$(BIN)/ruff format --check exosuit workflows activities web tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/mypy benchmarks
 	$(BIN)/lint-imports --no-logo
 
 bench: setup

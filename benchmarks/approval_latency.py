@@ -21,7 +21,6 @@ import uuid
 from pathlib import Path
 
 import httpx
-from openai import AsyncOpenAI
 from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,6 +29,7 @@ from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
 from exosuit.cli.worker import build_worker
 from exosuit.domain.autonomy import Role
 from exosuit.llm.client import ModelClient
+from exosuit.llm.providers import Provider
 from exosuit.settings import Settings
 from exosuit.storage.db import Database, migrate
 from exosuit.storage.identity import Directory
@@ -64,7 +64,7 @@ async def measure(label: str, extra_args: list[str], steps: int, models: ModelSe
                 for i in range(steps)
             ]
         )
-        client = ModelClient(AsyncOpenAI(base_url=models.register(model), api_key="x", max_retries=0), "m")
+        client = ModelClient([Provider("bench", models.register(model), "m", api_key="x")])
         directory = Directory(db)
         await directory.add_user("submitter@bench", teams=["bench"], role=Role.MEMBER)
         await directory.add_user("approver@bench", teams=["bench"], role=Role.APPROVER)

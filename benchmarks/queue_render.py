@@ -26,6 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -101,7 +102,10 @@ def report(label: str, times: list[float]) -> None:
     print(f"{label:<52} median {statistics.median(times):7.1f} ms   p90 {p90:7.1f} ms")
 
 
-async def setup(env: WorkflowEnvironment, tmp: str, gates: int) -> tuple[httpx.AsyncClient, str, object]:
+Running = tuple[uvicorn.Server, asyncio.Task[None], Database]  # what to stop afterwards
+
+
+async def setup(env: WorkflowEnvironment, tmp: str, gates: int) -> tuple[httpx.AsyncClient, str, Running]:
     url = f"sqlite:///{tmp}/exosuit.db"
     migrate(url)
     db = Database.from_url(url)
@@ -149,7 +153,7 @@ async def main(gates: int, runs: int) -> None:
         )
         for http, parts in ((small, small_parts), (big, big_parts)):
             await http.aclose()
-            server, task, db = parts  # type: ignore[misc]
+            server, task, db = parts
             await shutdown(server, task)
             await db.dispose()
     await env.shutdown()

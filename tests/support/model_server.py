@@ -16,7 +16,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 DEFAULT_PLAN = [
     {"title": "Draft", "instructions": "Write a first draft.", "kind": "llm", "tool": None, "risk": "low"},
@@ -117,7 +117,7 @@ class ModelServer:
         self._task: asyncio.Task[None] | None = None
         self.port = 0
 
-    async def _complete(self, model_id: str, request: Request) -> JSONResponse:
+    async def _complete(self, model_id: str, request: Request) -> Response:
         model = self.models.get(model_id)
         if model is None:
             return JSONResponse({"error": {"message": "unknown model"}}, status_code=404)
