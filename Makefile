@@ -56,6 +56,7 @@ bench: setup
 	$(BIN)/python benchmarks/approval_latency.py
 	$(BIN)/python benchmarks/queue_render.py
 	$(BIN)/python benchmarks/model_utility.py
+	$(BIN)/python benchmarks/offline_planner.py
 
 clean:
 	rm -rf $(VENV) var

@@ -21,7 +21,8 @@ from exosuit.domain.contracts import (
     StepState,
     TaskEvent,
 )
-from exosuit.domain.plan import MAX_STEPS, PlanInvalid, PlanStep, fallback_plan, parse_plan, plan_json_schema
+from exosuit.domain.plan import MAX_STEPS, PlanInvalid, PlanStep, parse_plan, plan_json_schema
+from exosuit.domain.rules_planner import rules_plan
 from exosuit.domain.task import EventAction, StepKind, StepStatus
 from exosuit.domain.tools import TOOLS
 from exosuit.domain.usage import CallRecord
@@ -74,13 +75,17 @@ class PlannerActivities:
             if earlier.action == EventAction.PLAN_INVALID:
                 return PlanResult(valid=False, error=str(earlier.data.get("error")))
             return PlanResult(valid=True, steps=_states(view))
+        planner, provider = self._model.plan_with
         if request.fallback:
-            return await self._fallback(view, request)
+            why = f"the model gave no valid plan: {request.validation_error}"
+            return await self._rules(view, request, why)
+        if planner == "rules":
+            return await self._rules(view, request, f"provider {provider} plans with rules (plan_with)")
         config = self._config
         with model_errors():
             completion = await self._model.complete(
                 self._messages(view, request),
-                schema=plan_json_schema(),
+                schema=lambda dialect: plan_json_schema(dialect, config.min_steps, config.max_steps),
                 max_tokens=config.max_tokens,
             )
         actor = f"model:{completion.model}"
@@ -99,12 +104,17 @@ class PlannerActivities:
                 call,
             )
             return PlanResult(valid=False, error=str(exc))
-        return await self._store_plan(request, actor, steps, {"attempt": request.attempt}, call)
+        data = {"planner": "model", "attempt": request.attempt}
+        return await self._store_plan(request, actor, steps, data, call)
 
-    async def _fallback(self, view: TaskView, request: PlanRequest) -> PlanResult:
-        """The deterministic planner; the history says it was used, and why."""
-        steps = fallback_plan(view.task.title, view.task.instructions)
-        data = {"planner": "fallback", "reason": request.validation_error, "attempt": request.attempt}
+    async def _rules(self, view: TaskView, request: PlanRequest, why: str) -> PlanResult:
+        """The rules planner, at once; the history says it planned, and why."""
+        task = view.task
+        instructions = task.instructions
+        if request.feedback:  # it plans the same again; the reviewer's reason goes to every step
+            instructions += f"\n\nThe reviewer's note on the plan: {request.feedback}"
+        steps = rules_plan(task.title, instructions, TOOLS)
+        data = {"planner": "rules", "reason": why, "attempt": request.attempt}
         return await self._store_plan(request, SYSTEM_ACTOR, steps, data, None)
 
     async def _store_plan(

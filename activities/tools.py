@@ -6,6 +6,7 @@ import asyncio
 import re
 from pathlib import Path
 
+from exosuit.domain.tools import PREVIOUS_RESULT
 from exosuit.storage.tables import Step
 from exosuit.storage.tasks import TaskView
 
@@ -31,10 +32,16 @@ class ToolRunner:
         folder = self._workspace / view.task.id
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{step.index + 1:02d}-{_slug(step.title)}.md"
-        path.write_text(step.instructions)
-        return f"wrote {len(step.instructions.encode())} bytes to {path.relative_to(self._workspace)}"
+        content = step.instructions.replace(PREVIOUS_RESULT, _previous_output(step, view))
+        path.write_text(content)
+        return f"wrote {len(content.encode())} bytes to {path.relative_to(self._workspace)}"
 
     def _word_count(self, step: Step, view: TaskView) -> str:
-        earlier = [s.output for s in view.steps if s.index < step.index and s.output]
-        text = earlier[-1] if earlier else ""
+        text = _previous_output(step, view)
         return f"{len(text.split())} words, {len(text.splitlines())} lines, {len(text)} characters"
+
+
+def _previous_output(step: Step, view: TaskView) -> str:
+    """The output of the last earlier step that has one ('' if none has)."""
+    earlier = [s.output for s in view.steps if s.index < step.index and s.output]
+    return earlier[-1] if earlier else ""

@@ -50,7 +50,9 @@ async def embedded() -> None:
         try:
             started = time.perf_counter()
             plan = await client.complete(
-                PLAN_ASK, schema=plan_json_schema(), max_tokens=embedded_model.SETTINGS["llm_plan_max_tokens"]
+                PLAN_ASK,
+                schema=plan_json_schema("json_object", 1, 7),
+                max_tokens=embedded_model.SETTINGS["llm_plan_max_tokens"],
             )
             took = time.perf_counter() - started
             print(

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         description="How the endpoint takes a schema: OpenAI's json_schema, or llama.cpp's "
         "json_object with a schema (its server answers 500 to json_schema).",
     )
+    llm_plan_with: Literal["model", "rules"] = Field(
+        "model",
+        description="Who plans: the model, or the deterministic rules planner (the model still "
+        "runs every step). The embedded model plans with rules.",
+    )
     providers_file: Path | None = Field(
         None, description="An ordered providers list (TOML); default providers.toml in the data dir."
     )

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from exosuit.domain.plan import PlanInvalid, fallback_plan, parse_plan, plan_json_schema
+from exosuit.domain.plan import PlanInvalid, parse_plan, plan_json_schema
 
 
 def step(**overrides: object) -> dict[str, object]:
@@ -56,11 +56,3 @@ def test_step_count_bounds_and_distinct_titles() -> None:
     assert len(parse_plan(two)) == 2
     with pytest.raises(PlanInvalid, match="title of its own"):
         parse_plan(json.dumps({"steps": [step(title="Same"), step(title="same ")]}))
-
-
-def test_fallback_planner_splits_a_list_and_keeps_prose_whole() -> None:
-    listed = fallback_plan("Launch", "- Draft the post\n- Check the links\n- Schedule it")
-    assert [s.instructions for s in listed] == ["Draft the post", "Check the links", "Schedule it"]
-    assert {s.risk for s in listed} == {"low"}
-    prose = fallback_plan("Launch", "Write a launch post. Keep it short.")
-    assert [(s.title, s.instructions) for s in prose] == [("Launch", "Write a launch post. Keep it short.")]

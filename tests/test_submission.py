@@ -109,7 +109,7 @@ async def test_invalid_plan_is_retried_with_the_error_fed_back(system: System) -
     assert "not a valid plan" in plans[1] and "not valid JSON" in plans[1]
 
 
-async def test_plan_invalid_twice_falls_back_to_the_deterministic_planner(system: System) -> None:
+async def test_plan_invalid_twice_falls_back_to_the_rules_planner(system: System) -> None:
     system.model.plan_answers.extend(['{"steps": []}', "still not a plan"])
     user = await system.user("approver")
     task = await user.submit(system.team, "guarded", title="Autumn haiku")
@@ -119,8 +119,8 @@ async def test_plan_invalid_twice_falls_back_to_the_deterministic_planner(system
     audit = (await user.http.get(f"/api/v1/tasks/{task['id']}/audit")).json()["items"]
     planned = next(e for e in audit if e["action"] == "task.planned")
     assert planned["actor"] == "system"
-    assert planned["data"]["planner"] == "fallback"
-    assert "not valid JSON" in planned["data"]["reason"]
+    assert planned["data"]["planner"] == "rules"
+    assert "no valid plan" in planned["data"]["reason"] and "not valid JSON" in planned["data"]["reason"]
     assert [e["action"] for e in audit].count("plan.invalid") == 2
 
 

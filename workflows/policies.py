@@ -29,5 +29,5 @@ STORE_WRITE: dict[str, Any] = {
     ),
 }
 
-# The model's first plan and one retry with the validation error; then the fallback planner.
+# The model's first plan and one retry with the validation error; then the rules planner.
 MAX_PLAN_ATTEMPTS = 2

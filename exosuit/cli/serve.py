@@ -84,7 +84,8 @@ async def run_dev(settings: Settings, port: int) -> None:
             settings = settings.model_copy(update={"temporal_ui_url": temporal.ui_url})
         if not settings.llm_base_url and embedded_model.available():
             model = await EmbeddedModel.start(settings.data_dir / "model.log")
-            settings = settings.model_copy(update=embedded_model.SETTINGS | {"llm_base_url": model.base_url})
+            defaults = embedded_model.defaults_for(settings)
+            settings = settings.model_copy(update=defaults | {"llm_base_url": model.base_url})
         client = await _connect_when_up(settings, address)
         worker = build_worker(client, settings, db)
         app = create_app(Services.build(settings, db, client))

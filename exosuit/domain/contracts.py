@@ -135,7 +135,7 @@ class PlanRequest:
     attempt: int
     feedback: str | None = None
     validation_error: str | None = None
-    fallback: bool = False  # use the deterministic planner, not the model
+    fallback: bool = False  # the model gave no valid plan: the rules planner plans
 
 
 @dataclass

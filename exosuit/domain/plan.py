@@ -34,8 +34,20 @@ class PlanInvalid(ValueError):
     """The plan broke a rule; the message is fit to send back to the model."""
 
 
-def plan_json_schema() -> dict[str, Any]:
-    """The `json_schema` response format the planner asks the model for."""
+def plan_json_schema(
+    dialect: str = "json_schema", min_steps: int = 1, max_steps: int = MAX_STEPS
+) -> dict[str, Any]:
+    """The schema the planner asks the model to answer in, in the endpoint's dialect.
+
+    `json_schema` (OpenAI's strict structured outputs) takes the nullable tool as a type
+    union. `json_object` goes to llama.cpp's grammar converter, which drops an enum that
+    sits beside a type union and ignores nothing else here: so the tool is a bare enum
+    (null included), and the step count is bounded by minItems/maxItems.
+    """
+    tools: list[str | None] = [*sorted(TOOLS), None]
+    tool: dict[str, Any] = {"enum": tools}
+    if dialect != "json_object":
+        tool = {"type": ["string", "null"], "enum": tools}
     step = {
         "type": "object",
         "additionalProperties": False,
@@ -44,15 +56,18 @@ def plan_json_schema() -> dict[str, Any]:
             "title": {"type": "string"},
             "instructions": {"type": "string"},
             "kind": {"type": "string", "enum": [k.value for k in StepKind]},
-            "tool": {"type": ["string", "null"], "enum": [*sorted(TOOLS), None]},
+            "tool": tool,
             "risk": {"type": "string", "enum": [r.value for r in Risk]},
         },
     }
+    steps: dict[str, Any] = {"type": "array", "items": step}
+    if dialect == "json_object":
+        steps |= {"minItems": min_steps, "maxItems": max_steps}
     return {
         "type": "object",
         "additionalProperties": False,
         "required": ["steps"],
-        "properties": {"steps": {"type": "array", "items": step}},
+        "properties": {"steps": steps},
     }
 
 
@@ -91,16 +106,3 @@ def parse_plan(text: str, min_steps: int = 1, max_steps: int = MAX_STEPS) -> lis
     except json.JSONDecodeError as exc:
         raise PlanInvalid(f"the answer is not valid JSON: {exc}") from None
     return validate_steps(raw, min_steps, max_steps)
-
-
-def fallback_plan(title: str, instructions: str) -> list[PlanStep]:
-    """The deterministic planner, for when the model gives no valid plan.
-
-    Instructions written as a list (2 to 7 lines or bullets) become one step per line;
-    anything else becomes a single step: the task as it was written.
-    """
-    lines = [line.strip().lstrip("-*•0123456789.) ").strip() for line in instructions.splitlines()]
-    lines = [line for line in lines if line]
-    if 2 <= len(lines) <= 7 and len({line.lower() for line in lines}) == len(lines):
-        return [PlanStep(title=line[:60], instructions=line) for line in lines]
-    return [PlanStep(title=title[:STEP_TITLE_MAX_CHARS], instructions=instructions)]

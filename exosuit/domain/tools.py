@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# In a tool step's instructions, stands for the previous step's output.
+PREVIOUS_RESULT = "{previous result}"
+
 
 @dataclass(frozen=True)
 class ToolSpec:
     name: str
     description: str
     side_effects: bool
+    saves_instructions: bool = False  # the instructions are the content it writes
 
 
 TOOLS: dict[str, ToolSpec] = {
@@ -21,9 +25,11 @@ TOOLS: dict[str, ToolSpec] = {
     for spec in (
         ToolSpec(
             "write_file",
-            "Write the step's instructions (the document to save) to the task's workspace "
+            "Write the step's instructions (the document to save; "
+            f"{PREVIOUS_RESULT} stands for the previous step's output) to the task's workspace "
             "as a file; the step's title names the file.",
             side_effects=True,
+            saves_instructions=True,
         ),
         ToolSpec(
             "word_count",

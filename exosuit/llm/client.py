@@ -24,6 +24,7 @@ from exosuit.settings import Settings
 STREAM_FLUSH_SECONDS = 0.25  # how often a streamed answer's text is passed on
 
 OnText = Callable[[str], Awaitable[None]]
+Schema = dict[str, Any] | Callable[[str], dict[str, Any]]  # a schema, or one per dialect
 
 
 class ModelError(Exception):
@@ -136,6 +137,14 @@ class ModelClient:
     def providers(self) -> list[str]:
         return [p.name for p, _, _ in self._providers]
 
+    @property
+    def plan_with(self) -> tuple[str, str | None]:
+        """Who plans ('model' or 'rules'), as the preferred provider says, and its name."""
+        if not self._providers:
+            return "model", None  # asking fails at once, with the reason
+        preferred = self._providers[0][0]
+        return preferred.plan_with, preferred.name
+
     def projected_cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         """What a call would cost at the dearest provider it may reach (a conservative guess)."""
         return max(
@@ -152,7 +161,7 @@ class ModelClient:
         self,
         messages: list[dict[str, str]],
         *,
-        schema: dict[str, Any] | None = None,
+        schema: Schema | None = None,
         max_tokens: int | None = None,
         on_text: OnText | None = None,
     ) -> Completion:
@@ -190,13 +199,14 @@ class ModelClient:
         provider: Provider,
         client: AsyncOpenAI,
         messages: list[dict[str, str]],
-        schema: dict[str, Any] | None,
+        schema: Schema | None,
         max_tokens: int | None,
         on_text: OnText | None,
     ) -> Completion:
         extra: dict[str, Any] = {}
         if schema is not None:
-            extra["response_format"] = response_format(provider.dialect, schema)
+            shaped = schema(provider.dialect) if callable(schema) else schema
+            extra["response_format"] = response_format(provider.dialect, shaped)
         if max_tokens is not None:
             extra["max_tokens"] = max_tokens
         if on_text is not None:

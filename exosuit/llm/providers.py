@@ -13,6 +13,7 @@ holds its key.
     price_input_per_million = 0.15
     price_output_per_million = 0.60
     dialect = "json_schema"        # or "json_object" for llama.cpp's server
+    plan_with = "model"            # or "rules": the deterministic planner plans, the model runs steps
     timeout_seconds = 60
 """
 
@@ -27,6 +28,7 @@ from typing import Any
 from exosuit.settings import Settings
 
 DIALECTS = ("json_schema", "json_object")
+PLANNERS = ("model", "rules")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Provider:
     price_output_per_million: float = 0.0
     dialect: str = "json_schema"
     timeout_seconds: float = 120.0
+    plan_with: str = "model"
 
 
 def providers_file(settings: Settings) -> Path:
@@ -62,6 +65,7 @@ def load_providers(settings: Settings) -> list[Provider]:
             price_output_per_million=settings.llm_price_output_per_million,
             dialect=settings.llm_dialect,
             timeout_seconds=settings.llm_timeout_seconds,
+            plan_with=settings.llm_plan_with,
         )
     ]
 
@@ -77,6 +81,8 @@ def parse_providers(document: dict[str, Any], source: str = "providers.toml") ->
             raise ValueError(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
         if entry.get("dialect", "json_schema") not in DIALECTS:
             raise ValueError(f"{where}: dialect must be one of {', '.join(DIALECTS)}")
+        if entry.get("plan_with", "model") not in PLANNERS:
+            raise ValueError(f"{where}: plan_with must be one of {', '.join(PLANNERS)}")
         key_env = entry.pop("api_key_env", None)
         providers.append(Provider(**entry, api_key=os.environ.get(key_env) if key_env else None))
     if len({p.name for p in providers}) != len(providers):

@@ -109,6 +109,8 @@ def _summary(event: AuditEvent) -> str:
             f"{source}, {data.get('prompt_tokens', 0)} + {data.get('completion_tokens', 0)} tokens, "
             f"${data.get('cost_usd', 0):.6f}"
         )
+    if event.action == EventAction.TASK_PLANNED and data.get("planner") in ("rules", "fallback"):
+        return f"{data['planner']} planner: {data.get('reason') or 'no reason given'}"
     if event.action == EventAction.PLAN_INVALID:
         return str(data.get("error", ""))
     if event.action.startswith("task.") and data.get("reason"):
@@ -160,6 +162,17 @@ def decision_context(visitor: Visitor, view: TaskView) -> dict[str, Any]:
     }
 
 
+def planned_by(events: list[AuditEvent]) -> str | None:
+    """Which planner made the current plan, and why, in a sentence."""
+    planned = next((e for e in reversed(events) if e.action == EventAction.TASK_PLANNED), None)
+    if planned is None:
+        return None
+    data: dict[str, Any] = planned.data
+    if data.get("planner") in ("rules", "fallback"):
+        return f"Planned by the rules planner: {data.get('reason') or 'no reason given'}."
+    return f"Planned by the model ({planned.actor.removeprefix('model:')})."
+
+
 async def task_context(services: Services, visitor: Visitor, view: TaskView) -> dict[str, Any]:
     """The whole task page: the decision, the history, the slider, the Temporal link."""
     team = await services.directory.team(view.task.team)
@@ -167,9 +180,11 @@ async def task_context(services: Services, visitor: Visitor, view: TaskView) -> 
     workflow_path = (
         f"namespaces/{services.settings.temporal_namespace}/workflows/{workflow_id_for(view.task.id)}"
     )
+    events = await services.audit.events(view.task.id)
     return decision_context(visitor, view) | {
         "waiting": waiting_for(view),
-        "timeline": timeline(await services.audit.events(view.task.id)),
+        "timeline": timeline(events),
+        "planned_by": planned_by(events),
         "levels": LEVELS,
         "cap": AutonomyLevel(team.max_autonomy).rank if team else 0,
         "version": live_version(view),
