@@ -9,7 +9,7 @@ from typing import Any
 from temporalio import activity
 
 from activities.errors import model_errors
-from exosuit.domain.audit import SYSTEM_ACTOR
+from exosuit.domain.audit import SYSTEM_ACTOR, Anchor
 from exosuit.domain.autonomy import Risk
 from exosuit.domain.contracts import (
     PLAN_ACTIVITY,
@@ -72,9 +72,10 @@ class PlannerActivities:
             raise LookupError(f"task {request.task_id} does not exist")
         earlier = await self._writer.event(request.task_id, request.key)
         if earlier is not None:  # a retry after the plan was stored: answer the same
+            head = Anchor(earlier.seq, earlier.hash)
             if earlier.action == EventAction.PLAN_INVALID:
-                return PlanResult(valid=False, error=str(earlier.data.get("error")))
-            return PlanResult(valid=True, steps=_states(view))
+                return PlanResult(valid=False, error=str(earlier.data.get("error")), head=head)
+            return PlanResult(valid=True, steps=_states(view), head=head)
         planner, provider = self._model.plan_with
         if request.fallback:
             why = f"the model gave no valid plan: {request.validation_error}"
@@ -93,7 +94,7 @@ class PlannerActivities:
         try:
             steps = parse_plan(completion.text, config.min_steps, config.max_steps)
         except PlanInvalid as exc:
-            await self._writer.apply(
+            head = await self._writer.apply(
                 TaskEvent(
                     request.task_id,
                     request.key,
@@ -103,7 +104,7 @@ class PlannerActivities:
                 ),
                 call,
             )
-            return PlanResult(valid=False, error=str(exc))
+            return PlanResult(valid=False, error=str(exc), head=head)
         data = {"planner": "model", "attempt": request.attempt}
         return await self._store_plan(request, actor, steps, data, call)
 
@@ -129,10 +130,11 @@ class PlannerActivities:
         event = TaskEvent(
             request.task_id, request.key, actor, EventAction.TASK_PLANNED, data=data, new_plan=plan
         )
-        await self._writer.apply(event, call)
+        head = await self._writer.apply(event, call)
         return PlanResult(
             valid=True,
             steps=[StepState(s.id, i, s.kind, s.risk, s.tool) for i, s in enumerate(plan)],
+            head=head,
         )
 
     def _messages(self, view: TaskView, request: PlanRequest) -> list[dict[str, str]]:
@@ -160,9 +162,11 @@ class PlannerActivities:
         return messages
 
     @activity.defn(name=REDRAFT_ACTIVITY)
-    async def redraft_step(self, request: StepRequest) -> None:
-        if await self._writer.seen(request.task_id, request.key):
-            return
+    async def redraft_step(self, request: StepRequest) -> Anchor:
+        """The step's instructions redrafted with the reviewer's reason; the chain's head after."""
+        earlier = await self._writer.event(request.task_id, request.key)
+        if earlier is not None:
+            return Anchor(earlier.seq, earlier.hash)
         view, step = await self._tasks.step(request.task_id, request.step_id)
         with model_errors():
             completion = await self._model.complete(
@@ -177,7 +181,7 @@ class PlannerActivities:
                 ]
             )
         text = completion.text.strip() or step.instructions
-        await self._writer.apply(
+        return await self._writer.apply(
             TaskEvent(
                 request.task_id,
                 request.key,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from exosuit.domain.contracts import RECORD_ACTIVITY, TaskEvent
-from exosuit.storage.events import EventWriter
+from exosuit.domain.audit import Anchor
+from exosuit.domain.contracts import CHAIN_CHANGED, RECORD_ACTIVITY, TaskEvent
+from exosuit.storage.events import ChainChanged, EventWriter
 
 
 class RecordActivities:
@@ -13,5 +15,9 @@ class RecordActivities:
         self._writer = writer
 
     @activity.defn(name=RECORD_ACTIVITY)
-    async def record_event(self, event: TaskEvent) -> None:
-        await self._writer.apply(event)
+    async def record_event(self, event: TaskEvent) -> Anchor:
+        """Apply the event; the chain's head after it, which the workflow keeps as the anchor."""
+        try:
+            return await self._writer.apply(event)
+        except ChainChanged as exc:  # retrying cannot help: the task stops, saying why
+            raise ApplicationError(str(exc), type=CHAIN_CHANGED, non_retryable=True) from None

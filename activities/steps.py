@@ -6,7 +6,7 @@ from temporalio import activity
 
 from activities.errors import model_errors
 from activities.tools import ToolRunner
-from exosuit.domain.audit import SYSTEM_ACTOR
+from exosuit.domain.audit import SYSTEM_ACTOR, Anchor
 from exosuit.domain.contracts import COST_CHECK_ACTIVITY, RUN_STEP_ACTIVITY, CostCheck, StepRequest, TaskEvent
 from exosuit.domain.task import EventAction, StepKind, StepStatus
 from exosuit.llm.client import ModelClient
@@ -41,13 +41,15 @@ class StepActivities:
         self._max_tokens = max_tokens
 
     @activity.defn(name=RUN_STEP_ACTIVITY)
-    async def run_step(self, request: StepRequest) -> None:
-        if await self._writer.seen(request.task_id, request.key):
-            return
+    async def run_step(self, request: StepRequest) -> Anchor:
+        """Run the step (the model, or its tool) and store its output; the chain's head after."""
+        earlier = await self._writer.event(request.task_id, request.key)
+        if earlier is not None:
+            return Anchor(earlier.seq, earlier.hash)
         view, step = await self._tasks.step(request.task_id, request.step_id)
         if step.kind == StepKind.TOOL:
             output = await self._tools.run(step, view)
-            await self._writer.apply(
+            return await self._writer.apply(
                 TaskEvent(
                     request.task_id,
                     request.key,
@@ -58,7 +60,6 @@ class StepActivities:
                     output=output,
                 )
             )
-            return
 
         async def show(text: str) -> None:
             activity.heartbeat(len(text))
@@ -68,7 +69,7 @@ class StepActivities:
             completion = await self._model.complete(
                 self._messages(view, step, request.feedback), max_tokens=self._max_tokens, on_text=show
             )
-        await self._writer.apply(
+        return await self._writer.apply(
             TaskEvent(
                 request.task_id,
                 request.key,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -56,7 +59,9 @@ class Settings(BaseSettings):
     plan_max_steps: int = Field(20, description="Most steps a model's plan may have.")
     llm_price_input_per_million: float = Field(0.0, description="USD per 1M prompt tokens.")
     llm_price_output_per_million: float = Field(0.0, description="USD per 1M output tokens.")
-    secret_key: str | None = Field(None, description="The root secret (not read yet; see README).")
+    secret_key: str | None = Field(
+        None, description="The root secret: signs audit anchors; default generated once into the data dir."
+    )
     max_body_bytes: int = Field(1_048_576, description="Largest request body the API accepts.")
     host: str = "127.0.0.1"
     port: int = 8000
@@ -64,3 +69,20 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'exosuit.db'}"
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The configured secret, or one generated once into the data dir (mode 0600)."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process of this deployment wrote it first
+                pass
+            else:
+                with os.fdopen(descriptor, "w") as out:
+                    out.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()

@@ -178,6 +178,7 @@ class System:
     db: Database
     temporal: Client
     team: str
+    settings: Settings
     clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     async def user(self, role: str = "approver", team: str | None = None) -> Api:
@@ -261,7 +262,7 @@ async def running_system(
     app = create_app(Services.build(settings, db, client))
     server, server_task, port = await serve(app)
     team = f"team-{uuid.uuid4().hex[:8]}"
-    system = System(f"http://127.0.0.1:{port}", model, Directory(db), db, client, team)
+    system = System(f"http://127.0.0.1:{port}", model, Directory(db), db, client, team, settings)
     await system.directory.ensure_team(team)
     async with worker:
         try:

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, func, update
+from sqlmodel import select
 
-from exosuit.storage.tables import AuditEvent
+from exosuit.domain.audit import event_hash
+from exosuit.storage.tables import AuditAnchor, AuditEvent, Task
 from tests.conftest import Api, System
 from tests.flows import approve_all
 from tests.support.cli import run_cli
@@ -31,9 +33,12 @@ def recompute(events: list[dict[str, Any]]) -> None:
         prev = event["hash"]
 
 
-async def cli_verify(system: System, task_id: str) -> tuple[int, str]:
-    url = system.db.engine.url.render_as_string(hide_password=False)
-    return await run_cli("audit", "verify", task_id, env={"EXOSUIT_DATABASE_URL": url})
+async def cli_verify(system: System, *args: str) -> tuple[int, str]:
+    env = {
+        "EXOSUIT_DATABASE_URL": system.db.engine.url.render_as_string(hide_password=False),
+        "EXOSUIT_SECRET_KEY": system.settings.resolved_secret_key,
+    }
+    return await run_cli("audit", "verify", *args, env=env)
 
 
 @dataclass
@@ -59,8 +64,16 @@ async def finished(system: System) -> Finished:
 async def test_every_event_recomputes_from_the_contract_formula(system: System, finished: Finished) -> None:
     recompute(finished.events)
     verdict = (await finished.approver.http.get(f"/api/v1/tasks/{finished.task_id}/audit/verify")).json()
-    assert verdict == {"ok": True, "events": len(finished.events), "first_bad_seq": None}
-    assert await cli_verify(system, finished.task_id) == (0, f"chain holds: {len(finished.events)} events\n")
+    assert verdict == {
+        "ok": True,
+        "events": len(finished.events),
+        "first_bad_seq": None,
+        "head": finished.events[-1]["hash"],
+        "anchored": True,
+        "reason": None,
+    }
+    code, out = await cli_verify(system, finished.task_id)
+    assert (code, out) == (0, f"{finished.task_id}: chain holds: {len(finished.events)} events\n")
 
 
 async def test_events_name_who_acted_and_what_the_model_used(finished: Finished) -> None:
@@ -77,15 +90,95 @@ async def test_events_name_who_acted_and_what_the_model_used(finished: Finished)
     assert decided["actor"] == f"user:{finished.approver.email}" and decided["data"]["token"] == "tests"
 
 
-async def test_a_rewritten_event_is_caught_by_the_api_and_the_cli(system: System, finished: Finished) -> None:
+async def tampered(system: System, finished: Finished, change: str) -> None:
+    """Change the database the way someone with write access to it could."""
+    task_id, events = finished.task_id, finished.events
     async with system.db.session() as session:
-        await session.exec(  # type: ignore[call-overload]
-            update(AuditEvent)
-            .where(AuditEvent.task_id == finished.task_id, AuditEvent.seq == 5)  # type: ignore[arg-type]
-            .values(data={"action": "reject"})
-        )
+        if change == "rewrite one event":
+            await session.exec(  # type: ignore[call-overload]
+                update(AuditEvent)
+                .where(AuditEvent.task_id == task_id, AuditEvent.seq == 5)  # type: ignore[arg-type]
+                .values(data={"action": "reject"})
+            )
+        elif change == "delete the last events":
+            await session.exec(delete(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.seq > 6))  # type: ignore[call-overload,arg-type]
+        elif change == "delete the whole chain":
+            await session.exec(delete(AuditEvent).where(AuditEvent.task_id == task_id))  # type: ignore[call-overload,arg-type]
+        elif change == "append a forged event":
+            last = events[-1]
+            at, data = last["at"], {"note": "approved by the CEO"}
+            digest = event_hash(
+                last["hash"], len(events) + 1, at, "user:ceo@example.com", "gate.decided", data
+            )
+            session.add(
+                AuditEvent(
+                    task_id=task_id, seq=len(events) + 1, at=at, actor="user:ceo@example.com",
+                    action="gate.decided", data=data, prev_hash=last["hash"], hash=digest, idem_key="forged",
+                )
+            )  # fmt: skip
+        elif change in ("rewrite and re-hash the rest", "edit the task row"):
+            if change == "edit the task row":
+                await session.exec(update(Task).where(Task.id == task_id).values(title="Something else"))  # type: ignore[call-overload,arg-type]
+            else:
+                rows = list(
+                    await session.exec(
+                        select(AuditEvent).where(AuditEvent.task_id == task_id).order_by(AuditEvent.seq)
+                    )
+                )  # type: ignore[arg-type]
+                prev = rows[2].prev_hash
+                for row in rows[2:]:
+                    if row.seq == 3:
+                        row.actor = "user:someone-else@example.com"
+                    row.prev_hash = prev
+                    row.hash = event_hash(prev, row.seq, row.at, row.actor, row.action, row.data)
+                    prev = row.hash
+                    session.add(row)
+        elif change == "forge the stored anchor":
+            await session.exec(update(AuditAnchor).where(AuditAnchor.task_id == task_id).values(seq=3))  # type: ignore[call-overload,arg-type]
         await session.commit()
+
+
+TAMPERING = {
+    "rewrite one event": (5, "does not hash to its link"),
+    "delete the last events": (7, "missing at the end"),
+    "delete the whole chain": (1, "no events"),
+    "append a forged event": (None, "events after the anchored head"),
+    "rewrite and re-hash the rest": (None, "rewritten"),
+    "edit the task row": (1, "title no longer match"),
+    "forge the stored anchor": (3, "signature does not verify"),
+}
+
+
+@pytest.mark.parametrize("change", list(TAMPERING))
+async def test_tampering_is_caught_by_the_api_and_the_cli_with_a_reason(
+    system: System, finished: Finished, change: str
+) -> None:
+    await tampered(system, finished, change)
+    bad_seq, reason = TAMPERING[change]
     verdict = (await finished.approver.http.get(f"/api/v1/tasks/{finished.task_id}/audit/verify")).json()
-    assert verdict == {"ok": False, "events": len(finished.events), "first_bad_seq": 5}
-    code, out = await cli_verify(system, finished.task_id)
-    assert code == 1 and "seq 5" in out
+    assert verdict["ok"] is False, verdict
+    assert reason in verdict["reason"], verdict
+    if bad_seq is not None:
+        assert verdict["first_bad_seq"] == bad_seq, verdict
+    code, out = await cli_verify(system, finished.task_id)  # no Temporal: the signed anchor
+    assert code == 1 and reason in out, out
+    code, out = await cli_verify(system, "--all")
+    assert code == 1 and finished.task_id in out.splitlines()[-1], out
+
+
+async def test_a_chain_changed_while_the_task_runs_stops_it_with_the_reason(system: System) -> None:
+    submitter = await system.user("member")
+    approver = await system.user("approver")
+    task = await approver.wait_gate((await submitter.submit(system.team, "supervised"))["id"], "plan")
+    async with system.db.session() as session:
+        last = (
+            await session.exec(select(func.max(AuditEvent.seq)).where(AuditEvent.task_id == task["id"]))
+        ).one()  # type: ignore[arg-type]
+        await session.exec(delete(AuditEvent).where(AuditEvent.task_id == task["id"], AuditEvent.seq == last))  # type: ignore[call-overload,arg-type]
+        await session.commit()
+    refused = await approver.decide(task, "approve")
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == "the decision could not be recorded; the task has stopped"
+    ended = await approver.wait_done(task["id"])
+    assert ended["status"] == "failed"
+    assert "changed outside Exosuit" in ended["error"]

@@ -49,9 +49,18 @@ async def test_cli_manages_users_teams_and_tokens(tmp_path: Path) -> None:
         "2",
         "--monthly-budget",
         "25",
+        "--max-active-tasks",
+        "5",
         env=env,
     )
-    assert (code, out.strip()) == (0, "red: max autonomy guarded, gate deadline 2 h, monthly budget $25")
+    assert (code, out.strip()) == (
+        0,
+        "red: max autonomy guarded, gate deadline 2 h, monthly budget $25, at most 5 active tasks, "
+        "30 submissions a minute per person",
+    )
+    for bad in ("nan", "inf", "-1", "1e999"):
+        code, out = await run_cli("team", "set", "red", "--monthly-budget", bad, env=env)
+        assert code == 2 and "finite, non-negative" in out, (bad, out)
     code, out = await run_cli("token", "create", "ana@example.com", "--name", "ci", env=env)
     assert code == 0
     token = out.strip().splitlines()[-1]
@@ -128,9 +137,14 @@ async def test_exosuit_dev_runs_a_task_and_keeps_it_across_a_restart(
     try:
         text = "".join(lines)
         assert f"ready at http://127.0.0.1:{port}" in text
-        password = re.search(r"with password (\S+)", text)
-        token_line = re.search(r"API token \(shown once\): (\S+)", text)
+        # Not a terminal: the credentials are not printed, but written to a private file.
+        credentials = tmp_path / "first-start.txt"
+        assert "API token" not in text and str(credentials) in text
+        password = re.search(r"with password (\S+)", credentials.read_text())
+        token_line = re.search(r"API token \(shown once\): (\S+)", credentials.read_text())
         assert password and token_line
+        for private in ("first-start.txt", "exosuit.db", "secret_key", "temporal/temporal.db"):
+            assert (tmp_path / private).stat().st_mode & 0o077 == 0, private
         headers = {"Authorization": f"Bearer {token_line.group(1)}"}
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers) as http:
             assert (await http.get("/readyz")).status_code == 200

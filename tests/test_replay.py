@@ -20,7 +20,7 @@ from tests.flows import ENDED, MAX_GATES, next_gate
 from workflows.task import TaskWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
-RECORDING = "rich_manual_task_enums.json"  # what this version of the workflow records
+RECORDING = "rich_manual_task_anchored.json"  # what this version of the workflow records
 
 
 async def run_rich_scenario(system: System) -> str:

@@ -71,7 +71,10 @@ class Script:
 
     @activity.defn(name=RECORD_ACTIVITY)
     async def record(self, event: TaskEvent) -> None:
-        self.events.append(event)
+        # Idempotent by key, like the real event writer: a local activity may run again
+        # when its workflow task is retried.
+        if all(e.key != event.key for e in self.events):
+            self.events.append(event)
 
     @activity.defn(name=PLAN_ACTIVITY)
     async def plan(self, request: PlanRequest) -> PlanResult:

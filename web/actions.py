@@ -6,9 +6,10 @@ into problem+json and the pages into a readable message.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
-from exosuit.domain.audit import canonical_json
+from exosuit.domain.audit import ChainCheck, canonical_json
 from exosuit.domain.autonomy import AutonomyLevel, above_cap, may_cancel
 from exosuit.domain.contracts import AutonomyChange, CancelRequest, Decision, TaskInput
 from exosuit.domain.refusals import Finished, Forbidden, Invalid
@@ -19,6 +20,8 @@ from exosuit.storage.tables import Task
 from exosuit.storage.tasks import DuplicateKey, TaskView
 from web.deps import Services
 from web.schemas import DecisionIn, TaskCreate
+
+_HEAD_CATCH_UP_TRIES = 5
 
 
 async def submit(
@@ -116,3 +119,19 @@ async def cancel(services: Services, principal: Principal, view: TaskView) -> No
     if not TaskStatus(task.status).active:
         raise Finished(f"the task has already ended ({task.status})")
     await services.gateway.cancel(task.id, CancelRequest(principal.email, principal.token_name))
+
+
+async def verify_audit(services: Services, view: TaskView) -> ChainCheck:
+    """The task's chain held against the head its workflow recorded (or its signed anchor).
+
+    A running task's newest event may be committed a moment before its workflow learns the
+    new head: the check is repeated briefly while the chain is exactly that far ahead.
+    """
+    for _ in range(_HEAD_CATCH_UP_TRIES):
+        live = await services.gateway.audit_head(view.task.id)
+        check = await services.audit.verify(view.task.id, live)
+        caught_up = live is None or check.ok or check.events != live.seq + 1
+        if caught_up or not TaskStatus(view.task.status).active:
+            return check
+        await asyncio.sleep(0.2)
+    return check

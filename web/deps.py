@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from exosuit.domain.audit import anchor_key
 from exosuit.settings import Settings
 from exosuit.storage.audit_log import AuditLog
 from exosuit.storage.db import Database
@@ -31,7 +32,7 @@ class Services:
             settings=settings,
             db=db,
             tasks=Tasks(db),
-            audit=AuditLog(db),
+            audit=AuditLog(db, anchor_key(settings.resolved_secret_key)),
             directory=Directory(db),
             gateway=TaskGateway(temporal, settings.task_queue),
         )

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import contextlib
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from exosuit.domain.audit import Anchor
 from exosuit.domain.contracts import AutonomyChange, CancelRequest, Decision, TaskInput, workflow_id_for
 from exosuit.domain.refusals import Finished, Refused, refusal
 from workflows.task import TaskWorkflow
@@ -68,6 +75,13 @@ class TaskGateway:
             await self._handle(task_id).signal(TaskWorkflow.cancel, request)
         except RPCError as err:
             raise _finished_or(err) from None
+
+    async def audit_head(self, task_id: str) -> Anchor | None:
+        """The audit head the task's workflow recorded; None when Temporal cannot say."""
+        try:
+            return await self._handle(task_id).query(TaskWorkflow.audit_head)
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
+            return None
 
     async def ping(self) -> None:
         """Raise unless the Temporal server answers (what readiness checks)."""

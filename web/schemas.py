@@ -128,6 +128,9 @@ class VerifyOut(BaseModel):
     ok: bool
     events: int
     first_bad_seq: int | None
+    head: str | None  # the last event's hash
+    anchored: bool  # held against the workflow's recorded head or a signed anchor
+    reason: str | None = None
 
 
 def _copied(

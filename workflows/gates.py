@@ -21,6 +21,7 @@ class GatePhase(Enum):
     EXPIRED = auto()  # the second deadline passed; the flow records a rejection
     RECORDED = auto()  # the person's decision is recorded; its update may answer
     ANSWERED = auto()  # the update has answered; the flow goes on
+    UNRECORDED = auto()  # recording the decision failed; the update says so, the task stops
 
 
 @dataclass

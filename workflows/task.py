@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from exosuit.domain.audit import SYSTEM_ACTOR
+    from exosuit.domain.audit import GENESIS_HASH, SYSTEM_ACTOR, Anchor
     from exosuit.domain.autonomy import GateKind, Risk, four_eyes_required, gate_required
     from exosuit.domain.contracts import (
+        CHAIN_CHANGED,
         COST_CHECK_ACTIVITY,
         PLAN_ACTIVITY,
         RECORD_ACTIVITY,
@@ -42,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         decision_data,
         verdict_of,
     )
+    from exosuit.domain.refusals import RefusalKind
     from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
     from workflows.gates import GatePhase, OpenGate, as_application_errors
     from workflows.policies import MAX_PLAN_ATTEMPTS, MODEL_CALL, STORE_WRITE
@@ -68,9 +71,13 @@ class TaskWorkflow:
         self._cancel: CancelRequest | None = None
         self._finished = False
         self._events = 0
+        self._head: Anchor | None = None  # the audit chain's head, as this workflow recorded it
+        self._recording = asyncio.Lock()  # one record at a time, so each names the head it follows
 
     @workflow.run
     async def run(self, task: TaskInput) -> str:
+        if workflow.patched("audit-anchor"):  # older runs recorded no heads: they are not checked
+            self._head = Anchor(0, GENESIS_HASH)
         await self._record(
             EventAction.TASK_SUBMITTED,
             actor=f"user:{task.submitted_by}",
@@ -78,10 +85,12 @@ class TaskWorkflow:
         )
         try:
             status, reason = await self._drive()
-        except ActivityError as err:
-            cause = err.cause
+        except (ActivityError, ApplicationError) as err:  # a local activity's failure arrives bare
+            cause = err.cause if isinstance(err, ActivityError) else err
             status = TaskStatus.FAILED
             reason = cause.message if isinstance(cause, FailureError) else err.message
+            if isinstance(cause, ApplicationError) and cause.type == CHAIN_CHANGED:
+                self._head = None  # record the failure; verification shows where the chain broke
         self._finished = True
         await workflow.wait_condition(workflow.all_handlers_finished)  # e.g. a slider move in flight
         cancelled_by = self._cancel if status is TaskStatus.CANCELLED else None
@@ -126,6 +135,7 @@ class TaskWorkflow:
             result = await workflow.execute_activity(
                 PLAN_ACTIVITY, request, result_type=PlanResult, **MODEL_CALL
             )
+            self._head = result.head
             if result.valid:
                 self._steps = result.steps
                 return
@@ -197,7 +207,7 @@ class TaskWorkflow:
 
     async def _model_call(self, activity: str, step: StepState, feedback: str | None) -> None:
         request = StepRequest(self._task.task_id, step.id, self._next_key(), feedback)
-        await workflow.execute_activity(activity, request, **MODEL_CALL)
+        self._head = _anchor(await workflow.execute_activity(activity, request, **MODEL_CALL))
 
     # --- gates --------------------------------------------------------------------------
 
@@ -255,7 +265,11 @@ class TaskWorkflow:
         self._open = None
         if slot.decision is None:
             return None
-        await self._record_decision(gate, slot.decision)
+        try:
+            await self._record_decision(gate, slot.decision)
+        except (ActivityError, ApplicationError):
+            slot.phase = GatePhase.UNRECORDED
+            raise
         if slot.phase is GatePhase.CLAIMED:  # the deciding update answers before the flow goes on
             slot.phase = GatePhase.RECORDED
             await workflow.wait_condition(lambda: slot.phase is GatePhase.ANSWERED)
@@ -294,7 +308,11 @@ class TaskWorkflow:
         slot = self._open
         assert slot is not None
         slot.phase, slot.decision = GatePhase.CLAIMED, decision
-        await workflow.wait_condition(lambda: slot.phase is GatePhase.RECORDED)
+        await workflow.wait_condition(lambda: slot.phase in (GatePhase.RECORDED, GatePhase.UNRECORDED))
+        if slot.phase is GatePhase.UNRECORDED:
+            raise ApplicationError(
+                "the decision could not be recorded; the task has stopped", type=RefusalKind.NOT_OPEN.value
+            )
         slot.phase = GatePhase.ANSWERED
 
     @decide.validator
@@ -339,8 +357,20 @@ class TaskWorkflow:
         return f"{workflow.info().workflow_id}/{self._events}"
 
     async def _record(self, action: EventAction, *, actor: str = SYSTEM_ACTOR, **fields: Any) -> None:
-        event = TaskEvent(self._task.task_id, self._next_key(), actor, action, **fields)
-        await workflow.execute_local_activity(RECORD_ACTIVITY, event, **STORE_WRITE)
+        async with self._recording:
+            event = TaskEvent(self._task.task_id, self._next_key(), actor, action, after=self._head, **fields)
+            self._head = _anchor(await workflow.execute_local_activity(RECORD_ACTIVITY, event, **STORE_WRITE))
+
+    @workflow.query
+    def audit_head(self) -> Anchor | None:
+        """The audit chain's head as this workflow recorded it: what verification holds the
+        database's chain against (None for runs started before heads were kept)."""
+        return self._head
+
+
+def _anchor(result: Any) -> Anchor | None:
+    """A recorded head from an activity's result (older runs' results carry none)."""
+    return Anchor(result["seq"], result["hash"]) if isinstance(result, dict) and "hash" in result else None
 
 
 def _highest_risk(steps: list[StepState]) -> Risk:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import os
 import signal
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 from temporalio.client import Client
@@ -24,6 +27,7 @@ from web.deps import Services
 
 ADMIN_EMAIL = "admin@exosuit.local"
 ADMIN_TEAM = "default"
+FIRST_START_FILE = "first-start.txt"
 
 
 class _Server(uvicorn.Server):
@@ -53,25 +57,35 @@ async def _connect_when_up(settings: Settings, address: str | None = None) -> Cl
             await asyncio.sleep(0.2)
 
 
-async def first_start(directory: Directory) -> list[str]:
-    """On an empty database: an admin user and an API token; lines to print."""
+async def first_start(directory: Directory, data_dir: Path) -> list[str]:
+    """On an empty database: an admin user and an API token; lines to print.
+
+    The credentials go to the terminal only when there is one; otherwise (a log, a
+    container) they are written once to a file only this user can read.
+    """
     if await directory.user_count() > 0:
         return []
     password = secrets.token_urlsafe(12)
     await directory.add_user(ADMIN_EMAIL, teams=[ADMIN_TEAM], role=Role.ADMIN, password=password)
     token = await directory.create_token(ADMIN_EMAIL, name="first-start")
-    return [
-        f"  First start: created {ADMIN_EMAIL} (admin of team {ADMIN_TEAM!r}).",
-        f"  Sign in as {ADMIN_EMAIL} with password {password}",
-        f"  API token (shown once): {token}",
-        "  Add people with `exosuit user add EMAIL --team TEAM --role approver`.",
-    ]
+    secret = [f"  Sign in as {ADMIN_EMAIL} with password {password}", f"  API token (shown once): {token}"]
+    lines = [f"  First start: created {ADMIN_EMAIL} (admin of team {ADMIN_TEAM!r})."]
+    if sys.stdout.isatty():
+        lines += secret
+    else:
+        path = data_dir / FIRST_START_FILE
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write("\n".join(line.strip() for line in secret) + "\n")
+        lines.append(f"  How to sign in (not printed: this is not a terminal): {path.resolve()}")
+    return [*lines, "  Add people with `exosuit user add EMAIL --team TEAM --role approver`."]
 
 
 async def run_dev(settings: Settings, port: int) -> None:
     """Temporal (embedded unless TEMPORAL_ADDRESS is set) + one worker + the web app."""
     loop = asyncio.get_running_loop()
     started = loop.time()
+    os.umask(0o077)  # the embedded state (databases, logs, secrets) is readable by this user only
     migrate(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
     temporal: DevServer | None = None
@@ -95,7 +109,7 @@ async def run_dev(settings: Settings, port: int) -> None:
             )
         )
         _stop_on_signals(server)
-        lines = await first_start(Directory(db))
+        lines = await first_start(Directory(db), settings.data_dir)
         async with worker:
             serving = asyncio.create_task(server.serve())
             while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)

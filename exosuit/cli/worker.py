@@ -9,6 +9,7 @@ from activities.planning import PlannerActivities, PlannerConfig
 from activities.recording import RecordActivities
 from activities.steps import StepActivities
 from activities.tools import ToolRunner
+from exosuit.domain.audit import anchor_key
 from exosuit.llm.client import ModelClient
 from exosuit.settings import Settings
 from exosuit.storage.db import Database
@@ -26,7 +27,7 @@ def build_worker(
     model: ModelClient | None = None,
     task_queue: str | None = None,
 ) -> Worker:
-    tasks, writer = Tasks(db), EventWriter(db)
+    tasks, writer = Tasks(db), EventWriter(db, anchor_key(settings.resolved_secret_key))
     model = model or ModelClient.from_settings(settings)
     planner = PlannerActivities(
         model,

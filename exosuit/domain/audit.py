@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,21 +41,66 @@ class ChainEvent:
 
 
 @dataclass(frozen=True)
+class Anchor:
+    """A chain's head as known outside the database: the workflow's state, or a signed record."""
+
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True)
 class ChainCheck:
-    """What verifying a chain found."""
+    """What verifying a chain found; `reason` says why it failed."""
 
     ok: bool
     events: int
     first_bad_seq: int | None
+    head: str | None = None  # the last event's hash
+    anchored: bool = False  # the head was compared with an anchor
+    reason: str | None = None
 
 
-def verify_chain(events: Iterable[ChainEvent]) -> ChainCheck:
-    """Recompute every link; the first event whose seq, link or hash is off is reported."""
+def verify_chain(events: Iterable[ChainEvent], anchor: Anchor | None = None) -> ChainCheck:
+    """Recompute every link, then hold the head against the anchor when there is one.
+
+    Fails on no events at all, the first event whose seq, link or hash is off, events
+    missing after the anchored head, an anchored event that differs (a rewrite re-hashed
+    consistently), and events appended after the anchored head.
+    """
     chain = list(events)
+    size, head = len(chain), chain[-1].hash if chain else None
+
+    def broken(seq: int, reason: str) -> ChainCheck:
+        return ChainCheck(False, size, seq, head, anchor is not None, reason)
+
+    if not chain:
+        return broken(1, "the chain has no events")
     prev = GENESIS_HASH
     for expected_seq, event in enumerate(chain, start=1):
         recomputed = event_hash(prev, event.seq, event.at, event.actor, event.action, event.data)
-        if event.seq != expected_seq or event.prev_hash != prev or event.hash != recomputed:
-            return ChainCheck(ok=False, events=len(chain), first_bad_seq=event.seq)
+        if event.seq != expected_seq:
+            return broken(expected_seq, f"seq {expected_seq} is missing or out of order")
+        if event.prev_hash != prev or event.hash != recomputed:
+            return broken(event.seq, f"seq {event.seq} does not hash to its link")
         prev = event.hash
-    return ChainCheck(ok=True, events=len(chain), first_bad_seq=None)
+    if anchor is not None:
+        if size < anchor.seq:
+            return broken(size + 1, f"events {size + 1} to {anchor.seq} are missing at the end")
+        if chain[anchor.seq - 1].hash != anchor.hash:
+            return broken(anchor.seq, f"seq {anchor.seq} differs from its anchor: the chain was rewritten")
+        if size > anchor.seq:
+            return broken(anchor.seq + 1, f"events after the anchored head (seq {anchor.seq}) were added")
+    return ChainCheck(True, size, None, head, anchor is not None)
+
+
+def anchor_key(secret: str) -> bytes:
+    """The key that signs anchors, derived from the root secret (never the secret itself)."""
+    return hmac.new(secret.encode(), b"exosuit audit anchor v1", hashlib.sha256).digest()
+
+
+def sign_anchor(key: bytes, task_id: str, anchor: Anchor) -> str:
+    return hmac.new(key, f"{task_id}:{anchor.seq}:{anchor.hash}".encode(), hashlib.sha256).hexdigest()
+
+
+def anchor_signed(key: bytes, task_id: str, anchor: Anchor, signature: str) -> bool:
+    return hmac.compare_digest(sign_anchor(key, task_id, anchor), signature)

@@ -46,6 +46,8 @@ class Role(StrEnum):
 
 DEFAULT_MAX_AUTONOMY = AutonomyLevel.DELEGATED
 DEFAULT_GATE_DEADLINE_SECONDS = 24 * 3600.0
+DEFAULT_MAX_ACTIVE_TASKS = 100  # a team's tasks not yet ended (each one a workflow and paid calls)
+DEFAULT_SUBMISSIONS_PER_MINUTE = 30  # one person's new tasks
 _FOUR_EYES_LEVELS = {AutonomyLevel.MANUAL, AutonomyLevel.SUPERVISED}
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from exosuit.domain.audit import Anchor
 from exosuit.domain.autonomy import AutonomyLevel, GateKind, Risk, Role
 from exosuit.domain.decisions import DecisionAction, OnReject
 from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
@@ -21,6 +22,10 @@ PLAN_ACTIVITY = "plan_task"
 RUN_STEP_ACTIVITY = "run_step"
 REDRAFT_ACTIVITY = "redraft_step"
 COST_CHECK_ACTIVITY = "check_step_cost"
+
+# The type of the error a record raises when the chain no longer ends where the workflow
+# last recorded (someone wrote around Exosuit): retrying cannot help, the task stops.
+CHAIN_CHANGED = "AuditChainChanged"
 
 
 def workflow_id_for(task_id: str) -> str:
@@ -126,6 +131,7 @@ class TaskEvent:
     instructions: str | None = None
     output: str | None = None
     error: str | None = None
+    after: Anchor | None = None  # the head the workflow last recorded: the chain must still end there
 
 
 @dataclass
@@ -143,6 +149,7 @@ class PlanResult:
     valid: bool
     steps: list[StepState] = field(default_factory=list)
     error: str | None = None
+    head: Anchor | None = None  # the audit chain's head after the planner's event
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -70,9 +71,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _ensure_sqlite_folder(url: str) -> None:
+    """The SQLite file's folder, and the file itself created readable by this user only
+    (SQLite gives its WAL and shared-memory files the same mode)."""
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(str(parsed.database))
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:

@@ -14,39 +14,46 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from exosuit.domain.audit import GENESIS_HASH, event_hash, format_at
+from exosuit.domain.audit import GENESIS_HASH, Anchor, event_hash, format_at, sign_anchor
 from exosuit.domain.autonomy import excluded_decider
 from exosuit.domain.contracts import Gate, TaskEvent
-from exosuit.domain.task import StepStatus, TaskStatus
+from exosuit.domain.task import EventAction, StepStatus, TaskStatus
 from exosuit.domain.text import fingerprint, text_diff
 from exosuit.domain.usage import CallRecord
 from exosuit.storage.db import Database, utcnow
-from exosuit.storage.tables import AuditEvent, ModelCall, Step, Task
+from exosuit.storage.tables import AuditAnchor, AuditEvent, ModelCall, Step, Task
 
 _APPEND_ATTEMPTS = 5
+_ENDINGS = frozenset(EventAction.ended(s) for s in TaskStatus if not s.active)
+
+
+class ChainChanged(Exception):
+    """The chain no longer ends where the workflow last recorded: someone wrote around Exosuit."""
 
 
 class EventWriter:
     """The workflow's one way to change the read model and the audit chain."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, anchor_key: bytes | None = None) -> None:
         self.db = db
+        self._anchor_key = anchor_key  # signs a finished task's head
 
-    async def apply(self, event: TaskEvent, call: CallRecord | None = None) -> bool:
-        """Apply one event atomically; False if its key was applied before."""
+    async def apply(self, event: TaskEvent, call: CallRecord | None = None) -> Anchor:
+        """Apply one event atomically; the chain's head after it (the same again for a known key)."""
         for attempt in range(_APPEND_ATTEMPTS):
             try:
                 async with self.db.session() as session:
-                    if await self._seen(session, event.task_id, event.key):
-                        return False
-                    await self._apply(session, event, call)
+                    done = await self._event(session, event.task_id, event.key)
+                    if done is not None:
+                        return Anchor(done.seq, done.hash)
+                    head = await self._apply(session, event, call)
                     await session.commit()
-                    return True
+                    return head
             except IntegrityError:
                 # Another writer took the next seq first; read again and retry.
                 if attempt == _APPEND_ATTEMPTS - 1:
                     raise
-        return False  # pragma: no cover
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def stream_output(self, task_id: str, step_id: str, text: str) -> None:
         """A running step's text so far: read model only, no audit event (the final text gets one)."""
@@ -62,26 +69,24 @@ class EventWriter:
     async def event(self, task_id: str, key: str) -> AuditEvent | None:
         """The audit event written under an idempotency key, if any."""
         async with self.db.session() as session:
-            found = await session.exec(
-                select(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.idem_key == key)
-            )
-            return found.first()
+            return await self._event(session, task_id, key)
 
     async def seen(self, task_id: str, key: str) -> bool:
-        async with self.db.session() as session:
-            return await self._seen(session, task_id, key)
+        return await self.event(task_id, key) is not None
 
-    async def _seen(self, session: AsyncSession, task_id: str, key: str) -> bool:
+    async def _event(self, session: AsyncSession, task_id: str, key: str) -> AuditEvent | None:
         found = await session.exec(
-            select(AuditEvent.id).where(AuditEvent.task_id == task_id, AuditEvent.idem_key == key)
+            select(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.idem_key == key)
         )
-        return found.first() is not None
+        return found.first()
 
-    async def _apply(self, session: AsyncSession, ev: TaskEvent, call: CallRecord | None) -> None:
+    async def _apply(self, session: AsyncSession, ev: TaskEvent, call: CallRecord | None) -> Anchor:
         task = await session.get(Task, ev.task_id)
         if task is None:
             raise LookupError(f"task {ev.task_id} does not exist")
         data: dict[str, Any] = dict(ev.data)
+        if ev.action is EventAction.TASK_SUBMITTED:  # the chain holds what was submitted
+            data |= {"title": task.title, "instructions": task.instructions, "team": task.team}
         now = utcnow()
         if ev.status is not None:
             task.status = ev.status
@@ -103,7 +108,13 @@ class EventWriter:
             data.update(await self._record_call(session, task, call))
         task.updated_at = now
         session.add(task)
-        await self._append(session, ev.task_id, ev.key, ev.actor, ev.action, data, now)
+        head = await self._append(session, ev, data, now)
+        if ev.action in _ENDINGS and self._anchor_key is not None:
+            signature = sign_anchor(self._anchor_key, ev.task_id, head)
+            await session.merge(
+                AuditAnchor(task_id=ev.task_id, seq=head.seq, hash=head.hash, signature=signature)
+            )
+        return head
 
     async def _replace_plan(self, session: AsyncSession, task_id: str, ev: TaskEvent) -> dict[str, Any]:
         assert ev.new_plan is not None
@@ -187,39 +198,39 @@ class EventWriter:
         return found.first()
 
     async def _append(
-        self,
-        session: AsyncSession,
-        task_id: str,
-        key: str,
-        actor: str,
-        action: str,
-        data: dict[str, Any],
-        now: datetime,
-    ) -> None:
+        self, session: AsyncSession, ev: TaskEvent, data: dict[str, Any], now: datetime
+    ) -> Anchor:
         last = (
             await session.exec(
                 select(AuditEvent.seq, AuditEvent.hash)
-                .where(AuditEvent.task_id == task_id)
+                .where(AuditEvent.task_id == ev.task_id)
                 .order_by(col(AuditEvent.seq).desc())
                 .limit(1)
             )
         ).first()
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+        if ev.after is not None and (seq - 1, prev) != (ev.after.seq, ev.after.hash):
+            raise ChainChanged(
+                f"the audit chain of task {ev.task_id} ends at seq {seq - 1}, not at the seq "
+                f"{ev.after.seq} this task last recorded: it was changed outside Exosuit"
+            )
         at = format_at(now)
+        digest = event_hash(prev, seq, at, ev.actor, ev.action, data)
         session.add(
             AuditEvent(
-                task_id=task_id,
+                task_id=ev.task_id,
                 seq=seq,
                 at=at,
-                actor=actor,
-                action=action,
+                actor=ev.actor,
+                action=ev.action,
                 data=data,
                 prev_hash=prev,
-                hash=event_hash(prev, seq, at, actor, action, data),
-                idem_key=key,
+                hash=digest,
+                idem_key=ev.key,
             )
         )
         await session.flush()
+        return Anchor(seq, digest)
 
 
 def _set_gate(task: Task, gate: Gate | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass, field
@@ -9,7 +10,8 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlmodel import select
+from sqlalchemy import delete
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from exosuit.domain.autonomy import AutonomyLevel, Role, can_approve
@@ -83,6 +85,8 @@ class Directory:
         max_autonomy: AutonomyLevel | None = None,
         gate_deadline_seconds: float | None = None,
         monthly_budget_usd: float | None = None,
+        max_active_tasks: int | None = None,
+        submissions_per_minute: int | None = None,
     ) -> Team:
         """Change what is given; a monthly budget of 0 removes the budget."""
         await self.ensure_team(name)
@@ -95,6 +99,10 @@ class Directory:
                 team.gate_deadline_seconds = gate_deadline_seconds
             if monthly_budget_usd is not None:
                 team.monthly_budget_usd = monthly_budget_usd or None
+            if max_active_tasks is not None:
+                team.max_active_tasks = max_active_tasks
+            if submissions_per_minute is not None:
+                team.submissions_per_minute = submissions_per_minute
             session.add(team)
             await session.commit()
             return team
@@ -115,10 +123,12 @@ class Directory:
             if user is None:
                 user = User(email=email)
             if password is not None:
-                user.password_hash = hash_password(password)
+                user.password_hash = await asyncio.to_thread(hash_password, password)
             session.add(user)
             await session.flush()
             assert user.id is not None
+            if password is not None:  # a new password ends every session signed in with the old one
+                await _end_sessions(session, user.id)
             for name in teams:
                 member = await session.get(Membership, (user.id, name))
                 if member is None:
@@ -132,16 +142,54 @@ class Directory:
         async with self.db.session() as session:
             return len(list(await session.exec(select(User.id))))
 
-    async def create_token(self, email: str, name: str = "default") -> str:
+    async def create_token(
+        self, email: str, name: str = "default", *, expires_days: float | None = None
+    ) -> str:
         """A new API token for the user; only its hash is stored."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        expires = utcnow() + timedelta(days=expires_days) if expires_days is not None else None
         async with self.db.session() as session:
-            user = (await session.exec(select(User).where(User.email == email.lower()))).first()
-            if user is None or user.id is None:
-                raise LookupError(f"no user {email}")
-            session.add(ApiToken(user_id=user.id, name=name, token_hash=hash_token(token)))
+            _, user_id = await _user(session, email)
+            session.add(
+                ApiToken(user_id=user_id, name=name, token_hash=hash_token(token), expires_at=expires)
+            )
             await session.commit()
         return token
+
+    async def tokens(self, email: str) -> list[ApiToken]:
+        """A user's tokens, oldest first (their hashes never leave the database)."""
+        async with self.db.session() as session:
+            _, user_id = await _user(session, email)
+            rows = await session.exec(
+                select(ApiToken).where(ApiToken.user_id == user_id).order_by(col(ApiToken.id))
+            )
+            return list(rows)
+
+    async def revoke_token(self, email: str, name: str) -> int:
+        """Revoke the user's live tokens of that name; how many were revoked."""
+        async with self.db.session() as session:
+            _, user_id = await _user(session, email)
+            rows = await session.exec(
+                select(ApiToken).where(
+                    ApiToken.user_id == user_id, ApiToken.name == name, col(ApiToken.revoked_at).is_(None)
+                )
+            )
+            revoked = 0
+            for token in rows:
+                token.revoked_at = utcnow()
+                session.add(token)
+                revoked += 1
+            await session.commit()
+            return revoked
+
+    async def disable_user(self, email: str) -> None:
+        """The user's sessions end and their tokens stop working, at once."""
+        async with self.db.session() as session:
+            user, user_id = await _user(session, email)
+            user.disabled_at = user.disabled_at or utcnow()
+            session.add(user)
+            await _end_sessions(session, user_id)
+            await session.commit()
 
     async def principal_for_token(self, token: str) -> Principal | None:
         async with self.db.session() as session:
@@ -156,6 +204,12 @@ class Directory:
                 return None
             api_token, user = row
             now = utcnow()
+            if (
+                user.disabled_at
+                or api_token.revoked_at
+                or (api_token.expires_at and api_token.expires_at <= now)
+            ):
+                return None
             # Touch at most every few minutes: a write per request would serialise reads.
             if api_token.last_used_at is None or now - api_token.last_used_at > _TOUCH_EVERY:
                 api_token.last_used_at = now
@@ -167,10 +221,11 @@ class Directory:
         """A new session token if the password is right; an older session is ended."""
         async with self.db.session() as session:
             user = (await session.exec(select(User).where(User.email == email.strip().lower()))).first()
-            if user is None or user.id is None or not user.password_hash:
-                check_password(_DUMMY_HASH, password)  # same work either way: no user oracle
+            if user is None or user.id is None or not user.password_hash or user.disabled_at:
+                # The same work either way: no oracle for who exists. Hashing runs off the event loop.
+                await asyncio.to_thread(check_password, _DUMMY_HASH, password)
                 return None
-            if not check_password(user.password_hash, password):
+            if not await asyncio.to_thread(check_password, user.password_hash, password):
                 return None
             if replacing:
                 old = await session.get(WebSession, hash_token(replacing))
@@ -198,7 +253,7 @@ class Directory:
                     .where(WebSession.id_hash == hash_token(token))
                 )
             ).first()
-            if row is None or row[0].expires_at < utcnow():
+            if row is None or row[0].expires_at < utcnow() or row[1].disabled_at:
                 return None
             web_session, user = row
             return await _principal(session, user), web_session.csrf_token
@@ -209,6 +264,18 @@ class Directory:
             if found is not None:
                 await session.delete(found)
                 await session.commit()
+
+
+async def _user(session: AsyncSession, email: str) -> tuple[User, int]:
+    """The user with this email, and their id; LookupError if there is none."""
+    user = (await session.exec(select(User).where(User.email == email.strip().lower()))).first()
+    if user is None or user.id is None:
+        raise LookupError(f"no user {email}")
+    return user, user.id
+
+
+async def _end_sessions(session: AsyncSession, user_id: int) -> None:
+    await session.exec(delete(WebSession).where(col(WebSession.user_id) == user_id))
 
 
 async def _principal(session: AsyncSession, user: User, token_name: str | None = None) -> Principal:

@@ -8,7 +8,12 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from exosuit.domain.autonomy import DEFAULT_GATE_DEADLINE_SECONDS, DEFAULT_MAX_AUTONOMY
+from exosuit.domain.autonomy import (
+    DEFAULT_GATE_DEADLINE_SECONDS,
+    DEFAULT_MAX_ACTIVE_TASKS,
+    DEFAULT_MAX_AUTONOMY,
+    DEFAULT_SUBMISSIONS_PER_MINUTE,
+)
 from exosuit.domain.task import TITLE_MAX_CHARS, StepKind, StepStatus, TaskStatus
 from exosuit.storage.db import UTCDateTime, utcnow
 
@@ -22,6 +27,8 @@ class Team(SQLModel, table=True):
     max_autonomy: str = Field(default=DEFAULT_MAX_AUTONOMY.value, max_length=20)
     gate_deadline_seconds: float = DEFAULT_GATE_DEADLINE_SECONDS
     monthly_budget_usd: float | None = None
+    max_active_tasks: int = DEFAULT_MAX_ACTIVE_TASKS  # tasks of the team not yet ended
+    submissions_per_minute: int = DEFAULT_SUBMISSIONS_PER_MINUTE  # per person
     created_at: datetime = _when()
 
 
@@ -30,6 +37,7 @@ class User(SQLModel, table=True):
     email: str = Field(unique=True, index=True, max_length=320)
     password_hash: str | None = None
     created_at: datetime = _when()
+    disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Membership(SQLModel, table=True):
@@ -45,6 +53,8 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(unique=True, max_length=64)
     created_at: datetime = _when()
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Task(SQLModel, table=True):
@@ -151,6 +161,16 @@ class AuditEvent(SQLModel, table=True):
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
     idem_key: str = Field(max_length=200)
+
+
+class AuditAnchor(SQLModel, table=True):
+    """A finished task's head, signed with a key derived from the root secret."""
+
+    task_id: str = Field(foreign_key="task.id", primary_key=True, max_length=40)
+    seq: int
+    hash: str = Field(max_length=64)
+    signature: str = Field(max_length=64)
+    at: datetime = _when()
 
 
 class WebSession(SQLModel, table=True):

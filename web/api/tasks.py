@@ -102,8 +102,15 @@ async def audit(view: VisibleTask, services: ServicesDep) -> dict[str, list[Audi
 
 @router.get("/{task_id}/audit/verify")
 async def verify(view: VisibleTask, services: ServicesDep) -> VerifyOut:
-    check = await services.audit.verify(view.task.id)
-    return VerifyOut(ok=check.ok, events=check.events, first_bad_seq=check.first_bad_seq)
+    check = await actions.verify_audit(services, view)
+    return VerifyOut(
+        ok=check.ok,
+        events=check.events,
+        first_bad_seq=check.first_bad_seq,
+        head=check.head,
+        anchored=check.anchored,
+        reason=check.reason,
+    )
 
 
 async def _public(services: ServicesDep, task_id: str) -> TaskOut:
