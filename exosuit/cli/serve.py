@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Iterator
