@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         None, description="The root secret: signs audit anchors; default generated once into the data dir."
     )
     max_body_bytes: int = Field(1_048_576, description="Largest request body the API accepts.")
+    login_limit_per_account: str = Field(
+        "10 per 15 minutes", description="Failed sign-ins an account allows before it waits."
+    )
+    login_limit_per_address: str = Field("30 per minute", description="Sign-in attempts per client address.")
+    event_streams_per_user: int = Field(20, description="Open server-sent-event streams per person.")
     host: str = "127.0.0.1"
     port: int = 8000
 

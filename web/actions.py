@@ -19,6 +19,7 @@ from exosuit.storage.identity import Principal
 from exosuit.storage.tables import Task
 from exosuit.storage.tasks import DuplicateKey, TaskView
 from web.deps import Services
+from web.limits import Throttled
 from web.schemas import DecisionIn, TaskCreate
 
 _HEAD_CATCH_UP_TRIES = 5
@@ -44,6 +45,10 @@ async def submit(
     task = await _existing(services, principal.email, idempotency_key, print_)
     replayed = task is not None
     if task is None:
+        await services.limits.submission(principal.email, team.submissions_per_minute)
+        active = await services.tasks.active_count(team.name)
+        if active >= team.max_active_tasks:
+            raise Throttled(f"team {team.name} has {active} tasks not yet ended, its limit", 30)
         task = Task(
             id=f"t_{uuid.uuid4().hex[:20]}",
             title=body.title,

@@ -15,6 +15,7 @@ from exosuit.storage.identity import Directory, Principal
 from exosuit.storage.tasks import Tasks, TaskView
 from web.errors import Problem
 from web.gateway import TaskGateway, TemporalClient
+from web.limits import Limits
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Services:
     audit: AuditLog
     directory: Directory
     gateway: TaskGateway
+    limits: Limits
 
     @classmethod
     def build(cls, settings: Settings, db: Database, temporal: TemporalClient) -> Services:
@@ -35,6 +37,7 @@ class Services:
             audit=AuditLog(db, anchor_key(settings.resolved_secret_key)),
             directory=Directory(db),
             gateway=TaskGateway(temporal, settings.task_queue),
+            limits=Limits(settings),
         )
 
 

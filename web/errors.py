@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -13,8 +14,10 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exosuit.domain.refusals import Forbidden, Invalid, Refused
+from web.limits import Throttled
 
 PROBLEM = "application/problem+json"
+logger = logging.getLogger(__name__)
 
 
 def status_of(refused: Refused) -> int:
@@ -73,9 +76,21 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
         return problem_response(422, "Unprocessable Content", "the request is invalid", errors=errors)
 
+    async def on_throttled(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Throttled)
+        headers = {"Retry-After": str(exc.retry_after)}
+        return problem_response(429, "Too Many Requests", exc.message, headers=headers)
+
+    async def on_anything(request: Request, exc: Exception) -> JSONResponse:
+        # Never a bare 500 page: the cause goes to the log, a problem document to the client.
+        logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem_response(500, "Internal Server Error", "the server failed; it has been logged")
+
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(Throttled, on_throttled)
+    app.add_exception_handler(Exception, on_anything)
 
 
 def _title(status: int) -> str:
@@ -86,7 +101,11 @@ def _title(status: int) -> str:
 
 
 class BodySizeLimit:
-    """Refuse request bodies over `max_bytes` with 413, declared or streamed."""
+    """Refuse request bodies over `max_bytes` with 413, declared or streamed.
+
+    A body without a declared length (chunked) is read up to the limit before the app sees
+    it, so an oversized one is refused as 413 however the app would have read it.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -97,31 +116,32 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
-            return
-        received = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+        if declared is not None:
+            if not declared.isdigit() or len(declared) > 15 or int(declared) > self.max_bytes:
                 await self._refuse(send)
+                return
+            await self.app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                await self._refuse(send)
+                return
+        replayed = False
+
+        async def buffered() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # what follows the body: a disconnect
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, buffered, send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(
@@ -143,7 +163,3 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass

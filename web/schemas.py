@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from exosuit.domain.autonomy import AutonomyLevel
 from exosuit.domain.decisions import DecisionAction, OnReject
@@ -13,17 +14,50 @@ from exosuit.domain.task import INSTRUCTIONS_MAX_CHARS, TITLE_MAX_CHARS
 from exosuit.storage.tables import AuditEvent, Step, Task
 from exosuit.storage.tasks import TaskView
 
+MAX_DEPTH = 12  # of a decision's `changes`: a plan is 4 deep
+MAX_NODES = 20_000  # values in a decision's `changes`
+MAX_BUDGET_USD = 1_000_000.0
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _no_control(text: str) -> str:
+    if _CONTROL.search(text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
+def _lines_only(text: str) -> str:
+    if _CONTROL_BUT_LINES.search(text):
+        raise ValueError("must not contain control characters other than tabs and line breaks")
+    return text
+
+
+def _bounded(value: Any) -> Any:
+    """Refuse JSON nested deeper than MAX_DEPTH or holding more than MAX_NODES values."""
+    stack, seen = [(value, 1)], 0
+    while stack:
+        item, depth = stack.pop()
+        seen += 1
+        if depth > MAX_DEPTH or seen > MAX_NODES:
+            raise ValueError(f"must nest at most {MAX_DEPTH} deep and hold at most {MAX_NODES} values")
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return value
+
 
 class TaskCreate(BaseModel):
     """A submission: the API's body, and what the submit page's form is read into."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: str = Field(min_length=1, max_length=TITLE_MAX_CHARS)
-    instructions: str = Field(min_length=1, max_length=INSTRUCTIONS_MAX_CHARS)
-    team: str = Field(min_length=1, max_length=100)
+    title: Annotated[str, Field(min_length=1, max_length=TITLE_MAX_CHARS), AfterValidator(_no_control)]
+    instructions: Annotated[
+        str, Field(min_length=1, max_length=INSTRUCTIONS_MAX_CHARS), AfterValidator(_lines_only)
+    ]
+    team: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_control)]
     autonomy: AutonomyLevel = AutonomyLevel.SUPERVISED
-    budget_usd: float | None = Field(default=None, gt=0)
+    budget_usd: float | None = Field(default=None, gt=0, le=MAX_BUDGET_USD, allow_inf_nan=False)
 
 
 class DecisionIn(BaseModel):
@@ -33,8 +67,8 @@ class DecisionIn(BaseModel):
 
     gate_id: str = Field(min_length=1, max_length=40)
     action: DecisionAction
-    changes: dict[str, Any] = Field(default_factory=dict)
-    reason: str | None = Field(default=None, max_length=10_000)
+    changes: Annotated[dict[str, Any], BeforeValidator(_bounded)] = Field(default_factory=dict)
+    reason: Annotated[str, Field(max_length=10_000), AfterValidator(_lines_only)] | None = None
     on_reject: OnReject = OnReject.REVISE
 
 

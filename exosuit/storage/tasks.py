@@ -7,12 +7,13 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from exosuit.domain.task import ACTIVE_STATUSES
 from exosuit.storage.db import Database
 from exosuit.storage.tables import Step, Task, Team
 
@@ -137,6 +138,14 @@ class Tasks:
         async with self.db.session() as session:
             rows = await session.exec(query)  # type: ignore[call-overload]
             return [QueueRow(*row) for row in rows]
+
+    async def active_count(self, team: str) -> int:
+        """How many of the team's tasks have not ended."""
+        async with self.db.session() as session:
+            found = await session.exec(
+                select(func.count()).where(Task.team == team, col(Task.status).in_(list(ACTIVE_STATUSES)))
+            )
+            return int(found.one())
 
     async def team(self, name: str) -> Team | None:
         async with self.db.session() as session:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from web.deps import ServicesDep
+from web.limits import Throttled
 from web.pages.common import CheckedForm, redirect, render
 from web.security import clear_session_cookie, session_cookie, set_session_cookie
 
@@ -50,8 +51,17 @@ async def login(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected.encode(), csrf_token.encode()):
         return _login_page(request, _safe_next(next), "The form expired. Please sign in again.", 403)
+    address = request.client.host if request.client else "unknown"
+    try:
+        await services.limits.sign_in_attempt(address, email)
+    except Throttled as throttled:
+        message = f"{throttled.message}. Try again in {throttled.retry_after} s."
+        response = _login_page(request, _safe_next(next), message, 429)
+        response.headers["Retry-After"] = str(throttled.retry_after)
+        return response
     token = await services.directory.sign_in(email, password, replacing=session_cookie(request))
     if token is None:
+        await services.limits.sign_in_failed(email)
         return _login_page(request, _safe_next(next), "Wrong email or password.", 401)
     response = RedirectResponse(_safe_next(next), status_code=303)
     set_session_cookie(request, response, token)

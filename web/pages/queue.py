@@ -48,7 +48,8 @@ async def queue_response(
     if wanted in ids:
         selected_id = wanted
     elif ids:
-        selected_id = ids[min(int(position), len(ids) - 1)] if position.isdigit() else ids[0]
+        numeric = position.isascii() and position.isdigit() and len(position) < 7  # not "²", not 10**9999
+        selected_id = ids[min(int(position), len(ids) - 1)] if numeric else ids[0]
     detail: dict[str, Any] | None = None
     if selected_id is not None:
         view = await services.tasks.task(selected_id)

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 
 from exosuit.domain.autonomy import AutonomyLevel, GateKind
 from exosuit.domain.decisions import DecisionAction, OnReject
@@ -18,6 +19,7 @@ from exosuit.storage.tasks import TaskView
 from web import actions
 from web.deps import ServicesDep, task_visible_to
 from web.errors import status_of
+from web.limits import Throttled
 from web.pages.common import CheckedForm, CurrentVisitor, Visitor, redirect, render
 from web.pages.queue import queue_response
 from web.pages.views import LEVELS, live_version, task_context, version_of, waiting_for
@@ -51,7 +53,7 @@ async def submit_task(
 ) -> Response:
     # The slider posts a position (0-4); the API's schema reads everything else.
     level = form.get("autonomy", "")
-    if level.isdigit() and int(level) < len(AutonomyLevel):
+    if len(level) == 1 and level.isascii() and level.isdigit() and int(level) < len(AutonomyLevel):
         level = list(AutonomyLevel)[int(level)].value
     fields = {name: form.get(name, "") for name in ("title", "instructions", "team")}
     budget = form.get("budget_usd", "").strip()
@@ -63,6 +65,8 @@ async def submit_task(
         error, status = readable(exc), 422
     except Refused as refused:
         error, status = refused.message, status_of(refused)
+    except Throttled as throttled:
+        error, status = f"{throttled.message}. Try again in {throttled.retry_after} s.", 429
     context = {"visitor": visitor, "levels": LEVELS, "form": form, "error": error}
     return render(request, "new_task.html", context, status=status)
 
@@ -97,6 +101,8 @@ async def task_events(
     """Server-sent events: `changed` whenever the task's read model changes."""
     if await task_visible_to(services, visitor.principal, task_id) is None:
         return not_found(request, visitor)
+    email = visitor.principal.email
+    services.limits.open_stream(email)  # 429 when the person already holds too many
 
     async def changes() -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
@@ -110,7 +116,12 @@ async def task_events(
             await asyncio.sleep(EVENTS_CHECK_SECONDS)
 
     # The browser reconnects by itself when a stream ends, so no stream lives for ever.
-    return StreamingResponse(changes(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    return StreamingResponse(
+        changes(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store"},
+        background=BackgroundTask(services.limits.close_stream, email),  # runs after a disconnect too
+    )
 
 
 def decision_of(form: dict[str, str], kind: str) -> DecisionIn:
@@ -126,6 +137,8 @@ def decision_of(form: dict[str, str], kind: str) -> DecisionIn:
                 fields["changes"] = {"steps": json.loads(form.get("plan", ""))}
             except json.JSONDecodeError as exc:
                 raise ValueError(f"The plan is not valid JSON: {exc}") from None
+            except RecursionError:
+                raise ValueError("The plan is nested too deeply.") from None
         elif kind == GateKind.STEP:
             fields["changes"] = {"instructions": form.get("instructions", "")}
         else:
