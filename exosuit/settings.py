@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     plan_max_steps: int = Field(20, description="Most steps a model's plan may have.")
     llm_price_input_per_million: float = Field(0.0, description="USD per 1M prompt tokens.")
     llm_price_output_per_million: float = Field(0.0, description="USD per 1M output tokens.")
+    previous_secret_keys: str | None = Field(
+        None,
+        description="Earlier root secrets, comma-separated: what they sealed still opens after a rotation.",
+    )
     secret_key: str | None = Field(
         None, description="The root secret: signs audit anchors; default generated once into the data dir."
     )
@@ -91,3 +95,9 @@ class Settings(BaseSettings):
                 with os.fdopen(descriptor, "w") as out:
                     out.write(secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+    @property
+    def sealing_secrets(self) -> list[str]:
+        """The root secret first (it seals), then earlier ones (they only open)."""
+        previous = [s.strip() for s in (self.previous_secret_keys or "").split(",") if s.strip()]
+        return [self.resolved_secret_key, *previous]

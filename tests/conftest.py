@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
 from exosuit.cli.worker import build_worker
 from exosuit.domain.autonomy import AutonomyLevel, Role
+from exosuit.sealing import sealed_converter
 from exosuit.settings import Settings
 from exosuit.storage.db import Database, migrate
 from exosuit.storage.identity import Directory
@@ -245,19 +246,31 @@ async def running_system(
     tmp_path: Path,
     *,
     endpoint: str | None = None,
+    sealed: bool = True,
     **overrides: Any,
 ) -> AsyncIterator[System]:
-    """Worker + web app on a real port; the model is the scripted server unless `endpoint`."""
+    """Worker + web app on a real port; the model is the scripted server unless `endpoint`.
+
+    Like a deployment, the worker and the web app talk to Temporal through a client that
+    seals every payload with the system's secret (`sealed=False`: the bare test client).
+    """
     settings = Settings(
-        data_dir=tmp_path,
-        task_queue=f"tq-{uuid.uuid4().hex}",
+        **(
+            {"data_dir": tmp_path, "task_queue": f"tq-{uuid.uuid4().hex}", "llm_model": "scripted-model"}
+            | overrides
+        ),
         llm_base_url=endpoint or model_server.register(model),
         llm_api_key="test",
         llm_timeout_seconds=120 if endpoint else 10,
-        **({"llm_model": "scripted-model"} | overrides),
         llm_price_input_per_million=2.0,
         llm_price_output_per_million=8.0,
     )
+    if sealed:
+        client = await Client.connect(
+            client.service_client.config.target_host,
+            namespace=client.namespace,
+            data_converter=sealed_converter(settings.sealing_secrets),
+        )
     worker = build_worker(client, settings, db)
     app = create_app(Services.build(settings, db, client))
     server, server_task, port = await serve(app)

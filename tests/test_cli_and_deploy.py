@@ -198,3 +198,5 @@ def test_compose_file_is_valid_and_has_the_production_shape() -> None:
     assert services["web"]["command"][:2] == ["exosuit", "web"]
     assert services["worker"]["command"] == ["exosuit", "worker"]
     assert (ROOT / spec["x-exosuit"]["build"]["dockerfile"]).exists()
+    assert "ports" not in services["temporal"]  # the frontend stays on the compose network
+    assert all(p.startswith("127.0.0.1:") for p in services["temporal-ui"]["ports"])

@@ -2,7 +2,7 @@
 
 `tests/histories/` holds histories recorded by earlier versions; a change to TaskWorkflow
 that would break running workflows fails here. Record new ones with
-`EXOSUIT_RECORD_HISTORIES=1 .venv/bin/pytest tests/test_replay.py -k sqlite`.
+`EXOSUIT_RECORD_HISTORIES=1 .venv/bin/pytest tests/test_replay.py -k record`.
 """
 
 from __future__ import annotations
@@ -11,12 +11,16 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from temporalio.client import WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from exosuit.domain.contracts import workflow_id_for
-from tests.conftest import System
+from exosuit.storage.db import Database
+from tests.conftest import System, running_system
 from tests.flows import ENDED, MAX_GATES, next_gate
+from tests.support.model_server import ModelServer, ScriptedModel
 from workflows.task import TaskWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -59,13 +63,28 @@ async def run_rich_scenario(system: System) -> str:
 
 
 async def test_this_runs_history_replays(system: System) -> None:
+    """Its payloads are sealed: the replayer opens them with the system's converter."""
     task_id = await run_rich_scenario(system)
     handle = system.temporal.get_workflow_handle(workflow_id_for(task_id))
     history = await handle.fetch_history()
+    await Replayer(workflows=[TaskWorkflow], data_converter=system.temporal.data_converter).replay_workflow(
+        history
+    )
+
+
+@pytest.mark.skipif(not os.environ.get("EXOSUIT_RECORD_HISTORIES"), reason="records only when asked to")
+async def test_record_a_history_unsealed(
+    temporal_env: WorkflowEnvironment, model_server: ModelServer, sqlite_db: Database, tmp_path: Path
+) -> None:
+    """`EXOSUIT_RECORD_HISTORIES=1`: record this version's history, unsealed (no secret in the repo)."""
+    async with running_system(
+        temporal_env.client, model_server, sqlite_db, ScriptedModel(), tmp_path, sealed=False
+    ) as system:
+        task_id = await run_rich_scenario(system)
+        history = await system.temporal.get_workflow_handle(workflow_id_for(task_id)).fetch_history()
     await Replayer(workflows=[TaskWorkflow]).replay_workflow(history)
-    if os.environ.get("EXOSUIT_RECORD_HISTORIES"):
-        HISTORIES.mkdir(exist_ok=True)
-        (HISTORIES / RECORDING).write_text(history.to_json())
+    HISTORIES.mkdir(exist_ok=True)
+    (HISTORIES / RECORDING).write_text(history.to_json())
 
 
 async def test_committed_histories_still_replay() -> None:

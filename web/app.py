@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from web import codec
 from web.api import approvals, tasks
 from web.deps import Services, ServicesDep
 from web.errors import BodySizeLimit, install_problem_handlers, problem_response
@@ -56,6 +57,7 @@ def create_app(services: Services) -> FastAPI:
     api.include_router(approvals.router)
     app.include_router(api)
     app.include_router(health)
+    app.include_router(codec.router)
     app.include_router(auth.router)
     app.include_router(task_pages.router)
     app.include_router(queue.router)

@@ -93,7 +93,8 @@ async def run_dev(settings: Settings, port: int) -> None:
     try:
         address = settings.temporal_address
         if not address:
-            temporal = await DevServer.start(settings.data_dir / "temporal")
+            codec = f"http://{settings.host}:{port}/codec"
+            temporal = await DevServer.start(settings.data_dir / "temporal", codec_endpoint=codec)
             address = temporal.address
             settings = settings.model_copy(update={"temporal_ui_url": temporal.ui_url})
         if not settings.llm_base_url and embedded_model.available():

@@ -11,6 +11,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from exosuit.processes import free_port, pick_port, spawn, stop
+from exosuit.sealing import sealed_converter
 from exosuit.settings import Settings
 
 # The dev server's single history shard polls its transfer queue at 20/s by default,
@@ -19,10 +20,15 @@ DEV_SERVER_DYNAMIC_CONFIG = ("history.transferProcessorMaxPollRPS=1000",)
 
 
 async def connect(settings: Settings, address: str | None = None) -> Client:
+    """A client whose payloads are sealed with the deployment's secrets (exosuit/sealing.py)."""
     target = address or settings.temporal_address
     if not target:
         raise RuntimeError("no Temporal address: set TEMPORAL_ADDRESS or run `exosuit dev`")
-    return await Client.connect(target, namespace=settings.temporal_namespace)
+    return await Client.connect(
+        target,
+        namespace=settings.temporal_namespace,
+        data_converter=sealed_converter(settings.sealing_secrets),
+    )
 
 
 def temporal_cli() -> str:
@@ -43,7 +49,7 @@ class DevServer:
     ui_url: str
 
     @classmethod
-    async def start(cls, data_dir: Path) -> DevServer:
+    async def start(cls, data_dir: Path, codec_endpoint: str | None = None) -> DevServer:
         port, ui_port = pick_port(7233), pick_port(8233)
         if ui_port == port:
             ui_port = free_port()
@@ -64,6 +70,8 @@ class DevServer:
         ]
         for value in DEV_SERVER_DYNAMIC_CONFIG:
             args += ["--dynamic-config-value", value]
+        if codec_endpoint:  # the UI shows sealed payloads opened by the web app, for its users
+            args += ["--ui-codec-endpoint", codec_endpoint]
         process = await spawn(args, data_dir / "temporal.log")
         server = cls(process, f"127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}")
         await server._wait_ready()
