@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import sys
+from asyncio.subprocess import PIPE, STDOUT
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -182,3 +186,29 @@ async def test_a_chain_changed_while_the_task_runs_stops_it_with_the_reason(syst
     ended = await approver.wait_done(task["id"])
     assert ended["status"] == "failed"
     assert "changed outside Exosuit" in ended["error"]
+
+
+async def test_an_export_is_checked_by_the_twenty_line_script_in_docs(
+    finished: Finished, tmp_path: Path
+) -> None:
+    export = (await finished.approver.http.get(f"/api/v1/tasks/{finished.task_id}/audit/export")).json()
+    assert export["anchor"]["seq"] == len(finished.events) and export["anchor"]["source"] == "workflow"
+    script = Path(__file__).parent.parent / "docs" / "check_audit_export.py"
+
+    async def check(document: dict[str, Any]) -> tuple[int, str]:
+        path = tmp_path / "export.json"
+        path.write_text(json.dumps(document))
+        run = await asyncio.create_subprocess_exec(
+            sys.executable, str(script), str(path), stdout=PIPE, stderr=STDOUT
+        )
+        out, _ = await run.communicate()
+        return run.returncode or 0, out.decode()
+
+    code, out = await check(export)
+    assert code == 0 and "holds and ends at its anchor" in out, out
+    rewritten = json.loads(json.dumps(export))
+    rewritten["events"][3]["data"] = {"forged": True}
+    assert (await check(rewritten))[0] == 1
+    cut = export | {"events": export["events"][:-2]}
+    code, out = await check(cut)
+    assert code == 1 and "the anchor at seq" in out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
@@ -111,6 +111,18 @@ async def verify(view: VisibleTask, services: ServicesDep) -> VerifyOut:
         anchored=check.anchored,
         reason=check.reason,
     )
+
+
+@router.get("/{task_id}/audit/export")
+async def export(view: VisibleTask, services: ServicesDep) -> dict[str, Any]:
+    """The chain with its anchor, for a third party to check (docs/check_audit_export.py)."""
+    events = await services.audit.events(view.task.id)
+    head = await services.gateway.audit_head(view.task.id)
+    return {
+        "task_id": view.task.id,
+        "events": [audit_out(e).model_dump() for e in events],
+        "anchor": {"seq": head.seq, "hash": head.hash, "source": "workflow"} if head else None,
+    }
 
 
 async def _public(services: ServicesDep, task_id: str) -> TaskOut:
