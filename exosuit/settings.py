@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         "default",
         validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "EXOSUIT_TEMPORAL_NAMESPACE"),
     )
+    temporal_tls_cert: Path | None = Field(None, description="Client certificate (PEM) for mTLS to Temporal.")
+    temporal_tls_key: Path | None = Field(None, description="Its private key (PEM).")
+    temporal_tls_ca: Path | None = Field(
+        None, description="The CA (PEM) that signed the server's certificate."
+    )
     task_queue: str = Field("exosuit-tasks", description="The workers' task queue.")
     temporal_ui_url: str | None = Field(None, description="Base URL of the Temporal web UI.")
     llm_base_url: str | None = Field(

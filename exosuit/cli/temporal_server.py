@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.service import TLSConfig
 
 from exosuit.processes import free_port, pick_port, spawn, stop
 from exosuit.sealing import sealed_converter
@@ -24,10 +25,18 @@ async def connect(settings: Settings, address: str | None = None) -> Client:
     target = address or settings.temporal_address
     if not target:
         raise RuntimeError("no Temporal address: set TEMPORAL_ADDRESS or run `exosuit dev`")
+    tls: TLSConfig | bool = False
+    if settings.temporal_tls_cert and settings.temporal_tls_key:  # mTLS to a real cluster
+        tls = TLSConfig(
+            client_cert=settings.temporal_tls_cert.read_bytes(),
+            client_private_key=settings.temporal_tls_key.read_bytes(),
+            server_root_ca_cert=settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None,
+        )
     return await Client.connect(
         target,
         namespace=settings.temporal_namespace,
         data_converter=sealed_converter(settings.sealing_secrets),
+        tls=tls,
     )
 
 
