@@ -1,8 +1,8 @@
 """Time from an approval to the next gate, on the embedded Temporal dev server.
 
-Runs the same supervised task twice in one process, side by side: once on a dev server
-with its default dynamic config (the baseline) and once with the transfer-queue poll rate
-that `exosuit dev` sets. Each step's gate is approved over HTTP and the clock stops when
+Runs the same supervised task three times in one process, side by side: on a dev server
+with its default dynamic config (the baseline), with the transfer-queue poll rate that
+`exosuit dev` sets, and with that rate but payloads not sealed (what sealing costs). Each step's gate is approved over HTTP and the clock stops when
 the API shows the next gate. The model is the scripted HTTP server from the test suite,
 so what is measured is Exosuit plus Temporal, not a model.
 
@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,6 +31,7 @@ from exosuit.cli.worker import build_worker
 from exosuit.domain.autonomy import Role
 from exosuit.llm.client import ModelClient
 from exosuit.llm.providers import Provider
+from exosuit.sealing import sealed_converter
 from exosuit.settings import Settings
 from exosuit.storage.db import Database, migrate
 from exosuit.storage.identity import Directory
@@ -49,10 +51,18 @@ async def next_gate(http: httpx.AsyncClient, task_id: str, after: str | None) ->
         await asyncio.sleep(0.01)
 
 
-async def measure(label: str, extra_args: list[str], steps: int, models: ModelServer) -> list[float]:
+async def measure(
+    label: str, extra_args: list[str], steps: int, models: ModelServer, *, sealed: bool = True
+) -> list[float]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(), dev_server_extra_args=extra_args
     )
+    temporal = env.client
+    if sealed:  # as deployed: every payload sealed (exosuit/sealing.py)
+        temporal = await Client.connect(
+            env.client.service_client.config.target_host,
+            data_converter=sealed_converter(["benchmark secret"]),
+        )
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/exosuit.db"
         migrate(url)
@@ -70,11 +80,11 @@ async def measure(label: str, extra_args: list[str], steps: int, models: ModelSe
         await directory.add_user("approver@bench", teams=["bench"], role=Role.APPROVER)
         submit_token = await directory.create_token("submitter@bench")
         approve_token = await directory.create_token("approver@bench")
-        server, task, port = await serve(create_app(Services.build(settings, db, env.client)))
+        server, task, port = await serve(create_app(Services.build(settings, db, temporal)))
         latencies: list[float] = []
         base = f"http://127.0.0.1:{port}"
         async with (
-            build_worker(env.client, settings, db, model=client),
+            build_worker(temporal, settings, db, model=client),
             httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {submit_token}"}) as sub,
             httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {approve_token}"}) as app,
         ):
@@ -113,6 +123,7 @@ async def main(steps: int) -> None:
         tuned += ["--dynamic-config-value", value]
     await measure("baseline: dev server defaults", [], steps, models)
     await measure("exosuit dev: " + ", ".join(DEV_SERVER_DYNAMIC_CONFIG), tuned, steps, models)
+    await measure("exosuit dev, payloads not sealed", tuned, steps, models, sealed=False)
     await models.stop()
 
 

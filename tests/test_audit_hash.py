@@ -49,4 +49,5 @@ def test_changed_data_is_caught_at_its_seq() -> None:
 def test_deleted_event_is_caught() -> None:
     chain = build_chain(4)
     del chain[1]
-    assert verify_chain(chain).first_bad_seq == 3
+    check = verify_chain(chain)
+    assert (check.ok, check.first_bad_seq, check.reason) == (False, 2, "seq 2 is missing or out of order")
