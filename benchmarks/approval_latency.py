@@ -2,9 +2,10 @@
 
 Runs the same supervised task three times in one process, side by side: on a dev server
 with its default dynamic config (the baseline), with the transfer-queue poll rate that
-`exosuit dev` sets, and with that rate but payloads not sealed (what sealing costs). Each step's gate is approved over HTTP and the clock stops when
-the API shows the next gate. The model is the scripted HTTP server from the test suite,
-so what is measured is Exosuit plus Temporal, not a model.
+`exosuit dev` sets, and with that rate but payloads not sealed (what sealing costs).
+Each step's gate is approved over HTTP and the clock stops when the API shows the next
+gate. The model is the scripted HTTP server from the test suite, so what is measured is
+Exosuit plus Temporal, not a model.
 
     .venv/bin/python benchmarks/approval_latency.py [--steps 20]
 """

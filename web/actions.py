@@ -89,8 +89,16 @@ async def _existing(services: Services, email: str, key: str | None, print_: str
     return task
 
 
-async def decide(services: Services, principal: Principal, view: TaskView, body: DecisionIn) -> None:
-    """Answer the open gate; the workflow's validator has the last word."""
+async def decide(
+    services: Services,
+    principal: Principal,
+    view: TaskView,
+    body: DecisionIn,
+    *,
+    idempotency_key: str | None = None,
+) -> None:
+    """Answer the open gate; the workflow's validator has the last word. With a key, Temporal
+    itself knows a retry (the update's id), even one sent after a lost answer or a timeout."""
     decision = Decision(
         gate_id=body.gate_id,
         action=body.action,
@@ -101,7 +109,12 @@ async def decide(services: Services, principal: Principal, view: TaskView, body:
         on_reject=body.on_reject,
         via_token=principal.token_name,
     )
-    await services.gateway.decide(view.task.id, decision)
+    update_id = (
+        f"decision-{fingerprint(principal.email + chr(0) + idempotency_key)[:32]}"
+        if idempotency_key
+        else None
+    )
+    await services.gateway.decide(view.task.id, decision, update_id)
 
 
 async def set_autonomy(

@@ -40,7 +40,8 @@ async def readyz(services: ServicesDep) -> dict[str, str] | JSONResponse:
             checks[name] = type(exc).__name__
     if all(v == "ok" for v in checks.values()):
         return {"status": "ready", **checks}
-    return problem_response(503, "Service Unavailable", "a dependency is unreachable", checks=checks)
+    headers = {"Retry-After": "5"}
+    return problem_response(503, "Service Unavailable", "a dependency is unreachable", headers, checks=checks)
 
 
 def create_app(services: Services) -> FastAPI:

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from exosuit.domain.audit import anchor_key
 from exosuit.settings import Settings
+from exosuit.storage.answers import DecisionAnswers
 from exosuit.storage.audit_log import AuditLog
 from exosuit.storage.db import Database
 from exosuit.storage.identity import Directory, Principal
@@ -27,6 +28,7 @@ class Services:
     directory: Directory
     gateway: TaskGateway
     limits: Limits
+    answers: DecisionAnswers
 
     @classmethod
     def build(cls, settings: Settings, db: Database, temporal: TemporalClient) -> Services:
@@ -38,6 +40,7 @@ class Services:
             directory=Directory(db),
             gateway=TaskGateway(temporal, settings.task_queue),
             limits=Limits(settings),
+            answers=DecisionAnswers(db),
         )
 
 

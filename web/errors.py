@@ -14,10 +14,19 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exosuit.domain.refusals import Forbidden, Invalid, Refused
+from exosuit.storage.db import DatabaseDown
 from web.limits import Throttled
 
 PROBLEM = "application/problem+json"
 logger = logging.getLogger(__name__)
+
+
+class Unavailable(Exception):
+    """A dependency (Temporal, the database) did not answer: 503, try again later."""
+
+    def __init__(self, what: str, retry_after: int = 5) -> None:
+        super().__init__(f"{what} is unavailable; try again shortly")
+        self.message, self.retry_after = str(self), retry_after
 
 
 def status_of(refused: Refused) -> int:
@@ -81,6 +90,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         headers = {"Retry-After": str(exc.retry_after)}
         return problem_response(429, "Too Many Requests", exc.message, headers=headers)
 
+    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if not isinstance(exc, Unavailable):  # the database's own errors
+            logger.warning(
+                "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+            )
+            exc = Unavailable("the database")
+        headers = {"Retry-After": str(exc.retry_after)}
+        return problem_response(503, "Service Unavailable", exc.message, headers=headers)
+
     async def on_anything(request: Request, exc: Exception) -> JSONResponse:
         # Never a bare 500 page: the cause goes to the log, a problem document to the client.
         logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -90,6 +108,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(Throttled, on_throttled)
+    app.add_exception_handler(Unavailable, on_unavailable)
+    for database_error in DatabaseDown:
+        app.add_exception_handler(database_error, on_unavailable)
     app.add_exception_handler(Exception, on_anything)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
 
 from temporalio.client import (
     Client,
@@ -10,6 +11,7 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -17,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from exosuit.domain.audit import Anchor
 from exosuit.domain.contracts import AutonomyChange, CancelRequest, Decision, TaskInput, workflow_id_for
 from exosuit.domain.refusals import Finished, Refused, refusal
+from web.errors import Unavailable
 from workflows.task import TaskWorkflow
 
 TemporalClient = Client  # what the entry points hand the web app
@@ -29,10 +32,16 @@ def _refused(err: WorkflowUpdateFailedError) -> Refused:
     return refusal(None, str(cause or err))
 
 
+RPC_TIMEOUT = timedelta(seconds=10)  # a decision waits for its record; Temporal down answers sooner
+_DOWN = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
+
+
 def _finished_or(err: RPCError) -> Exception:
     # NOT_FOUND here means the workflow has already closed.
     if err.status == RPCStatusCode.NOT_FOUND:
         return Finished("the task has finished")
+    if err.status in _DOWN:
+        return Unavailable("Temporal")
     return err
 
 
@@ -44,45 +53,60 @@ class TaskGateway:
     async def start(self, task: TaskInput) -> None:
         """Start the task's workflow; starting it again is harmless."""
         with contextlib.suppress(WorkflowAlreadyStartedError):
-            await self.client.start_workflow(
-                TaskWorkflow.run,
-                task,
-                id=workflow_id_for(task.task_id),
-                task_queue=self.task_queue,
-            )
+            try:
+                await self.client.start_workflow(
+                    TaskWorkflow.run,
+                    task,
+                    id=workflow_id_for(task.task_id),
+                    task_queue=self.task_queue,
+                    rpc_timeout=RPC_TIMEOUT,
+                )
+            except RPCError as err:
+                raise _finished_or(err) from None
 
     def _handle(self, task_id: str) -> WorkflowHandle[TaskWorkflow, str]:
         return self.client.get_workflow_handle_for(TaskWorkflow.run, workflow_id_for(task_id))
 
-    async def decide(self, task_id: str, decision: Decision) -> None:
+    async def decide(self, task_id: str, decision: Decision, update_id: str | None = None) -> None:
+        """Decide; with an `update_id`, Temporal answers a retry with the first attempt's outcome."""
         try:
-            await self._handle(task_id).execute_update(TaskWorkflow.decide, decision)
+            await self._handle(task_id).execute_update(
+                TaskWorkflow.decide, decision, id=update_id, rpc_timeout=RPC_TIMEOUT
+            )
         except WorkflowUpdateFailedError as err:
             raise _refused(err) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise Unavailable("Temporal") from None
         except RPCError as err:
             raise _finished_or(err) from None
 
     async def set_autonomy(self, task_id: str, change: AutonomyChange) -> None:
         try:
-            await self._handle(task_id).execute_update(TaskWorkflow.set_autonomy, change)
+            await self._handle(task_id).execute_update(
+                TaskWorkflow.set_autonomy, change, rpc_timeout=RPC_TIMEOUT
+            )
         except WorkflowUpdateFailedError as err:
             raise _refused(err) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise Unavailable("Temporal") from None
         except RPCError as err:
             raise _finished_or(err) from None
 
     async def cancel(self, task_id: str, request: CancelRequest) -> None:
         try:
-            await self._handle(task_id).signal(TaskWorkflow.cancel, request)
+            await self._handle(task_id).signal(TaskWorkflow.cancel, request, rpc_timeout=RPC_TIMEOUT)
         except RPCError as err:
             raise _finished_or(err) from None
 
     async def audit_head(self, task_id: str) -> Anchor | None:
         """The audit head the task's workflow recorded; None when Temporal cannot say."""
         try:
-            return await self._handle(task_id).query(TaskWorkflow.audit_head)
+            return await self._handle(task_id).query(
+                TaskWorkflow.audit_head, rpc_timeout=timedelta(seconds=3)
+            )
         except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
             return None
 
     async def ping(self) -> None:
         """Raise unless the Temporal server answers (what readiness checks)."""
-        await self.client.service_client.check_health()
+        await self.client.service_client.check_health(timeout=timedelta(seconds=2))

@@ -11,11 +11,15 @@ from typing import Any
 
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# What a database that is down, locked or refusing connections raises: callers answer 503.
+DatabaseDown = (OperationalError, InterfaceError)
 
 
 def utcnow() -> datetime:
@@ -60,11 +64,14 @@ def sync_url(url: str) -> str:
     return url
 
 
+_BUSY_TIMEOUT_MS = 10_000
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the web app read while the worker writes; the timeout waits out writers.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -108,9 +115,20 @@ class Database:
             yield session
 
     async def ping(self) -> None:
-        """Raise unless the database answers (what readiness checks)."""
+        """Raise unless the database answers and would take a write now (what readiness checks)."""
         async with self.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+            if connection.dialect.name == "sqlite":
+                # Take the write lock and let go; wait at most half a second for it.
+                await connection.exec_driver_sql("PRAGMA busy_timeout=500")
+                try:
+                    await connection.exec_driver_sql("BEGIN IMMEDIATE")
+                    await connection.exec_driver_sql("ROLLBACK")
+                finally:
+                    await connection.exec_driver_sql(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            else:
+                writable = await connection.scalar(text("SELECT NOT pg_is_in_recovery()"))
+                if not writable:
+                    raise OperationalError("SELECT NOT pg_is_in_recovery()", {}, Exception("read-only"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -173,6 +173,21 @@ class AuditAnchor(SQLModel, table=True):
     at: datetime = _when()
 
 
+class DecisionAnswer(SQLModel, table=True):
+    """The first answer to a decision sent with an Idempotency-Key (status None: in progress)."""
+
+    __table_args__ = (UniqueConstraint("submitted_by", "task_id", "key", name="uq_decision_answer"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    submitted_by: str = Field(max_length=320)
+    task_id: str = Field(max_length=40)
+    key: str = Field(max_length=200)
+    fingerprint: str = Field(max_length=64)
+    status: int | None = None
+    body: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = _when()
+
+
 class WebSession(SQLModel, table=True):
     """A signed-in browser. The cookie carries a random id; only its hash is stored."""
 

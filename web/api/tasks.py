@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
+from exosuit.domain.audit import canonical_json
 from exosuit.domain.refusals import Refused
+from exosuit.domain.text import fingerprint
 from web import actions
 from web.deps import CurrentPrincipal, ServicesDep, VisibleTask
-from web.errors import Problem
+from web.errors import PROBLEM, Problem, Unavailable, problem_response
 from web.schemas import (
     AuditEventOut,
     AutonomyIn,
@@ -69,14 +74,46 @@ async def get_task(view: VisibleTask) -> TaskOut:
     return task_out(view)
 
 
-@router.post("/{task_id}/decisions")
+@router.post("/{task_id}/decisions", response_model=TaskOut)
 async def decide(
-    body: DecisionIn, view: VisibleTask, principal: CurrentPrincipal, services: ServicesDep
-) -> TaskOut:
-    """Approve, edit or reject the open gate: exactly one decision wins it."""
-    async with refusals_as_problems():
-        await actions.decide(services, principal, view, body)
-    return await _public(services, view.task.id)
+    body: DecisionIn,
+    view: VisibleTask,
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    """Approve, edit or reject the open gate: exactly one decision wins it. With an
+    Idempotency-Key, the same key and body again get the first answer, even once the gate
+    has closed; another body with that key is 422."""
+    if idempotency_key is None:
+        async with refusals_as_problems():
+            await actions.decide(services, principal, view, body)
+        return JSONResponse(jsonable_encoder(await _public(services, view.task.id)))
+    who, task_id = principal.email, view.task.id
+    print_ = fingerprint(canonical_json(body.model_dump(mode="json")))
+    first = await services.answers.claim(who, task_id, idempotency_key, print_)
+    if first is not None:
+        if first.fingerprint != print_:
+            raise Problem(422, "Unprocessable Content", "this Idempotency-Key was used with a different body")
+        if first.status is None:
+            raise Unavailable("the answer to the first request with this Idempotency-Key")
+        replayed = {"Idempotent-Replayed": "true"}
+        media = PROBLEM if first.status >= 400 else "application/json"
+        return JSONResponse(first.body, status_code=first.status, headers=replayed, media_type=media)
+    try:
+        await actions.decide(services, principal, view, body, idempotency_key=idempotency_key)
+    except Refused as refused:
+        problem = Problem.of(refused)
+        answer = problem_response(problem.status, problem.title, problem.detail)
+        kept = json.loads(bytes(answer.body))
+        await services.answers.keep(who, task_id, idempotency_key, problem.status, kept)
+        return answer
+    except BaseException:  # no answer to keep (a dependency was down): a retry tries again
+        await services.answers.release(who, task_id, idempotency_key)
+        raise
+    task = jsonable_encoder(await _public(services, task_id))
+    await services.answers.keep(who, task_id, idempotency_key, 200, task)
+    return JSONResponse(task)
 
 
 @router.put("/{task_id}/autonomy")

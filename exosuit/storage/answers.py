@@ -1,0 +1,82 @@
+"""Decisions sent with an Idempotency-Key: the first answer, kept to answer every retry."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from exosuit.storage.db import Database
+from exosuit.storage.tables import DecisionAnswer
+
+
+@dataclass(frozen=True)
+class Answer:
+    fingerprint: str
+    status: int | None  # None: the first request is still being answered
+    body: Any
+
+
+class DecisionAnswers:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def claim(self, person: str, task_id: str, key: str, fingerprint: str) -> Answer | None:
+        """None if this request is the first with its key (it must then `keep` or `release`);
+        else what the first one got, waiting briefly for it when it is still being answered."""
+        try:
+            async with self.db.session() as session:
+                session.add(
+                    DecisionAnswer(submitted_by=person, task_id=task_id, key=key, fingerprint=fingerprint)
+                )
+                await session.commit()
+                return None
+        except IntegrityError:
+            pass
+        for _ in range(100):  # 10 s: an update answers well within it, or fails with 503
+            answer = await self._get(person, task_id, key)
+            if answer is None or answer.status is not None:
+                return answer
+            await asyncio.sleep(0.1)
+        return answer
+
+    async def keep(self, person: str, task_id: str, key: str, status: int, body: Any) -> None:
+        async with self.db.session() as session:
+            row = await self._row(session, person, task_id, key)
+            if row is not None:
+                row.status, row.body = status, body
+                session.add(row)
+                await session.commit()
+
+    async def release(self, person: str, task_id: str, key: str) -> None:
+        """Forget a claim whose request got no answer to keep (a dependency was down)."""
+        async with self.db.session() as session:
+            await session.exec(
+                delete(DecisionAnswer).where(
+                    col(DecisionAnswer.submitted_by) == person,
+                    col(DecisionAnswer.task_id) == task_id,
+                    col(DecisionAnswer.key) == key,
+                )
+            )
+            await session.commit()
+
+    async def _get(self, person: str, task_id: str, key: str) -> Answer | None:
+        async with self.db.session() as session:
+            row = await self._row(session, person, task_id, key)
+            return Answer(row.fingerprint, row.status, row.body) if row else None
+
+    @staticmethod
+    async def _row(session: Any, person: str, task_id: str, key: str) -> DecisionAnswer | None:
+        found = await session.exec(
+            select(DecisionAnswer).where(
+                DecisionAnswer.submitted_by == person,
+                DecisionAnswer.task_id == task_id,
+                DecisionAnswer.key == key,
+            )
+        )
+        row: DecisionAnswer | None = found.first()
+        return row

@@ -1,0 +1,92 @@
+"""Honest answers: decisions that can be retried safely, and 503s (fast) when a dependency is down."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from exosuit.cli.temporal_server import DevServer
+from exosuit.storage.db import Database
+from tests.conftest import System, running_system
+from tests.support.model_server import ModelServer, ScriptedModel
+
+
+async def test_a_decision_with_an_idempotency_key_gets_its_first_answer_again(system: System) -> None:
+    submitter, approver = await system.user("member"), await system.user("approver")
+    task = await approver.wait_gate((await submitter.submit(system.team, "supervised"))["id"], "plan")
+    url = f"/api/v1/tasks/{task['id']}/decisions"
+    body = {"gate_id": task["open_gate"]["id"], "action": "approve"}
+    first = await approver.http.post(url, json=body, headers={"Idempotency-Key": "approve-plan"})
+    assert first.status_code == 200, first.text
+    again = await approver.http.post(url, json=body, headers={"Idempotency-Key": "approve-plan"})
+    assert (again.status_code, again.json()) == (200, first.json())  # the gate has closed meanwhile
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = await approver.http.post(url, json=body | {"action": "reject", "reason": "x"},
+                                     headers={"Idempotency-Key": "approve-plan"})  # fmt: skip
+    assert other.status_code == 422
+    refused = await submitter.http.post(url, json=body, headers={"Idempotency-Key": "mine"})
+    replayed = await submitter.http.post(url, json=body, headers={"Idempotency-Key": "mine"})
+    assert refused.status_code == replayed.status_code == 409  # the gate has closed: the refusal is kept
+    assert replayed.json() == refused.json() and replayed.headers["Idempotent-Replayed"] == "true"
+    audit = (await approver.http.get(f"/api/v1/tasks/{task['id']}/audit")).json()["items"]
+    assert sum(e["action"] == "gate.decided" for e in audit) == 1
+
+
+async def test_temporal_down_is_a_fast_503_and_reads_still_work(
+    temporal_env: WorkflowEnvironment, model_server: ModelServer, sqlite_db: Database, tmp_path: Path
+) -> None:
+    server = await DevServer.start(tmp_path / "temporal")
+    try:
+        client = await Client.connect(server.address)
+        async with running_system(client, model_server, sqlite_db, ScriptedModel(), tmp_path) as system:
+            approver = await system.user("approver")
+            task = await approver.wait_gate((await approver.submit(system.team, "supervised"))["id"], "plan")
+            os.kill(server.process.pid, signal.SIGKILL)
+            await server.process.wait()
+            base = f"/api/v1/tasks/{task['id']}"
+            body = {"title": "x", "instructions": "y", "team": system.team, "autonomy": "manual"}
+            for method, path, payload in [
+                ("POST", f"{base}/decisions", {"gate_id": task["open_gate"]["id"], "action": "approve"}),
+                ("PUT", f"{base}/autonomy", {"autonomy": "manual"}),
+                ("POST", f"{base}/cancel", None),
+                ("POST", "/api/v1/tasks", body),
+            ]:
+                started = time.perf_counter()
+                answer = await approver.http.request(method, path, json=payload)
+                took = time.perf_counter() - started
+                assert answer.status_code == 503, (path, answer.text)
+                assert answer.headers["content-type"] == "application/problem+json"
+                assert int(answer.headers["Retry-After"]) > 0
+                assert took < 12, (path, took)
+            ready = await approver.http.get("/readyz")
+            assert ready.status_code == 503 and ready.json()["checks"]["temporal"] != "ok"
+            assert (await approver.http.get(base)).status_code == 200  # the read model still answers
+    finally:
+        if server.process.returncode is None:
+            await server.stop()
+
+
+async def test_readyz_says_503_while_sqlite_is_write_locked(ui_system: System) -> None:
+    path = ui_system.db.engine.url.database
+    assert path
+    async with httpx.AsyncClient(base_url=ui_system.base_url) as anonymous:
+        assert (await anonymous.get("/readyz")).status_code == 200
+        locker = sqlite3.connect(path, timeout=5, isolation_level=None)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")
+            started = time.perf_counter()
+            ready = await asyncio.wait_for(anonymous.get("/readyz"), 10)
+            assert ready.status_code == 503 and ready.json()["checks"]["database"] != "ok", ready.text
+            assert time.perf_counter() - started < 3
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        assert (await anonymous.get("/readyz")).status_code == 200
