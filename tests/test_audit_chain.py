@@ -7,6 +7,7 @@ import hashlib
 import json
 import sys
 from asyncio.subprocess import PIPE, STDOUT
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,15 @@ from sqlalchemy import delete, func, update
 from sqlmodel import select
 
 from exosuit.domain.audit import event_hash
-from exosuit.storage.tables import AuditAnchor, AuditEvent, Task
+from exosuit.storage.tables import (
+    AuditAnchor,
+    AuditCheckpoint,
+    AuditEvent,
+    DecisionAnswer,
+    ModelCall,
+    Step,
+    Task,
+)
 from tests.conftest import Api, System
 from tests.flows import approve_all
 from tests.support.cli import run_cli
@@ -78,6 +87,11 @@ async def test_every_event_recomputes_from_the_contract_formula(system: System, 
     }
     code, out = await cli_verify(system, finished.task_id)
     assert (code, out) == (0, f"{finished.task_id}: chain holds: {len(finished.events)} events\n")
+    outcome = await system.temporal.get_workflow_handle(f"task-{finished.task_id}").result()
+    assert outcome == {
+        "status": "completed",
+        "audit_head": {"seq": len(finished.events), "hash": finished.events[-1]["hash"]},
+    }
 
 
 async def test_events_name_who_acted_and_what_the_model_used(finished: Finished) -> None:
@@ -212,3 +226,40 @@ async def test_an_export_is_checked_by_the_twenty_line_script_in_docs(
     cut = export | {"events": export["events"][:-2]}
     code, out = await check(cut)
     assert code == 1 and "the anchor at seq" in out
+
+
+async def test_a_signed_checkpoint_catches_a_task_deleted_with_its_chain_and_anchor(
+    system: System, finished: Finished
+) -> None:
+    env = {
+        "EXOSUIT_DATABASE_URL": system.db.engine.url.render_as_string(hide_password=False),
+        "EXOSUIT_SECRET_KEY": system.settings.resolved_secret_key,
+    }
+    other = await finished.approver.wait_done(
+        (await finished.submitter.submit(system.team, "delegated"))["id"]
+    )
+    code, out = await run_cli("audit", "checkpoint", env=env)
+    assert code == 0 and "signed a checkpoint" in out, out
+    task_id = finished.task_id
+    async with system.db.session() as session:
+        for table in (AuditEvent, AuditAnchor, ModelCall, Step, DecisionAnswer):
+            await session.exec(delete(table).where(table.task_id == task_id))  # type: ignore[call-overload,attr-defined]
+        await session.exec(delete(Task).where(Task.id == task_id))  # type: ignore[call-overload,arg-type]
+        await session.commit()
+    code, out = await cli_verify(system, "--all")
+    assert code == 1 and f"{task_id}: chain broken at seq 1" in out and "no events" in out, out
+    async with system.db.session() as session:  # nor does forging the checkpoint
+        await session.exec(update(AuditCheckpoint).values(heads={}))  # type: ignore[call-overload]
+        await session.commit()
+    code, out = await cli_verify(system, other["id"])
+    assert code == 1 and "the checkpoint's signature does not verify" in out, out
+
+
+@pytest.fixture(autouse=True)
+async def no_checkpoints_left(system: System) -> AsyncIterator[None]:
+    """Checkpoints cover every task in the database, and the suite's systems share one with
+    different secrets: each test leaves none behind."""
+    yield
+    async with system.db.session() as session:
+        await session.exec(delete(AuditCheckpoint))  # type: ignore[call-overload]
+        await session.commit()

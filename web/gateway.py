@@ -17,7 +17,14 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from exosuit.domain.audit import Anchor
-from exosuit.domain.contracts import AutonomyChange, CancelRequest, Decision, TaskInput, workflow_id_for
+from exosuit.domain.contracts import (
+    AutonomyChange,
+    CancelRequest,
+    Decision,
+    TaskInput,
+    TaskOutcome,
+    workflow_id_for,
+)
 from exosuit.domain.refusals import Finished, Refused, refusal
 from web.errors import Unavailable
 from workflows.task import TaskWorkflow
@@ -64,7 +71,7 @@ class TaskGateway:
             except RPCError as err:
                 raise _finished_or(err) from None
 
-    def _handle(self, task_id: str) -> WorkflowHandle[TaskWorkflow, str]:
+    def _handle(self, task_id: str) -> WorkflowHandle[TaskWorkflow, TaskOutcome]:
         return self.client.get_workflow_handle_for(TaskWorkflow.run, workflow_id_for(task_id))
 
     async def decide(self, task_id: str, decision: Decision, update_id: str | None = None) -> None:

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         StepState,
         TaskEvent,
         TaskInput,
+        TaskOutcome,
     )
     from exosuit.domain.decisions import (
         DecisionAction,
@@ -75,7 +76,7 @@ class TaskWorkflow:
         self._recording = asyncio.Lock()  # one record at a time, so each names the head it follows
 
     @workflow.run
-    async def run(self, task: TaskInput) -> str:
+    async def run(self, task: TaskInput) -> TaskOutcome:
         if workflow.patched("audit-anchor"):  # older runs recorded no heads: they are not checked
             self._head = Anchor(0, GENESIS_HASH)
         await self._record(
@@ -102,7 +103,7 @@ class TaskWorkflow:
             close_gate=True,
             data={"reason": reason} if reason else {},
         )
-        return status.value
+        return TaskOutcome(status, self._head)  # the head stays readable after the run
 
     # --- the flow -----------------------------------------------------------------------
 

@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     which = verify.add_mutually_exclusive_group(required=True)
     which.add_argument("task_id", nargs="?")
     which.add_argument("--all", action="store_true", help="every task (exit 1 naming the broken ones)")
+    audit.add_parser("checkpoint", help="sign every task's current head (workers do it every few minutes)")
     return parser
 
 

@@ -16,11 +16,13 @@ from temporalio.client import Client
 
 from exosuit.cli.temporal_server import DevServer, connect
 from exosuit.cli.worker import build_worker
+from exosuit.domain.audit import anchor_key
 from exosuit.domain.autonomy import Role
 from exosuit.llm import embedded as embedded_model
 from exosuit.llm.embedded import EmbeddedModel
 from exosuit.settings import Settings
-from exosuit.storage.db import Database, migrate
+from exosuit.storage.audit_log import AuditLog
+from exosuit.storage.db import Database, DatabaseDown, migrate
 from exosuit.storage.identity import Directory
 from web.app import create_app
 from web.deps import Services
@@ -81,6 +83,17 @@ async def first_start(directory: Directory, data_dir: Path) -> list[str]:
     return [*lines, "  Add people with `exosuit user add EMAIL --team TEAM --role approver`."]
 
 
+async def _checkpoints(settings: Settings, db: Database) -> None:
+    """Sign every task's audit head every few minutes, for as long as the worker runs."""
+    audit = AuditLog(db, anchor_key(settings.resolved_secret_key))
+    while True:
+        await asyncio.sleep(settings.audit_checkpoint_minutes * 60)
+        try:
+            await audit.checkpoint()
+        except DatabaseDown:  # the next one will do
+            continue
+
+
 async def run_dev(settings: Settings, port: int) -> None:
     """Temporal (embedded unless TEMPORAL_ADDRESS is set) + one worker + the web app."""
     loop = asyncio.get_running_loop()
@@ -112,6 +125,7 @@ async def run_dev(settings: Settings, port: int) -> None:
         _stop_on_signals(server)
         lines = await first_start(Directory(db), settings.data_dir)
         async with worker:
+            checkpoints = asyncio.create_task(_checkpoints(settings, db))
             serving = asyncio.create_task(server.serve())
             while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)
                 await asyncio.sleep(0.05)
@@ -134,6 +148,7 @@ async def run_dev(settings: Settings, port: int) -> None:
                 print(line)
             print("  Ctrl-C stops everything.", flush=True)
             await serving
+            checkpoints.cancel()
     finally:
         await db.dispose()
         if model is not None:
@@ -166,7 +181,9 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with worker:
+            checkpoints = asyncio.create_task(_checkpoints(settings, db))
             print(f"worker polling {settings.task_queue!r} on {settings.temporal_address}", flush=True)
             await stop.wait()
+            checkpoints.cancel()
     finally:
         await db.dispose()

@@ -104,3 +104,8 @@ def sign_anchor(key: bytes, task_id: str, anchor: Anchor) -> str:
 
 def anchor_signed(key: bytes, task_id: str, anchor: Anchor, signature: str) -> bool:
     return hmac.compare_digest(sign_anchor(key, task_id, anchor), signature)
+
+
+def sign_checkpoint(key: bytes, heads: dict[str, list[Any]]) -> str:
+    """The signature of a checkpoint: every task's [seq, hash], as one canonical document."""
+    return hmac.new(key, canonical_json(heads).encode(), hashlib.sha256).hexdigest()

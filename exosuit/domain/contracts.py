@@ -46,6 +46,14 @@ class TaskInput:
 
 
 @dataclass
+class TaskOutcome:
+    """What a finished TaskWorkflow returns: how it ended, and its audit chain's head."""
+
+    status: TaskStatus
+    audit_head: Anchor | None = None
+
+
+@dataclass
 class StepState:
     """What the workflow remembers of a step (its texts live in the database)."""
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import func
 from sqlmodel import col, select
 
-from exosuit.domain.audit import Anchor, ChainCheck, ChainEvent, anchor_signed, verify_chain
+from exosuit.domain.audit import Anchor, ChainCheck, ChainEvent, anchor_signed, sign_checkpoint, verify_chain
 from exosuit.domain.task import EventAction
 from exosuit.storage.db import Database
-from exosuit.storage.tables import AuditAnchor, AuditEvent, Task
+from exosuit.storage.tables import AuditAnchor, AuditCheckpoint, AuditEvent, Task
 
 _SUBMITTED_FIELDS = ("title", "instructions", "team")
 
@@ -26,11 +29,37 @@ class AuditLog:
             return list(rows)
 
     async def task_ids(self) -> list[str]:
-        """Every task the database knows, by its row or by its events."""
+        """Every task the database knows, by its row, its events or the latest checkpoint."""
         async with self.db.session() as session:
             rows = set(await session.exec(select(Task.id)))
             rows |= set(await session.exec(select(AuditEvent.task_id).distinct()))
-            return sorted(rows)
+        checkpoint = await self._checkpoint()
+        return sorted(rows | set(checkpoint.heads if checkpoint else ()))
+
+    async def checkpoint(self) -> int:
+        """Sign every task's current head into one checkpoint; how many tasks it covers."""
+        assert self._anchor_key is not None, "checkpoints are signed: the audit log needs the key"
+        last = (
+            select(AuditEvent.task_id, func.max(AuditEvent.seq).label("seq"))
+            .group_by(col(AuditEvent.task_id))
+            .subquery()
+        )
+        query = select(AuditEvent.task_id, AuditEvent.seq, AuditEvent.hash).join(
+            last, (col(AuditEvent.task_id) == last.c.task_id) & (col(AuditEvent.seq) == last.c.seq)
+        )
+        async with self.db.session() as session:
+            heads: dict[str, list[Any]] = {t: [seq, digest] for t, seq, digest in await session.exec(query)}
+            signature = sign_checkpoint(self._anchor_key, heads)
+            session.add(AuditCheckpoint(heads=heads, signature=signature))
+            await session.commit()
+        return len(heads)
+
+    async def _checkpoint(self) -> AuditCheckpoint | None:
+        async with self.db.session() as session:
+            found = await session.exec(
+                select(AuditCheckpoint).order_by(col(AuditCheckpoint.id).desc()).limit(1)
+            )
+            return found.first()
 
     async def verify(self, task_id: str, live: Anchor | None = None) -> ChainCheck:
         """The chain, held against the workflow's head (`live`) and the signed anchor of a
@@ -52,6 +81,8 @@ class AuditLog:
         chain = [ChainEvent(e.seq, e.at, e.actor, e.action, e.data, e.prev_hash, e.hash) for e in events]
         checks = [verify_chain(chain, anchor) for anchor in anchors] or [verify_chain(chain)]
         check = next((c for c in checks if not c.ok), checks[0])
+        if check.ok:
+            check = await self._against_checkpoint(task_id, chain, check)
         if check.ok and task is not None and events[0].action == EventAction.TASK_SUBMITTED:
             submitted = events[0].data
             changed = [f for f in _SUBMITTED_FIELDS if f in submitted and submitted[f] != getattr(task, f)]
@@ -59,3 +90,23 @@ class AuditLog:
                 reason = f"the task's {', '.join(changed)} no longer match what task.submitted recorded"
                 return ChainCheck(False, check.events, 1, check.head, check.anchored, reason)
         return check
+
+    async def _against_checkpoint(
+        self, task_id: str, chain: list[ChainEvent], check: ChainCheck
+    ) -> ChainCheck:
+        """The latest checkpoint must be signed, and its head of this task still in the chain."""
+        checkpoint = await self._checkpoint()
+        if checkpoint is None:
+            return check
+        key = self._anchor_key
+        if key is None or sign_checkpoint(key, checkpoint.heads) != checkpoint.signature:
+            reason = "the checkpoint's signature does not verify"
+            return ChainCheck(False, check.events, None, check.head, True, reason)
+        if task_id not in checkpoint.heads:
+            return check
+        seq, digest = checkpoint.heads[task_id]
+        if len(chain) < seq or chain[seq - 1].hash != digest:
+            signed = f"{checkpoint.at:%Y-%m-%d %H:%M}"
+            reason = f"the chain no longer holds seq {seq} as the checkpoint of {signed} signed it"
+            return ChainCheck(False, check.events, min(seq, len(chain) + 1), check.head, True, reason)
+        return ChainCheck(True, check.events, None, check.head, True)

@@ -173,6 +173,15 @@ class AuditAnchor(SQLModel, table=True):
     at: datetime = _when()
 
 
+class AuditCheckpoint(SQLModel, table=True):
+    """Every task's head at one moment ({task_id: [seq, hash]}), signed as one document."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _when()
+    heads: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    signature: str = Field(max_length=64)
+
+
 class DecisionAnswer(SQLModel, table=True):
     """The first answer to a decision sent with an Idempotency-Key (status None: in progress)."""
 
