@@ -6,6 +6,7 @@ import asyncio
 import re
 from pathlib import Path
 
+from exosuit.domain.task import StepKind
 from exosuit.domain.tools import PREVIOUS_RESULT
 from exosuit.storage.tables import Step
 from exosuit.storage.tasks import TaskView
@@ -42,6 +43,7 @@ class ToolRunner:
 
 
 def _previous_output(step: Step, view: TaskView) -> str:
-    """The output of the last earlier step that has one ('' if none has)."""
-    earlier = [s.output for s in view.steps if s.index < step.index and s.output]
+    """The latest text a model wrote before this step ('' if none): what "it" means in
+    "draft the post, count the words and save it" (a word count is not what to save)."""
+    earlier = [s.output for s in view.steps if s.index < step.index and s.output and s.kind == StepKind.LLM]
     return earlier[-1] if earlier else ""

@@ -186,3 +186,32 @@ async def test_tool_steps_run_their_tool(system: System) -> None:
     task = await approver.wait_done(task["id"])
     assert task["steps"][1]["output"] == "4 words, 1 lines, 19 characters"  # "done: Write a poem."
     assert task["steps"][2]["output"].startswith("wrote 14 bytes to ")
+
+
+async def test_a_saved_previous_result_is_the_latest_text_a_model_wrote(system: System) -> None:
+    await system.set_team(max_autonomy="autonomous")
+    system.model.plan = [
+        {"title": "Draft", "instructions": "Write a draft.", "kind": "llm", "tool": None, "risk": "low"},
+        {
+            "title": "Count",
+            "instructions": "Count the words.",
+            "kind": "tool",
+            "tool": "word_count",
+            "risk": "low",
+        },
+        {
+            "title": "Save",
+            "instructions": "{previous result}",
+            "kind": "tool",
+            "tool": "write_file",
+            "risk": "low",
+        },
+    ]
+    user = await system.user("approver")
+    task = await user.wait_done((await user.submit(system.team, "autonomous"))["id"])
+    assert task["steps"][1]["output"] == "4 words, 1 lines, 20 characters"  # "done: Write a draft."
+    saved = task["steps"][2]["output"]
+    assert saved.startswith("wrote 20 bytes to "), saved  # the draft, not the word count
+    assert (
+        system.settings.data_dir / "workspace" / saved.split(" to ")[1]
+    ).read_text() == "done: Write a draft."

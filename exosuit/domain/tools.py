@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# In a tool step's instructions, stands for the previous step's output.
+# In a tool step's instructions, stands for the latest text a model step wrote before it.
 PREVIOUS_RESULT = "{previous result}"
 
 
@@ -26,14 +26,14 @@ TOOLS: dict[str, ToolSpec] = {
         ToolSpec(
             "write_file",
             "Write the step's instructions (the document to save; "
-            f"{PREVIOUS_RESULT} stands for the previous step's output) to the task's workspace "
+            f"{PREVIOUS_RESULT} stands for the latest text a model step wrote) to the task's workspace "
             "as a file; the step's title names the file.",
             side_effects=True,
             saves_instructions=True,
         ),
         ToolSpec(
             "word_count",
-            "Count the words, lines and characters of the previous step's output.",
+            "Count the words, lines and characters of the latest text a model step wrote.",
             side_effects=False,
         ),
     )
