@@ -52,6 +52,14 @@ class Problem(Exception):
         return cls(status, _title(status), refused.message)
 
 
+def problem_document(status: int, title: str, detail: str | None = None, **extra: Any) -> dict[str, Any]:
+    """An RFC 9457 problem document."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    return body | extra
+
+
 def problem_response(
     status: int,
     title: str,
@@ -59,10 +67,7 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
-    if detail:
-        body["detail"] = detail
-    body.update(extra)
+    body = problem_document(status, title, detail, **extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -16,7 +15,7 @@ from exosuit.domain.refusals import Refused
 from exosuit.domain.text import fingerprint
 from web import actions
 from web.deps import CurrentPrincipal, ServicesDep, VisibleTask
-from web.errors import PROBLEM, Problem, Unavailable, problem_response
+from web.errors import PROBLEM, Problem, Unavailable, problem_document
 from web.schemas import (
     AuditEventOut,
     AutonomyIn,
@@ -104,10 +103,9 @@ async def decide(
         await actions.decide(services, principal, view, body, idempotency_key=idempotency_key)
     except Refused as refused:
         problem = Problem.of(refused)
-        answer = problem_response(problem.status, problem.title, problem.detail)
-        kept = json.loads(bytes(answer.body))
+        kept = problem_document(problem.status, problem.title, problem.detail)
         await services.answers.keep(who, task_id, idempotency_key, problem.status, kept)
-        return answer
+        return JSONResponse(kept, status_code=problem.status, media_type=PROBLEM)
     except BaseException:  # no answer to keep (a dependency was down): a retry tries again
         await services.answers.release(who, task_id, idempotency_key)
         raise
