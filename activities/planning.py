@@ -9,6 +9,7 @@ from typing import Any
 from temporalio import activity
 
 from activities.errors import model_errors
+from activities.metering import count_call
 from exosuit.domain.audit import SYSTEM_ACTOR, Anchor
 from exosuit.domain.autonomy import Risk
 from exosuit.domain.contracts import (
@@ -89,6 +90,7 @@ class PlannerActivities:
                 schema=lambda dialect: plan_json_schema(dialect, config.min_steps, config.max_steps),
                 max_tokens=config.max_tokens,
             )
+        count_call(completion, "plan")
         actor = f"model:{completion.model}"
         call = completion.record(request.key, "plan")
         try:
@@ -180,6 +182,7 @@ class PlannerActivities:
                     },
                 ]
             )
+        count_call(completion, "redraft")
         text = completion.text.strip() or step.instructions
         return await self._writer.apply(
             TaskEvent(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.errors import model_errors
+from activities.metering import count_call
 from activities.tools import ToolRunner
 from exosuit.domain.audit import SYSTEM_ACTOR, Anchor
 from exosuit.domain.contracts import COST_CHECK_ACTIVITY, RUN_STEP_ACTIVITY, CostCheck, StepRequest, TaskEvent
@@ -69,6 +70,7 @@ class StepActivities:
             completion = await self._model.complete(
                 self._messages(view, step, request.feedback), max_tokens=self._max_tokens, on_text=show
             )
+        count_call(completion, "step")
         return await self._writer.apply(
             TaskEvent(
                 request.task_id,

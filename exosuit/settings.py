@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     )
     login_limit_per_address: str = Field("30 per minute", description="Sign-in attempts per client address.")
     event_streams_per_user: int = Field(20, description="Open server-sent-event streams per person.")
+    worker_metrics_port: int | None = Field(
+        None, description="Where a worker serves its and the Temporal SDK's Prometheus metrics."
+    )
     audit_checkpoint_minutes: float = Field(
         10.0, description="How often a worker signs every task's audit head."
     )

@@ -21,7 +21,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
+from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, metrics_runtime, temporal_cli
 from exosuit.cli.worker import build_worker
 from exosuit.domain.autonomy import AutonomyLevel, Role
 from exosuit.sealing import sealed_converter
@@ -270,6 +270,7 @@ async def running_system(
             client.service_client.config.target_host,
             namespace=client.namespace,
             data_converter=sealed_converter(settings.sealing_secrets),
+            runtime=metrics_runtime(settings),  # serves the worker's metrics when the port is set
         )
     worker = build_worker(client, settings, db)
     app = create_app(Services.build(settings, db, client))

@@ -12,9 +12,10 @@ import uuid
 from exosuit.domain.audit import ChainCheck, canonical_json
 from exosuit.domain.autonomy import AutonomyLevel, above_cap, may_cancel
 from exosuit.domain.contracts import AutonomyChange, CancelRequest, Decision, TaskInput
-from exosuit.domain.refusals import Finished, Forbidden, Invalid
+from exosuit.domain.refusals import Finished, Forbidden, Invalid, Refused
 from exosuit.domain.task import TaskStatus
 from exosuit.domain.text import fingerprint
+from exosuit.storage.db import utcnow
 from exosuit.storage.identity import Principal
 from exosuit.storage.tables import Task
 from exosuit.storage.tasks import DuplicateKey, TaskView
@@ -114,7 +115,15 @@ async def decide(
         if idempotency_key
         else None
     )
-    await services.gateway.decide(view.task.id, decision, update_id)
+    try:
+        await services.gateway.decide(view.task.id, decision, update_id)
+    except Refused as refused:
+        services.metrics.decisions.labels(body.action.value, refused.kind.value).inc()
+        raise
+    services.metrics.decisions.labels(body.action.value, "ok").inc()
+    if view.task.gate_opened_at is not None and view.task.gate_kind is not None:
+        waited = (utcnow() - view.task.gate_opened_at).total_seconds()
+        services.metrics.gate_wait.labels(view.task.gate_kind).observe(max(waited, 0.0))
 
 
 async def set_autonomy(

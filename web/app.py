@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from web import codec
@@ -42,6 +42,13 @@ async def readyz(services: ServicesDep) -> dict[str, str] | JSONResponse:
         return {"status": "ready", **checks}
     headers = {"Retry-After": "5"}
     return problem_response(503, "Service Unavailable", "a dependency is unreachable", headers, checks=checks)
+
+
+@health.get("/metrics", include_in_schema=False)
+async def metrics(services: ServicesDep) -> Response:
+    """Prometheus text format: open gates, tasks, model usage, decisions, gate waits."""
+    body, media_type = await services.metrics.scrape()
+    return Response(body, media_type=media_type)
 
 
 def create_app(services: Services) -> FastAPI:

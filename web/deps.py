@@ -13,10 +13,12 @@ from exosuit.storage.answers import DecisionAnswers
 from exosuit.storage.audit_log import AuditLog
 from exosuit.storage.db import Database
 from exosuit.storage.identity import Directory, Principal
+from exosuit.storage.reports import Reports
 from exosuit.storage.tasks import Tasks, TaskView
 from web.errors import Problem
 from web.gateway import TaskGateway, TemporalClient
 from web.limits import Limits
+from web.metrics import Metrics
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Services:
     gateway: TaskGateway
     limits: Limits
     answers: DecisionAnswers
+    metrics: Metrics
 
     @classmethod
     def build(cls, settings: Settings, db: Database, temporal: TemporalClient) -> Services:
@@ -41,6 +44,7 @@ class Services:
             gateway=TaskGateway(temporal, settings.task_queue),
             limits=Limits(settings),
             answers=DecisionAnswers(db),
+            metrics=Metrics(Reports(db)),
         )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import uvicorn
 from temporalio.client import Client
 
-from exosuit.cli.temporal_server import DevServer, connect
+from exosuit.cli.temporal_server import DevServer, connect, metrics_runtime
 from exosuit.cli.worker import build_worker
 from exosuit.domain.audit import anchor_key
 from exosuit.domain.autonomy import Role
@@ -46,13 +46,16 @@ def _stop_on_signals(server: uvicorn.Server) -> None:
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
 
 
-async def _connect_when_up(settings: Settings, address: str | None = None) -> Client:
-    """Connect, waiting out a server that is still starting."""
+async def _connect_when_up(
+    settings: Settings, address: str | None = None, *, metrics: bool = False
+) -> Client:
+    """Connect, waiting out a server that is still starting (`metrics`: a worker's client)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 30
+    runtime = metrics_runtime(settings) if metrics else None
     while True:
         try:
-            return await connect(settings, address)
+            return await connect(settings, address, runtime=runtime)
         except RuntimeError:
             if loop.time() > deadline:
                 raise
@@ -114,7 +117,7 @@ async def run_dev(settings: Settings, port: int) -> None:
             model = await EmbeddedModel.start(settings.data_dir / "model.log")
             defaults = embedded_model.defaults_for(settings)
             settings = settings.model_copy(update=defaults | {"llm_base_url": model.base_url})
-        client = await _connect_when_up(settings, address)
+        client = await _connect_when_up(settings, address, metrics=True)
         worker = build_worker(client, settings, db)
         app = create_app(Services.build(settings, db, client))
         server = _Server(
@@ -173,7 +176,7 @@ async def run_web(settings: Settings, port: int) -> None:
 async def run_worker(settings: Settings) -> None:
     migrate(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
-    client = await _connect_when_up(settings)
+    client = await _connect_when_up(settings, metrics=True)
     worker = build_worker(client, settings, db)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
 from exosuit.processes import free_port, pick_port, spawn, stop
@@ -20,7 +21,17 @@ from exosuit.settings import Settings
 DEV_SERVER_DYNAMIC_CONFIG = ("history.transferProcessorMaxPollRPS=1000",)
 
 
-async def connect(settings: Settings, address: str | None = None) -> Client:
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A runtime serving the SDK's and the worker's metrics on EXOSUIT_WORKER_METRICS_PORT, if set."""
+    if not settings.worker_metrics_port:
+        return None
+    bind = f"{settings.host}:{settings.worker_metrics_port}"
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind)))
+
+
+async def connect(
+    settings: Settings, address: str | None = None, *, runtime: Runtime | None = None
+) -> Client:
     """A client whose payloads are sealed with the deployment's secrets (exosuit/sealing.py)."""
     target = address or settings.temporal_address
     if not target:
@@ -37,6 +48,7 @@ async def connect(settings: Settings, address: str | None = None) -> Client:
         namespace=settings.temporal_namespace,
         data_converter=sealed_converter(settings.sealing_secrets),
         tls=tls,
+        runtime=runtime,
     )
 
 

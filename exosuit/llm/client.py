@@ -53,6 +53,7 @@ class Completion:
     cost_usd: float
     provider: str = "default"
     usage_estimated: bool = False  # the provider streamed without reporting usage
+    failovers: int = 0  # providers that failed before this one answered
 
     def record(self, key: str, purpose: str, step_id: str | None = None) -> CallRecord:
         """What the store keeps of this call: its usage, cost and who answered."""
@@ -183,7 +184,7 @@ class ModelClient:
                     breaker.failed()
                 continue
             breaker.succeeded()
-            return completion
+            return replace(completion, failovers=len(problems))
         if all_refused:
             raise ModelError(
                 f"the model endpoint refused the request ({'; '.join(problems)})",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
@@ -11,6 +11,15 @@ from sqlmodel import col, select
 
 from exosuit.storage.db import Database
 from exosuit.storage.tables import ModelCall, Task
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the read model says now, for the metrics endpoint."""
+
+    open_gates: list[tuple[str, str, int]]  # kind, team, count
+    tasks: list[tuple[str, str, int]]  # status, team, count
+    usage: list[UsageRow]  # every call ever made, by team
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,18 @@ class Reports:
                 .where(Task.team == team, col(ModelCall.at) >= since)
             )
             return float(total.one())
+
+    async def snapshot(self) -> Snapshot:
+        """Open gates by kind and team, tasks by status and team, usage by team: three grouped counts."""
+        gates = sa_select(col(Task.gate_kind), col(Task.team), func.count()).where(
+            col(Task.gate_id).is_not(None)
+        )
+        tasks = sa_select(col(Task.status), col(Task.team), func.count())
+        async with self.db.session() as session:
+            open_gates = list(await session.exec(gates.group_by(col(Task.gate_kind), col(Task.team))))  # type: ignore[call-overload]
+            by_status = list(await session.exec(tasks.group_by(col(Task.status), col(Task.team))))  # type: ignore[call-overload]
+        usage = await self.usage(datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+        return Snapshot([tuple(r) for r in open_gates], [tuple(r) for r in by_status], usage)
 
     async def usage(self, since: datetime, until: datetime, team: str | None = None) -> list[UsageRow]:
         """Model usage per team between two moments, from the recorded calls."""

@@ -1,0 +1,57 @@
+"""`GET /metrics` (Prometheus text): the read model counted at each scrape, and this process's
+decisions. The worker's own and the Temporal SDK's metrics are on EXOSUIT_WORKER_METRICS_PORT.
+
+Each app has a registry of its own (tests run many apps in one process).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from exosuit.storage.reports import Reports
+
+WAIT_BUCKETS = (1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600, float("inf"))
+
+
+class Metrics:
+    def __init__(self, reports: Reports) -> None:
+        self._reports = reports
+        self.registry = registry = CollectorRegistry()
+        decisions = "Decisions made through this process, by action and outcome."
+        self.decisions = Counter("exosuit_decisions", decisions, ["action", "outcome"], registry=registry)
+        waits = "How long a gate waited for the decision that closed it."
+        self.gate_wait = Histogram(
+            "exosuit_gate_wait_seconds", waits, ["kind"], buckets=WAIT_BUCKETS, registry=registry
+        )
+        gates = "Open gates, by kind and team."
+        self._open_gates = Gauge("exosuit_open_gates", gates, ["kind", "team"], registry=registry)
+        self._tasks = Gauge(
+            "exosuit_tasks", "Tasks, by status and team.", ["status", "team"], registry=registry
+        )
+        usage = [
+            ("model_calls", "Model calls made"),
+            ("prompt_tokens", "Prompt tokens used"),
+            ("completion_tokens", "Completion tokens used"),
+            ("cost_usd", "USD spent on models"),
+        ]
+        self._usage = {
+            name: Gauge(f"exosuit_{name}", f"{text}, by team (all time).", ["team"], registry=registry)
+            for name, text in usage
+        }
+
+    async def scrape(self) -> tuple[bytes, str]:
+        """The text exposition, with the read model counted now."""
+        snapshot = await self._reports.snapshot()
+        for gauge in (self._open_gates, self._tasks, *self._usage.values()):
+            gauge.clear()  # a team or a kind with nothing left is not reported at its last value
+        for kind, team, count in snapshot.open_gates:
+            self._open_gates.labels(kind, team).set(count)
+        for status, team, count in snapshot.tasks:
+            self._tasks.labels(status, team).set(count)
+        for row in snapshot.usage:
+            self._usage["model_calls"].labels(row.team).set(row.calls)
+            self._usage["prompt_tokens"].labels(row.team).set(row.prompt_tokens or 0)
+            self._usage["completion_tokens"].labels(row.team).set(row.completion_tokens or 0)
+            self._usage["cost_usd"].labels(row.team).set(row.cost_usd or 0.0)
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
