@@ -9,6 +9,7 @@ from typing import Any
 from temporalio import activity
 
 from activities.errors import model_errors
+from activities.heartbeats import beating
 from activities.metering import count_call
 from exosuit.domain.audit import SYSTEM_ACTOR, Anchor
 from exosuit.domain.autonomy import Risk
@@ -84,12 +85,13 @@ class PlannerActivities:
         if planner == "rules":
             return await self._rules(view, request, f"provider {provider} plans with rules (plan_with)")
         config = self._config
-        with model_errors():
-            completion = await self._model.complete(
-                self._messages(view, request),
-                schema=lambda dialect: plan_json_schema(dialect, config.min_steps, config.max_steps),
-                max_tokens=config.max_tokens,
-            )
+        async with beating():
+            with model_errors():
+                completion = await self._model.complete(
+                    self._messages(view, request),
+                    schema=lambda dialect: plan_json_schema(dialect, config.min_steps, config.max_steps),
+                    max_tokens=config.max_tokens,
+                )
         count_call(completion, "plan")
         actor = f"model:{completion.model}"
         call = completion.record(request.key, "plan")
@@ -170,18 +172,19 @@ class PlannerActivities:
         if earlier is not None:
             return Anchor(earlier.seq, earlier.hash)
         view, step = await self._tasks.step(request.task_id, request.step_id)
-        with model_errors():
-            completion = await self._model.complete(
-                [
-                    {"role": "system", "content": REDRAFT_PROMPT},
-                    {
-                        "role": "user",
-                        "content": f"Task: {view.task.title}\n\nStep: {step.title}\n"
-                        f"Current instructions:\n{step.instructions}\n\n"
-                        f"The reviewer's reason for rejecting them: {request.feedback}",
-                    },
-                ]
-            )
+        async with beating():
+            with model_errors():
+                completion = await self._model.complete(
+                    [
+                        {"role": "system", "content": REDRAFT_PROMPT},
+                        {
+                            "role": "user",
+                            "content": f"Task: {view.task.title}\n\nStep: {step.title}\n"
+                            f"Current instructions:\n{step.instructions}\n\n"
+                            f"The reviewer's reason for rejecting them: {request.feedback}",
+                        },
+                    ]
+                )
         count_call(completion, "redraft")
         text = completion.text.strip() or step.instructions
         return await self._writer.apply(

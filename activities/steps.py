@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.errors import model_errors
+from activities.heartbeats import beating
 from activities.metering import count_call
 from activities.tools import ToolRunner
 from exosuit.domain.audit import SYSTEM_ACTOR, Anchor
@@ -49,7 +50,8 @@ class StepActivities:
             return Anchor(earlier.seq, earlier.hash)
         view, step = await self._tasks.step(request.task_id, request.step_id)
         if step.kind == StepKind.TOOL:
-            output = await self._tools.run(step, view)
+            async with beating():
+                output = await self._tools.run(step, view)
             return await self._writer.apply(
                 TaskEvent(
                     request.task_id,
@@ -66,10 +68,11 @@ class StepActivities:
             activity.heartbeat(len(text))
             await self._writer.stream_output(request.task_id, step.id, text)
 
-        with model_errors():
-            completion = await self._model.complete(
-                self._messages(view, step, request.feedback), max_tokens=self._max_tokens, on_text=show
-            )
+        async with beating():  # the stream beats too, but a first token may be long in coming
+            with model_errors():
+                completion = await self._model.complete(
+                    self._messages(view, step, request.feedback), max_tokens=self._max_tokens, on_text=show
+                )
         count_call(completion, "step")
         return await self._writer.apply(
             TaskEvent(

@@ -7,6 +7,7 @@ real port; the Temporal server, the model server and each database live for the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -247,6 +248,7 @@ async def running_system(
     *,
     endpoint: str | None = None,
     sealed: bool = True,
+    with_worker: bool = True,
     **overrides: Any,
 ) -> AsyncIterator[System]:
     """Worker + web app on a real port; the model is the scripted server unless `endpoint`.
@@ -278,7 +280,7 @@ async def running_system(
     team = f"team-{uuid.uuid4().hex[:8]}"
     system = System(f"http://127.0.0.1:{port}", model, Directory(db), db, client, team, settings)
     await system.directory.ensure_team(team)
-    async with worker:
+    async with worker if with_worker else contextlib.nullcontext():
         try:
             yield system
         finally:

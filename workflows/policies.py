@@ -7,9 +7,13 @@ from typing import Any
 
 from temporalio.common import RetryPolicy
 
-# A model call: bounded attempts, so a broken endpoint fails the task with a reason.
+# A model call or a tool: bounded attempts, so a broken endpoint fails the task with a reason.
+# It heartbeats (activities/heartbeats.py), so a worker that died mid-call is noticed within
+# the heartbeat timeout and the call runs again elsewhere, instead of after start-to-close.
+HEARTBEAT_TIMEOUT = timedelta(seconds=15)
 MODEL_CALL: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=5),
+    "heartbeat_timeout": HEARTBEAT_TIMEOUT,
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
