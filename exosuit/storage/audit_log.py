@@ -33,7 +33,7 @@ class AuditLog:
         async with self.db.session() as session:
             rows = set(await session.exec(select(Task.id)))
             rows |= set(await session.exec(select(AuditEvent.task_id).distinct()))
-        checkpoint = await self._checkpoint()
+        checkpoint = await self.latest_checkpoint()
         return sorted(rows | set(checkpoint.heads if checkpoint else ()))
 
     async def checkpoint(self) -> int:
@@ -54,16 +54,20 @@ class AuditLog:
             await session.commit()
         return len(heads)
 
-    async def _checkpoint(self) -> AuditCheckpoint | None:
+    async def latest_checkpoint(self) -> AuditCheckpoint | None:
+        """The newest signed checkpoint (read it once to verify many tasks against it)."""
         async with self.db.session() as session:
             found = await session.exec(
                 select(AuditCheckpoint).order_by(col(AuditCheckpoint.id).desc()).limit(1)
             )
             return found.first()
 
-    async def verify(self, task_id: str, live: Anchor | None = None) -> ChainCheck:
-        """The chain, held against the workflow's head (`live`) and the signed anchor of a
-        finished task; then the task row against what `task.submitted` recorded."""
+    async def verify(
+        self, task_id: str, live: Anchor | None = None, *, checkpoint: AuditCheckpoint | bool | None = True
+    ) -> ChainCheck:
+        """The chain, held against the workflow's head (`live`), the signed anchor of a finished
+        task and a signed checkpoint (`True`: the latest, read now); then the task row against
+        what `task.submitted` recorded."""
         events = await self.events(task_id)
         async with self.db.session() as session:
             stored = await session.get(AuditAnchor, task_id)
@@ -82,7 +86,8 @@ class AuditLog:
         checks = [verify_chain(chain, anchor) for anchor in anchors] or [verify_chain(chain)]
         check = next((c for c in checks if not c.ok), checks[0])
         if check.ok:
-            check = await self._against_checkpoint(task_id, chain, check)
+            latest = await self.latest_checkpoint() if checkpoint is True else checkpoint or None
+            check = self._against_checkpoint(task_id, chain, check, latest)
         if check.ok and task is not None and events[0].action == EventAction.TASK_SUBMITTED:
             submitted = events[0].data
             changed = [f for f in _SUBMITTED_FIELDS if f in submitted and submitted[f] != getattr(task, f)]
@@ -91,11 +96,10 @@ class AuditLog:
                 return ChainCheck(False, check.events, 1, check.head, check.anchored, reason)
         return check
 
-    async def _against_checkpoint(
-        self, task_id: str, chain: list[ChainEvent], check: ChainCheck
+    def _against_checkpoint(
+        self, task_id: str, chain: list[ChainEvent], check: ChainCheck, checkpoint: AuditCheckpoint | None
     ) -> ChainCheck:
         """The latest checkpoint must be signed, and its head of this task still in the chain."""
-        checkpoint = await self._checkpoint()
         if checkpoint is None:
             return check
         key = self._anchor_key
