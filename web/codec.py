@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from exosuit.domain.contracts import workflow_id_for
 from exosuit.sealing import Payload, PayloadSealer, workflow_of
 from exosuit.storage.identity import Principal
-from web.deps import ServicesDep
+from web.deps import ServicesDep, bearer_principal
 from web.errors import Problem
 from web.security import session_cookie
 
@@ -27,9 +27,9 @@ MAX_PAYLOADS = 1000
 
 
 async def _caller(request: Request, services: ServicesDep) -> Principal | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token:
-        return await services.directory.principal_for_token(token.strip())
+    """A bearer token's person, else the signed-in browser's (the Temporal UI sends cookies)."""
+    if request.headers.get("authorization"):
+        return await bearer_principal(request, services)
     cookie = session_cookie(request)
     found = await services.directory.session_for(cookie) if cookie else None
     return found[0] if found else None

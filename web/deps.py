@@ -56,12 +56,17 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+async def bearer_principal(request: Request, services: Services) -> Principal | None:
+    """Whoever the request's bearer token belongs to, if it carries a live one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return await services.directory.principal_for_token(token.strip())
+
+
 async def current_principal(request: Request, services: ServicesDep) -> Principal:
     """The caller of an API request, from its bearer token."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    principal = None
-    if scheme.lower() == "bearer" and token:
-        principal = await services.directory.principal_for_token(token.strip())
+    principal = await bearer_principal(request, services)
     if principal is None:
         raise Problem(401, "Unauthorized", "a valid bearer token is required")
     return principal

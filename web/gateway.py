@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from datetime import timedelta
 
 from temporalio.client import (
@@ -43,13 +44,21 @@ RPC_TIMEOUT = timedelta(seconds=10)  # a decision waits for its record; Temporal
 _DOWN = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
 
 
-def _finished_or(err: RPCError) -> Exception:
-    # NOT_FOUND here means the workflow has already closed.
-    if err.status == RPCStatusCode.NOT_FOUND:
-        return Finished("the task has finished")
-    if err.status in _DOWN:
-        return Unavailable("Temporal")
-    return err
+@contextlib.contextmanager
+def _answers_from_temporal() -> Iterator[None]:
+    """Temporal's errors as the web's: a refusal, a finished task, or Temporal unavailable."""
+    try:
+        yield
+    except WorkflowUpdateFailedError as err:
+        raise _refused(err) from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise Unavailable("Temporal") from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:  # the workflow has already closed
+            raise Finished("the task has finished") from None
+        if err.status in _DOWN:
+            raise Unavailable("Temporal") from None
+        raise
 
 
 class TaskGateway:
@@ -59,51 +68,34 @@ class TaskGateway:
 
     async def start(self, task: TaskInput) -> None:
         """Start the task's workflow; starting it again is harmless."""
-        with contextlib.suppress(WorkflowAlreadyStartedError):
-            try:
-                await self.client.start_workflow(
-                    TaskWorkflow.run,
-                    task,
-                    id=workflow_id_for(task.task_id),
-                    task_queue=self.task_queue,
-                    rpc_timeout=RPC_TIMEOUT,
-                )
-            except RPCError as err:
-                raise _finished_or(err) from None
+        with contextlib.suppress(WorkflowAlreadyStartedError), _answers_from_temporal():
+            await self.client.start_workflow(
+                TaskWorkflow.run,
+                task,
+                id=workflow_id_for(task.task_id),
+                task_queue=self.task_queue,
+                rpc_timeout=RPC_TIMEOUT,
+            )
 
     def _handle(self, task_id: str) -> WorkflowHandle[TaskWorkflow, TaskOutcome]:
         return self.client.get_workflow_handle_for(TaskWorkflow.run, workflow_id_for(task_id))
 
     async def decide(self, task_id: str, decision: Decision, update_id: str | None = None) -> None:
         """Decide; with an `update_id`, Temporal answers a retry with the first attempt's outcome."""
-        try:
+        with _answers_from_temporal():
             await self._handle(task_id).execute_update(
                 TaskWorkflow.decide, decision, id=update_id, rpc_timeout=RPC_TIMEOUT
             )
-        except WorkflowUpdateFailedError as err:
-            raise _refused(err) from None
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            raise Unavailable("Temporal") from None
-        except RPCError as err:
-            raise _finished_or(err) from None
 
     async def set_autonomy(self, task_id: str, change: AutonomyChange) -> None:
-        try:
+        with _answers_from_temporal():
             await self._handle(task_id).execute_update(
                 TaskWorkflow.set_autonomy, change, rpc_timeout=RPC_TIMEOUT
             )
-        except WorkflowUpdateFailedError as err:
-            raise _refused(err) from None
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            raise Unavailable("Temporal") from None
-        except RPCError as err:
-            raise _finished_or(err) from None
 
     async def cancel(self, task_id: str, request: CancelRequest) -> None:
-        try:
+        with _answers_from_temporal():
             await self._handle(task_id).signal(TaskWorkflow.cancel, request, rpc_timeout=RPC_TIMEOUT)
-        except RPCError as err:
-            raise _finished_or(err) from None
 
     async def audit_head(self, task_id: str) -> Anchor | None:
         """The audit head the task's workflow recorded; None when Temporal cannot say."""

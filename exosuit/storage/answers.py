@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from exosuit.storage.db import Database
 from exosuit.storage.tables import DecisionAnswer
@@ -70,7 +71,7 @@ class DecisionAnswers:
             return Answer(row.fingerprint, row.status, row.body) if row else None
 
     @staticmethod
-    async def _row(session: Any, person: str, task_id: str, key: str) -> DecisionAnswer | None:
+    async def _row(session: AsyncSession, person: str, task_id: str, key: str) -> DecisionAnswer | None:
         found = await session.exec(
             select(DecisionAnswer).where(
                 DecisionAnswer.submitted_by == person,

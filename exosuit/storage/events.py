@@ -71,9 +71,6 @@ class EventWriter:
         async with self.db.session() as session:
             return await self._event(session, task_id, key)
 
-    async def seen(self, task_id: str, key: str) -> bool:
-        return await self.event(task_id, key) is not None
-
     async def _event(self, session: AsyncSession, task_id: str, key: str) -> AuditEvent | None:
         found = await session.exec(
             select(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.idem_key == key)
