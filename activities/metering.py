@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from temporalio import activity
 
+from exosuit.domain.contracts import PlanRequest, StepRequest
+from exosuit.domain.usage import CallRecord
 from exosuit.llm.client import Completion
+from exosuit.storage.db import DatabaseDown
+from exosuit.storage.events import EventWriter
 
 
 def count_call(completion: Completion, purpose: str) -> None:
@@ -20,3 +26,19 @@ def count_call(completion: Completion, purpose: str) -> None:
             "exosuit_worker_model_failovers", "Providers skipped after a failure"
         )
         failovers.add(completion.failovers, {"purpose": purpose})
+
+
+async def meter(
+    writer: EventWriter,
+    request: StepRequest | PlanRequest,
+    completion: Completion,
+    purpose: str,
+    step_id: str | None = None,
+) -> CallRecord:
+    """Store the call's usage now, keyed by this attempt, so a call whose answer is later
+    thrown away (the worker died before reporting it) is still paid for in the books; the
+    event that records the answer carries the same key and does not count it twice."""
+    call = completion.record(f"{request.key}@{activity.info().attempt}", purpose, step_id)
+    with suppress(*DatabaseDown):  # the event's own write will store it
+        await writer.meter(request.task_id, call)
+    return call

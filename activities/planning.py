@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from temporalio import activity
 
 from activities.errors import model_errors
 from activities.heartbeats import beating
-from activities.metering import count_call
+from activities.metering import count_call, meter
 from exosuit.domain.audit import SYSTEM_ACTOR, Anchor
 from exosuit.domain.autonomy import Risk
 from exosuit.domain.contracts import (
+    DRAFT_INSTRUCTIONS_ACTIVITY,
+    DRAFT_PLAN_ACTIVITY,
     PLAN_ACTIVITY,
     REDRAFT_ACTIVITY,
+    Answer,
     NewStep,
+    PlanDraft,
     PlanRequest,
     PlanResult,
     StepRequest,
@@ -27,7 +30,6 @@ from exosuit.domain.plan import MAX_STEPS, PlanInvalid, PlanStep, parse_plan, pl
 from exosuit.domain.rules_planner import rules_plan
 from exosuit.domain.task import EventAction, StepKind, StepStatus
 from exosuit.domain.tools import TOOLS
-from exosuit.domain.usage import CallRecord
 from exosuit.llm.client import ModelClient
 from exosuit.storage.events import EventWriter
 from exosuit.storage.tasks import Tasks, TaskView
@@ -67,8 +69,48 @@ class PlannerActivities:
         self._writer = writer
         self._config = config or PlannerConfig()
 
+    @activity.defn(name=DRAFT_PLAN_ACTIVITY)
+    async def draft_plan(self, request: PlanRequest) -> PlanDraft:
+        """A plan from the model (or the rules planner), validated; the workflow records it."""
+        view = await self._tasks.task(request.task_id)
+        if view is None:
+            raise LookupError(f"task {request.task_id} does not exist")
+        planner, provider = self._model.plan_with
+        if request.fallback:
+            return self._rules(view, request, f"the model gave no valid plan: {request.validation_error}")
+        if planner == "rules":
+            return self._rules(view, request, f"provider {provider} plans with rules (plan_with)")
+        config = self._config
+        async with beating(), model_errors(self._tasks, request.task_id):
+            completion = await self._model.complete(
+                self._messages(view, request),
+                schema=lambda dialect: plan_json_schema(dialect, config.min_steps, config.max_steps),
+                max_tokens=config.max_tokens,
+            )
+        count_call(completion, "plan")
+        actor = f"model:{completion.model}"
+        call = await meter(self._writer, request, completion, "plan")
+        try:
+            steps = parse_plan(completion.text, config.min_steps, config.max_steps)
+        except PlanInvalid as exc:
+            data = {"attempt": request.attempt, "error": str(exc)}
+            return PlanDraft(actor, data, error=str(exc), call=call)
+        data = {"planner": "model", "attempt": request.attempt}
+        return PlanDraft(actor, data, steps=_with_ids(steps), call=call)
+
+    def _rules(self, view: TaskView, request: PlanRequest, why: str) -> PlanDraft:
+        """The rules planner, at once; the history says it planned, and why."""
+        task = view.task
+        instructions = task.instructions
+        if request.feedback:  # it plans the same again; the reviewer's reason goes to every step
+            instructions += f"\n\nThe reviewer's note on the plan: {request.feedback}"
+        steps = rules_plan(task.title, instructions, TOOLS)
+        data = {"planner": "rules", "reason": why, "attempt": request.attempt}
+        return PlanDraft(SYSTEM_ACTOR, data, steps=_with_ids(steps))
+
     @activity.defn(name=PLAN_ACTIVITY)
     async def plan_task(self, request: PlanRequest) -> PlanResult:
+        """Runs started before "separate-store-writes": the plan, stored here."""
         view = await self._tasks.task(request.task_id)
         if view is None:
             raise LookupError(f"task {request.task_id} does not exist")
@@ -78,68 +120,14 @@ class PlannerActivities:
             if earlier.action == EventAction.PLAN_INVALID:
                 return PlanResult(valid=False, error=str(earlier.data.get("error")), head=head)
             return PlanResult(valid=True, steps=_states(view), head=head)
-        planner, provider = self._model.plan_with
-        if request.fallback:
-            why = f"the model gave no valid plan: {request.validation_error}"
-            return await self._rules(view, request, why)
-        if planner == "rules":
-            return await self._rules(view, request, f"provider {provider} plans with rules (plan_with)")
-        config = self._config
-        async with beating():
-            with model_errors():
-                completion = await self._model.complete(
-                    self._messages(view, request),
-                    schema=lambda dialect: plan_json_schema(dialect, config.min_steps, config.max_steps),
-                    max_tokens=config.max_tokens,
-                )
-        count_call(completion, "plan")
-        actor = f"model:{completion.model}"
-        call = completion.record(request.key, "plan")
-        try:
-            steps = parse_plan(completion.text, config.min_steps, config.max_steps)
-        except PlanInvalid as exc:
-            head = await self._writer.apply(
-                TaskEvent(
-                    request.task_id,
-                    request.key,
-                    actor,
-                    EventAction.PLAN_INVALID,
-                    data={"attempt": request.attempt, "error": str(exc)},
-                ),
-                call,
-            )
-            return PlanResult(valid=False, error=str(exc), head=head)
-        data = {"planner": "model", "attempt": request.attempt}
-        return await self._store_plan(request, actor, steps, data, call)
-
-    async def _rules(self, view: TaskView, request: PlanRequest, why: str) -> PlanResult:
-        """The rules planner, at once; the history says it planned, and why."""
-        task = view.task
-        instructions = task.instructions
-        if request.feedback:  # it plans the same again; the reviewer's reason goes to every step
-            instructions += f"\n\nThe reviewer's note on the plan: {request.feedback}"
-        steps = rules_plan(task.title, instructions, TOOLS)
-        data = {"planner": "rules", "reason": why, "attempt": request.attempt}
-        return await self._store_plan(request, SYSTEM_ACTOR, steps, data, None)
-
-    async def _store_plan(
-        self,
-        request: PlanRequest,
-        actor: str,
-        steps: list[PlanStep],
-        data: dict[str, Any],
-        call: CallRecord | None,
-    ) -> PlanResult:
-        plan = [NewStep(f"s_{uuid.uuid4().hex[:16]}", **s.model_dump()) for s in steps]
-        event = TaskEvent(
-            request.task_id, request.key, actor, EventAction.TASK_PLANNED, data=data, new_plan=plan
-        )
-        head = await self._writer.apply(event, call)
-        return PlanResult(
-            valid=True,
-            steps=[StepState(s.id, i, s.kind, s.risk, s.tool) for i, s in enumerate(plan)],
-            head=head,
-        )
+        draft = await self.draft_plan(request)
+        action = EventAction.TASK_PLANNED if draft.steps is not None else EventAction.PLAN_INVALID
+        event = TaskEvent(request.task_id, request.key, draft.actor, action, draft.data, new_plan=draft.steps)
+        head = await self._writer.apply(event, draft.call)
+        if draft.steps is None:
+            return PlanResult(valid=False, error=draft.error, head=head)
+        states = [StepState(s.id, i, s.kind, s.risk, s.tool) for i, s in enumerate(draft.steps)]
+        return PlanResult(valid=True, steps=states, head=head)
 
     def _messages(self, view: TaskView, request: PlanRequest) -> list[dict[str, str]]:
         task = view.task
@@ -165,41 +153,49 @@ class PlannerActivities:
             )
         return messages
 
+    @activity.defn(name=DRAFT_INSTRUCTIONS_ACTIVITY)
+    async def draft_instructions(self, request: StepRequest) -> Answer:
+        """The step's instructions redrafted with the reviewer's reason; the workflow records them."""
+        view, step = await self._tasks.step(request.task_id, request.step_id)
+        async with beating(), model_errors(self._tasks, request.task_id):
+            completion = await self._model.complete(
+                [
+                    {"role": "system", "content": REDRAFT_PROMPT},
+                    {
+                        "role": "user",
+                        "content": f"Task: {view.task.title}\n\nStep: {step.title}\n"
+                        f"Current instructions:\n{step.instructions}\n\n"
+                        f"The reviewer's reason for rejecting them: {request.feedback}",
+                    },
+                ]
+            )
+        count_call(completion, "redraft")
+        call = await meter(self._writer, request, completion, "redraft", step.id)
+        text = completion.text.strip() or step.instructions
+        return Answer(text, f"model:{completion.model}", {"reason": request.feedback}, call)
+
     @activity.defn(name=REDRAFT_ACTIVITY)
     async def redraft_step(self, request: StepRequest) -> Anchor:
-        """The step's instructions redrafted with the reviewer's reason; the chain's head after."""
+        """Runs started before "separate-store-writes": the redraft, stored here."""
         earlier = await self._writer.event(request.task_id, request.key)
         if earlier is not None:
             return Anchor(earlier.seq, earlier.hash)
-        view, step = await self._tasks.step(request.task_id, request.step_id)
-        async with beating():
-            with model_errors():
-                completion = await self._model.complete(
-                    [
-                        {"role": "system", "content": REDRAFT_PROMPT},
-                        {
-                            "role": "user",
-                            "content": f"Task: {view.task.title}\n\nStep: {step.title}\n"
-                            f"Current instructions:\n{step.instructions}\n\n"
-                            f"The reviewer's reason for rejecting them: {request.feedback}",
-                        },
-                    ]
-                )
-        count_call(completion, "redraft")
-        text = completion.text.strip() or step.instructions
-        return await self._writer.apply(
-            TaskEvent(
-                request.task_id,
-                request.key,
-                f"model:{completion.model}",
-                EventAction.STEP_REDRAFTED,
-                data={"reason": request.feedback},
-                step_id=step.id,
-                step_status=StepStatus.PENDING,
-                instructions=text,
-            ),
-            completion.record(request.key, "redraft", step.id),
+        answer = await self.draft_instructions(request)
+        event = TaskEvent(
+            request.task_id,
+            request.key,
+            answer.actor,
+            EventAction.STEP_REDRAFTED,
+            data=answer.data,
+            step_id=request.step_id,
+            step_status=StepStatus.PENDING,
+            instructions=answer.text,
         )
+        return await self._writer.apply(event, answer.call)
+
+
+def _with_ids(steps: list[PlanStep]) -> list[NewStep]:
+    return [NewStep(f"s_{uuid.uuid4().hex[:16]}", **s.model_dump()) for s in steps]
 
 
 def _states(view: TaskView) -> list[StepState]:

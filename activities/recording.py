@@ -18,6 +18,6 @@ class RecordActivities:
     async def record_event(self, event: TaskEvent) -> Anchor:
         """Apply the event; the chain's head after it, which the workflow keeps as the anchor."""
         try:
-            return await self._writer.apply(event)
+            return await self._writer.apply(event, event.call)
         except ChainChanged as exc:  # retrying cannot help: the task stops, saying why
             raise ApplicationError(str(exc), type=CHAIN_CHANGED, non_retryable=True) from None

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from temporalio import activity
 
 from activities.errors import model_errors
 from activities.heartbeats import beating
-from activities.metering import count_call
+from activities.metering import count_call, meter
 from activities.tools import ToolRunner
 from exosuit.domain.audit import SYSTEM_ACTOR, Anchor
-from exosuit.domain.contracts import COST_CHECK_ACTIVITY, RUN_STEP_ACTIVITY, CostCheck, StepRequest, TaskEvent
+from exosuit.domain.contracts import (
+    ANSWER_STEP_ACTIVITY,
+    COST_CHECK_ACTIVITY,
+    RUN_STEP_ACTIVITY,
+    Answer,
+    CostCheck,
+    StepRequest,
+    TaskEvent,
+)
 from exosuit.domain.task import EventAction, StepKind, StepStatus
 from exosuit.llm.client import ModelClient
-from exosuit.storage.db import utcnow
+from exosuit.storage.db import DatabaseDown, utcnow
 from exosuit.storage.events import EventWriter
 from exosuit.storage.reports import Reports
 from exosuit.storage.tables import Step
@@ -42,50 +52,47 @@ class StepActivities:
         self._tools = tools
         self._max_tokens = max_tokens
 
-    @activity.defn(name=RUN_STEP_ACTIVITY)
-    async def run_step(self, request: StepRequest) -> Anchor:
-        """Run the step (the model, or its tool) and store its output; the chain's head after."""
-        earlier = await self._writer.event(request.task_id, request.key)
-        if earlier is not None:
-            return Anchor(earlier.seq, earlier.hash)
+    @activity.defn(name=ANSWER_STEP_ACTIVITY)
+    async def answer_step(self, request: StepRequest) -> Answer:
+        """Run the step (the model, or its tool) and return its output; the workflow records it."""
         view, step = await self._tasks.step(request.task_id, request.step_id)
         if step.kind == StepKind.TOOL:
             async with beating():
                 output = await self._tools.run(step, view)
-            return await self._writer.apply(
-                TaskEvent(
-                    request.task_id,
-                    request.key,
-                    SYSTEM_ACTOR,
-                    EventAction.STEP_FINISHED,
-                    data={"tool": step.tool},
-                    step_id=step.id,
-                    output=output,
-                )
-            )
+            return Answer(output, SYSTEM_ACTOR, {"tool": step.tool})
 
         async def show(text: str) -> None:
             activity.heartbeat(len(text))
-            await self._writer.stream_output(request.task_id, step.id, text)
+            with suppress(*DatabaseDown):  # the live view may lag; the answer must not be lost
+                await self._writer.stream_output(request.task_id, step.id, text)
 
-        async with beating():  # the stream beats too, but a first token may be long in coming
-            with model_errors():
-                completion = await self._model.complete(
-                    self._messages(view, step, request.feedback), max_tokens=self._max_tokens, on_text=show
-                )
+        # The stream beats too, but a first token may be long in coming.
+        async with beating(), model_errors(self._tasks, request.task_id):
+            completion = await self._model.complete(
+                self._messages(view, step, request.feedback), max_tokens=self._max_tokens, on_text=show
+            )
         count_call(completion, "step")
-        return await self._writer.apply(
-            TaskEvent(
-                request.task_id,
-                request.key,
-                f"model:{completion.model}",
-                EventAction.STEP_FINISHED,
-                data={"feedback": request.feedback} if request.feedback else {},
-                step_id=step.id,
-                output=completion.text,
-            ),
-            completion.record(request.key, "step", step.id),
+        call = await meter(self._writer, request, completion, "step", step.id)
+        data = {"feedback": request.feedback} if request.feedback else {}
+        return Answer(completion.text, f"model:{completion.model}", data, call)
+
+    @activity.defn(name=RUN_STEP_ACTIVITY)
+    async def run_step(self, request: StepRequest) -> Anchor:
+        """Runs started before "separate-store-writes": the answer, stored here."""
+        earlier = await self._writer.event(request.task_id, request.key)
+        if earlier is not None:
+            return Anchor(earlier.seq, earlier.hash)
+        answer = await self.answer_step(request)
+        event = TaskEvent(
+            request.task_id,
+            request.key,
+            answer.actor,
+            EventAction.STEP_FINISHED,
+            data=answer.data,
+            step_id=request.step_id,
+            output=answer.text,
         )
+        return await self._writer.apply(event, answer.call)
 
     @activity.defn(name=COST_CHECK_ACTIVITY)
     async def check_step_cost(self, request: StepRequest) -> CostCheck:

@@ -80,8 +80,39 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(
         None, description="Where a worker serves its and the Temporal SDK's Prometheus metrics."
     )
+    worker_health_port: int | None = Field(
+        None,
+        description="Where a worker answers health checks: /healthz (alive), /readyz (polling Temporal).",
+    )
     audit_checkpoint_minutes: float = Field(
         10.0, description="How often a worker signs every task's audit head."
+    )
+    reconcile_seconds: float = Field(
+        60.0,
+        description="How often a worker holds the read model of tasks not yet ended against Temporal.",
+    )
+    worker_graceful_shutdown_seconds: float = Field(
+        30.0,
+        description="On SIGTERM/SIGINT a worker stops polling and gives its running activities this "
+        "long to finish; then they are cancelled and Temporal hands them to another worker.",
+    )
+    log_format: Literal["json", "text"] | None = Field(
+        None,
+        description="Log lines on stderr: `json` (one object a line) or `text`; default json "
+        "when stderr is not a terminal (a container, a log file), text when it is.",
+    )
+    log_level: str | None = Field(
+        None, description="The least severe level logged; default INFO for the servers, WARNING for the rest."
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "EXOSUIT_OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="An OTLP/HTTP collector (traces go to ENDPOINT/v1/traces); unset means no tracing.",
+    )
+    otel_service_name: str | None = Field(
+        None,
+        validation_alias=AliasChoices("OTEL_SERVICE_NAME", "EXOSUIT_OTEL_SERVICE_NAME"),
+        description="The traces' service name; default exosuit-web, exosuit-worker or exosuit (dev).",
     )
     host: str = "127.0.0.1"
     port: int = 8000
@@ -112,3 +143,11 @@ class Settings(BaseSettings):
         """The root secret first (it seals), then earlier ones (they only open)."""
         previous = [s.strip() for s in (self.previous_secret_keys or "").split(",") if s.strip()]
         return [self.resolved_secret_key, *previous]
+
+    @property
+    def known_secrets(self) -> list[str]:
+        """The secrets to keep out of logs; reading them never generates one (nor the data dir)."""
+        generated = self.data_dir / "secret_key"
+        root = self.secret_key or (generated.read_text().strip() if generated.is_file() else None)
+        previous = [s.strip() for s in (self.previous_secret_keys or "").split(",")]
+        return [s for s in (root, *previous, self.llm_api_key) if s]

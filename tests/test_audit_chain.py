@@ -91,6 +91,7 @@ async def test_every_event_recomputes_from_the_contract_formula(system: System, 
     assert outcome == {
         "status": "completed",
         "audit_head": {"seq": len(finished.events), "hash": finished.events[-1]["hash"]},
+        "resume": None,  # only a failed run says how to resume it
     }
 
 

@@ -24,7 +24,7 @@ from tests.support.model_server import ModelServer, ScriptedModel
 from workflows.task import TaskWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
-RECORDING = "rich_manual_task_anchored.json"  # what this version of the workflow records
+RECORDING = "rich_manual_task_separate_writes.json"  # what this version of the workflow records
 
 
 async def run_rich_scenario(system: System) -> str:

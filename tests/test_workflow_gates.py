@@ -11,7 +11,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,18 +24,20 @@ from temporalio.worker import Worker
 
 from exosuit.domain.autonomy import AutonomyLevel, GateKind, Risk, Role
 from exosuit.domain.contracts import (
+    ANSWER_STEP_ACTIVITY,
     COST_CHECK_ACTIVITY,
-    PLAN_ACTIVITY,
+    DRAFT_INSTRUCTIONS_ACTIVITY,
+    DRAFT_PLAN_ACTIVITY,
     RECORD_ACTIVITY,
-    REDRAFT_ACTIVITY,
-    RUN_STEP_ACTIVITY,
+    Answer,
     AutonomyChange,
     CancelRequest,
     CostCheck,
     Decision,
     Gate,
+    NewStep,
+    PlanDraft,
     PlanRequest,
-    PlanResult,
     StepRequest,
     StepState,
     TaskEvent,
@@ -67,6 +69,7 @@ class Script:
 
     steps: list[StepState]
     crosses_budget: str | None = None
+    failing_steps: int = 0  # step answers that fail (non-retryable) before they succeed
     events: list[TaskEvent] = field(default_factory=list)
     calls: list[tuple[str, str | None]] = field(default_factory=list)  # (activity, feedback)
 
@@ -77,18 +80,24 @@ class Script:
         if all(e.key != event.key for e in self.events):
             self.events.append(event)
 
-    @activity.defn(name=PLAN_ACTIVITY)
-    async def plan(self, request: PlanRequest) -> PlanResult:
-        self.calls.append((PLAN_ACTIVITY, request.feedback))
-        return PlanResult(valid=True, steps=self.steps)
+    @activity.defn(name=DRAFT_PLAN_ACTIVITY)
+    async def plan(self, request: PlanRequest) -> PlanDraft:
+        self.calls.append((DRAFT_PLAN_ACTIVITY, request.feedback))
+        plan = [NewStep(s.id, f"Step {s.index + 1}", "Do it.", s.kind, s.tool, s.risk) for s in self.steps]
+        return PlanDraft("system", {"planner": "script"}, steps=plan)
 
-    @activity.defn(name=RUN_STEP_ACTIVITY)
-    async def run_step(self, request: StepRequest) -> None:
-        self.calls.append((RUN_STEP_ACTIVITY, request.feedback))
+    @activity.defn(name=ANSWER_STEP_ACTIVITY)
+    async def run_step(self, request: StepRequest) -> Answer:
+        self.calls.append((ANSWER_STEP_ACTIVITY, request.feedback))
+        if self.failing_steps:
+            self.failing_steps -= 1
+            raise ApplicationError("the provider refused the request (HTTP 400)", non_retryable=True)
+        return Answer("done", "model:script")
 
-    @activity.defn(name=REDRAFT_ACTIVITY)
-    async def redraft(self, request: StepRequest) -> None:
-        self.calls.append((REDRAFT_ACTIVITY, request.feedback))
+    @activity.defn(name=DRAFT_INSTRUCTIONS_ACTIVITY)
+    async def redraft(self, request: StepRequest) -> Answer:
+        self.calls.append((DRAFT_INSTRUCTIONS_ACTIVITY, request.feedback))
+        return Answer("Do it differently.", "model:script")
 
     @activity.defn(name=COST_CHECK_ACTIVITY)
     async def cost(self, request: StepRequest) -> CostCheck:
@@ -123,6 +132,7 @@ def steps(*risks: Risk) -> list[StepState]:
 class Run:
     script: Script
     handle: WorkflowHandle[TaskWorkflow, TaskOutcome]
+    queue: str
 
     async def ended(self) -> str:
         """How the task ended (the server skips time while this waits)."""
@@ -159,8 +169,10 @@ async def start(time_env: WorkflowEnvironment) -> AsyncIterator[Start]:
         cap: AutonomyLevel = AutonomyLevel.AUTONOMOUS,
         deadline: float = DAY,
         crosses_budget: str | None = None,
+        max_revisions: int = 20,
+        failing_steps: int = 0,
     ) -> Run:
-        script = Script(plan, crosses_budget)
+        script = Script(plan, crosses_budget, failing_steps=failing_steps)
         queue = f"tq-{uuid.uuid4().hex}"
         worker = Worker(
             time_env.client,
@@ -170,11 +182,13 @@ async def start(time_env: WorkflowEnvironment) -> AsyncIterator[Start]:
         )
         await worker.__aenter__()
         workers.append(worker)
-        task = TaskInput(f"t_{uuid.uuid4().hex[:8]}", "red", SUBMITTER, level, cap, deadline)
+        task = TaskInput(
+            f"t_{uuid.uuid4().hex[:8]}", "red", SUBMITTER, level, cap, deadline, max_revisions=max_revisions
+        )
         handle = await time_env.client.start_workflow(
             TaskWorkflow.run, task, id=f"task-{task.task_id}", task_queue=queue
         )
-        return Run(script, handle)
+        return Run(script, handle, queue)
 
     yield starting
     for worker in workers:
@@ -194,7 +208,7 @@ async def test_an_unanswered_gate_is_escalated_then_rejected_never_approved(star
     assert decided.actor == "system"
     assert decided.data["action"] == "reject" and decided.data["on_reject"] == "stop"
     assert events[-1].error == "no decision before the deadline"
-    assert (RUN_STEP_ACTIVITY, None) not in run.script.calls
+    assert (ANSWER_STEP_ACTIVITY, None) not in run.script.calls
 
 
 async def test_an_escalated_gate_can_still_be_decided(time_env: WorkflowEnvironment, start: Start) -> None:
@@ -259,10 +273,10 @@ async def test_revise_redoes_the_work_with_the_reason_until_approved(start: Star
     await run.decide(await run.script.gate(GateKind.OUTPUT, seen=4))
     assert await run.ended() == "completed"
     assert run.script.calls == [
-        (PLAN_ACTIVITY, None),
-        (REDRAFT_ACTIVITY, "For children."),
-        (RUN_STEP_ACTIVITY, None),
-        (RUN_STEP_ACTIVITY, "Shorter."),
+        (DRAFT_PLAN_ACTIVITY, None),
+        (DRAFT_INSTRUCTIONS_ACTIVITY, "For children."),
+        (ANSWER_STEP_ACTIVITY, None),
+        (ANSWER_STEP_ACTIVITY, "Shorter."),
     ]
 
 
@@ -319,4 +333,42 @@ async def test_a_cost_gate_opens_whatever_the_level_and_skip_moves_on(start: Sta
     await run.decide(await run.script.gate(GateKind.COST, seen=1))
     assert await run.ended() == "completed"
     assert "step.skipped" in run.script.actions()
-    assert run.script.calls.count((RUN_STEP_ACTIVITY, None)) == 1
+    assert run.script.calls.count((ANSWER_STEP_ACTIVITY, None)) == 1
+
+
+async def test_revising_a_gate_past_the_teams_cap_stops_the_task_with_the_reason(start: Start) -> None:
+    run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW), max_revisions=2)
+    for seen in range(3):
+        gate = await run.script.gate(GateKind.PLAN, seen=seen)
+        await run.decide(gate, DecisionAction.REJECT, reason="Not yet.", on_reject=OnReject.REVISE)
+    assert await run.ended() == "failed"
+    assert run.script.calls.count((DRAFT_PLAN_ACTIVITY, "Not yet.")) == 2  # the third is not redone
+    ended = run.script.events[-1]
+    assert ended.action is EventAction.TASK_FAILED
+    assert ended.error == "the plan gate was sent back for revision 3 times; the team allows 2"
+
+
+async def test_a_failed_task_resumes_from_its_failed_step_in_a_new_run(
+    time_env: WorkflowEnvironment, start: Start
+) -> None:
+    run = await start(AutonomyLevel.AUTONOMOUS, steps(Risk.LOW, Risk.LOW, Risk.LOW), failing_steps=1)
+    outcome = await run.handle.result()
+    assert outcome.status.value == "failed" and outcome.resume is not None
+    failed = run.script.events[-1]
+    assert failed.action is EventAction.TASK_FAILED and failed.step_id == "s_0"
+    assert failed.step_status is not None and failed.step_status.value == "failed"
+    assert "HTTP 400" in (failed.error or "")
+
+    # What the web's resume does: the next run, by a person, on the same workflow id.
+    again = replace(outcome.resume, resumed_by=APPROVER)
+    handle = await time_env.client.start_workflow(
+        TaskWorkflow.run, again, id=run.handle.id, task_queue=run.queue
+    )
+    assert (await handle.result()).status.value == "completed"
+    after = run.script.actions()[run.script.actions().index("task.failed") + 1 :]
+    assert after[0] == "task.resumed" and after[-1] == "task.completed"
+    assert after.count("step.finished") == 3  # the failed step again, then the two others
+    keys = [e.key for e in run.script.events]
+    assert len(keys) == len(set(keys))  # the new run's event keys go on from the old run's
+    resumed = run.script.events[len(run.script.events) - len(after)]
+    assert resumed.actor == f"user:{APPROVER}" and resumed.data["from_step"] == 1

@@ -10,15 +10,15 @@ import asyncio
 import uuid
 
 from exosuit.domain.audit import ChainCheck, canonical_json
-from exosuit.domain.autonomy import AutonomyLevel, above_cap, may_cancel
-from exosuit.domain.contracts import AutonomyChange, CancelRequest, Decision, TaskInput
-from exosuit.domain.refusals import Finished, Forbidden, Invalid, Refused
+from exosuit.domain.autonomy import AutonomyLevel, above_cap, may_cancel, may_resume
+from exosuit.domain.contracts import AutonomyChange, CancelRequest, Decision
+from exosuit.domain.refusals import Finished, Forbidden, Invalid, NotOpen, Refused
 from exosuit.domain.task import TaskStatus
 from exosuit.domain.text import fingerprint
 from exosuit.storage.db import utcnow
 from exosuit.storage.identity import Principal
 from exosuit.storage.tables import Task
-from exosuit.storage.tasks import DuplicateKey, TaskView
+from exosuit.storage.tasks import DuplicateKey, TaskView, workflow_input
 from web.deps import Services
 from web.limits import Throttled
 from web.schemas import DecisionIn, TaskCreate
@@ -31,6 +31,8 @@ async def submit(
 ) -> tuple[Task, bool]:
     """Store and start a task; with a key, the same key and body give the same task.
 
+    Either the workflow starts or nothing is left behind: a row this request inserted is
+    removed again when starting fails. A replay whose workflow never started starts it.
     Returns the task and whether it was an idempotent replay.
     """
     if principal.role_in(body.team) is None:
@@ -45,6 +47,7 @@ async def submit(
     print_ = fingerprint(canonical_json(body.model_dump(mode="json")))
     task = await _existing(services, principal.email, idempotency_key, print_)
     replayed = task is not None
+    inserted = False
     if task is None:
         await services.limits.submission(principal.email, team.submissions_per_minute)
         active = await services.tasks.active_count(team.name)
@@ -63,21 +66,19 @@ async def submit(
         )
         try:
             await services.tasks.insert(task)
+            inserted = True
         except DuplicateKey:  # the same key raced in from a parallel request
             task = await _existing(services, principal.email, idempotency_key, print_)
             assert task is not None
             replayed = True
-    await services.gateway.start(
-        TaskInput(
-            task_id=task.id,
-            team=task.team,
-            submitted_by=task.submitted_by,
-            autonomy=AutonomyLevel(task.autonomy),
-            max_autonomy=cap,
-            gate_deadline_seconds=team.gate_deadline_seconds,
-            submitted_via=principal.token_name,
-        )
-    )
+    try:
+        await services.gateway.start(workflow_input(task, team, submitted_via=principal.token_name))
+    except Exception:
+        # The workflow records task.submitted first, so a row without events never started:
+        # it goes (if this request dies first, the reconciler starts it). A row with events
+        # is a workflow that started although the call answered with an error (a timeout).
+        if not inserted or await services.tasks.discard_unstarted(task.id):
+            raise
     return task, replayed
 
 
@@ -146,6 +147,16 @@ async def cancel(services: Services, principal: Principal, view: TaskView) -> No
     if not TaskStatus(task.status).active:
         raise Finished(f"the task has already ended ({task.status})")
     await services.gateway.cancel(task.id, CancelRequest(principal.email, principal.token_name))
+
+
+async def resume(services: Services, principal: Principal, view: TaskView) -> None:
+    """Run a failed task again from its failed step (or its plan); the audit records who."""
+    task = view.task
+    if not may_resume(principal.role_in(task.team)):
+        raise Forbidden("only an approver of the task's team can resume it")
+    if task.status != TaskStatus.FAILED:
+        raise NotOpen(f"only a failed task can be resumed; this one is {task.status}")
+    await services.gateway.resume(task.id, principal.email, principal.token_name)
 
 
 async def verify_audit(services: Services, view: TaskView) -> ChainCheck:

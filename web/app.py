@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from exosuit.observability.tracing import fastapi_telemetry
 from web import codec
 from web.api import approvals, tasks
 from web.deps import Services, ServicesDep
@@ -15,6 +16,7 @@ from web.errors import BodySizeLimit, install_problem_handlers, problem_response
 from web.pages import auth, queue
 from web.pages import tasks as task_pages
 from web.pages.common import install_page_handlers
+from web.request_context import RequestContext
 from web.security import SecurityHeaders
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -54,12 +56,13 @@ async def metrics(services: ServicesDep) -> Response:
 def create_app(services: Services) -> FastAPI:
     """The app over services its entry point built (`exosuit web`, `exosuit dev`, the tests)."""
     settings = services.settings
-    app = FastAPI(title="Exosuit", version="0.1.0")
+    app = FastAPI(title="Exosuit", version="0.1.0", telemetry=fastapi_telemetry())  # spans if tracing
     app.state.services = services
     install_problem_handlers(app)
     install_page_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestContext)  # the last added runs first: every response and log line has an id
     api = APIRouter(prefix="/api/v1")
     api.include_router(tasks.router)
     api.include_router(approvals.router)

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowHistoryEventFilterType,
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
+from temporalio.common import QueryRejectCondition, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -26,7 +31,7 @@ from exosuit.domain.contracts import (
     TaskOutcome,
     workflow_id_for,
 )
-from exosuit.domain.refusals import Finished, Refused, refusal
+from exosuit.domain.refusals import Finished, NotOpen, Refused, refusal
 from web.errors import Unavailable
 from workflows.task import TaskWorkflow
 
@@ -61,21 +66,71 @@ def _answers_from_temporal() -> Iterator[None]:
         raise
 
 
+# How the server closes a run that the workflow did not end itself (terminate, a timeout,
+# the history limit, an unhandled failure, a cancel request): its task never recorded an end.
+_SERVER_ENDS = {
+    WorkflowExecutionStatus.TERMINATED,
+    WorkflowExecutionStatus.TIMED_OUT,
+    WorkflowExecutionStatus.FAILED,
+    WorkflowExecutionStatus.CANCELED,
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """A task's latest workflow run as Temporal describes it."""
+
+    run_id: str
+    status: str  # Temporal's execution status in lower case: running, completed, terminated...
+    ended_by_server: bool  # closed without the workflow recording the task's end
+
+
+@dataclass(frozen=True)
+class ServerEnd:
+    """Why the server closed a run: the termination's reason and who asked, or the failure."""
+
+    detail: str | None
+    identity: str | None = None
+
+
 class TaskGateway:
     def __init__(self, client: Client, task_queue: str) -> None:
         self.client = client
         self.task_queue = task_queue
 
     async def start(self, task: TaskInput) -> None:
-        """Start the task's workflow; starting it again is harmless."""
+        """Start the task's workflow; starting it again is harmless, even after it has closed."""
         with contextlib.suppress(WorkflowAlreadyStartedError), _answers_from_temporal():
             await self.client.start_workflow(
                 TaskWorkflow.run,
                 task,
                 id=workflow_id_for(task.task_id),
                 task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,  # a replay never runs it twice
                 rpc_timeout=RPC_TIMEOUT,
             )
+
+    async def latest_run(self, task_id: str) -> Run | None:
+        """The task's latest workflow run; None when Temporal has no workflow for it."""
+        with _answers_from_temporal():
+            try:
+                found = await self._handle(task_id).describe(rpc_timeout=RPC_TIMEOUT)
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    return None
+                raise
+        status = found.status or WorkflowExecutionStatus.RUNNING
+        return Run(found.run_id, status.name.lower(), status in _SERVER_ENDS)
+
+    async def server_end(self, task_id: str, run_id: str) -> ServerEnd:
+        """Why the server closed this run, read from its close event (one event, not the history)."""
+        handle = self.client.get_workflow_handle(workflow_id_for(task_id), run_id=run_id)
+        with _answers_from_temporal():
+            async for event in handle.fetch_history_events(
+                event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT, rpc_timeout=RPC_TIMEOUT
+            ):
+                return _server_end(event)
+        return ServerEnd(None)
 
     def _handle(self, task_id: str) -> WorkflowHandle[TaskWorkflow, TaskOutcome]:
         return self.client.get_workflow_handle_for(TaskWorkflow.run, workflow_id_for(task_id))
@@ -100,12 +155,48 @@ class TaskGateway:
     async def audit_head(self, task_id: str) -> Anchor | None:
         """The audit head the task's workflow recorded; None when Temporal cannot say."""
         try:
+            # A run the server closed (terminated, timed out) never recorded the task's end,
+            # which the reconciler appends later: its head is stale, the signed anchor is not.
             return await self._handle(task_id).query(
-                TaskWorkflow.audit_head, rpc_timeout=timedelta(seconds=3)
+                TaskWorkflow.audit_head,
+                reject_condition=QueryRejectCondition.NOT_COMPLETED_CLEANLY,
+                rpc_timeout=timedelta(seconds=3),
             )
         except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
             return None
 
+    async def resume(self, task_id: str, by: str, via: str | None) -> None:
+        """Start a failed task's next run from its failed step (what its last run returned)."""
+        workflow_id = workflow_id_for(task_id)
+        with _answers_from_temporal():
+            found = await self._handle(task_id).describe(rpc_timeout=RPC_TIMEOUT)
+            if found.status is not WorkflowExecutionStatus.COMPLETED:
+                raise Finished("the task cannot be resumed: its workflow is not a finished run")
+            last = self.client.get_workflow_handle(workflow_id, run_id=found.run_id, result_type=TaskOutcome)
+            outcome = await last.result(follow_runs=False, rpc_timeout=RPC_TIMEOUT)
+            if outcome.resume is None:
+                raise Finished(f"the task cannot be resumed (it ended {outcome.status})")
+            try:
+                await self.client.start_workflow(
+                    TaskWorkflow.run,
+                    replace(outcome.resume, resumed_by=by, resumed_via=via),
+                    id=workflow_id,
+                    task_queue=self.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,  # after a closed run only
+                    rpc_timeout=RPC_TIMEOUT,
+                )
+            except WorkflowAlreadyStartedError:
+                raise NotOpen("the task has already been resumed") from None
+
     async def ping(self) -> None:
         """Raise unless the Temporal server answers (what readiness checks)."""
         await self.client.service_client.check_health(timeout=timedelta(seconds=2))
+
+
+def _server_end(event: HistoryEvent) -> ServerEnd:
+    if event.HasField("workflow_execution_terminated_event_attributes"):
+        terminated = event.workflow_execution_terminated_event_attributes
+        return ServerEnd(terminated.reason or None, terminated.identity or None)
+    if event.HasField("workflow_execution_failed_event_attributes"):
+        return ServerEnd(event.workflow_execution_failed_event_attributes.failure.message or None)
+    return ServerEnd(None)  # timed out or cancelled: the status says it all

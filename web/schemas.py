@@ -138,6 +138,8 @@ class TaskOut(BaseModel):
     error: str | None
     usage: UsageOut
     budget_usd: float | None
+    waiting_reason: str | None  # an outage being waited out, e.g. "a model provider (...)"
+    waiting_since: datetime | None
     created_at: datetime
     updated_at: datetime
 

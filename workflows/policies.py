@@ -7,20 +7,28 @@ from typing import Any
 
 from temporalio.common import RetryPolicy
 
-# A model call or a tool: bounded attempts, so a broken endpoint fails the task with a reason.
-# It heartbeats (activities/heartbeats.py), so a worker that died mid-call is noticed within
-# the heartbeat timeout and the call runs again elsewhere, instead of after start-to-close.
+# A model call or a tool. Outages (timeouts, refused connections, 429, 5xx, the database
+# it reads) are waited out with capped backoff for as long as the team allows (`wait`,
+# default 24 h); a request the provider refuses (other 4xx) is non-retryable and fails the
+# step at once (activities/errors.py). It heartbeats (activities/heartbeats.py), so a
+# worker that died mid-call is noticed within the heartbeat timeout and the call runs
+# again elsewhere, instead of after start-to-close.
 HEARTBEAT_TIMEOUT = timedelta(seconds=15)
-MODEL_CALL: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(minutes=5),
-    "heartbeat_timeout": HEARTBEAT_TIMEOUT,
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=30),
-        maximum_attempts=5,
-    ),
-}
+MODEL_RETRY_CAP = timedelta(seconds=60)
+
+
+def model_call(wait: timedelta) -> dict[str, Any]:
+    return {
+        "start_to_close_timeout": timedelta(minutes=5),
+        "schedule_to_close_timeout": max(wait, timedelta(seconds=1)),
+        "heartbeat_timeout": HEARTBEAT_TIMEOUT,
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(seconds=1),
+            backoff_coefficient=2.0,
+            maximum_interval=MODEL_RETRY_CAP,
+        ),
+    }
+
 
 # A database write: retried until the database is back; idempotency keys make it safe.
 STORE_WRITE: dict[str, Any] = {

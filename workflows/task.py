@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -14,18 +15,25 @@ with workflow.unsafe.imports_passed_through():
     from exosuit.domain.audit import GENESIS_HASH, SYSTEM_ACTOR, Anchor
     from exosuit.domain.autonomy import GateKind, Risk, four_eyes_required, gate_required
     from exosuit.domain.contracts import (
+        ANSWER_STEP_ACTIVITY,
         CHAIN_CHANGED,
         COST_CHECK_ACTIVITY,
+        DRAFT_INSTRUCTIONS_ACTIVITY,
+        DRAFT_PLAN_ACTIVITY,
         PLAN_ACTIVITY,
         RECORD_ACTIVITY,
         REDRAFT_ACTIVITY,
+        REVISION_LIMIT,
         RUN_STEP_ACTIVITY,
+        Answer,
         AutonomyChange,
         CancelRequest,
+        Carried,
         CostCheck,
         Decision,
         Gate,
         NewStep,
+        PlanDraft,
         PlanRequest,
         PlanResult,
         StepRequest,
@@ -48,7 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from exosuit.domain.refusals import RefusalKind
     from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
     from workflows.gates import GatePhase, OpenGate, as_application_errors
-    from workflows.policies import MAX_PLAN_ATTEMPTS, MODEL_CALL, STORE_WRITE
+    from workflows.policies import MAX_PLAN_ATTEMPTS, STORE_WRITE, model_call
 
 Outcome = tuple[TaskStatus, str | None]  # how the task ends, and the reason when there is one
 Redo = Callable[[str | None], Awaitable[None]]  # what a `revise` verdict does, given the reason
@@ -74,16 +82,33 @@ class TaskWorkflow:
         self._events = 0
         self._head: Anchor | None = None  # the audit chain's head, as this workflow recorded it
         self._recording = asyncio.Lock()  # one record at a time, so each names the head it follows
+        self._planned = False  # the plan is approved: the steps are what is left
+        self._current: StepState | None = None  # the step being walked, which a failure names
+        # Models' work comes back to the workflow and is recorded from here (older runs
+        # stored it inside the model's activity, where a database error threw it away).
+        self._separate_writes = False
 
     @workflow.run
     async def run(self, task: TaskInput) -> TaskOutcome:
-        if workflow.patched("audit-anchor"):  # older runs recorded no heads: they are not checked
+        if task.carried is not None:
+            self._restore(task.carried)
+        elif workflow.patched("audit-anchor"):  # older runs recorded no heads: they are not checked
             self._head = Anchor(0, GENESIS_HASH)
-        await self._record(
-            EventAction.TASK_SUBMITTED,
-            actor=f"user:{task.submitted_by}",
-            data=_via(task.submitted_via) | {"team": task.team, "autonomy": task.autonomy},
-        )
+        self._separate_writes = workflow.patched("separate-store-writes")
+        if task.resumed_by is not None:
+            await self._record(
+                EventAction.TASK_RESUMED,
+                actor=f"user:{task.resumed_by}",
+                status=TaskStatus.RUNNING if self._planned else TaskStatus.PLANNING,
+                data=_via(task.resumed_via) | {"from_step": _first_unfinished(self._steps, self._planned)},
+            )
+        elif task.carried is None:
+            await self._record(
+                EventAction.TASK_SUBMITTED,
+                actor=f"user:{task.submitted_by}",
+                data=_via(task.submitted_via) | {"team": task.team, "autonomy": task.autonomy},
+            )
+        resumable = True
         try:
             status, reason = await self._drive()
         except (ActivityError, ApplicationError) as err:  # a local activity's failure arrives bare
@@ -91,33 +116,63 @@ class TaskWorkflow:
             status = TaskStatus.FAILED
             reason = cause.message if isinstance(cause, FailureError) else err.message
             if isinstance(cause, ApplicationError) and cause.type == CHAIN_CHANGED:
-                self._head = None  # record the failure; verification shows where the chain broke
+                self._head, resumable = None, False  # verification shows where the chain broke
         self._finished = True
         await workflow.wait_condition(workflow.all_handlers_finished)  # e.g. a slider move in flight
         cancelled_by = self._cancel if status is TaskStatus.CANCELLED else None
+        failed_step = self._current if status is TaskStatus.FAILED else None
         await self._record(
             EventAction.ended(status),
             actor=f"user:{cancelled_by.actor}" if cancelled_by else SYSTEM_ACTOR,
             status=status,
             error=reason,
             close_gate=True,
+            step_id=failed_step.id if failed_step else None,
+            step_status=StepStatus.FAILED if failed_step else None,
             data={"reason": reason} if reason else {},
         )
-        return TaskOutcome(status, self._head)  # the head stays readable after the run
+        resume = self._next_run() if status is TaskStatus.FAILED and resumable else None
+        return TaskOutcome(status, self._head, resume)  # the head stays readable after the run
+
+    # --- runs: continue-as-new and resume carry one state value ------------------------
+
+    def _carried(self) -> Carried:
+        return Carried(self._level, self._steps, self._events, self._head, self._planned)
+
+    def _restore(self, carried: Carried) -> None:
+        self._level, self._steps, self._events = carried.level, carried.steps, carried.events
+        self._head, self._planned = carried.head, carried.planned
+
+    def _next_run(self) -> TaskInput:
+        return replace(self._task, carried=self._carried(), resumed_by=None, resumed_via=None)
+
+    async def _continue_as_new_if_suggested(self) -> None:
+        """Between steps, when the history grows long: a new run with the same state."""
+        if not workflow.info().is_continue_as_new_suggested():
+            return
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(self._next_run())
 
     # --- the flow -----------------------------------------------------------------------
 
     async def _drive(self) -> Outcome:
-        await self._plan(None)
-        verdict, reason = await self._until_approved(GateKind.PLAN, None, self._plan)
-        if verdict is not Verdict.GO:
-            return _ENDING[verdict], reason
+        if not self._planned:
+            await self._plan(None)
+            verdict, reason = await self._until_approved(GateKind.PLAN, None, self._plan)
+            if verdict is not Verdict.GO:
+                return _ENDING[verdict], reason
+            self._planned = True
         for step in self._steps:
+            if step.status in (StepStatus.COMPLETED, StepStatus.SKIPPED):
+                continue  # done in an earlier run
             if self._cancel is not None:
                 return TaskStatus.CANCELLED, None
+            await self._continue_as_new_if_suggested()
+            self._current = step
             outcome = await self._walk_step(step)
             if outcome is not None:
                 return outcome
+        self._current = None
         return TaskStatus.COMPLETED, None
 
     async def _plan(self, feedback: str | None) -> None:
@@ -133,8 +188,27 @@ class TaskWorkflow:
                 validation_error=error,
                 fallback=attempt > MAX_PLAN_ATTEMPTS,
             )
+            if self._separate_writes:
+                draft = await workflow.execute_activity(
+                    DRAFT_PLAN_ACTIVITY, request, result_type=PlanDraft, **self._model_call
+                )
+                if draft.steps is None:
+                    await self._record(
+                        EventAction.PLAN_INVALID, actor=draft.actor, data=draft.data, call=draft.call
+                    )
+                    error = draft.error
+                    continue
+                await self._record(
+                    EventAction.TASK_PLANNED,
+                    actor=draft.actor,
+                    data=draft.data,
+                    new_plan=draft.steps,
+                    call=draft.call,
+                )
+                self._steps = [StepState(s.id, i, s.kind, s.risk, s.tool) for i, s in enumerate(draft.steps)]
+                return
             result = await workflow.execute_activity(
-                PLAN_ACTIVITY, request, result_type=PlanResult, **MODEL_CALL
+                PLAN_ACTIVITY, request, result_type=PlanResult, **self._model_call
             )
             self._head = result.head
             if result.valid:
@@ -157,7 +231,18 @@ class TaskWorkflow:
                     return await self._leave(step, verdict, reason)
 
         async def redraft(reason: str | None) -> None:
-            await self._model_call(REDRAFT_ACTIVITY, step, reason)
+            if not self._separate_writes:
+                return await self._stored_by_activity(REDRAFT_ACTIVITY, step, reason)
+            answer = await self._answer(DRAFT_INSTRUCTIONS_ACTIVITY, step, reason)
+            await self._record(
+                EventAction.STEP_REDRAFTED,
+                actor=answer.actor,
+                data=answer.data,
+                step_id=step.id,
+                step_status=StepStatus.PENDING,
+                instructions=answer.text,
+                call=answer.call,
+            )
 
         async def run(feedback: str | None) -> None:
             await self._record(
@@ -166,7 +251,17 @@ class TaskWorkflow:
                 step_id=step.id,
                 step_status=StepStatus.RUNNING,
             )
-            await self._model_call(RUN_STEP_ACTIVITY, step, feedback)
+            if not self._separate_writes:
+                return await self._stored_by_activity(RUN_STEP_ACTIVITY, step, feedback)
+            answer = await self._answer(ANSWER_STEP_ACTIVITY, step, feedback)
+            await self._record(
+                EventAction.STEP_FINISHED,
+                actor=answer.actor,
+                data=answer.data,
+                step_id=step.id,
+                output=answer.text,
+                call=answer.call,
+            )
 
         verdict, reason = await self._until_approved(GateKind.STEP, step, redraft)
         if verdict is Verdict.GO:
@@ -184,10 +279,19 @@ class TaskWorkflow:
         """The one gate loop: while the level (read now) demands this gate, open it; on
         `revise`, redo the work with the reviewer's reason and ask again."""
         risk = step.risk if step else Risk.LOW
+        revisions = 0
         while gate_required(kind, self._level, risk):
             verdict, reason = await self._verdict(kind, step)
             if verdict is not Verdict.REVISE:
                 return verdict, reason
+            revisions += 1
+            if revisions > self._task.max_revisions:
+                raise ApplicationError(
+                    f"the {kind.value} gate was sent back for revision {revisions} times; "
+                    f"the team allows {self._task.max_revisions}",
+                    type=REVISION_LIMIT,
+                    non_retryable=True,
+                )
             await redo(reason)
         return Verdict.GO, None
 
@@ -206,9 +310,21 @@ class TaskWorkflow:
         await self._record(EventAction.STEP_SKIPPED, step_id=step.id, step_status=StepStatus.SKIPPED)
         return None
 
-    async def _model_call(self, activity: str, step: StepState, feedback: str | None) -> None:
+    @property
+    def _model_call(self) -> dict[str, Any]:
+        return model_call(timedelta(seconds=self._task.model_wait_seconds))
+
+    async def _answer(self, activity: str, step: StepState, feedback: str | None) -> Answer:
         request = StepRequest(self._task.task_id, step.id, self._next_key(), feedback)
-        self._head = _anchor(await workflow.execute_activity(activity, request, **MODEL_CALL))
+        answer: Answer = await workflow.execute_activity(
+            activity, request, result_type=Answer, **self._model_call
+        )
+        return answer
+
+    async def _stored_by_activity(self, activity: str, step: StepState, feedback: str | None) -> None:
+        """Runs started before "separate-store-writes": the activity stored its own answer."""
+        request = StepRequest(self._task.task_id, step.id, self._next_key(), feedback)
+        self._head = _anchor(await workflow.execute_activity(activity, request, **self._model_call))
 
     # --- gates --------------------------------------------------------------------------
 
@@ -372,6 +488,14 @@ class TaskWorkflow:
 def _anchor(result: Any) -> Anchor | None:
     """A recorded head from an activity's result (older runs' results carry none)."""
     return Anchor(result["seq"], result["hash"]) if isinstance(result, dict) and "hash" in result else None
+
+
+def _first_unfinished(steps: list[StepState], planned: bool) -> int | None:
+    """The step (1-based) a resumed run starts from; None: it plans again."""
+    if not planned:
+        return None
+    done = (StepStatus.COMPLETED, StepStatus.SKIPPED)
+    return next((s.index + 1 for s in steps if s.status not in done), None)
 
 
 def _highest_risk(steps: list[StepState]) -> Risk:

@@ -67,13 +67,16 @@ async def _team(directory: Directory, args: argparse.Namespace) -> int:
         monthly_budget_usd=args.monthly_budget,
         max_active_tasks=args.max_active_tasks,
         submissions_per_minute=args.submissions_per_minute,
+        model_wait_hours=args.model_wait,
+        max_revisions=args.max_revisions,
     )
     hours = team.gate_deadline_seconds / 3600
     budget = f"${team.monthly_budget_usd:g}" if team.monthly_budget_usd else "none"
     print(
         f"{team.name}: max autonomy {team.max_autonomy}, gate deadline {hours:g} h, "
         f"monthly budget {budget}, at most {team.max_active_tasks} active tasks, "
-        f"{team.submissions_per_minute} submissions a minute per person"
+        f"{team.submissions_per_minute} submissions a minute per person, model outages waited out "
+        f"for {team.model_wait_hours:g} h, {team.max_revisions} revisions per gate"
     )
     return 0
 

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from exosuit.cli import admin
 from exosuit.domain.autonomy import AutonomyLevel, Role
+from exosuit.observability.logs import configure_logging, temporal_core_logging
+from exosuit.observability.tracing import start_tracing, stop_tracing
 from exosuit.settings import Settings
 from exosuit.storage.db import Database, migrate
 
@@ -42,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     tset.add_argument("--monthly-budget", type=admin.finite, metavar="USD", help="0 removes the budget")
     tset.add_argument("--max-active-tasks", type=admin.count, metavar="N", help="tasks not yet ended")
     tset.add_argument("--submissions-per-minute", type=admin.count, metavar="N", help="per person")
+    tset.add_argument(
+        "--model-wait", type=admin.finite, metavar="HOURS", help="how long a model outage is waited out"
+    )
+    tset.add_argument("--max-revisions", type=admin.count, metavar="N", help="`revise` rejections per gate")
 
     usage = commands.add_parser("usage", help="model usage and cost by team, for a month")
     usage.add_argument("--month", help="YYYY-MM (default: this month)")
@@ -76,19 +82,34 @@ async def _administer(settings: Settings, args: argparse.Namespace) -> int:
         await db.dispose()
 
 
+SERVICE_NAMES = {"dev": "exosuit", "web": "exosuit-web", "worker": "exosuit-worker"}  # traces' default
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
-    if args.command in ("dev", "web", "worker"):
+    serving = args.command in ("dev", "web", "worker")
+    level = settings.log_level or ("INFO" if serving else "WARNING")  # admin commands: their output only
+    configure_logging(settings.log_format, secrets=settings.known_secrets, level=level)
+    if serving:
+        from temporalio.runtime import Runtime, TelemetryConfig
+
         from exosuit.cli import serve  # the servers' imports are heavy: only when serving
 
+        core_logs = TelemetryConfig(logging=temporal_core_logging())  # Temporal's core logs: ours too
+        Runtime.set_default(Runtime(telemetry=core_logs), error_if_already_set=False)
+        service = settings.otel_service_name or SERVICE_NAMES[args.command]
+        start_tracing(settings.otel_exporter_otlp_endpoint, service)
         port = getattr(args, "port", None) or settings.port
-        if args.command == "dev":
-            asyncio.run(serve.run_dev(settings, port))
-        elif args.command == "web":
-            asyncio.run(serve.run_web(settings, port))
-        else:
-            asyncio.run(serve.run_worker(settings))
+        try:
+            if args.command == "dev":
+                asyncio.run(serve.run_dev(settings, port))
+            elif args.command == "web":
+                asyncio.run(serve.run_web(settings, port))
+            else:
+                asyncio.run(serve.run_worker(settings))
+        finally:
+            stop_tracing()  # exports the spans still buffered
         return 0
     return asyncio.run(_administer(settings, args))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -14,12 +15,16 @@ from pathlib import Path
 import uvicorn
 from temporalio.client import Client
 
-from exosuit.cli.temporal_server import DevServer, connect, metrics_runtime
+from exosuit.cli.reconciler import reconcile_forever
+from exosuit.cli.supervisor import SupervisionError, TemporalSupervisor
+from exosuit.cli.temporal_server import connect, metrics_runtime
 from exosuit.cli.worker import build_worker
+from exosuit.cli.worker_health import WorkerHealth
 from exosuit.domain.audit import anchor_key
 from exosuit.domain.autonomy import Role
 from exosuit.llm import embedded as embedded_model
 from exosuit.llm.embedded import EmbeddedModel
+from exosuit.processes import DataDirInUse, DataDirLock
 from exosuit.settings import Settings
 from exosuit.storage.audit_log import AuditLog
 from exosuit.storage.db import Database, DatabaseDown, migrate
@@ -30,6 +35,10 @@ from web.deps import Services
 ADMIN_EMAIL = "admin@exosuit.local"
 ADMIN_TEAM = "default"
 FIRST_START_FILE = "first-start.txt"
+_CONNECT_MAX_DELAY = 5.0  # seconds between tries to reach Temporal, at most
+_CONNECT_LOG_EVERY = 6  # tries: the first, then about every 30 s
+
+log = logging.getLogger(__name__)
 
 
 class _Server(uvicorn.Server):
@@ -47,19 +56,34 @@ def _stop_on_signals(server: uvicorn.Server) -> None:
 
 
 async def _connect_when_up(
-    settings: Settings, address: str | None = None, *, metrics: bool = False
+    settings: Settings,
+    address: str | None = None,
+    *,
+    metrics: bool = False,
+    within: float | None = 30.0,
 ) -> Client:
-    """Connect, waiting out a server that is still starting (`metrics`: a worker's client)."""
+    """Connect, waiting out a server that is still starting (`metrics`: a worker's client).
+
+    `within` bounds the wait (`exosuit dev` has just started its own server); None waits for
+    as long as it takes, as `exosuit web` and `exosuit worker` do: an orchestrator may start
+    them before Temporal answers, and crashing would only add its restart back-off.
+    """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
+    deadline = None if within is None else loop.time() + within
     runtime = metrics_runtime(settings) if metrics else None
+    delay, tries = 0.2, 0
     while True:
         try:
             return await connect(settings, address, runtime=runtime)
-        except RuntimeError:
-            if loop.time() > deadline:
+        except RuntimeError as error:
+            tries += 1
+            if deadline is not None and loop.time() > deadline:
                 raise
-            await asyncio.sleep(0.2)
+            if tries % _CONNECT_LOG_EVERY == 1:
+                target = address or settings.temporal_address
+                log.warning("Temporal at %s does not answer yet (try %d), retrying: %s", target, tries, error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _CONNECT_MAX_DELAY)
 
 
 async def first_start(directory: Directory, data_dir: Path) -> list[str]:
@@ -102,15 +126,26 @@ async def run_dev(settings: Settings, port: int) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     os.umask(0o077)  # the embedded state (databases, logs, secrets) is readable by this user only
+    try:  # one `exosuit dev` per data dir, held until this process ends, however it ends
+        lock = DataDirLock.acquire(settings.data_dir)
+    except DataDirInUse as error:
+        raise SystemExit(
+            f"exosuit dev: {error}; stop it or set EXOSUIT_DATA_DIR to another directory"
+        ) from None
     migrate(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
-    temporal: DevServer | None = None
+    temporal: TemporalSupervisor | None = None
     model: EmbeddedModel | None = None
     try:
         address = settings.temporal_address
         if not address:
             codec = f"http://{settings.host}:{port}/codec"
-            temporal = await DevServer.start(settings.data_dir / "temporal", codec_endpoint=codec)
+            try:
+                temporal = await TemporalSupervisor.start(
+                    settings.data_dir / "temporal", codec_endpoint=codec
+                )
+            except SupervisionError as error:
+                raise SystemExit(f"exosuit dev: {error}") from None
             address = temporal.address
             settings = settings.model_copy(update={"temporal_ui_url": temporal.ui_url})
         if not settings.llm_base_url and embedded_model.available():
@@ -122,13 +157,21 @@ async def run_dev(settings: Settings, port: int) -> None:
         app = create_app(Services.build(settings, db, client))
         server = _Server(
             uvicorn.Config(
-                app, host=settings.host, port=port, log_level="warning", timeout_graceful_shutdown=3
+                app,
+                host=settings.host,
+                port=port,
+                log_level="warning",
+                log_config=None,  # uvicorn's loggers go through ours (exosuit/observability/logs.py)
+                timeout_graceful_shutdown=3,
             )
         )
         _stop_on_signals(server)
+        if temporal is not None:  # restarted if it dies; if it cannot come back, everything stops
+            temporal.supervise(on_give_up=lambda: setattr(server, "should_exit", True))
         lines = await first_start(Directory(db), settings.data_dir)
         async with worker:
             checkpoints = asyncio.create_task(_checkpoints(settings, db))
+            reconciling = asyncio.create_task(reconcile_forever(settings, db, client))
             serving = asyncio.create_task(server.serve())
             while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)
                 await asyncio.sleep(0.05)
@@ -141,6 +184,8 @@ async def run_dev(settings: Settings, port: int) -> None:
                 + (f", UI {settings.temporal_ui_url}" if settings.temporal_ui_url else "")
             )
             print(f"  Data dir: {settings.data_dir.resolve()}")
+            for note in temporal.notes if temporal is not None else []:
+                print(f"  Temporal: {note}")
             if model is not None:
                 print(f"  Model: embedded {embedded_model.MODEL_NAME} at {model.base_url} (offline)")
             elif not settings.llm_base_url:
@@ -151,22 +196,33 @@ async def run_dev(settings: Settings, port: int) -> None:
                 print(line)
             print("  Ctrl-C stops everything.", flush=True)
             await serving
+            log.info(
+                "stopping: the worker's running activities get up to %.0f s to finish",
+                settings.worker_graceful_shutdown_seconds,
+            )
             checkpoints.cancel()
+            reconciling.cancel()
     finally:
         await db.dispose()
         if model is not None:
             await model.stop()
         if temporal is not None:
             await temporal.stop()
+        lock.release()
+    if temporal is not None and temporal.failure:
+        raise SystemExit(f"exosuit dev: {temporal.failure}")
 
 
 async def run_web(settings: Settings, port: int) -> None:
     migrate(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
     try:
-        client = await _connect_when_up(settings)
+        client = await _connect_when_up(settings, within=None)
         app = create_app(Services.build(settings, db, client))
-        server = _Server(uvicorn.Config(app, host=settings.host, port=port, timeout_graceful_shutdown=3))
+        config = uvicorn.Config(
+            app, host=settings.host, port=port, log_config=None, timeout_graceful_shutdown=3
+        )
+        server = _Server(config)
         _stop_on_signals(server)
         await server.serve()
     finally:
@@ -174,10 +230,15 @@ async def run_web(settings: Settings, port: int) -> None:
 
 
 async def run_worker(settings: Settings) -> None:
+    health = WorkerHealth()
+    probes = None
+    if settings.worker_health_port:  # first, so that waiting for Temporal shows as alive, not ready
+        probes = await health.serve(settings.host, settings.worker_health_port)
     migrate(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
-    client = await _connect_when_up(settings, metrics=True)
+    client = await _connect_when_up(settings, metrics=True, within=None)
     worker = build_worker(client, settings, db)
+    health.worker = worker
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -185,8 +246,18 @@ async def run_worker(settings: Settings) -> None:
     try:
         async with worker:
             checkpoints = asyncio.create_task(_checkpoints(settings, db))
+            reconciling = asyncio.create_task(reconcile_forever(settings, db, client))
             print(f"worker polling {settings.task_queue!r} on {settings.temporal_address}", flush=True)
+            log.info("worker started: polling %r on %s", settings.task_queue, settings.temporal_address)
             await stop.wait()
+            log.info(
+                "worker stopping: no new work; running activities get up to %.0f s to finish",
+                settings.worker_graceful_shutdown_seconds,
+            )
             checkpoints.cancel()
+            reconciling.cancel()
+        log.info("worker stopped")
     finally:
         await db.dispose()
+        if probes is not None:
+            probes.close()

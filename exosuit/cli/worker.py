@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -41,15 +43,24 @@ def build_worker(
     )
     tools = ToolRunner(settings.data_dir / "workspace")
     steps = StepActivities(model, tasks, writer, Reports(db), tools, max_tokens=settings.llm_step_max_tokens)
+    # Tracing needs nothing here: the client's TracingInterceptor (connect()) is also a worker
+    # interceptor, and Worker takes those from its client.
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
+        # On shutdown (SIGTERM) running activities get this long to finish; then they are
+        # cancelled and fail as "worker shutdown", which Temporal retries on another worker.
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
         workflows=[TaskWorkflow],
         activities=[
             RecordActivities(writer).record_event,
+            planner.draft_plan,
+            planner.draft_instructions,
+            steps.answer_step,
+            steps.check_step_cost,
+            # What runs started before "separate-store-writes" call:
             planner.plan_task,
             planner.redraft_step,
             steps.run_step,
-            steps.check_step_cost,
         ],
     )

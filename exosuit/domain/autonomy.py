@@ -48,6 +48,8 @@ DEFAULT_MAX_AUTONOMY = AutonomyLevel.DELEGATED
 DEFAULT_GATE_DEADLINE_SECONDS = 24 * 3600.0
 DEFAULT_MAX_ACTIVE_TASKS = 100  # a team's tasks not yet ended (each one a workflow and paid calls)
 DEFAULT_SUBMISSIONS_PER_MINUTE = 30  # one person's new tasks
+DEFAULT_MODEL_WAIT_HOURS = 24.0  # how long a step waits out a model provider's outage
+DEFAULT_MAX_REVISIONS = 20  # `revise` rejections at one gate before the task stops
 _FOUR_EYES_LEVELS = {AutonomyLevel.MANUAL, AutonomyLevel.SUPERVISED}
 
 
@@ -118,6 +120,11 @@ def may_set_autonomy(*, actor: str, role: Role | None, submitter: str) -> bool:
 def may_cancel(*, actor: str, role: Role | None, submitter: str) -> bool:
     """The task's submitter or an approver of its team may cancel it."""
     return actor == submitter or can_approve(role)
+
+
+def may_resume(role: Role | None) -> bool:
+    """An approver of the task's team may resume it after it failed."""
+    return can_approve(role)
 
 
 def above_cap(level: AutonomyLevel, cap: AutonomyLevel) -> str | None:

@@ -1,7 +1,8 @@
 """The typed payloads that cross the Temporal boundary, between web, workflow and activities.
 
-Payloads stay small: ids, statuses, short texts a person typed. Model outputs live in the
-database and never travel through Temporal. Every field that has a fixed set of values is
+Payloads stay small: ids, statuses, texts a person typed, and a model's answer on its way
+to the database (it is recorded from the workflow, so a database outage never throws a
+paid answer away; answers are capped in tokens). Every field that has a fixed set of values is
 a `StrEnum`, serialised as its string, so recorded histories keep their shape.
 """
 
@@ -12,9 +13,17 @@ from datetime import datetime
 from typing import Any
 
 from exosuit.domain.audit import Anchor
-from exosuit.domain.autonomy import AutonomyLevel, GateKind, Risk, Role
+from exosuit.domain.autonomy import (
+    DEFAULT_MAX_REVISIONS,
+    DEFAULT_MODEL_WAIT_HOURS,
+    AutonomyLevel,
+    GateKind,
+    Risk,
+    Role,
+)
 from exosuit.domain.decisions import DecisionAction, OnReject
 from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
+from exosuit.domain.usage import CallRecord
 
 # Activity names: the workflow calls activities by name so it never imports their I/O.
 RECORD_ACTIVITY = "record_event"
@@ -22,6 +31,13 @@ PLAN_ACTIVITY = "plan_task"
 RUN_STEP_ACTIVITY = "run_step"
 REDRAFT_ACTIVITY = "redraft_step"
 COST_CHECK_ACTIVITY = "check_step_cost"
+# The model's (or a tool's) work, returned to the workflow, which records it: no store writes.
+DRAFT_PLAN_ACTIVITY = "draft_plan"
+ANSWER_STEP_ACTIVITY = "answer_step"
+DRAFT_INSTRUCTIONS_ACTIVITY = "draft_instructions"
+
+# The type of the error that stops a task whose gate was sent back too many times.
+REVISION_LIMIT = "RevisionLimit"
 
 # The type of the error a record raises when the chain no longer ends where the workflow
 # last recorded (someone wrote around Exosuit): retrying cannot help, the task stops.
@@ -43,6 +59,22 @@ class TaskInput:
     max_autonomy: AutonomyLevel
     gate_deadline_seconds: float
     submitted_via: str | None = None
+    model_wait_seconds: float = DEFAULT_MODEL_WAIT_HOURS * 3600  # a provider outage is waited out
+    max_revisions: int = DEFAULT_MAX_REVISIONS  # `revise` rejections per gate
+    carried: Carried | None = None  # a later run: where the earlier one stopped
+    resumed_by: str | None = None  # a person resumed the task after it failed
+    resumed_via: str | None = None  # ... through this API token
+
+
+@dataclass
+class Carried:
+    """The one state value a task's next run starts from (continue-as-new, or a resume)."""
+
+    level: AutonomyLevel
+    steps: list[StepState]
+    events: int  # event keys go on from here
+    head: Anchor | None  # the audit chain goes on from here
+    planned: bool  # the plan was approved; a later run walks the steps not yet done
 
 
 @dataclass
@@ -51,6 +83,7 @@ class TaskOutcome:
 
     status: TaskStatus
     audit_head: Anchor | None = None
+    resume: TaskInput | None = None  # a failed task: how to start it again from its failed step
 
 
 @dataclass
@@ -140,6 +173,7 @@ class TaskEvent:
     output: str | None = None
     error: str | None = None
     after: Anchor | None = None  # the head the workflow last recorded: the chain must still end there
+    call: CallRecord | None = None  # the model call whose answer this event records
 
 
 @dataclass
@@ -158,6 +192,27 @@ class PlanResult:
     steps: list[StepState] = field(default_factory=list)
     error: str | None = None
     head: Anchor | None = None  # the audit chain's head after the planner's event
+
+
+@dataclass
+class PlanDraft:
+    """A plan from the model or the rules planner, not yet recorded (steps None: invalid)."""
+
+    actor: str
+    data: dict[str, Any]
+    steps: list[NewStep] | None = None
+    error: str | None = None
+    call: CallRecord | None = None
+
+
+@dataclass
+class Answer:
+    """A step's output or redrafted instructions, not yet recorded."""
+
+    text: str
+    actor: str
+    data: dict[str, Any] = field(default_factory=dict)
+    call: CallRecord | None = None
 
 
 @dataclass

@@ -35,6 +35,7 @@ class StepStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     SKIPPED = "skipped"
+    FAILED = "failed"  # the task failed here; resuming it runs this step again
 
 
 class StepKind(StrEnum):
@@ -62,6 +63,7 @@ class EventAction(StrEnum):
     TASK_REJECTED = "task.rejected"
     TASK_FAILED = "task.failed"
     TASK_CANCELLED = "task.cancelled"
+    TASK_RESUMED = "task.resumed"  # an approver resumed a failed task from its failed step
 
     @classmethod
     def ended(cls, status: TaskStatus) -> EventAction:

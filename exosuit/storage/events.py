@@ -6,6 +6,7 @@ by an idempotency key, so a retried activity never writes twice.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -85,6 +86,12 @@ class EventWriter:
         if ev.action is EventAction.TASK_SUBMITTED:  # the chain holds what was submitted
             data |= {"title": task.title, "instructions": task.instructions, "team": task.team}
         now = utcnow()
+        task.waiting_reason, task.waiting_since = None, None  # it moved
+        if ev.action is EventAction.TASK_RESUMED:  # live again: the workflow's head anchors it
+            task.error = None
+            anchor = await session.get(AuditAnchor, task.id)
+            if anchor is not None:
+                await session.delete(anchor)
         if ev.status is not None:
             task.status = ev.status
             if ev.status is TaskStatus.COMPLETED:
@@ -150,7 +157,29 @@ class EventWriter:
         session.add(step)
         return data
 
+    async def meter(self, task_id: str, call: CallRecord) -> None:
+        """A model call's usage, stored as soon as it is known (once per key)."""
+        async with self.db.session() as session:
+            task = await session.get(Task, task_id)
+            if task is None:
+                return
+            await self._record_call(session, task, call)
+            session.add(task)
+            with suppress(IntegrityError):  # the same call, stored meanwhile by its event
+                await session.commit()
+
     async def _record_call(self, session: AsyncSession, task: Task, call: CallRecord) -> dict[str, Any]:
+        usage = {
+            "provider": call.provider,
+            "model": call.model,
+            "prompt_tokens": call.prompt_tokens,
+            "completion_tokens": call.completion_tokens,
+            "cost_usd": call.cost_usd,
+        }
+        usage |= {"usage_estimated": True} if call.usage_estimated else {}
+        known = await session.exec(select(ModelCall.id).where(ModelCall.key == call.key))
+        if known.first() is not None:  # metered when it was made
+            return usage
         session.add(
             ModelCall(
                 key=call.key,
@@ -176,14 +205,7 @@ class EventWriter:
                 step.completion_tokens += call.completion_tokens
                 step.cost_usd += call.cost_usd
                 session.add(step)
-        usage = {
-            "provider": call.provider,
-            "model": call.model,
-            "prompt_tokens": call.prompt_tokens,
-            "completion_tokens": call.completion_tokens,
-            "cost_usd": call.cost_usd,
-        }
-        return usage | ({"usage_estimated": True} if call.usage_estimated else {})
+        return usage
 
     async def _last_output(self, session: AsyncSession, task_id: str) -> str | None:
         found = await session.exec(

@@ -12,6 +12,8 @@ from exosuit.domain.autonomy import (
     DEFAULT_GATE_DEADLINE_SECONDS,
     DEFAULT_MAX_ACTIVE_TASKS,
     DEFAULT_MAX_AUTONOMY,
+    DEFAULT_MAX_REVISIONS,
+    DEFAULT_MODEL_WAIT_HOURS,
     DEFAULT_SUBMISSIONS_PER_MINUTE,
 )
 from exosuit.domain.task import TITLE_MAX_CHARS, StepKind, StepStatus, TaskStatus
@@ -29,6 +31,8 @@ class Team(SQLModel, table=True):
     monthly_budget_usd: float | None = None
     max_active_tasks: int = DEFAULT_MAX_ACTIVE_TASKS  # tasks of the team not yet ended
     submissions_per_minute: int = DEFAULT_SUBMISSIONS_PER_MINUTE  # per person
+    model_wait_hours: float = DEFAULT_MODEL_WAIT_HOURS  # a model provider's outage is waited out
+    max_revisions: int = DEFAULT_MAX_REVISIONS  # `revise` rejections per gate
     created_at: datetime = _when()
 
 
@@ -92,6 +96,9 @@ class Task(SQLModel, table=True):
     gate_risk: str | None = Field(default=None, max_length=10)
     gate_reason: str | None = Field(default=None, sa_column=Column(Text))
     gate_escalated: bool = False
+    # Why the task is not moving (a model provider is down) and since when; the next event clears it.
+    waiting_reason: str | None = Field(default=None, sa_column=Column(Text))
+    waiting_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = _when()
     updated_at: datetime = _when()
 

@@ -7,15 +7,17 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import delete, exists, func, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from exosuit.domain.autonomy import AutonomyLevel
+from exosuit.domain.contracts import TaskInput
 from exosuit.domain.task import ACTIVE_STATUSES
-from exosuit.storage.db import Database
-from exosuit.storage.tables import Step, Task, Team
+from exosuit.storage.db import Database, utcnow
+from exosuit.storage.tables import AuditEvent, Step, Task, Team
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,14 @@ class QueueRow:
 
 
 _QUEUE_COLUMNS = [f.name for f in fields(QueueRow)]
+
+
+@dataclass(frozen=True)
+class Unsettled:
+    """A task whose read model has not ended, as the reconciler holds it against Temporal."""
+
+    id: str
+    recorded: bool  # its workflow has recorded an event (task.submitted comes first)
 
 
 class DuplicateKey(Exception):
@@ -67,6 +77,35 @@ class Tasks:
                 select(Task).where(Task.submitted_by == submitted_by, Task.idempotency_key == key)
             )
             return found.first()
+
+    async def discard_unstarted(self, task_id: str) -> bool:
+        """Delete a task whose workflow has recorded nothing (starting it failed); False if it has."""
+        recorded = exists().where(col(AuditEvent.task_id) == task_id)
+        async with self.db.session() as session:
+            deleted = await session.exec(delete(Task).where(col(Task.id) == task_id, ~recorded))
+            await session.commit()
+            return bool(deleted.rowcount == 1)
+
+    async def unsettled(
+        self,
+        *,
+        changed_before: datetime,
+        after: str | None = None,
+        limit: int = 200,
+        teams: Sequence[str] | None = None,
+    ) -> list[Unsettled]:
+        """One batch, by id after `after`, of the tasks not ended and unchanged since `changed_before`."""
+        recorded = exists().where(col(AuditEvent.task_id) == col(Task.id))
+        query = sa_select(col(Task.id), recorded).where(
+            col(Task.status).in_([s.value for s in ACTIVE_STATUSES]), col(Task.updated_at) < changed_before
+        )
+        if after is not None:
+            query = query.where(col(Task.id) > after)
+        if teams is not None:
+            query = query.where(col(Task.team).in_(list(teams)))
+        async with self.db.session() as session:
+            rows = await session.exec(query.order_by(col(Task.id)).limit(limit))  # type: ignore[call-overload]
+            return [Unsettled(task_id, bool(seen)) for task_id, seen in rows]
 
     async def task(self, task_id: str) -> TaskView | None:
         async with self.db.session() as session:
@@ -147,6 +186,22 @@ class Tasks:
             )
             return int(found.one())
 
+    async def note_waiting(self, task_id: str, reason: str) -> None:
+        """The task is waiting on something outside it (since the first time it was noted)."""
+        table = Task.__table__  # type: ignore[attr-defined]
+        now = utcnow()
+        async with self.db.session() as session:
+            await session.exec(
+                table.update()
+                .where(table.c.id == task_id, table.c.status.in_([s.value for s in ACTIVE_STATUSES]))
+                .values(
+                    waiting_reason=reason,
+                    waiting_since=func.coalesce(table.c.waiting_since, now),
+                    updated_at=now,
+                )
+            )
+            await session.commit()
+
     async def team(self, name: str) -> Team | None:
         async with self.db.session() as session:
             return await session.get(Team, name)
@@ -163,6 +218,21 @@ class Tasks:
         for step in steps:
             by_task[step.task_id].append(step)
         return [TaskView(t, by_task[t.id]) for t in tasks]
+
+
+def workflow_input(task: Task, team: Team, *, submitted_via: str | None = None) -> TaskInput:
+    """What a task's workflow starts with: the task, and its team's policy as it is now."""
+    return TaskInput(
+        task_id=task.id,
+        team=task.team,
+        submitted_by=task.submitted_by,
+        autonomy=AutonomyLevel(task.autonomy),
+        max_autonomy=AutonomyLevel(team.max_autonomy),
+        gate_deadline_seconds=team.gate_deadline_seconds,
+        submitted_via=submitted_via,
+        model_wait_seconds=team.model_wait_hours * 3600,
+        max_revisions=team.max_revisions,
+    )
 
 
 def _decidable(teams: Sequence[str], person: str) -> list[Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -38,11 +39,13 @@ class ScriptedModel:
         self.step_answer: Callable[[str], str] = lambda prompt: f"done: {_step_line(prompt)}"
         self.redraft_answers: deque[str] = deque()
         self.failures: deque[int] = deque()  # HTTP statuses to answer with first
+        self.down_until = 0.0  # time.monotonic() until which every request gets a 500 (an outage)
         self.delay = 0.0  # seconds to wait before answering (a slow or hung provider)
         self.chunk_delay = 0.0  # seconds between streamed chunks
         self.stream_usage = True  # report usage at the end of a stream when asked
         self.requests: list[dict[str, Any]] = []
         self.usage = (11, 7)  # prompt, completion tokens reported per call
+        self.answered = 0  # requests answered with 200
 
     def purpose(self, body: dict[str, Any]) -> str:
         if body.get("response_format"):
@@ -52,8 +55,8 @@ class ScriptedModel:
 
     def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         self.requests.append(body)
-        if self.failures:
-            status = self.failures.popleft()
+        if self.failures or time.monotonic() < self.down_until:
+            status = self.failures.popleft() if self.failures else 500
             return status, {"error": {"message": "scripted failure", "type": "server_error"}}
         purpose = self.purpose(body)
         prompt = body["messages"][-1]["content"]
@@ -64,6 +67,7 @@ class ScriptedModel:
         else:
             text = self.step_answer(prompt)
         prompt_tokens, completion_tokens = self.usage
+        self.answered += 1
         return 200, {
             "id": f"chatcmpl-{uuid.uuid4().hex[:8]}",
             "object": "chat.completion",

@@ -130,6 +130,14 @@ async def cancel(view: VisibleTask, principal: CurrentPrincipal, services: Servi
     return {"status": "cancelling"}
 
 
+@router.post("/{task_id}/resume", status_code=202)
+async def resume(view: VisibleTask, principal: CurrentPrincipal, services: ServicesDep) -> dict[str, str]:
+    """Run a failed task again from its failed step (an approver of its team)."""
+    async with refusals_as_problems():
+        await actions.resume(services, principal, view)
+    return {"status": "resuming"}
+
+
 @router.get("/{task_id}/audit")
 async def audit(view: VisibleTask, services: ServicesDep) -> dict[str, list[AuditEventOut]]:
     return {"items": [audit_out(e) for e in await services.audit.events(view.task.id)]}

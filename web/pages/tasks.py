@@ -181,6 +181,16 @@ async def cancel(
     return await _act(request, task_id, visitor, services, form, act)
 
 
+@router.post("/tasks/{task_id}/resume")
+async def resume(
+    request: Request, task_id: str, visitor: CurrentVisitor, services: ServicesDep, form: CheckedForm
+) -> Response:
+    async def act(view: TaskView) -> None:
+        await actions.resume(services, visitor.principal, view)
+
+    return await _act(request, task_id, visitor, services, form, act)
+
+
 async def _act(
     request: Request,
     task_id: str,

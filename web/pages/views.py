@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from exosuit.domain.autonomy import LEVEL_SUMMARY, AutonomyLevel, GateKind, may_decide
+from exosuit.domain.autonomy import LEVEL_SUMMARY, AutonomyLevel, GateKind, may_decide, may_resume
 from exosuit.domain.contracts import workflow_id_for
 from exosuit.domain.task import EventAction, StepStatus, TaskStatus
 from exosuit.domain.text import text_diff
@@ -15,7 +15,7 @@ from exosuit.storage.identity import Principal
 from exosuit.storage.tables import AuditEvent, Step
 from exosuit.storage.tasks import TaskView
 from web.deps import Services
-from web.pages.common import Visitor
+from web.pages.common import Visitor, when
 
 LEVELS = [(level.value, LEVEL_SUMMARY[level]) for level in AutonomyLevel]
 
@@ -76,6 +76,8 @@ def gate_view(view: TaskView, principal: Principal) -> GateView | None:
 def waiting_for(view: TaskView) -> str:
     """What a task waits for, in a few words."""
     task = view.task
+    if task.waiting_reason:  # an outage being waited out, e.g. a model provider's
+        return f"{task.waiting_reason}, since {when(task.waiting_since)}"
     step = next((s for s in view.steps if s.id == task.gate_step_id), None)
     if task.gate_kind == GateKind.PLAN:
         return "plan approval"
@@ -189,4 +191,5 @@ async def task_context(services: Services, visitor: Visitor, view: TaskView) -> 
         "cap": AutonomyLevel(team.max_autonomy).rank if team else 0,
         "version": live_version(view),
         "temporal_link": f"{ui}/{workflow_path}" if ui else None,
+        "may_resume": may_resume(visitor.principal.role_in(view.task.team)),
     }
