@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	mkdir -p web/static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx-ext-sse/dist/sse.min.js web/static/vendor/
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css web/static/vendor/
 	touch $(STAMP)
 
 # SmolLM2-135M-Instruct: llama-cpp-python builds from source (about 7 minutes on 2 cores,

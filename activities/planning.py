@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from temporalio import activity
 from activities.errors import model_errors
 from activities.heartbeats import beating
 from activities.metering import count_call, meter
+from activities.tools import ToolRunner
 from exosuit.domain.audit import SYSTEM_ACTOR, Anchor
 from exosuit.domain.autonomy import Risk
 from exosuit.domain.contracts import (
@@ -29,26 +31,27 @@ from exosuit.domain.contracts import (
 from exosuit.domain.plan import MAX_STEPS, PlanInvalid, PlanStep, parse_plan, plan_json_schema
 from exosuit.domain.rules_planner import rules_plan
 from exosuit.domain.task import EventAction, StepKind, StepStatus
-from exosuit.domain.tools import TOOLS
+from exosuit.domain.tools import TOOLS, ArgsInvalid, Catalogue, args_text
 from exosuit.llm.client import ModelClient
 from exosuit.storage.events import EventWriter
+from exosuit.storage.tables import Step
 from exosuit.storage.tasks import Tasks, TaskView
 
 PLANNER_PROMPT = """You plan work for Exosuit. Break the user's task into a short list of \
 concrete steps that, done in order, complete it. Each step has a title, instructions \
 precise enough to carry out alone, a kind ("llm" for writing or reasoning by a model, \
-"tool" to use one of the tools below), the tool's name (null for llm steps) and a risk \
-(low, medium or high: how much harm a wrong result could do).
+"tool" to use one of the tools below), the tool's name (null for llm steps), a risk \
+(low, medium or high: how much harm a wrong result could do) and, for a tool that takes \
+them, its args: a JSON object matching the tool's args schema (null for the others).
 Tools:
 {tools}
-Answer with JSON only: {{"steps": [{{"title", "instructions", "kind", "tool", "risk"}}, ...]}}."""
+Answer with JSON only: {{"steps": [{{"title", "instructions", "kind", "tool", "risk", "args"}}, ...]}}."""
 
 REDRAFT_PROMPT = """You revise one step of a plan after a reviewer rejected it. Answer with \
 the step's new instructions only, no preamble."""
 
-
-def _tool_list() -> str:
-    return "\n".join(f"- {t.name}: {t.description}" for t in TOOLS.values())
+REDRAFT_ARGS_PROMPT = """You revise the arguments of one tool step after a reviewer rejected \
+them. Answer with the new arguments only: one JSON object matching the tool's args schema."""
 
 
 @dataclass(frozen=True)
@@ -62,12 +65,21 @@ class PlannerConfig:
 
 class PlannerActivities:
     def __init__(
-        self, model: ModelClient, tasks: Tasks, writer: EventWriter, config: PlannerConfig | None = None
+        self,
+        model: ModelClient,
+        tasks: Tasks,
+        writer: EventWriter,
+        config: PlannerConfig | None = None,
+        tools: ToolRunner | None = None,
     ) -> None:
         self._model = model
         self._tasks = tasks
         self._writer = writer
         self._config = config or PlannerConfig()
+        self._tools = tools
+
+    async def _catalogue(self) -> Catalogue:
+        return await self._tools.catalogue() if self._tools else Catalogue()
 
     @activity.defn(name=DRAFT_PLAN_ACTIVITY)
     async def draft_plan(self, request: PlanRequest) -> PlanDraft:
@@ -81,22 +93,24 @@ class PlannerActivities:
         if planner == "rules":
             return self._rules(view, request, f"provider {provider} plans with rules (plan_with)")
         config = self._config
+        catalogue = await self._catalogue()
+        names = sorted(catalogue.specs)
         async with beating(), model_errors(self._tasks, request.task_id):
             completion = await self._model.complete(
-                self._messages(view, request),
-                schema=lambda dialect: plan_json_schema(dialect, config.min_steps, config.max_steps),
+                self._messages(view, request, catalogue),
+                schema=lambda dialect: plan_json_schema(dialect, config.min_steps, config.max_steps, names),
                 max_tokens=config.max_tokens,
             )
         count_call(completion, "plan")
         actor = f"model:{completion.model}"
         call = await meter(self._writer, request, completion, "plan")
         try:
-            steps = parse_plan(completion.text, config.min_steps, config.max_steps)
+            steps = parse_plan(completion.text, config.min_steps, config.max_steps, catalogue)
         except PlanInvalid as exc:
             data = {"attempt": request.attempt, "error": str(exc)}
             return PlanDraft(actor, data, error=str(exc), call=call)
         data = {"planner": "model", "attempt": request.attempt}
-        return PlanDraft(actor, data, steps=_with_ids(steps), call=call)
+        return PlanDraft(actor, data, steps=_with_ids(steps, catalogue), call=call)
 
     def _rules(self, view: TaskView, request: PlanRequest, why: str) -> PlanDraft:
         """The rules planner, at once; the history says it planned, and why."""
@@ -129,10 +143,13 @@ class PlannerActivities:
         states = [StepState(s.id, i, s.kind, s.risk, s.tool) for i, s in enumerate(draft.steps)]
         return PlanResult(valid=True, steps=states, head=head)
 
-    def _messages(self, view: TaskView, request: PlanRequest) -> list[dict[str, str]]:
+    def _messages(
+        self, view: TaskView, request: PlanRequest, catalogue: Catalogue | None = None
+    ) -> list[dict[str, str]]:
         task = view.task
+        tools = (catalogue or Catalogue()).described()
         messages = [
-            {"role": "system", "content": PLANNER_PROMPT.format(tools=_tool_list())},
+            {"role": "system", "content": PLANNER_PROMPT.format(tools=tools)},
             {"role": "user", "content": f"Task: {task.title}\n\n{task.instructions}"},
         ]
         if request.feedback:
@@ -157,6 +174,8 @@ class PlannerActivities:
     async def draft_instructions(self, request: StepRequest) -> Answer:
         """The step's instructions redrafted with the reviewer's reason; the workflow records them."""
         view, step = await self._tasks.step(request.task_id, request.step_id)
+        if step.args is not None:
+            return await self._redraft_args(request, view, step)
         async with beating(), model_errors(self._tasks, request.task_id):
             completion = await self._model.complete(
                 [
@@ -173,6 +192,36 @@ class PlannerActivities:
         call = await meter(self._writer, request, completion, "redraft", step.id)
         text = completion.text.strip() or step.instructions
         return Answer(text, f"model:{completion.model}", {"reason": request.feedback}, call)
+
+    async def _redraft_args(self, request: StepRequest, view: TaskView, step: Step) -> Answer:
+        """A tool step's arguments redrafted with the reason, checked like a plan's."""
+        catalogue = await self._catalogue()
+        spec = catalogue.spec(step.tool)
+        schema = spec.input_schema if spec else None
+        async with beating(), model_errors(self._tasks, request.task_id):
+            completion = await self._model.complete(
+                [
+                    {"role": "system", "content": REDRAFT_ARGS_PROMPT},
+                    {
+                        "role": "user",
+                        "content": f"Task: {view.task.title}\n\nStep: {step.title} (tool {step.tool})\n"
+                        f"{step.instructions}\n\nArgs schema: {json.dumps(schema)}\n"
+                        f"Current args:\n{args_text(step.args)}\n\n"
+                        f"The reviewer's reason for rejecting them: {request.feedback}",
+                    },
+                ]
+            )
+        count_call(completion, "redraft")
+        call = await meter(self._writer, request, completion, "redraft", step.id)
+        actor, data = f"model:{completion.model}", {"reason": request.feedback}
+        try:
+            args = json.loads(completion.text, strict=False)
+            if spec is None:
+                raise ArgsInvalid(f"tool {step.tool} is not configured")
+            args = catalogue.check_args(spec, args)
+        except (ValueError, ArgsInvalid) as exc:  # the gate opens again on the same args
+            return Answer(step.instructions, actor, data | {"error": f"the redrafted args: {exc}"}, call)
+        return Answer(step.instructions, actor, data, call, args=args)
 
     @activity.defn(name=REDRAFT_ACTIVITY)
     async def redraft_step(self, request: StepRequest) -> Anchor:
@@ -194,8 +243,13 @@ class PlannerActivities:
         return await self._writer.apply(event, answer.call)
 
 
-def _with_ids(steps: list[PlanStep]) -> list[NewStep]:
-    return [NewStep(f"s_{uuid.uuid4().hex[:16]}", **s.model_dump()) for s in steps]
+def _with_ids(steps: list[PlanStep], catalogue: Catalogue | None = None) -> list[NewStep]:
+    new = []
+    for step in steps:
+        spec = catalogue.spec(step.tool) if catalogue and step.args is not None else None
+        info = {"description": spec.description, "input_schema": spec.input_schema} if spec else None
+        new.append(NewStep(f"s_{uuid.uuid4().hex[:16]}", **step.model_dump(), tool_info=info))
+    return new
 
 
 def _states(view: TaskView) -> list[StepState]:

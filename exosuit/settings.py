@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     providers_file: Path | None = Field(
         None, description="An ordered providers list (TOML); default providers.toml in the data dir."
     )
+    tools_file: Path | None = Field(
+        None, description="What tool steps may reach (TOML); default tools.toml in the data dir."
+    )
+    tool_record_delay_seconds: float = Field(
+        0.0,
+        description="Fault injection for tests: a pause between a tool's call and the record of its "
+        "result (the gap a crash may fall into).",
+    )
     llm_plan_max_tokens: int | None = Field(None, description="Cap on a plan answer's tokens.")
     llm_step_max_tokens: int | None = Field(None, description="Cap on a step answer's tokens.")
     plan_min_steps: int = Field(1, description="Fewest steps a model's plan may have.")
@@ -114,8 +122,33 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("OTEL_SERVICE_NAME", "EXOSUIT_OTEL_SERVICE_NAME"),
         description="The traces' service name; default exosuit-web, exosuit-worker or exosuit (dev).",
     )
+    public_url: str | None = Field(
+        None, description="Where people reach the web app; links in notifications. Default http://HOST:PORT."
+    )
+    webhook_allow_loopback: bool = Field(
+        False,
+        description="Let webhooks reach loopback addresses (tests, a receiver on the same machine); "
+        "private, link-local and other non-public addresses are refused regardless.",
+    )
+    webhook_retry_initial_seconds: float = Field(5.0, description="A refused delivery's first retry.")
+    webhook_retry_max_seconds: float = Field(3600.0, description="Retries of a delivery space out to this.")
+    webhook_retry_hours: float = Field(
+        25.0, ge=0.0, description="How long a delivery is retried before it is given up (at least 24 h)."
+    )
+    webhook_timeout_seconds: float = Field(10.0, description="One delivery attempt's HTTP timeout.")
+    notify_digest_seconds: float = Field(
+        10.0, description="Notifications that arrive within this window go out as one digest."
+    )
     host: str = "127.0.0.1"
     port: int = 8000
+
+    @property
+    def resolved_tools_file(self) -> Path:
+        return self.tools_file or self.data_dir / "tools.toml"
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:

@@ -46,6 +46,7 @@ def test_schema_asks_for_the_contract_fields() -> None:
         "kind",
         "tool",
         "risk",
+        "args",
     }
 
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from exosuit.cli.reconciler import Reconciled, Reconciler
 from exosuit.cli.temporal_server import DevServer
@@ -62,7 +62,9 @@ async def test_a_run_the_server_ended_fails_its_task_with_the_reason(
         await handle.terminate(reason="runaway task, stopped by the operator")
     else:
         await handle.cancel()
-    run_id = (await handle.describe()).run_id
+    while (described := await handle.describe()).status == WorkflowExecutionStatus.RUNNING:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)  # a cancel request is asynchronous: wait until the run has closed
+    run_id = described.run_id
 
     assert await reconciler(system).run_once(teams=[system.team]) == {Reconciled.ENDED: 1}
 

@@ -20,11 +20,17 @@ from exosuit.domain.contracts import workflow_id_for
 from exosuit.storage.db import Database
 from tests.conftest import System, running_system
 from tests.flows import ENDED, MAX_GATES, next_gate
-from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.model_server import DEFAULT_PLAN, ModelServer, ScriptedModel
 from workflows.task import TaskWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
-RECORDING = "rich_manual_task_separate_writes.json"  # what this version of the workflow records
+RECORDING = "rich_manual_task_tool_calls.json"  # what this version of the workflow records
+# The recorded plan ends with a tool step, so the history holds a tool call ("tool-calls").
+RECORDED_PLAN = [
+    *DEFAULT_PLAN,
+    {"title": "Save", "instructions": "{previous result}", "kind": "tool", "tool": "write_file"}
+    | {"risk": "medium"},
+]
 
 
 async def run_rich_scenario(system: System) -> str:
@@ -78,7 +84,7 @@ async def test_record_a_history_unsealed(
 ) -> None:
     """`EXOSUIT_RECORD_HISTORIES=1`: record this version's history, unsealed (no secret in the repo)."""
     async with running_system(
-        temporal_env.client, model_server, sqlite_db, ScriptedModel(), tmp_path, sealed=False
+        temporal_env.client, model_server, sqlite_db, ScriptedModel(RECORDED_PLAN), tmp_path, sealed=False
     ) as system:
         task_id = await run_rich_scenario(system)
         history = await system.temporal.get_workflow_handle(workflow_id_for(task_id)).fetch_history()

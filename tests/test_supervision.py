@@ -195,12 +195,15 @@ async def test_kill_9_of_exosuit_dev_leaves_no_temporal_and_the_next_start_is_cl
     running.append(first)
     child = first.temporal_child()
     assert child is not None
+    worker = int(re.search(r"Worker: PID (\d+)", first.output).group(1))  # type: ignore[union-attr]
+    assert alive(worker)
     os.kill(first.process.pid, signal.SIGKILL)
     await first.process.wait()
     deadline = time.perf_counter() + 5
-    while alive(child):
-        assert time.perf_counter() < deadline, f"Temporal (PID {child}) outlived its exosuit dev"
-        await asyncio.sleep(0.02)
+    for pid, what in ((child, "Temporal"), (worker, "the worker")):
+        while alive(pid):
+            assert time.perf_counter() < deadline, f"{what} (PID {pid}) outlived its exosuit dev"
+            await asyncio.sleep(0.02)
     again = await launch(tmp_path / "data", url, "again")
     running.append(again)
     assert "left running" not in again.output  # nothing was left to clean up

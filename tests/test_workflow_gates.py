@@ -29,6 +29,7 @@ from exosuit.domain.contracts import (
     DRAFT_INSTRUCTIONS_ACTIVITY,
     DRAFT_PLAN_ACTIVITY,
     RECORD_ACTIVITY,
+    RECORD_EVENTS_ACTIVITY,
     Answer,
     AutonomyChange,
     CancelRequest,
@@ -79,6 +80,11 @@ class Script:
         # when its workflow task is retried.
         if all(e.key != event.key for e in self.events):
             self.events.append(event)
+
+    @activity.defn(name=RECORD_EVENTS_ACTIVITY)
+    async def record_all(self, events: list[TaskEvent]) -> None:
+        for event in events:
+            await self.record(event)
 
     @activity.defn(name=DRAFT_PLAN_ACTIVITY)
     async def plan(self, request: PlanRequest) -> PlanDraft:
@@ -178,7 +184,14 @@ async def start(time_env: WorkflowEnvironment) -> AsyncIterator[Start]:
             time_env.client,
             task_queue=queue,
             workflows=[TaskWorkflow],
-            activities=[script.record, script.plan, script.run_step, script.redraft, script.cost],
+            activities=[
+                script.record,
+                script.record_all,
+                script.plan,
+                script.run_step,
+                script.redraft,
+                script.cost,
+            ],
         )
         await worker.__aenter__()
         workers.append(worker)
@@ -247,7 +260,7 @@ async def test_a_decision_on_a_gate_no_longer_open_is_refused(start: Start) -> N
 async def test_policy_refusals_are_typed_and_change_nothing(start: Start) -> None:
     run: Run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW))
     gate = await run.script.gate(GateKind.PLAN)
-    four_eyes = await run.refused(run.decide(gate, actor=SUBMITTER), RefusalKind.FORBIDDEN)
+    four_eyes = await run.refused(run.decide(gate, actor=SUBMITTER), RefusalKind.FOUR_EYES)
     assert "four-eyes" in four_eyes
     member = Decision(gate.id, DecisionAction.APPROVE, actor=OTHER, role=Role.MEMBER)
     await run.refused(run.handle.execute_update(TaskWorkflow.decide, member), RefusalKind.FORBIDDEN)
@@ -306,7 +319,7 @@ async def test_the_cap_is_the_one_the_task_started_with(start: Start) -> None:
     await run.script.gate(GateKind.PLAN)
     above = AutonomyChange(AutonomyLevel.DELEGATED, actor=APPROVER, role=Role.APPROVER)
     message = await run.refused(
-        run.handle.execute_update(TaskWorkflow.set_autonomy, above), RefusalKind.INVALID
+        run.handle.execute_update(TaskWorkflow.set_autonomy, above), RefusalKind.ABOVE_CAP
     )
     assert message == "delegated is above the team's cap (guarded)"
     stranger = AutonomyChange(AutonomyLevel.MANUAL, actor=OTHER, role=Role.MEMBER)

@@ -12,13 +12,14 @@ import uuid
 from exosuit.domain.audit import ChainCheck, canonical_json
 from exosuit.domain.autonomy import AutonomyLevel, above_cap, may_cancel, may_resume
 from exosuit.domain.contracts import AutonomyChange, CancelRequest, Decision
-from exosuit.domain.refusals import Finished, Forbidden, Invalid, NotOpen, Refused
+from exosuit.domain.refusals import AboveCap, Finished, Forbidden, Invalid, NotOpen, Refused
 from exosuit.domain.task import TaskStatus
 from exosuit.domain.text import fingerprint
 from exosuit.storage.db import utcnow
 from exosuit.storage.identity import Principal
 from exosuit.storage.tables import Task
 from exosuit.storage.tasks import DuplicateKey, TaskView, workflow_input
+from web import tool_edits
 from web.deps import Services
 from web.limits import Throttled
 from web.schemas import DecisionIn, TaskCreate
@@ -43,7 +44,7 @@ async def submit(
     cap = AutonomyLevel(team.max_autonomy)
     refusal = above_cap(body.autonomy, cap)
     if refusal:
-        raise Invalid(refusal)
+        raise AboveCap(refusal)
     print_ = fingerprint(canonical_json(body.model_dump(mode="json")))
     task = await _existing(services, principal.email, idempotency_key, print_)
     replayed = task is not None
@@ -101,6 +102,7 @@ async def decide(
 ) -> None:
     """Answer the open gate; the workflow's validator has the last word. With a key, Temporal
     itself knows a retry (the update's id), even one sent after a lost answer or a timeout."""
+    body = tool_edits.checked(services.settings, view, body)
     decision = Decision(
         gate_id=body.gate_id,
         action=body.action,

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Route
 
 from exosuit.observability.tracing import fastapi_telemetry
-from web import codec
-from web.api import approvals, tasks
+from web import codec, docs
+from web.api import approvals, tasks, waiting, webhooks
+from web.api import templates as task_templates
+from web.api.openapi import install_openapi, operation_id, problems
 from web.deps import Services, ServicesDep
 from web.errors import BodySizeLimit, install_problem_handlers, problem_response
+from web.mcp_server import McpEndpoint
 from web.pages import auth, queue
 from web.pages import tasks as task_pages
+from web.pages import teams as team_pages
 from web.pages.common import install_page_handlers
 from web.request_context import RequestContext
 from web.security import SecurityHeaders
@@ -30,7 +37,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@health.get("/readyz", response_model=None)
+@health.get("/readyz", response_model=None, responses=problems(503))
 async def readyz(services: ServicesDep) -> dict[str, str] | JSONResponse:
     """The database and Temporal are reachable."""
     checks: dict[str, str] = {}
@@ -56,7 +63,24 @@ async def metrics(services: ServicesDep) -> Response:
 def create_app(services: Services) -> FastAPI:
     """The app over services its entry point built (`exosuit web`, `exosuit dev`, the tests)."""
     settings = services.settings
-    app = FastAPI(title="Exosuit", version="0.1.0", telemetry=fastapi_telemetry())  # spans if tracing
+    mcp = McpEndpoint(services)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with mcp.running():
+            yield
+
+    app = FastAPI(
+        title="Exosuit",
+        version="0.1.0",
+        description="Human-in-the-loop jobs. Bearer tokens: `exosuit token create EMAIL`. See /llms.txt.",
+        telemetry=fastapi_telemetry(),  # spans if tracing
+        docs_url=None,  # /docs is ours (web/docs.py): Swagger UI from /static, no CDN
+        redoc_url=None,
+        generate_unique_id_function=operation_id,  # a route's function name: create_task...
+        lifespan=lifespan,
+    )
+    install_openapi(app)
     app.state.services = services
     install_problem_handlers(app)
     install_page_handlers(app)
@@ -66,11 +90,18 @@ def create_app(services: Services) -> FastAPI:
     api = APIRouter(prefix="/api/v1")
     api.include_router(tasks.router)
     api.include_router(approvals.router)
+    api.include_router(waiting.router)
+    api.include_router(webhooks.router)
+    api.include_router(task_templates.templates)
+    api.include_router(task_templates.schedules)
     app.include_router(api)
     app.include_router(health)
     app.include_router(codec.router)
-    app.include_router(auth.router)
-    app.include_router(task_pages.router)
-    app.include_router(queue.router)
+    app.include_router(docs.router)
+    app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
+    app.include_router(auth.router, include_in_schema=False)  # pages: not part of the API
+    app.include_router(task_pages.router, include_in_schema=False)
+    app.include_router(queue.router, include_in_schema=False)
+    app.include_router(team_pages.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from exosuit.domain.audit import anchor_key
 from exosuit.settings import Settings
@@ -19,6 +20,7 @@ from web.errors import Problem
 from web.gateway import TaskGateway, TemporalClient
 from web.limits import Limits
 from web.metrics import Metrics
+from web.task_watch import TaskWatch
 
 
 @dataclass
@@ -32,19 +34,22 @@ class Services:
     limits: Limits
     answers: DecisionAnswers
     metrics: Metrics
+    watch: TaskWatch
 
     @classmethod
     def build(cls, settings: Settings, db: Database, temporal: TemporalClient) -> Services:
+        tasks = Tasks(db)
         return cls(
             settings=settings,
             db=db,
-            tasks=Tasks(db),
+            tasks=tasks,
             audit=AuditLog(db, anchor_key(settings.resolved_secret_key)),
             directory=Directory(db),
             gateway=TaskGateway(temporal, settings.task_queue),
             limits=Limits(settings),
             answers=DecisionAnswers(db),
             metrics=Metrics(Reports(db)),
+            watch=TaskWatch(tasks),
         )
 
 
@@ -64,7 +69,17 @@ async def bearer_principal(request: Request, services: Services) -> Principal | 
     return await services.directory.principal_for_token(token.strip())
 
 
-async def current_principal(request: Request, services: ServicesDep) -> Principal:
+# Declares the scheme in /openapi.json; the token itself is read by bearer_principal.
+bearer_scheme = HTTPBearer(
+    scheme_name="bearerAuth", description="an API token (`exosuit token create EMAIL`)", auto_error=False
+)
+
+
+async def current_principal(
+    request: Request,
+    services: ServicesDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
     """The caller of an API request, from its bearer token."""
     principal = await bearer_principal(request, services)
     if principal is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from enum import StrEnum
 from http import HTTPStatus
 from typing import Any
 
@@ -13,12 +14,70 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from exosuit.domain.refusals import Forbidden, Invalid, Refused
+from exosuit.domain.refusals import Forbidden, Invalid, RefusalKind, Refused
 from exosuit.storage.db import DatabaseDown
 from web.limits import Throttled
 
 PROBLEM = "application/problem+json"
 logger = logging.getLogger(__name__)
+
+
+class ProblemType(StrEnum):
+    """A problem document's `type`: one URI per kind of refusal or failure, each a page the
+    app serves (relative, so it resolves against the API's own address)."""
+
+    FOUR_EYES = "/problems/four-eyes"
+    FORBIDDEN = "/problems/forbidden"
+    GATE_NOT_OPEN = "/problems/gate-not-open"
+    TASK_FINISHED = "/problems/task-finished"
+    ABOVE_CAP = "/problems/above-cap"
+    INVALID = "/problems/invalid"
+    VALIDATION = "/problems/validation"
+    UNAUTHORIZED = "/problems/unauthorized"
+    NOT_FOUND = "/problems/not-found"
+    TOO_LARGE = "/problems/too-large"
+    RATE_LIMITED = "/problems/rate-limited"
+    UNAVAILABLE = "/problems/unavailable"
+    SERVER_ERROR = "/problems/server-error"
+    BLANK = "about:blank"  # any other HTTP error: its status says it all
+
+
+PROBLEM_TYPES: dict[ProblemType, str] = {
+    ProblemType.FOUR_EYES: "403: four-eyes; the submitter cannot decide this gate, another approver must.",
+    ProblemType.FORBIDDEN: "403: the caller's role in the task's team does not allow this action.",
+    ProblemType.GATE_NOT_OPEN: "409: the gate named is not open (decided, superseded); nothing changed.",
+    ProblemType.TASK_FINISHED: "409: the task has already ended; nothing changed.",
+    ProblemType.ABOVE_CAP: "422: the autonomy level is above the team's cap (its max_autonomy).",
+    ProblemType.INVALID: "422: the request breaks a rule about its content (a plan, an edit, a reason).",
+    ProblemType.VALIDATION: "422: the request does not match the schema; `errors` lists where.",
+    ProblemType.UNAUTHORIZED: "401: no valid bearer token.",
+    ProblemType.NOT_FOUND: "404: absent, or not visible to the caller's teams (the two look the same).",
+    ProblemType.TOO_LARGE: "413: the request body is over the size limit.",
+    ProblemType.RATE_LIMITED: "429: too many requests; try again after `Retry-After` seconds.",
+    ProblemType.UNAVAILABLE: "503: Temporal or the database did not answer; retry after `Retry-After`.",
+    ProblemType.SERVER_ERROR: "500: the server failed; the cause is in its log under the request id.",
+    ProblemType.BLANK: "any other HTTP error; the status and title say what.",
+}
+
+_TYPE_OF_REFUSAL = {
+    RefusalKind.FOUR_EYES: ProblemType.FOUR_EYES,
+    RefusalKind.FORBIDDEN: ProblemType.FORBIDDEN,
+    RefusalKind.NOT_OPEN: ProblemType.GATE_NOT_OPEN,
+    RefusalKind.FINISHED: ProblemType.TASK_FINISHED,
+    RefusalKind.ABOVE_CAP: ProblemType.ABOVE_CAP,
+    RefusalKind.INVALID: ProblemType.INVALID,
+}
+_TYPE_OF_STATUS = {
+    401: ProblemType.UNAUTHORIZED,
+    403: ProblemType.FORBIDDEN,
+    404: ProblemType.NOT_FOUND,
+    409: ProblemType.GATE_NOT_OPEN,
+    413: ProblemType.TOO_LARGE,
+    422: ProblemType.INVALID,
+    429: ProblemType.RATE_LIMITED,
+    500: ProblemType.SERVER_ERROR,
+    503: ProblemType.UNAVAILABLE,
+}
 
 
 class Unavailable(Exception):
@@ -41,20 +100,45 @@ def status_of(refused: Refused) -> int:
 class Problem(Exception):
     """Raise to answer with a problem document."""
 
-    def __init__(self, status: int, title: str, detail: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        type: ProblemType | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail or title)
         self.status, self.title, self.detail, self.extra = status, title, detail, extra
+        self.type = type or type_of_status(status)
 
     @classmethod
     def of(cls, refused: Refused) -> Problem:
         """The problem document a refused action answers with."""
         status = status_of(refused)
-        return cls(status, _title(status), refused.message)
+        return cls(status, _title(status), refused.message, type=_TYPE_OF_REFUSAL[refused.kind])
+
+    def document(self) -> dict[str, Any]:
+        return problem_document(self.status, self.title, self.detail, type=self.type, **self.extra)
 
 
-def problem_document(status: int, title: str, detail: str | None = None, **extra: Any) -> dict[str, Any]:
+def type_of_status(status: int) -> ProblemType:
+    """The problem type an error answer has unless it names a more precise one."""
+    return _TYPE_OF_STATUS.get(status, ProblemType.BLANK)
+
+
+def problem_document(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    type: ProblemType | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """An RFC 9457 problem document."""
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    kind = type or type_of_status(status)
+    body: dict[str, Any] = {"type": kind.value, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     return body | extra
@@ -65,16 +149,18 @@ def problem_response(
     title: str,
     detail: str | None = None,
     headers: dict[str, str] | None = None,
+    *,
+    type: ProblemType | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    body = problem_document(status, title, detail, **extra)
+    body = problem_document(status, title, detail, type=type, **extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
-        return problem_response(exc.status, exc.title, exc.detail, **exc.extra)
+        return problem_response(exc.status, exc.title, exc.detail, type=exc.type, **exc.extra)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
@@ -88,7 +174,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
-        return problem_response(422, "Unprocessable Content", "the request is invalid", errors=errors)
+        return problem_response(
+            422, "Unprocessable Content", "the request is invalid", type=ProblemType.VALIDATION, errors=errors
+        )
 
     async def on_throttled(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Throttled)
@@ -172,7 +260,7 @@ class BodySizeLimit:
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(
             {
-                "type": "about:blank",
+                "type": ProblemType.TOO_LARGE.value,
                 "title": "Content Too Large",
                 "status": 413,
                 "detail": f"request bodies are limited to {self.max_bytes} bytes",

@@ -10,6 +10,11 @@ from datetime import timedelta
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import (
     Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleHandle,
+    ScheduleSpec,
+    ScheduleState,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowHistoryEventFilterType,
@@ -23,6 +28,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from exosuit.domain.audit import Anchor
+from exosuit.domain.automation import DeliveryPolicy, OutboxInput, Outlet, ScheduledRun
 from exosuit.domain.contracts import (
     AutonomyChange,
     CancelRequest,
@@ -33,6 +39,8 @@ from exosuit.domain.contracts import (
 )
 from exosuit.domain.refusals import Finished, NotOpen, Refused, refusal
 from web.errors import Unavailable
+from workflows.outbox import OutboxWorkflow
+from workflows.schedules import ScheduledRunWorkflow
 from workflows.task import TaskWorkflow
 
 TemporalClient = Client  # what the entry points hand the web app
@@ -200,3 +208,85 @@ def _server_end(event: HistoryEvent) -> ServerEnd:
     if event.HasField("workflow_execution_failed_event_attributes"):
         return ServerEnd(event.workflow_execution_failed_event_attributes.failure.message or None)
     return ServerEnd(None)  # timed out or cancelled: the status says it all
+
+
+@dataclass(frozen=True)
+class ScheduleStatus:
+    """A schedule as Temporal has it: paused or not, and when it fires next."""
+
+    paused: bool
+    next_runs: list[str]
+    runs: int
+
+
+def schedule_id_for(schedule_id: str) -> str:
+    return f"schedule-{schedule_id}"
+
+
+class AutomationGateway:
+    """The automations' door to Temporal: wake an outbox queue, manage a template's schedule."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    async def wake(self, outlet: Outlet, policy: DeliveryPolicy) -> None:
+        """Signal-with-start the workflow that drains the queue (a message sent again)."""
+        with _answers_from_temporal():
+            await self.client.start_workflow(
+                OutboxWorkflow.run,
+                OutboxInput(outlet, policy),
+                id=outlet.workflow_id,
+                task_queue=self.task_queue,
+                start_signal="wake",
+                rpc_timeout=RPC_TIMEOUT,
+            )
+
+    async def create_schedule(self, schedule_id: str, cron: str, note: str) -> None:
+        """A Temporal Schedule (visible in its UI) that starts a run of the template at each firing."""
+        with _answers_from_temporal():
+            await self.client.create_schedule(
+                schedule_id_for(schedule_id),
+                Schedule(
+                    action=ScheduleActionStartWorkflow(
+                        ScheduledRunWorkflow.run,
+                        ScheduledRun(schedule_id),
+                        id=f"run-{schedule_id}",
+                        task_queue=self.task_queue,
+                    ),
+                    spec=ScheduleSpec(cron_expressions=[cron]),
+                    state=ScheduleState(note=note),
+                ),
+                rpc_timeout=RPC_TIMEOUT,
+            )
+
+    def _schedule(self, schedule_id: str) -> ScheduleHandle:
+        return self.client.get_schedule_handle(schedule_id_for(schedule_id))
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        with _answers_from_temporal(), contextlib.suppress(Finished):
+            await self._schedule(schedule_id).delete(rpc_timeout=RPC_TIMEOUT)
+
+    async def pause_schedule(self, schedule_id: str, paused: bool, by: str) -> None:
+        handle = self._schedule(schedule_id)
+        with _answers_from_temporal():
+            if paused:
+                await handle.pause(note=f"paused by {by}", rpc_timeout=RPC_TIMEOUT)
+            else:
+                await handle.unpause(note=f"resumed by {by}", rpc_timeout=RPC_TIMEOUT)
+
+    async def trigger_schedule(self, schedule_id: str) -> None:
+        """Fire now, whatever the cron says."""
+        with _answers_from_temporal():
+            await self._schedule(schedule_id).trigger(rpc_timeout=RPC_TIMEOUT)
+
+    async def schedule_state(self, schedule_id: str) -> ScheduleStatus | None:
+        try:
+            found = await self._schedule(schedule_id).describe(rpc_timeout=RPC_TIMEOUT)
+        except RPCError:
+            return None
+        return ScheduleStatus(
+            paused=found.schedule.state.paused,
+            next_runs=[t.isoformat() for t in found.info.next_action_times[:3]],
+            runs=found.info.num_actions,
+        )

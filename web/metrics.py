@@ -29,6 +29,10 @@ class Metrics:
         self._tasks = Gauge(
             "exosuit_tasks", "Tasks, by status and team.", ["status", "team"], registry=registry
         )
+        deliveries = "Webhook messages, by delivery status (pending, delivered, failed, cancelled) and team."
+        self._deliveries = Gauge(
+            "exosuit_webhook_deliveries", deliveries, ["status", "team"], registry=registry
+        )
         usage = [
             ("model_calls", "Model calls made"),
             ("prompt_tokens", "Prompt tokens used"),
@@ -43,12 +47,14 @@ class Metrics:
     async def scrape(self) -> tuple[bytes, str]:
         """The text exposition, with the read model counted now."""
         snapshot = await self._reports.snapshot()
-        for gauge in (self._open_gates, self._tasks, *self._usage.values()):
+        for gauge in (self._open_gates, self._tasks, self._deliveries, *self._usage.values()):
             gauge.clear()  # a team or a kind with nothing left is not reported at its last value
         for kind, team, count in snapshot.open_gates:
             self._open_gates.labels(kind, team).set(count)
         for status, team, count in snapshot.tasks:
             self._tasks.labels(status, team).set(count)
+        for status, team, count in snapshot.webhook_deliveries:
+            self._deliveries.labels(status, team).set(count)
         for row in snapshot.usage:
             self._usage["model_calls"].labels(row.team).set(row.calls)
             self._usage["prompt_tokens"].labels(row.team).set(row.prompt_tokens or 0)

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from exosuit.domain.autonomy import AutonomyLevel
+from exosuit.domain.autonomy import AutonomyLevel, GateKind, Risk
 from exosuit.domain.decisions import DecisionAction, OnReject
-from exosuit.domain.task import INSTRUCTIONS_MAX_CHARS, TITLE_MAX_CHARS
+from exosuit.domain.task import INSTRUCTIONS_MAX_CHARS, TITLE_MAX_CHARS, StepKind, StepStatus, TaskStatus
 from exosuit.storage.tables import AuditEvent, Step, Task
 from exosuit.storage.tasks import TaskView
 
@@ -102,20 +102,21 @@ class StepOut(BaseModel):
     index: int
     title: str
     instructions: str
-    kind: str
+    kind: StepKind
     tool: str | None
-    risk: str
-    status: str
+    risk: Risk
+    status: StepStatus
     output: str | None
     partial_output: str | None
     provider: str | None
     model: str | None
     usage: UsageOut
+    args: dict[str, Any] | None = None  # a tool step's arguments: exactly what will run
 
 
 class GateOut(BaseModel):
     id: str
-    kind: str
+    kind: GateKind
     step_id: str | None
     opened_at: datetime
     deadline: datetime | None
@@ -130,8 +131,8 @@ class TaskOut(BaseModel):
     instructions: str
     team: str
     submitted_by: str
-    autonomy: str
-    status: str
+    autonomy: AutonomyLevel
+    status: TaskStatus
     steps: list[StepOut]
     open_gate: GateOut | None
     result: str | None
@@ -150,6 +151,30 @@ class ApprovalOut(BaseModel):
     step: StepOut | None
 
 
+class TaskList(BaseModel):
+    """A page of tasks, newest first; `next_cursor` fetches the next page (null: the last)."""
+
+    items: list[TaskOut]
+    next_cursor: str | None = None
+
+
+class ApprovalList(BaseModel):
+    """A page of open gates the caller may decide, oldest first; `next_cursor` as for tasks."""
+
+    items: list[ApprovalOut]
+    next_cursor: str | None = None
+
+
+class ProblemOut(BaseModel):
+    """An RFC 9457 problem document (`application/problem+json`); `type` names the kind."""
+
+    type: str = Field(description="a URI per kind of problem, e.g. /problems/four-eyes")
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[dict[str, Any]] | None = Field(default=None, description="validation: where and why")
+
+
 class AuditEventOut(BaseModel):
     seq: int
     at: str
@@ -158,6 +183,10 @@ class AuditEventOut(BaseModel):
     data: dict[str, Any]
     prev_hash: str
     hash: str
+
+
+class AuditEventList(BaseModel):
+    items: list[AuditEventOut]
 
 
 class VerifyOut(BaseModel):

@@ -30,6 +30,26 @@ def model_call(wait: timedelta) -> dict[str, Any]:
     }
 
 
+# A tool step's execution. A server that is down is waited out like a model provider; a
+# worker that died mid-call is noticed sooner (the tool heartbeats every few seconds), and
+# the retry meets the ledger, which never sends a key twice. Refusals are not retried.
+TOOL_HEARTBEAT_TIMEOUT = timedelta(seconds=8)
+
+
+def tool_call(wait: timedelta) -> dict[str, Any]:
+    return {
+        "start_to_close_timeout": timedelta(minutes=5),
+        "schedule_to_close_timeout": max(wait, timedelta(seconds=1)),
+        "heartbeat_timeout": TOOL_HEARTBEAT_TIMEOUT,
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(seconds=1),
+            backoff_coefficient=2.0,
+            maximum_interval=MODEL_RETRY_CAP,
+            non_retryable_error_types=["ToolRefused", "ArgsChanged", "LookupError"],
+        ),
+    }
+
+
 # A database write: retried until the database is back; idempotency keys make it safe.
 STORE_WRITE: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=30),

@@ -16,12 +16,14 @@ with workflow.unsafe.imports_passed_through():
     from exosuit.domain.autonomy import GateKind, Risk, four_eyes_required, gate_required
     from exosuit.domain.contracts import (
         ANSWER_STEP_ACTIVITY,
+        CALL_TOOL_ACTIVITY,
         CHAIN_CHANGED,
         COST_CHECK_ACTIVITY,
         DRAFT_INSTRUCTIONS_ACTIVITY,
         DRAFT_PLAN_ACTIVITY,
         PLAN_ACTIVITY,
         RECORD_ACTIVITY,
+        RECORD_EVENTS_ACTIVITY,
         REDRAFT_ACTIVITY,
         REVISION_LIMIT,
         RUN_STEP_ACTIVITY,
@@ -41,8 +43,10 @@ with workflow.unsafe.imports_passed_through():
         TaskEvent,
         TaskInput,
         TaskOutcome,
+        ToolCall,
     )
     from exosuit.domain.decisions import (
+        ArgsEdit,
         DecisionAction,
         OnReject,
         TextEdit,
@@ -55,8 +59,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from exosuit.domain.refusals import RefusalKind
     from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
+    from exosuit.domain.tools import args_hash, execution_key
     from workflows.gates import GatePhase, OpenGate, as_application_errors
-    from workflows.policies import MAX_PLAN_ATTEMPTS, STORE_WRITE, model_call
+    from workflows.policies import MAX_PLAN_ATTEMPTS, STORE_WRITE, model_call, tool_call
 
 Outcome = tuple[TaskStatus, str | None]  # how the task ends, and the reason when there is one
 Redo = Callable[[str | None], Awaitable[None]]  # what a `revise` verdict does, given the reason
@@ -82,11 +87,15 @@ class TaskWorkflow:
         self._events = 0
         self._head: Anchor | None = None  # the audit chain's head, as this workflow recorded it
         self._recording = asyncio.Lock()  # one record at a time, so each names the head it follows
+        self._pending: list[TaskEvent] = []  # deferred events, recorded with the next one
+        self._batched = False  # patch "batched-records": deferred events share a transaction
+        self._budgeted = True  # the task or its team has a budget (as of the last record)
         self._planned = False  # the plan is approved: the steps are what is left
         self._current: StepState | None = None  # the step being walked, which a failure names
         # Models' work comes back to the workflow and is recorded from here (older runs
         # stored it inside the model's activity, where a database error threw it away).
         self._separate_writes = False
+        self._approved_at: dict[str, int] = {}  # a step's approval: the seq of its gate.decided
 
     @workflow.run
     async def run(self, task: TaskInput) -> TaskOutcome:
@@ -95,6 +104,7 @@ class TaskWorkflow:
         elif workflow.patched("audit-anchor"):  # older runs recorded no heads: they are not checked
             self._head = Anchor(0, GENESIS_HASH)
         self._separate_writes = workflow.patched("separate-store-writes")
+        self._batched = workflow.patched("batched-records")
         if task.resumed_by is not None:
             await self._record(
                 EventAction.TASK_RESUMED,
@@ -150,6 +160,7 @@ class TaskWorkflow:
         """Between steps, when the history grows long: a new run with the same state."""
         if not workflow.info().is_continue_as_new_suggested():
             return
+        await self._flush()
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(self._next_run())
 
@@ -205,7 +216,7 @@ class TaskWorkflow:
                     new_plan=draft.steps,
                     call=draft.call,
                 )
-                self._steps = [StepState(s.id, i, s.kind, s.risk, s.tool) for i, s in enumerate(draft.steps)]
+                self._steps = _states(draft.steps)
                 return
             result = await workflow.execute_activity(
                 PLAN_ACTIVITY, request, result_type=PlanResult, **self._model_call
@@ -218,7 +229,9 @@ class TaskWorkflow:
 
     async def _walk_step(self, step: StepState) -> Outcome | None:
         """Cost gate, step gate, run, output gate; an outcome if the task ends here."""
-        if step.kind is StepKind.LLM and workflow.patched("cost-gates"):
+        # Without a budget (as the last record saw it) there is nothing to check.
+        if step.kind is StepKind.LLM and workflow.patched("cost-gates") and self._budgeted:
+            await self._flush()  # the check reads what was spent
             check = await workflow.execute_local_activity(
                 COST_CHECK_ACTIVITY,
                 StepRequest(self._task.task_id, step.id, self._next_key()),
@@ -229,6 +242,8 @@ class TaskWorkflow:
                 verdict, reason = await self._verdict(GateKind.COST, step, check.crosses)
                 if verdict is not Verdict.GO:
                     return await self._leave(step, verdict, reason)
+
+        left: tuple[Verdict, str | None] | None = None  # "sent, result unknown", then not approved
 
         async def redraft(reason: str | None) -> None:
             if not self._separate_writes:
@@ -241,8 +256,11 @@ class TaskWorkflow:
                 step_id=step.id,
                 step_status=StepStatus.PENDING,
                 instructions=answer.text,
+                args=answer.args,
                 call=answer.call,
             )
+            if answer.args is not None:
+                step.args_sha256 = args_hash(answer.args)
 
         async def run(feedback: str | None) -> None:
             await self._record(
@@ -253,6 +271,10 @@ class TaskWorkflow:
             )
             if not self._separate_writes:
                 return await self._stored_by_activity(RUN_STEP_ACTIVITY, step, feedback)
+            if step.kind is StepKind.TOOL and workflow.patched("tool-calls"):
+                nonlocal left
+                left = await self._call_tool(step)
+                return None
             answer = await self._answer(ANSWER_STEP_ACTIVITY, step, feedback)
             await self._record(
                 EventAction.STEP_FINISHED,
@@ -261,16 +283,22 @@ class TaskWorkflow:
                 step_id=step.id,
                 output=answer.text,
                 call=answer.call,
+                defer=True,  # with what comes next: an output gate, or step.completed and on
             )
 
         verdict, reason = await self._until_approved(GateKind.STEP, step, redraft)
         if verdict is Verdict.GO:
             await run(None)
-            verdict, reason = await self._until_approved(GateKind.OUTPUT, step, run)
+            if left is None:
+                verdict, reason = await self._until_approved(GateKind.OUTPUT, step, run)
+            if left is not None:
+                verdict, reason = left
         if verdict is not Verdict.GO:
             return await self._leave(step, verdict, reason)
         step.status = StepStatus.COMPLETED
-        await self._record(EventAction.STEP_COMPLETED, step_id=step.id, step_status=StepStatus.COMPLETED)
+        await self._record(
+            EventAction.STEP_COMPLETED, step_id=step.id, step_status=StepStatus.COMPLETED, defer=True
+        )
         return None
 
     async def _until_approved(
@@ -315,14 +343,59 @@ class TaskWorkflow:
         return model_call(timedelta(seconds=self._task.model_wait_seconds))
 
     async def _answer(self, activity: str, step: StepState, feedback: str | None) -> Answer:
+        await self._flush()
         request = StepRequest(self._task.task_id, step.id, self._next_key(), feedback)
         answer: Answer = await workflow.execute_activity(
             activity, request, result_type=Answer, **self._model_call
         )
         return answer
 
+    async def _call_tool(self, step: StepState) -> tuple[Verdict, str | None] | None:
+        """Run a tool step once under its key (the attempt recorded before, the result after);
+        if a crash left its result unknown, a person decides at the step's gate whether to send
+        it again (same key) or not. A verdict other than GO when they decide not to."""
+        seq = self._approved_at.get(step.id) or (self._head.seq if self._head else self._events)
+        key = execution_key(self._task.task_id, step.id, seq)
+        attempt: dict[str, Any] = {"tool": step.tool, "key": key, "args_sha256": step.args_sha256}
+        resend = False
+        while True:
+            await self._record(
+                EventAction.TOOL_CALLED, step_id=step.id, data=attempt | ({"resend": True} if resend else {})
+            )
+            call = ToolCall(self._task.task_id, step.id, key, step.args_sha256, resend)
+            answer: Answer = await workflow.execute_activity(
+                CALL_TOOL_ACTIVITY, call, result_type=Answer, **tool_call(self._wait)
+            )
+            if not answer.unknown:
+                await self._record(
+                    EventAction.STEP_FINISHED,
+                    actor=answer.actor,
+                    data=answer.data,
+                    step_id=step.id,
+                    output=answer.text,
+                )
+                return None
+            await self._record(EventAction.TOOL_UNKNOWN, step_id=step.id, data=answer.data)
+            why = (
+                f"sent, result unknown: the worker stopped after sending {step.tool} (key {key}) and "
+                "before recording its result. Check the other side; approve to send it again with "
+                "the same key, or reject to skip or stop"
+            )
+            verdict, reason = await self._verdict(GateKind.STEP, step, why)
+            if verdict is not Verdict.GO:
+                return verdict, reason
+            resend = step.args_sha256 == attempt["args_sha256"]
+            if not resend:  # edited at that gate: other arguments, a new execution and key
+                key = execution_key(self._task.task_id, step.id, self._approved_at[step.id])
+                attempt |= {"key": key, "args_sha256": step.args_sha256}
+
+    @property
+    def _wait(self) -> timedelta:
+        return timedelta(seconds=self._task.model_wait_seconds)
+
     async def _stored_by_activity(self, activity: str, step: StepState, feedback: str | None) -> None:
         """Runs started before "separate-store-writes": the activity stored its own answer."""
+        await self._flush()
         request = StepRequest(self._task.task_id, step.id, self._next_key(), feedback)
         self._head = _anchor(await workflow.execute_activity(activity, request, **self._model_call))
 
@@ -395,23 +468,34 @@ class TaskWorkflow:
     async def _record_decision(self, gate: Gate, decision: Decision) -> None:
         """The decision in the read model and the audit; an edit's text becomes what runs."""
         edit: dict[str, Any] = {}
+        step = next((s for s in self._steps if s.id == gate.step_id), None)
         if decision.action is DecisionAction.EDIT:
             changed = check_edit(gate.kind, decision.changes)
-            if isinstance(changed, TextEdit):
+            if isinstance(changed, ArgsEdit):
+                edit = {"step_id": gate.step_id, "args": changed.args}
+                if step is not None:
+                    step.args_sha256 = args_hash(changed.args)
+            elif isinstance(changed, TextEdit):
                 edit = {"step_id": gate.step_id, changed.field: changed.text}
             else:
                 plan = [NewStep(f"s_{workflow.uuid4().hex[:16]}", **s.model_dump()) for s in changed]
                 edit = {"new_plan": plan}
-                self._steps = [StepState(s.id, i, s.kind, s.risk, s.tool) for i, s in enumerate(plan)]
+                self._steps = _states(plan)
         person = decision.actor != SYSTEM_ACTOR
+        approves = decision.action is not DecisionAction.REJECT
+        bound: dict[str, Any] = {}
+        if approves and gate.kind is GateKind.STEP and step is not None and step.args_sha256:
+            bound = {"args_sha256": step.args_sha256}  # what runs is exactly this
         await self._record(
             EventAction.GATE_DECIDED,
             actor=f"user:{decision.actor}" if person else SYSTEM_ACTOR,
             status=TaskStatus.RUNNING if person else None,
             close_gate=True,
-            data=decision_data(gate, decision) | _via(decision.via_token),
+            data=decision_data(gate, decision) | bound | _via(decision.via_token),
             **edit,
         )
+        if bound and step is not None:
+            self._approved_at[step.id] = self._head.seq if self._head else self._events
 
     def _decidable(self) -> Gate | None:
         """The gate a decision may still claim."""
@@ -473,10 +557,32 @@ class TaskWorkflow:
         self._events += 1
         return f"{workflow.info().workflow_id}/{self._events}"
 
-    async def _record(self, action: EventAction, *, actor: str = SYSTEM_ACTOR, **fields: Any) -> None:
+    async def _record(
+        self, action: EventAction, *, actor: str = SYSTEM_ACTOR, defer: bool = False, **fields: Any
+    ) -> None:
+        """Record an event; `defer`: with the next one (one transaction, one local activity)."""
         async with self._recording:
-            event = TaskEvent(self._task.task_id, self._next_key(), actor, action, after=self._head, **fields)
-            self._head = _anchor(await workflow.execute_local_activity(RECORD_ACTIVITY, event, **STORE_WRITE))
+            event = TaskEvent(self._task.task_id, self._next_key(), actor, action, **fields)
+            self._pending.append(event)
+            if not (defer and self._batched):
+                await self._flush_locked()
+
+    async def _flush(self) -> None:
+        """Record what was deferred: before anything that reads the database or waits."""
+        async with self._recording:
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
+        if not self._pending:
+            return
+        events, self._pending = self._pending, []
+        events[0].after = self._head  # the chain must still end where this workflow left it
+        if self._batched:
+            result = await workflow.execute_local_activity(RECORD_EVENTS_ACTIVITY, events, **STORE_WRITE)
+            self._budgeted = bool(result.get("budgeted", True)) if isinstance(result, dict) else True
+        else:
+            result = await workflow.execute_local_activity(RECORD_ACTIVITY, events[0], **STORE_WRITE)
+        self._head = _anchor(result)
 
     @workflow.query
     def audit_head(self) -> Anchor | None:
@@ -496,6 +602,16 @@ def _first_unfinished(steps: list[StepState], planned: bool) -> int | None:
         return None
     done = (StepStatus.COMPLETED, StepStatus.SKIPPED)
     return next((s.index + 1 for s in steps if s.status not in done), None)
+
+
+def _states(plan: list[NewStep]) -> list[StepState]:
+    """The workflow's memory of a plan: ids, kinds, risks, and each tool step's args hash."""
+    return [
+        StepState(
+            s.id, i, s.kind, s.risk, s.tool, args_sha256=args_hash(s.args) if s.args is not None else None
+        )
+        for i, s in enumerate(plan)
+    ]
 
 
 def _highest_risk(steps: list[StepState]) -> Risk:

@@ -12,6 +12,7 @@ from exosuit.domain.autonomy import AutonomyLevel, Role
 from exosuit.storage.audit_log import AuditLog
 from exosuit.storage.db import Database, utcnow
 from exosuit.storage.identity import Directory
+from exosuit.storage.notifications import Notifications
 from exosuit.storage.reports import Reports
 
 
@@ -78,6 +79,11 @@ async def _team(directory: Directory, args: argparse.Namespace) -> int:
         f"{team.submissions_per_minute} submissions a minute per person, model outages waited out "
         f"for {team.model_wait_hours:g} h, {team.max_revisions} revisions per gate"
     )
+    if args.notify is not None:
+        urls = [u for u in args.notify if u.strip().lower() != "none"]
+        await Notifications(directory.db).set_targets(team.name, urls)
+        schemes = ", ".join(u.split("://", 1)[0] + "://…" for u in urls) or "none"
+        print(f"{team.name}: approvers are notified through {schemes}")
     return 0
 
 

@@ -7,15 +7,16 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from exosuit.cli import admin
+from exosuit.cli import client
 from exosuit.domain.autonomy import AutonomyLevel, Role
 from exosuit.observability.logs import configure_logging, temporal_core_logging
 from exosuit.observability.tracing import start_tracing, stop_tracing
 from exosuit.settings import Settings
-from exosuit.storage.db import Database, migrate
 
 
 def _parser() -> argparse.ArgumentParser:
+    from exosuit.cli import admin  # the storage's imports are heavy: not for the HTTP commands
+
     parser = argparse.ArgumentParser(prog="exosuit", description="Human-in-the-loop jobs.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -48,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
         "--model-wait", type=admin.finite, metavar="HOURS", help="how long a model outage is waited out"
     )
     tset.add_argument("--max-revisions", type=admin.count, metavar="N", help="`revise` rejections per gate")
+    tset.add_argument(
+        "--notify",
+        action="append",
+        metavar="URL",
+        help="an Apprise URL that tells the team's approvers of gates, escalations and failures "
+        "(repeatable; replaces the team's list; `{email}` in it: one message per approver; 'none' clears)",
+    )
 
     usage = commands.add_parser("usage", help="model usage and cost by team, for a month")
     usage.add_argument("--month", help="YYYY-MM (default: this month)")
@@ -70,10 +78,14 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("task_id", nargs="?")
     which.add_argument("--all", action="store_true", help="every task (exit 1 naming the broken ones)")
     audit.add_parser("checkpoint", help="sign every task's current head (workers do it every few minutes)")
+    client.add_parsers(commands)  # submit, wait, approve: over HTTP, from any machine
     return parser
 
 
 async def _administer(settings: Settings, args: argparse.Namespace) -> int:
+    from exosuit.cli import admin
+    from exosuit.storage.db import Database, migrate
+
     migrate(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
     try:
@@ -86,6 +98,9 @@ SERVICE_NAMES = {"dev": "exosuit", "web": "exosuit-web", "worker": "exosuit-work
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given and given[0] in client.COMMANDS:  # no settings, no data dir, no database: a URL and a token
+        return client.main(given)
     args = _parser().parse_args(argv)
     settings = Settings()
     serving = args.command in ("dev", "web", "worker")

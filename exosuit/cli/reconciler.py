@@ -26,6 +26,7 @@ from enum import StrEnum
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 
+from exosuit.cli.automation_worker import sweep_outbox
 from exosuit.domain.audit import SYSTEM_ACTOR, anchor_key
 from exosuit.domain.contracts import TaskEvent
 from exosuit.domain.task import EventAction, StepStatus, TaskStatus
@@ -174,3 +175,7 @@ async def reconcile_forever(settings: Settings, db: Database, client: Client) ->
             continue
         for kind, count in done.items():
             counter.add(count, {"kind": kind.value})
+        try:  # what the pass recorded (a task's end) reaches webhooks and notifications too
+            await sweep_outbox(client, settings, db, timedelta(seconds=settings.reconcile_seconds))
+        except Exception:
+            log.exception("waking the outbox failed")

@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from temporalio.client import Client
@@ -20,6 +21,7 @@ from exosuit.cli.supervisor import SupervisionError, TemporalSupervisor
 from exosuit.cli.temporal_server import connect, metrics_runtime
 from exosuit.cli.worker import build_worker
 from exosuit.cli.worker_health import WorkerHealth
+from exosuit.cli.worker_process import WorkerProcess, worker_env
 from exosuit.domain.audit import anchor_key
 from exosuit.domain.autonomy import Role
 from exosuit.llm import embedded as embedded_model
@@ -122,7 +124,7 @@ async def _checkpoints(settings: Settings, db: Database) -> None:
 
 
 async def run_dev(settings: Settings, port: int) -> None:
-    """Temporal (embedded unless TEMPORAL_ADDRESS is set) + one worker + the web app."""
+    """Temporal (embedded unless TEMPORAL_ADDRESS is set) + the web app, and a worker process."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     os.umask(0o077)  # the embedded state (databases, logs, secrets) is readable by this user only
@@ -136,6 +138,8 @@ async def run_dev(settings: Settings, port: int) -> None:
     db = Database.from_url(settings.resolved_database_url)
     temporal: TemporalSupervisor | None = None
     model: EmbeddedModel | None = None
+    worker: WorkerProcess | None = None
+    decided: dict[str, Any] = {}  # settings worked out here, which the worker process gets too
     try:
         address = settings.temporal_address
         if not address:
@@ -147,13 +151,18 @@ async def run_dev(settings: Settings, port: int) -> None:
             except SupervisionError as error:
                 raise SystemExit(f"exosuit dev: {error}") from None
             address = temporal.address
-            settings = settings.model_copy(update={"temporal_ui_url": temporal.ui_url})
+            decided["temporal_ui_url"] = temporal.ui_url
         if not settings.llm_base_url and embedded_model.available():
             model = await EmbeddedModel.start(settings.data_dir / "model.log")
-            defaults = embedded_model.defaults_for(settings)
-            settings = settings.model_copy(update=defaults | {"llm_base_url": model.base_url})
-        client = await _connect_when_up(settings, address, metrics=True)
-        worker = build_worker(client, settings, db)
+            decided |= embedded_model.defaults_for(settings) | {"llm_base_url": model.base_url}
+        settings = settings.model_copy(update=decided)
+        client = await _connect_when_up(settings, address)
+        worker = WorkerProcess(
+            worker_env(address, settings.data_dir, decided),
+            settings.data_dir / "worker.log",
+            grace=settings.worker_graceful_shutdown_seconds,
+        )
+        await worker.start()
         app = create_app(Services.build(settings, db, client))
         server = _Server(
             uvicorn.Config(
@@ -169,40 +178,38 @@ async def run_dev(settings: Settings, port: int) -> None:
         if temporal is not None:  # restarted if it dies; if it cannot come back, everything stops
             temporal.supervise(on_give_up=lambda: setattr(server, "should_exit", True))
         lines = await first_start(Directory(db), settings.data_dir)
-        async with worker:
-            checkpoints = asyncio.create_task(_checkpoints(settings, db))
-            reconciling = asyncio.create_task(reconcile_forever(settings, db, client))
-            serving = asyncio.create_task(server.serve())
-            while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)
-                await asyncio.sleep(0.05)
-            print(
-                f"Exosuit is ready at http://{settings.host}:{port} ({loop.time() - started:.1f}s)",
-                flush=True,
-            )
-            print(
-                f"  Temporal: {address}"
-                + (f", UI {settings.temporal_ui_url}" if settings.temporal_ui_url else "")
-            )
-            print(f"  Data dir: {settings.data_dir.resolve()}")
-            for note in temporal.notes if temporal is not None else []:
-                print(f"  Temporal: {note}")
-            if model is not None:
-                print(f"  Model: embedded {embedded_model.MODEL_NAME} at {model.base_url} (offline)")
-            elif not settings.llm_base_url:
-                print("  No model: set EXOSUIT_LLM_BASE_URL, or `make setup` to install the embedded one.")
-            else:
-                print(f"  Model: {settings.llm_model} at {settings.llm_base_url}")
-            for line in lines:
-                print(line)
-            print("  Ctrl-C stops everything.", flush=True)
-            await serving
-            log.info(
-                "stopping: the worker's running activities get up to %.0f s to finish",
-                settings.worker_graceful_shutdown_seconds,
-            )
-            checkpoints.cancel()
-            reconciling.cancel()
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)
+            await asyncio.sleep(0.05)
+        print(
+            f"Exosuit is ready at http://{settings.host}:{port} ({loop.time() - started:.1f}s)",
+            flush=True,
+        )
+        print(
+            f"  Temporal: {address}"
+            + (f", UI {settings.temporal_ui_url}" if settings.temporal_ui_url else "")
+        )
+        print(f"  Data dir: {settings.data_dir.resolve()}")
+        print(f"  Worker: PID {worker.pid}, log {settings.data_dir.resolve() / 'worker.log'}")
+        for note in temporal.notes if temporal is not None else []:
+            print(f"  Temporal: {note}")
+        if model is not None:
+            print(f"  Model: embedded {embedded_model.MODEL_NAME} at {model.base_url} (offline)")
+        elif not settings.llm_base_url:
+            print("  No model: set EXOSUIT_LLM_BASE_URL, or `make setup` to install the embedded one.")
+        else:
+            print(f"  Model: {settings.llm_model} at {settings.llm_base_url}")
+        for line in lines:
+            print(line)
+        print("  Ctrl-C stops everything.", flush=True)
+        await serving
+        log.info(
+            "stopping: the worker's running activities get up to %.0f s to finish",
+            settings.worker_graceful_shutdown_seconds,
+        )
     finally:
+        if worker is not None:
+            await worker.stop()
         await db.dispose()
         if model is not None:
             await model.stop()

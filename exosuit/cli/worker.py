@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -10,7 +11,9 @@ from temporalio.worker import Worker
 from activities.planning import PlannerActivities, PlannerConfig
 from activities.recording import RecordActivities
 from activities.steps import StepActivities
+from activities.tool_calls import ToolActivities
 from activities.tools import ToolRunner
+from exosuit.cli.automation_worker import automation_parts
 from exosuit.domain.audit import anchor_key
 from exosuit.llm.client import ModelClient
 from exosuit.settings import Settings
@@ -18,6 +21,8 @@ from exosuit.storage.db import Database
 from exosuit.storage.events import EventWriter
 from exosuit.storage.reports import Reports
 from exosuit.storage.tasks import Tasks
+from exosuit.storage.tool_ledger import ToolLedger
+from exosuit.tooling import load_tools_config
 from workflows.task import TaskWorkflow
 
 
@@ -31,6 +36,9 @@ def build_worker(
 ) -> Worker:
     tasks, writer = Tasks(db), EventWriter(db, anchor_key(settings.resolved_secret_key))
     model = model or ModelClient.from_settings(settings)
+    tools = ToolRunner(
+        settings.data_dir / "workspace", load_tools_config(settings.resolved_tools_file), os.environ
+    )
     planner = PlannerActivities(
         model,
         tasks,
@@ -40,24 +48,30 @@ def build_worker(
             min_steps=settings.plan_min_steps,
             max_steps=settings.plan_max_steps,
         ),
+        tools,
     )
-    tools = ToolRunner(settings.data_dir / "workspace")
+    tool_calls = ToolActivities(tasks, ToolLedger(db), tools, settings.tool_record_delay_seconds)
     steps = StepActivities(model, tasks, writer, Reports(db), tools, max_tokens=settings.llm_step_max_tokens)
+    automation = automation_parts(client, settings, db, task_queue or settings.task_queue)
     # Tracing needs nothing here: the client's TracingInterceptor (connect()) is also a worker
     # interceptor, and Worker takes those from its client.
+    recording = RecordActivities(writer, automation.after_event)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         # On shutdown (SIGTERM) running activities get this long to finish; then they are
         # cancelled and fail as "worker shutdown", which Temporal retries on another worker.
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
-        workflows=[TaskWorkflow],
+        workflows=[TaskWorkflow, *automation.workflows],
         activities=[
-            RecordActivities(writer).record_event,
+            recording.record_event,
+            recording.record_events,
+            *automation.activities,
             planner.draft_plan,
             planner.draft_instructions,
             steps.answer_step,
             steps.check_step_cost,
+            tool_calls.call_tool,
             # What runs started before "separate-store-writes" call:
             planner.plan_task,
             planner.redraft_step,

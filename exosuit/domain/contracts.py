@@ -27,6 +27,7 @@ from exosuit.domain.usage import CallRecord
 
 # Activity names: the workflow calls activities by name so it never imports their I/O.
 RECORD_ACTIVITY = "record_event"
+RECORD_EVENTS_ACTIVITY = "record_events"  # the events one workflow task produces, together
 PLAN_ACTIVITY = "plan_task"
 RUN_STEP_ACTIVITY = "run_step"
 REDRAFT_ACTIVITY = "redraft_step"
@@ -35,6 +36,11 @@ COST_CHECK_ACTIVITY = "check_step_cost"
 DRAFT_PLAN_ACTIVITY = "draft_plan"
 ANSWER_STEP_ACTIVITY = "answer_step"
 DRAFT_INSTRUCTIONS_ACTIVITY = "draft_instructions"
+# A tool step's one execution, exactly once per key (its ledger is in the database).
+CALL_TOOL_ACTIVITY = "call_tool"
+# The types of a tool call's failures that retrying cannot mend.
+TOOL_REFUSED = "ToolRefused"  # the policy or the schema refuses the arguments
+ARGS_CHANGED = "ArgsChanged"  # the arguments are not the ones approved
 
 # The type of the error that stops a task whose gate was sent back too many times.
 REVISION_LIMIT = "RevisionLimit"
@@ -96,6 +102,7 @@ class StepState:
     risk: Risk
     tool: str | None = None
     status: StepStatus = StepStatus.PENDING
+    args_sha256: str | None = None  # a tool step's arguments, as they stand (what approval binds)
 
 
 @dataclass
@@ -108,6 +115,8 @@ class NewStep:
     kind: StepKind = StepKind.LLM
     tool: str | None = None
     risk: Risk = Risk.LOW
+    args: dict[str, Any] | None = None  # a tool step's arguments
+    tool_info: dict[str, Any] | None = None  # its tool's description and input schema, for the gate
 
 
 @dataclass
@@ -170,10 +179,20 @@ class TaskEvent:
     step_status: StepStatus | None = None
     new_plan: list[NewStep] | None = None
     instructions: str | None = None
+    args: dict[str, Any] | None = None  # a tool step's new arguments (an edit, a redraft)
     output: str | None = None
     error: str | None = None
     after: Anchor | None = None  # the head the workflow last recorded: the chain must still end there
     call: CallRecord | None = None  # the model call whose answer this event records
+
+
+@dataclass
+class Recorded:
+    """The chain's head after a record, and whether a budget applies to the task's next steps."""
+
+    seq: int
+    hash: str
+    budgeted: bool = True
 
 
 @dataclass
@@ -213,6 +232,19 @@ class Answer:
     actor: str
     data: dict[str, Any] = field(default_factory=dict)
     call: CallRecord | None = None
+    args: dict[str, Any] | None = None  # a tool step's redrafted arguments
+    unknown: bool = False  # a tool call: sent earlier, its result never recorded
+
+
+@dataclass
+class ToolCall:
+    """One execution of a tool step: its key, and the hash of the arguments approved."""
+
+    task_id: str
+    step_id: str
+    key: str  # TASK_ID:STEP_ID:SEQ
+    args_sha256: str | None
+    resend: bool = False  # a person approved sending again after "sent, result unknown"
 
 
 @dataclass

@@ -14,12 +14,13 @@ from exosuit.domain.autonomy import (
     AutonomyLevel,
     GateKind,
     above_cap,
+    can_approve,
     excluded_decider,
     may_decide,
     may_set_autonomy,
 )
 from exosuit.domain.plan import PlanInvalid, PlanStep, validate_steps
-from exosuit.domain.refusals import Finished, Forbidden, Invalid, NotOpen
+from exosuit.domain.refusals import AboveCap, Finished, Forbidden, FourEyes, Invalid, NotOpen
 
 if TYPE_CHECKING:
     from exosuit.domain.contracts import AutonomyChange, Decision, Gate
@@ -64,7 +65,14 @@ class TextEdit:
     text: str
 
 
-Edit = list[PlanStep] | TextEdit
+@dataclass(frozen=True)
+class ArgsEdit:
+    """An edit of a tool step's arguments (their schema is checked where the tool is known)."""
+
+    args: dict[str, Any]
+
+
+Edit = list[PlanStep] | TextEdit | ArgsEdit
 
 
 def check_edit(kind: GateKind, changes: dict[str, Any]) -> Edit:
@@ -76,6 +84,10 @@ def check_edit(kind: GateKind, changes: dict[str, Any]) -> Edit:
             return validate_steps(changes)
         except PlanInvalid as exc:
             raise Invalid(str(exc)) from None
+    if kind is GateKind.STEP and "args" in changes:
+        if set(changes) != {"args"} or not isinstance(changes["args"], dict):
+            raise Invalid("an edit of a tool step's arguments is {'args': {...}}")
+        return ArgsEdit(changes["args"])
     field = "instructions" if kind is GateKind.STEP else "output"
     text = changes.get(field)
     if not isinstance(text, str) or not text.strip() or set(changes) != {field}:
@@ -93,8 +105,8 @@ def check_decision(decision: Decision, gate: Gate | None, *, submitter: str) -> 
         role=decision.role,
         excluded=excluded_decider(four_eyes=gate.four_eyes, submitter=submitter),
     )
-    if refusal:
-        raise Forbidden(refusal)
+    if refusal:  # an approver refused can only be the submitter under four-eyes
+        raise (FourEyes if can_approve(decision.role) else Forbidden)(refusal)
     if decision.action is DecisionAction.REJECT:
         if not (decision.reason or "").strip():
             raise Invalid("a rejection needs a reason")
@@ -114,7 +126,7 @@ def check_autonomy_change(
         raise Finished("the task has finished")
     reason = above_cap(change.autonomy, cap)
     if reason:
-        raise Invalid(reason)
+        raise AboveCap(reason)
     if not may_set_autonomy(actor=change.actor, role=change.role, submitter=submitter):
         raise Forbidden("only the submitter or an approver can move the slider")
 

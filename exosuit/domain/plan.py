@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from exosuit.domain.autonomy import Risk, apply_floor, risk_floor
+from exosuit.domain.autonomy import Risk, apply_floor
 from exosuit.domain.task import STEP_INSTRUCTIONS_MAX_CHARS, STEP_TITLE_MAX_CHARS, StepKind
-from exosuit.domain.tools import TOOLS
+from exosuit.domain.tools import DEFAULT_CATALOGUE, ArgsInvalid, Catalogue
 
 MAX_STEPS = 20
 
@@ -22,6 +22,21 @@ class PlanStep(BaseModel):
     kind: StepKind = StepKind.LLM
     tool: str | None = None
     risk: Risk = Risk.LOW
+    # A tool step's arguments: an object, or (where a dialect cannot carry an open object)
+    # a string holding its JSON; null or {} for a step that takes none.
+    args: dict[str, Any] | None = None
+
+    @field_validator("args", mode="before")
+    @classmethod
+    def _args_from_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"args is not valid JSON: {exc}") from None
+        return value
 
 
 class Plan(BaseModel):
@@ -35,29 +50,38 @@ class PlanInvalid(ValueError):
 
 
 def plan_json_schema(
-    dialect: str = "json_schema", min_steps: int = 1, max_steps: int = MAX_STEPS
+    dialect: str = "json_schema",
+    min_steps: int = 1,
+    max_steps: int = MAX_STEPS,
+    tool_names: list[str] | None = None,
 ) -> dict[str, Any]:
     """The schema the planner asks the model to answer in, in the endpoint's dialect.
 
     `json_schema` (OpenAI's strict structured outputs) takes the nullable tool as a type
     union. `json_object` goes to llama.cpp's grammar converter, which drops an enum that
     sits beside a type union and ignores nothing else here: so the tool is a bare enum
-    (null included), and the step count is bounded by minItems/maxItems.
+    (null included), and the step count is bounded by minItems/maxItems. A tool's `args`
+    is an open object, which strict structured outputs cannot carry: there it is a string
+    holding the JSON.
     """
-    tools: list[str | None] = [*sorted(TOOLS), None]
+    names = tool_names if tool_names is not None else sorted(DEFAULT_CATALOGUE.specs)
+    tools: list[str | None] = [*names, None]
     tool: dict[str, Any] = {"enum": tools}
+    args: dict[str, Any] = {"type": ["object", "null"]}
     if dialect != "json_object":
         tool = {"type": ["string", "null"], "enum": tools}
+        args = {"type": ["string", "null"]}
     step = {
         "type": "object",
         "additionalProperties": False,
-        "required": ["title", "instructions", "kind", "tool", "risk"],
+        "required": ["title", "instructions", "kind", "tool", "risk", "args"],
         "properties": {
             "title": {"type": "string"},
             "instructions": {"type": "string"},
             "kind": {"type": "string", "enum": [k.value for k in StepKind]},
             "tool": tool,
             "risk": {"type": "string", "enum": [r.value for r in Risk]},
+            "args": args,
         },
     }
     steps: dict[str, Any] = {"type": "array", "items": step}
@@ -71,8 +95,11 @@ def plan_json_schema(
     }
 
 
-def validate_steps(raw: Any, min_steps: int = 1, max_steps: int = MAX_STEPS) -> list[PlanStep]:
-    """Check a plan against the schema and the tool catalogue; raise risks to the floor."""
+def validate_steps(
+    raw: Any, min_steps: int = 1, max_steps: int = MAX_STEPS, catalogue: Catalogue = DEFAULT_CATALOGUE
+) -> list[PlanStep]:
+    """Check a plan against the schema and the tool catalogue (each tool step's args against
+    its tool's schema and the policy); raise risks to the floor policy sets."""
     try:
         plan = Plan.model_validate(raw)
     except ValidationError as exc:
@@ -88,21 +115,28 @@ def validate_steps(raw: Any, min_steps: int = 1, max_steps: int = MAX_STEPS) -> 
     steps = []
     for number, step in enumerate(plan.steps, start=1):
         if step.kind is StepKind.TOOL:
-            spec = TOOLS.get(step.tool or "")
+            spec = catalogue.spec(step.tool)
             if spec is None:
-                known = ", ".join(sorted(TOOLS))
+                known = ", ".join(sorted(catalogue.specs))
                 raise PlanInvalid(f"step {number}: unknown tool {step.tool!r}; known: {known}")
-            step = step.model_copy(update={"risk": apply_floor(step.risk, risk_floor(spec.side_effects))})
+            try:
+                args = catalogue.check_args(spec, step.args) if spec.takes_args else None
+            except ArgsInvalid as exc:
+                raise PlanInvalid(f"step {number}: {exc}") from None
+            risk = apply_floor(step.risk, catalogue.floor(spec))
+            step = step.model_copy(update={"risk": risk, "args": args})
         else:
-            step = step.model_copy(update={"tool": None})
+            step = step.model_copy(update={"tool": None, "args": None})
         steps.append(step)
     return steps
 
 
-def parse_plan(text: str, min_steps: int = 1, max_steps: int = MAX_STEPS) -> list[PlanStep]:
+def parse_plan(
+    text: str, min_steps: int = 1, max_steps: int = MAX_STEPS, catalogue: Catalogue = DEFAULT_CATALOGUE
+) -> list[PlanStep]:
     """Parse the model's answer into validated steps, or raise PlanInvalid."""
     try:
         raw = json.loads(text, strict=False)  # small models put raw newlines in strings
     except json.JSONDecodeError as exc:
         raise PlanInvalid(f"the answer is not valid JSON: {exc}") from None
-    return validate_steps(raw, min_steps, max_steps)
+    return validate_steps(raw, min_steps, max_steps, catalogue)

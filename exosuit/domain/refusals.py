@@ -14,7 +14,9 @@ from typing import ClassVar
 class RefusalKind(StrEnum):
     NOT_OPEN = "GateNotOpen"
     FORBIDDEN = "Forbidden"
+    FOUR_EYES = "FourEyes"
     INVALID = "Invalid"
+    ABOVE_CAP = "AboveCap"
     FINISHED = "TaskFinished"
 
 
@@ -46,13 +48,26 @@ class Forbidden(Refused):
     kind = RefusalKind.FORBIDDEN
 
 
+class FourEyes(Forbidden):
+    """The submitter may not decide this gate (four-eyes): another approver must."""
+
+    kind = RefusalKind.FOUR_EYES
+
+
 class Invalid(Refused):
     """The request is malformed or breaks a rule about its content (a cap, a plan)."""
 
     kind = RefusalKind.INVALID
 
 
-_BY_KIND: dict[str, type[Refused]] = {cls.kind.value: cls for cls in (NotOpen, Finished, Forbidden, Invalid)}
+class AboveCap(Invalid):
+    """The autonomy level asked for is above the team's cap."""
+
+    kind = RefusalKind.ABOVE_CAP
+
+
+REFUSALS: tuple[type[Refused], ...] = (NotOpen, Finished, Forbidden, FourEyes, Invalid, AboveCap)
+_BY_KIND: dict[str, type[Refused]] = {cls.kind.value: cls for cls in REFUSALS}
 
 
 def refusal(kind: str | None, message: str) -> Refused:

@@ -64,6 +64,8 @@ class EventAction(StrEnum):
     TASK_FAILED = "task.failed"
     TASK_CANCELLED = "task.cancelled"
     TASK_RESUMED = "task.resumed"  # an approver resumed a failed task from its failed step
+    TOOL_CALLED = "tool.called"  # a tool's execution is about to run: its key, the args' hash
+    TOOL_UNKNOWN = "tool.unknown"  # sent, result unknown: the worker died between call and record
 
     @classmethod
     def ended(cls, status: TaskStatus) -> EventAction:

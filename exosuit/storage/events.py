@@ -20,9 +20,11 @@ from exosuit.domain.autonomy import excluded_decider
 from exosuit.domain.contracts import Gate, TaskEvent
 from exosuit.domain.task import EventAction, StepStatus, TaskStatus
 from exosuit.domain.text import fingerprint, text_diff
+from exosuit.domain.tools import args_hash, args_text
 from exosuit.domain.usage import CallRecord
+from exosuit.storage import outbox
 from exosuit.storage.db import Database, utcnow
-from exosuit.storage.tables import AuditAnchor, AuditEvent, ModelCall, Step, Task
+from exosuit.storage.tables import AuditAnchor, AuditEvent, ModelCall, Step, Task, Team
 
 _APPEND_ATTEMPTS = 5
 _ENDINGS = frozenset(EventAction.ended(s) for s in TaskStatus if not s.active)
@@ -56,6 +58,37 @@ class EventWriter:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def apply_all(self, events: list[TaskEvent]) -> tuple[Anchor, bool]:
+        """Apply events of one task in order, in one transaction (each once, by its key); the
+        chain's head after them, and whether the task or its team has a budget to check."""
+        for attempt in range(_APPEND_ATTEMPTS):
+            try:
+                async with self.db.session() as session:
+                    head: Anchor | None = None
+                    for event in events:
+                        done = await self._event(session, event.task_id, event.key)
+                        if done is not None:
+                            head = Anchor(done.seq, done.hash)
+                            continue
+                        head = await self._apply(session, event, event.call)
+                    budgeted = await self._budgeted(session, events[0].task_id)
+                    await session.commit()
+                    assert head is not None
+                    return head, budgeted
+            except IntegrityError:
+                if attempt == _APPEND_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _budgeted(self, session: AsyncSession, task_id: str) -> bool:
+        found = await session.exec(
+            select(Task.budget_usd, Team.monthly_budget_usd)
+            .join(Team, col(Team.name) == col(Task.team))
+            .where(Task.id == task_id)
+        )
+        row = found.first()
+        return row is None or row[0] is not None or row[1] is not None
+
     async def stream_output(self, task_id: str, step_id: str, text: str) -> None:
         """A running step's text so far: read model only, no audit event (the final text gets one)."""
         async with self.db.session() as session:
@@ -83,6 +116,7 @@ class EventWriter:
         if task is None:
             raise LookupError(f"task {ev.task_id} does not exist")
         data: dict[str, Any] = dict(ev.data)
+        closing = outbox.gate_document(task) if ev.close_gate else None  # a webhook names it
         if ev.action is EventAction.TASK_SUBMITTED:  # the chain holds what was submitted
             data |= {"title": task.title, "instructions": task.instructions, "team": task.team}
         now = utcnow()
@@ -113,6 +147,8 @@ class EventWriter:
         task.updated_at = now
         session.add(task)
         head = await self._append(session, ev, data, now)
+        # The outbox: webhook messages and notifications commit with the event or not at all.
+        await outbox.enqueue(session, task, ev, head, closing)
         if ev.action in _ENDINGS and self._anchor_key is not None:
             signature = sign_anchor(self._anchor_key, ev.task_id, head)
             await session.merge(
@@ -124,12 +160,16 @@ class EventWriter:
         assert ev.new_plan is not None
         old = list(await session.exec(select(Step).where(Step.task_id == task_id)))
         before = [s.plan_entry() for s in sorted(old, key=lambda s: s.index)]
+        # A person's edit names tools without their descriptions: the earlier plan knew them.
+        known_tools = {s.tool: s.tool_info for s in old if s.tool and s.tool_info}
         for step in old:
             await session.delete(step)
         await session.flush()
         after = []
         for index, new in enumerate(ev.new_plan):
             step = Step(task_id=task_id, index=index, **asdict(new))
+            if step.tool_info is None and step.tool in known_tools:
+                step.tool_info = known_tools[step.tool]
             session.add(step)
             after.append(step.plan_entry())
         changes: dict[str, Any] = {"steps": after}
@@ -148,6 +188,12 @@ class EventWriter:
             data["diff"] = text_diff(step.instructions, ev.instructions)
             data["before"], data["after"] = step.instructions, ev.instructions
             step.instructions = ev.instructions
+        if ev.args is not None:
+            before, after = args_text(step.args), args_text(ev.args)
+            data["diff"] = text_diff(before, after)
+            data["args_before_sha256"] = args_hash(step.args)
+            data["args_sha256"] = args_hash(ev.args)
+            step.args = ev.args
         if ev.output is not None:
             if step.output is not None:
                 data["diff"] = text_diff(step.output, ev.output)

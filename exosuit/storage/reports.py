@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import func
@@ -10,7 +10,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from exosuit.storage.db import Database
-from exosuit.storage.tables import ModelCall, Task
+from exosuit.storage.tables import ModelCall, Task, WebhookDelivery, WebhookSubscription
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class Snapshot:
     open_gates: list[tuple[str, str, int]]  # kind, team, count
     tasks: list[tuple[str, str, int]]  # status, team, count
     usage: list[UsageRow]  # every call ever made, by team
+    webhook_deliveries: list[tuple[str, str, int]] = field(default_factory=list)  # status, team, count
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,13 @@ class UsageRow:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
+
+
+_DELIVERIES = (  # webhook messages by status and team
+    sa_select(col(WebhookDelivery.status), col(WebhookSubscription.team), func.count())
+    .join(WebhookSubscription, col(WebhookSubscription.id) == col(WebhookDelivery.subscription_id))
+    .group_by(col(WebhookDelivery.status), col(WebhookSubscription.team))
+)
 
 
 class Reports:
@@ -54,8 +62,10 @@ class Reports:
         async with self.db.session() as session:
             open_gates = list(await session.exec(gates.group_by(col(Task.gate_kind), col(Task.team))))  # type: ignore[call-overload]
             by_status = list(await session.exec(tasks.group_by(col(Task.status), col(Task.team))))  # type: ignore[call-overload]
+            deliveries = list(await session.exec(_DELIVERIES))  # type: ignore[call-overload]
         usage = await self.usage(datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
-        return Snapshot([tuple(r) for r in open_gates], [tuple(r) for r in by_status], usage)
+        rows = [[tuple(r) for r in found] for found in (open_gates, by_status, deliveries)]
+        return Snapshot(rows[0], rows[1], usage, rows[2])
 
     async def usage(self, since: datetime, until: datetime, team: str | None = None) -> list[UsageRow]:
         """Model usage per team between two moments, from the recorded calls."""

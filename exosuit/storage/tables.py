@@ -117,6 +117,8 @@ class Step(SQLModel, table=True):
     status: str = Field(default=StepStatus.PENDING.value, max_length=20)
     output: str | None = Field(default=None, sa_column=Column(Text))
     partial_output: str | None = Field(default=None, sa_column=Column(Text))  # while streaming
+    args: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))  # a tool's
+    tool_info: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     provider: str | None = Field(default=None, max_length=100)
     model: str | None = Field(default=None, max_length=200)
     prompt_tokens: int = 0
@@ -125,13 +127,36 @@ class Step(SQLModel, table=True):
 
     def plan_entry(self) -> dict[str, Any]:
         """The step as a plan lists it (the plan schema's fields)."""
-        return {
+        entry: dict[str, Any] = {
             "title": self.title,
             "instructions": self.instructions,
             "kind": self.kind,
             "tool": self.tool,
             "risk": self.risk,
         }
+        if self.args is not None:
+            entry["args"] = self.args
+        return entry
+
+
+class ToolExecution(SQLModel, table=True):
+    """The exactly-once ledger of tool calls: a row before the call, its result after.
+
+    A row still `sending` was sent (or about to be) by a worker that never recorded the
+    result: its outcome is unknown, and it is not sent again without a person's approval.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)  # TASK_ID:STEP_ID:SEQ
+    task_id: str = Field(foreign_key="task.id", index=True, max_length=40)
+    step_id: str = Field(max_length=40)
+    tool: str = Field(max_length=200)
+    args_sha256: str = Field(max_length=64)
+    status: str = Field(default="sending", max_length=20)  # sending | completed | failed
+    attempts: int = 1
+    result: str | None = Field(default=None, sa_column=Column(Text))
+    started_at: datetime = _when()
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ModelCall(SQLModel, table=True):
@@ -212,3 +237,101 @@ class WebSession(SQLModel, table=True):
     csrf_token: str = Field(max_length=64)
     created_at: datetime = _when()
     expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# --- automations: webhooks, notifications, templates, schedules (issue 11) -----------------
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """A team's webhook; its signing secret sealed with a key from the root secret."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    team: str = Field(foreign_key="team.name", index=True, max_length=100)
+    url: str = Field(max_length=2000)
+    events: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    secret_sealed: str = Field(sa_column=Column(Text, nullable=False))
+    created_by: str = Field(max_length=320)
+    created_at: datetime = _when()
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """The outbox: one message to one subscription, written in the task event's transaction.
+
+    `id` is the `webhook-id` every attempt carries; `seq` (the audit seq) orders a task's messages.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "task_id", "seq", name="uq_webhook_delivery"),
+        Index("ix_webhook_delivery_queue", "subscription_id", "task_id", "status", "seq"),
+        Index("ix_webhook_delivery_task_seq", "task_id", "seq"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    subscription_id: str = Field(foreign_key="webhooksubscription.id", max_length=40)
+    task_id: str = Field(foreign_key="task.id", max_length=40)
+    seq: int
+    event: str = Field(max_length=40)
+    body: str = Field(sa_column=Column(Text, nullable=False))  # exactly the bytes signed
+    status: str = Field(default="pending", max_length=20)
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resent_by: str | None = Field(default=None, max_length=320)
+    created_at: datetime = _when()
+
+
+class NotifyTarget(SQLModel, table=True):
+    """An Apprise URL a team's approvers are told through (`{email}` in it: one per approver)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    team: str = Field(foreign_key="team.name", index=True, max_length=100)
+    url: str = Field(max_length=2000)
+
+
+class Notification(SQLModel, table=True):
+    """One thing to tell one approver, written in the task event's transaction; sent in digests."""
+
+    __table_args__ = (
+        UniqueConstraint("task_id", "seq", "recipient", name="uq_notification"),
+        Index("ix_notification_pending", "team", "sent_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    team: str = Field(max_length=100)
+    task_id: str = Field(foreign_key="task.id", max_length=40)
+    seq: int
+    kind: str = Field(max_length=40)
+    recipient: str = Field(max_length=320)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    link: str = Field(max_length=400)
+    created_at: datetime = _when()
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class TaskTemplate(SQLModel, table=True):
+    """A named task definition whose title and instructions hold `{{param}}` placeholders."""
+
+    name: str = Field(primary_key=True, max_length=100)
+    team: str = Field(foreign_key="team.name", index=True, max_length=100)
+    title: str = Field(max_length=TITLE_MAX_CHARS)
+    instructions: str = Field(sa_column=Column(Text, nullable=False))
+    autonomy: str = Field(max_length=20)
+    params: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_by: str = Field(max_length=320)
+    created_at: datetime = _when()
+
+
+class TaskSchedule(SQLModel, table=True):
+    """A template's recurring runs; the Temporal Schedule `schedule-<id>` fires them."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    template: str = Field(foreign_key="tasktemplate.name", max_length=100)
+    team: str = Field(foreign_key="team.name", index=True, max_length=100)
+    params: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    cron: str = Field(max_length=200)
+    created_by: str = Field(max_length=320)  # each run is submitted as this person
+    created_at: datetime = _when()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, or_
+from sqlalchemy import and_, delete, exists, func, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -129,6 +129,14 @@ class Tasks:
             found = await session.exec(select(Task.updated_at).where(Task.id == task_id))
             return found.first()
 
+    async def versions(self, task_ids: Sequence[str]) -> dict[str, datetime]:
+        """When each of these tasks last changed (absent: no such task); one primary-key read."""
+        async with self.db.session() as session:
+            found = await session.exec(
+                select(Task.id, Task.updated_at).where(col(Task.id).in_(list(task_ids)))
+            )
+            return dict(found.all())
+
     async def tasks(
         self,
         teams: Sequence[str],
@@ -137,22 +145,42 @@ class Tasks:
         team: str | None = None,
         submitted_by: str | None = None,
         limit: int = 100,
+        before: tuple[datetime, str] | None = None,
     ) -> list[TaskView]:
+        """Newest first (ties by id); `before` = (created_at, id) of the last row already seen."""
         query = select(Task).where(col(Task.team).in_(list(teams)))
+        if before is not None:  # keyset: the (team, created_at) index, never OFFSET
+            at, task_id = before
+            query = query.where(
+                or_(col(Task.created_at) < at, and_(col(Task.created_at) == at, col(Task.id) < task_id))
+            )
         if status:
             query = query.where(Task.status == status)
         if team:
             query = query.where(Task.team == team)
         if submitted_by:
             query = query.where(Task.submitted_by == submitted_by)
-        query = query.order_by(col(Task.created_at).desc()).limit(limit)
+        query = query.order_by(col(Task.created_at).desc(), col(Task.id).desc()).limit(limit)
         async with self.db.session() as session:
             tasks = list(await session.exec(query))
             return await self._with_steps(session, tasks)
 
-    async def open_gates(self, teams: Sequence[str], *, decided_by: str) -> list[TaskView]:
-        """Tasks with an open gate the person may decide, oldest gate first (with steps)."""
-        query = select(Task).where(*_decidable(teams, decided_by)).order_by(col(Task.gate_opened_at))
+    async def open_gates(
+        self,
+        teams: Sequence[str],
+        *,
+        decided_by: str,
+        after: tuple[datetime, str] | None = None,
+        limit: int | None = None,
+    ) -> list[TaskView]:
+        """Tasks with an open gate the person may decide, oldest gate first (ties by id), with
+        steps; `after` = (gate_opened_at, id) of the last row already seen."""
+        query = select(Task).where(*_decidable(teams, decided_by))
+        if after is not None:  # keyset on the gate_opened_at index, never OFFSET
+            at, task_id = after
+            opened = col(Task.gate_opened_at)
+            query = query.where(or_(opened > at, and_(opened == at, col(Task.id) > task_id)))
+        query = query.order_by(col(Task.gate_opened_at), col(Task.id)).limit(limit)
         async with self.db.session() as session:
             tasks = list(await session.exec(query))
             return await self._with_steps(session, tasks)

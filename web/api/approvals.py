@@ -1,23 +1,47 @@
-"""The approvals queue: open gates the caller may decide, oldest first."""
+"""The approvals queue: open gates the caller may decide, oldest first, a page at a time."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from web.deps import CurrentPrincipal, ServicesDep
-from web.schemas import ApprovalOut, gate_out, step_out, task_out
+from exosuit.storage.identity import Principal
+from web.api import pagination
+from web.api.openapi import problems
+from web.deps import CurrentPrincipal, Services, ServicesDep
+from web.schemas import ApprovalList, ApprovalOut, gate_out, step_out, task_out
 
-router = APIRouter(tags=["approvals"])
+router = APIRouter(tags=["approvals"], responses=problems(401, 422, 429, 503))
 
 
 @router.get("/approvals")
-async def approvals(principal: CurrentPrincipal, services: ServicesDep) -> dict[str, list[ApprovalOut]]:
-    views = await services.tasks.open_gates(principal.approver_teams, decided_by=principal.email)
+async def list_approvals(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    cursor: pagination.Cursor = None,
+    limit: pagination.Limit = 100,
+) -> ApprovalList:
+    """Open gates the caller may decide (four-eyes applied), oldest first."""
+    return await approvals_page(services, principal, cursor, limit)
+
+
+async def approvals_page(
+    services: Services, principal: Principal, cursor: str | None, limit: int
+) -> ApprovalList:
+    """One page of the gates the person may decide (the API's and the MCP tool's)."""
+    after = pagination.decode("approvals", cursor)
+    views = await services.tasks.open_gates(
+        principal.approver_teams, decided_by=principal.email, after=after, limit=limit + 1
+    )
+    page, more = views[:limit], len(views) > limit
     items = []
-    for view in views:
+    for view in page:
         gate = gate_out(view.task)
         if gate is None:
             continue
         step = next((s for s in view.steps if s.id == gate.step_id), None)
         items.append(ApprovalOut(task=task_out(view), gate=gate, step=step_out(step) if step else None))
-    return {"items": items}
+    last = page[-1].task if more else None
+    cursor_out = (
+        pagination.encode("approvals", last.gate_opened_at, last.id) if last and last.gate_opened_at else None
+    )
+    return ApprovalList(items=items, next_cursor=cursor_out)

@@ -6,28 +6,32 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from exosuit.domain.audit import canonical_json
 from exosuit.domain.refusals import Refused
+from exosuit.domain.task import TaskStatus
 from exosuit.domain.text import fingerprint
 from web import actions
+from web.api import pagination
+from web.api.openapi import problems
 from web.deps import CurrentPrincipal, ServicesDep, VisibleTask
-from web.errors import PROBLEM, Problem, Unavailable, problem_document
+from web.errors import PROBLEM, Problem, Unavailable
 from web.schemas import (
-    AuditEventOut,
+    AuditEventList,
     AutonomyIn,
     DecisionIn,
     TaskCreate,
+    TaskList,
     TaskOut,
     VerifyOut,
     audit_out,
     task_out,
 )
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+router = APIRouter(prefix="/tasks", tags=["tasks"], responses=problems(401, 429, 503))
 
 
 @asynccontextmanager
@@ -39,7 +43,7 @@ async def refusals_as_problems() -> AsyncIterator[None]:
         raise Problem.of(refused) from None
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=problems(403, 422))
 async def create_task(
     body: TaskCreate,
     principal: CurrentPrincipal,
@@ -56,25 +60,36 @@ async def create_task(
     return await _public(services, task.id)
 
 
-@router.get("")
+@router.get("", responses=problems(422))
 async def list_tasks(
     principal: CurrentPrincipal,
     services: ServicesDep,
-    status: str | None = None,
+    status: TaskStatus | None = None,
     team: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, list[TaskOut]]:
-    views = await services.tasks.tasks(principal.teams, status=status, team=team, limit=limit)
-    return {"items": [task_out(v) for v in views]}
+    cursor: pagination.Cursor = None,
+    limit: pagination.Limit = 100,
+) -> TaskList:
+    """The tasks the caller's teams own, newest first, a page at a time."""
+    before = pagination.decode("tasks", cursor)
+    views = await services.tasks.tasks(
+        principal.teams, status=status, team=team, limit=limit + 1, before=before
+    )
+    page, more = views[:limit], len(views) > limit
+    last = page[-1].task if more else None
+    return TaskList(
+        items=[task_out(v) for v in page],
+        next_cursor=pagination.encode("tasks", last.created_at, last.id) if last else None,
+    )
 
 
-@router.get("/{task_id}")
+@router.get("/{task_id}", responses=problems(404))
 async def get_task(view: VisibleTask) -> TaskOut:
+    """One task: its steps, its open gate, its result."""
     return task_out(view)
 
 
-@router.post("/{task_id}/decisions", response_model=TaskOut)
-async def decide(
+@router.post("/{task_id}/decisions", response_model=TaskOut, responses=problems(403, 404, 409, 422))
+async def decide_gate(
     body: DecisionIn,
     view: VisibleTask,
     principal: CurrentPrincipal,
@@ -103,7 +118,7 @@ async def decide(
         await actions.decide(services, principal, view, body, idempotency_key=idempotency_key)
     except Refused as refused:
         problem = Problem.of(refused)
-        kept = problem_document(problem.status, problem.title, problem.detail)
+        kept = problem.document()
         await services.answers.keep(who, task_id, idempotency_key, problem.status, kept)
         return JSONResponse(kept, status_code=problem.status, media_type=PROBLEM)
     except BaseException:  # no answer to keep (a dependency was down): a retry tries again
@@ -114,37 +129,45 @@ async def decide(
     return JSONResponse(task)
 
 
-@router.put("/{task_id}/autonomy")
+@router.put("/{task_id}/autonomy", responses=problems(403, 404, 409, 422))
 async def set_autonomy(
     body: AutonomyIn, view: VisibleTask, principal: CurrentPrincipal, services: ServicesDep
 ) -> TaskOut:
+    """Move the slider while the task runs (its submitter or an approver; never above the cap)."""
     async with refusals_as_problems():
         await actions.set_autonomy(services, principal, view, body.autonomy)
     return await _public(services, view.task.id)
 
 
-@router.post("/{task_id}/cancel", status_code=202)
-async def cancel(view: VisibleTask, principal: CurrentPrincipal, services: ServicesDep) -> dict[str, str]:
+@router.post("/{task_id}/cancel", status_code=202, responses=problems(403, 404, 409))
+async def cancel_task(
+    view: VisibleTask, principal: CurrentPrincipal, services: ServicesDep
+) -> dict[str, str]:
+    """End the task (its submitter or an approver): at its next gate or between steps."""
     async with refusals_as_problems():
         await actions.cancel(services, principal, view)
     return {"status": "cancelling"}
 
 
-@router.post("/{task_id}/resume", status_code=202)
-async def resume(view: VisibleTask, principal: CurrentPrincipal, services: ServicesDep) -> dict[str, str]:
+@router.post("/{task_id}/resume", status_code=202, responses=problems(403, 404, 409))
+async def resume_task(
+    view: VisibleTask, principal: CurrentPrincipal, services: ServicesDep
+) -> dict[str, str]:
     """Run a failed task again from its failed step (an approver of its team)."""
     async with refusals_as_problems():
         await actions.resume(services, principal, view)
     return {"status": "resuming"}
 
 
-@router.get("/{task_id}/audit")
-async def audit(view: VisibleTask, services: ServicesDep) -> dict[str, list[AuditEventOut]]:
-    return {"items": [audit_out(e) for e in await services.audit.events(view.task.id)]}
+@router.get("/{task_id}/audit", responses=problems(404))
+async def list_audit_events(view: VisibleTask, services: ServicesDep) -> AuditEventList:
+    """The task's audit chain, in seq order."""
+    return AuditEventList(items=[audit_out(e) for e in await services.audit.events(view.task.id)])
 
 
-@router.get("/{task_id}/audit/verify")
-async def verify(view: VisibleTask, services: ServicesDep) -> VerifyOut:
+@router.get("/{task_id}/audit/verify", responses=problems(404))
+async def verify_audit(view: VisibleTask, services: ServicesDep) -> VerifyOut:
+    """Check the task's chain against its anchored head."""
     check = await actions.verify_audit(services, view)
     return VerifyOut(
         ok=check.ok,
@@ -156,8 +179,8 @@ async def verify(view: VisibleTask, services: ServicesDep) -> VerifyOut:
     )
 
 
-@router.get("/{task_id}/audit/export")
-async def export(view: VisibleTask, services: ServicesDep) -> dict[str, Any]:
+@router.get("/{task_id}/audit/export", responses=problems(404))
+async def export_audit(view: VisibleTask, services: ServicesDep) -> dict[str, Any]:
     """The chain with its anchor, for a third party to check (docs/check_audit_export.py)."""
     events = await services.audit.events(view.task.id)
     head = await services.gateway.audit_head(view.task.id)

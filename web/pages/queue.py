@@ -54,7 +54,7 @@ async def queue_response(
     if selected_id is not None:
         view = await services.tasks.task(selected_id)
         if view is not None:
-            detail = decision_context(visitor, view)
+            detail = decision_context(visitor, view, services.settings)
     context = {
         "visitor": visitor,
         "tasks": tasks,

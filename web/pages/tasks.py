@@ -15,6 +15,7 @@ from starlette.background import BackgroundTask
 from exosuit.domain.autonomy import AutonomyLevel, GateKind
 from exosuit.domain.decisions import DecisionAction, OnReject
 from exosuit.domain.refusals import Refused
+from exosuit.domain.tools import ToolSpec
 from exosuit.storage.tasks import TaskView
 from web import actions
 from web.deps import ServicesDep, task_visible_to
@@ -24,6 +25,7 @@ from web.pages.common import CheckedForm, CurrentVisitor, Visitor, redirect, ren
 from web.pages.queue import queue_response
 from web.pages.views import LEVELS, live_version, task_context, version_of, waiting_for
 from web.schemas import DecisionIn, TaskCreate, readable
+from web.tool_edits import args_from_form, step_spec, tools_config
 
 router = APIRouter()
 EVENTS_CHECK_SECONDS = 0.25
@@ -124,8 +126,9 @@ async def task_events(
     )
 
 
-def decision_of(form: dict[str, str], kind: str) -> DecisionIn:
-    """The decision a posted form describes, read by the API's schema (edits carry the text)."""
+def decision_of(form: dict[str, str], kind: str, tool: ToolSpec | None = None) -> DecisionIn:
+    """The decision a posted form describes, read by the API's schema (edits carry the text,
+    or a tool step's arguments field by field)."""
     action = form.get("action", "")
     fields: dict[str, Any] = {"gate_id": form.get("gate_id", ""), "action": action}
     if action == DecisionAction.REJECT:
@@ -139,6 +142,8 @@ def decision_of(form: dict[str, str], kind: str) -> DecisionIn:
                 raise ValueError(f"The plan is not valid JSON: {exc}") from None
             except RecursionError:
                 raise ValueError("The plan is nested too deeply.") from None
+        elif kind == GateKind.STEP and form.get("edit_args") and tool is not None:
+            fields["changes"] = {"args": args_from_form(tool, form)}
         elif kind == GateKind.STEP:
             fields["changes"] = {"instructions": form.get("instructions", "")}
         else:
@@ -154,7 +159,9 @@ async def decide(
     request: Request, task_id: str, visitor: CurrentVisitor, services: ServicesDep, form: CheckedForm
 ) -> Response:
     async def act(view: TaskView) -> None:
-        decision = decision_of(form, view.task.gate_kind or "")
+        step = next((s for s in view.steps if s.id == view.task.gate_step_id), None)
+        tool = step_spec(tools_config(services.settings), step) if step is not None else None
+        decision = decision_of(form, view.task.gate_kind or "", tool)
         await actions.decide(services, visitor.principal, view, decision)
 
     return await _act(request, task_id, visitor, services, form, act)

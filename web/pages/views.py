@@ -11,11 +11,13 @@ from exosuit.domain.autonomy import LEVEL_SUMMARY, AutonomyLevel, GateKind, may_
 from exosuit.domain.contracts import workflow_id_for
 from exosuit.domain.task import EventAction, StepStatus, TaskStatus
 from exosuit.domain.text import text_diff
+from exosuit.settings import Settings
 from exosuit.storage.identity import Principal
 from exosuit.storage.tables import AuditEvent, Step
 from exosuit.storage.tasks import TaskView
 from web.deps import Services
 from web.pages.common import Visitor, when
+from web.tool_edits import ToolView, tool_view
 
 LEVELS = [(level.value, LEVEL_SUMMARY[level]) for level in AutonomyLevel]
 
@@ -29,6 +31,7 @@ class GateView:
     four_eyes: bool
     escalated: bool
     refusal: str | None  # why this visitor may not decide it, if they may not
+    tool: ToolView | None = None  # a tool step's gate: exactly what will run, and its form
 
     @property
     def can_decide(self) -> bool:
@@ -46,13 +49,21 @@ def step_label(step: Step) -> str:
     return f"step {step.index + 1} ({step.title})"
 
 
-def gate_view(view: TaskView, principal: Principal) -> GateView | None:
+def gate_view(view: TaskView, principal: Principal, settings: Settings | None = None) -> GateView | None:
     task = view.task
     if task.gate_id is None or task.gate_kind is None:
         return None
     step = next((s for s in view.steps if s.id == task.gate_step_id), None)
+    tool = tool_view(settings, view, step) if settings and step is not None else None
     if task.gate_kind == GateKind.PLAN:
         asks = f"Approve the plan ({len(view.steps)} steps) before anything runs."
+    elif task.gate_kind == GateKind.STEP and step is not None and task.gate_reason:
+        asks = f"{step_label(step).capitalize()}: {task.gate_reason}."  # e.g. sent, result unknown
+    elif task.gate_kind == GateKind.STEP and step is not None and tool is not None:
+        asks = (
+            f"Approve {step_label(step)} before it runs. Below is exactly what will be sent "
+            f"({tool.name}); what runs is bound to what you approve."
+        )
     elif task.gate_kind == GateKind.STEP and step is not None:
         asks = (
             f"Approve {step_label(step)} before it runs. "
@@ -69,7 +80,7 @@ def gate_view(view: TaskView, principal: Principal) -> GateView | None:
         actor=principal.email, role=principal.role_in(task.team), excluded=task.gate_excluded
     )
     return GateView(
-        task.gate_id, task.gate_kind, step, asks, task.gate_four_eyes, task.gate_escalated, refusal
+        task.gate_id, task.gate_kind, step, asks, task.gate_four_eyes, task.gate_escalated, refusal, tool
     )
 
 
@@ -101,7 +112,17 @@ def _summary(event: AuditEvent) -> str:
         text = f"{data.get('action')} on the {data.get('kind')} gate"
         if data.get("reason"):
             text += f" ({data.get('on_reject', '')}): {data['reason']}"
+        if data.get("args_sha256"):
+            text += f"; approved args sha256 {str(data['args_sha256'])[:12]}…"
         return text
+    if event.action == EventAction.TOOL_CALLED:
+        again = ", sent again by a person's approval" if data.get("resend") else ""
+        return f"calling {data.get('tool')} with key {data.get('key')}{again}"
+    if event.action == EventAction.TOOL_UNKNOWN:
+        return f"sent, result unknown: {data.get('tool')} with key {data.get('key')}"
+    if event.action == EventAction.STEP_FINISHED and data.get("key"):
+        repeat = " (already done: the recorded result, not sent again)" if data.get("repeat") else ""
+        return f"{data.get('tool')} {data.get('outcome', 'completed')}{repeat}"
     if event.action == EventAction.AUTONOMY_CHANGED:
         return f"{data.get('from')} → {data.get('to')}"
     with_model = (EventAction.STEP_FINISHED, EventAction.TASK_PLANNED, EventAction.STEP_REDRAFTED)
@@ -151,14 +172,15 @@ def version_of(updated_at: datetime) -> str:
     return str(int(updated_at.timestamp() * 1_000_000))
 
 
-def decision_context(visitor: Visitor, view: TaskView) -> dict[str, Any]:
-    """What deciding a task's open gate needs on screen (no I/O: the queue uses it per item)."""
+def decision_context(visitor: Visitor, view: TaskView, settings: Settings | None = None) -> dict[str, Any]:
+    """What deciding a task's open gate needs on screen (no I/O but tools.toml's, cached: the
+    queue uses it per item)."""
     plan = [s.plan_entry() for s in view.steps]
     return {
         "visitor": visitor,
         "task": view.task,
         "steps": view.steps,
-        "gate": gate_view(view, visitor.principal),
+        "gate": gate_view(view, visitor.principal, settings),
         "active": TaskStatus(view.task.status).active,
         "plan_json": json.dumps(plan, indent=2),
     }
@@ -183,7 +205,7 @@ async def task_context(services: Services, visitor: Visitor, view: TaskView) -> 
         f"namespaces/{services.settings.temporal_namespace}/workflows/{workflow_id_for(view.task.id)}"
     )
     events = await services.audit.events(view.task.id)
-    return decision_context(visitor, view) | {
+    return decision_context(visitor, view, services.settings) | {
         "waiting": waiting_for(view),
         "timeline": timeline(events),
         "planned_by": planned_by(events),

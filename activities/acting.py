@@ -1,0 +1,151 @@
+"""The built-in tools that act in the world: one HTTP request, one email.
+
+Both carry the execution's key (the `Idempotency-Key` header, the Message-ID) so the other
+side can tell a repeat; both check the policy again right before they send, redirects too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import socket
+from collections.abc import Mapping
+from email.headerregistry import HeaderRegistry, UnstructuredHeader
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import aiosmtplib
+import httpx
+
+from exosuit.tooling import ToolsConfig, allowed_prefix, is_private_literal
+
+READ_CHUNK = 16_384
+# The contract's Message-ID `<TASK:STEP:SEQ@exosuit>` has colons, which the standard msg-id
+# parser cuts at: the header is written as it is.
+_HEADERS = HeaderRegistry()
+_HEADERS.map_to_type("message-id", UnstructuredHeader)  # type: ignore[arg-type]
+_MESSAGE_POLICY = email.policy.SMTP.clone(header_factory=_HEADERS)
+
+
+class ToolRefused(Exception):
+    """The policy refuses the call; nothing was sent."""
+
+
+class NothingSent(Exception):
+    """The call failed before anything left (no connection): it may be tried again."""
+
+
+def _secret_headers(config: ToolsConfig, url: str, env: Mapping[str, str]) -> dict[str, str]:
+    assert config.http is not None
+    prefix = allowed_prefix(config.http.allow, url)
+    headers = {}
+    for secret in config.http.secret_headers:
+        if prefix is not None and allowed_prefix([secret.prefix], url) is not None:
+            value = env.get(secret.env)
+            if value is None:
+                raise ToolRefused(f"the secret for header {secret.name} (env {secret.env}) is not set")
+            headers[secret.name] = secret.format.format(value)
+    return headers
+
+
+async def _check_address(config: ToolsConfig, url: str) -> None:
+    """No private-network surprises: a name that resolves to a private address is refused
+    unless the configuration (or an allow-list prefix naming that address) says so."""
+    host = urlsplit(url).hostname or ""
+    if config.private_allowed(url):
+        return
+    if is_private_literal(host):
+        raise ToolRefused(f"{host} is a private address")
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise NothingSent(f"cannot resolve {host}: {exc}") from None
+    private = sorted({str(info[4][0]) for info in infos if is_private_literal(str(info[4][0]))})
+    if private:
+        raise ToolRefused(f"{host} resolves to a private address ({', '.join(private)})")
+
+
+async def http_request(config: ToolsConfig, args: dict[str, Any], key: str, env: Mapping[str, str]) -> str:
+    """Send the request; the status and (capped) body as the step's output."""
+    assert config.http is not None
+    http = config.http
+    method, url = str(args["method"]).upper(), str(args["url"])
+    body: str | None = args.get("body")
+    given = {str(k): str(v) for k, v in (args.get("headers") or {}).items()}
+    timeout = httpx.Timeout(http.timeout_seconds)
+    sent = False
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        for _hop in range(http.max_redirects + 1):
+            refusal = config.url_refusal(url)
+            if refusal:
+                raise ToolRefused(refusal)
+            await _check_address(config, url)
+            headers = given | _secret_headers(config, url, env) | {"Idempotency-Key": key}
+            try:
+                async with client.stream(method, url, headers=headers, content=body) as response:
+                    sent = True
+                    if response.is_redirect and "location" in response.headers:
+                        url = urljoin(url, response.headers["location"])
+                        if response.status_code == 303 or (
+                            response.status_code in (301, 302) and method == "POST"
+                        ):
+                            method, body = "GET", None
+                        continue
+                    text = await _capped(response, http.max_response_bytes)
+                    return f"HTTP {response.status_code} {response.reason_phrase}\n\n{text}"
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if not sent:
+                    raise NothingSent(f"cannot connect to {url}: {exc}") from None
+                raise
+    raise ToolRefused(f"more than {http.max_redirects} redirects")
+
+
+async def _capped(response: httpx.Response, limit: int) -> str:
+    data = bytearray()
+    async for chunk in response.aiter_bytes(READ_CHUNK):
+        data.extend(chunk[: limit - len(data)])
+        if len(data) >= limit:
+            return data.decode(errors="replace") + f"\n[cut at {limit} bytes]"
+    return data.decode(errors="replace")
+
+
+def message_id(key: str) -> str:
+    return f"<{key}@exosuit>"
+
+
+async def send_email(config: ToolsConfig, args: dict[str, Any], key: str, env: Mapping[str, str]) -> str:
+    """Send the email through the configured SMTP server; the accepted message id as output."""
+    assert config.email is not None
+    mail = config.email
+    recipients = [str(a) for a in args["to"]]
+    refusal = config.recipients_refusal(recipients)
+    if refusal:
+        raise ToolRefused(refusal)
+    password = None
+    if mail.password_env:
+        password = env.get(mail.password_env)
+        if password is None:
+            raise ToolRefused(f"the SMTP password (env {mail.password_env}) is not set")
+    message = EmailMessage(policy=_MESSAGE_POLICY)
+    message["From"] = mail.sender
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = str(args["subject"])
+    message["Message-ID"] = message_id(key)
+    message.set_content(str(args["body"]))
+    try:
+        await aiosmtplib.send(
+            message,
+            hostname=mail.smtp_host,
+            port=mail.smtp_port,
+            username=mail.username,
+            password=password,
+            start_tls=mail.starttls,
+            use_tls=mail.use_tls,
+            timeout=mail.timeout_seconds,
+        )
+    except aiosmtplib.SMTPConnectError as exc:
+        raise NothingSent(f"cannot connect to the SMTP server: {exc}") from None
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        return f"refused by the SMTP server: {exc}"
+    return f"accepted: message id {message_id(key)} for {', '.join(recipients)}"

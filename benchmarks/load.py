@@ -1,0 +1,323 @@
+"""Exosuit under load, side by side with raw Temporal on the same dev server, in one run.
+
+Both sides run as deployed: Exosuit as an `exosuit web` and an `exosuit worker` process
+(payloads sealed, SQLite or PostgreSQL), raw Temporal as a worker process of
+benchmarks/raw_temporal.py, against one Temporal dev server with `exosuit dev`'s dynamic
+config. A closed loop of approvals with N tasks in flight: each driver approves its task's
+open gate and waits for the next one (Exosuit: POST the decision, then read the task until
+its next gate shows; raw: an update that answers once the next gate is open). The sides
+take turns (raw, Exosuit, raw, Exosuit...) so a noisy neighbour hits both.
+
+    .venv/bin/python benchmarks/load.py [--flight 1,50] [--seconds 20] [--rounds 2] [--postgres]
+
+Prints, per N: approve -> next gate p50/p95, decisions/s, the decision POST's p50, and the
+Exosuit/raw ratios; then the CPU seconds and RSS of each process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from raw_temporal import RawGates  # beside this script
+
+from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
+from exosuit.domain.autonomy import Role
+from exosuit.processes import free_port
+from exosuit.storage.db import Database, migrate
+from exosuit.storage.identity import Directory
+from tests.support.model_server import ModelServer, ScriptedModel
+
+STEPS = 20  # a plan's limit: 21 gates per supervised task
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Figures:
+    latencies: list[float] = field(default_factory=list)  # approve -> next gate, ms
+    posts: list[float] = field(default_factory=list)  # the decision request alone, ms
+    decisions: int = 0
+    errors: dict[int, int] = field(default_factory=dict)  # HTTP status -> count (5xx must be 0)
+
+    def line(self, label: str, seconds: float) -> str:
+        p50, p95 = _pct(self.latencies, 50), _pct(self.latencies, 95)
+        post = f"   POST p50 {_pct(self.posts, 50):7.1f} ms" if self.posts else ""
+        return (
+            f"{label:<10} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   "
+            f"{self.decisions / seconds:6.1f} decisions/s{post}   errors {self.errors or 0}"
+        )
+
+
+def _pct(values: list[float], q: int) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100)[q - 1]
+
+
+async def _spawn(*args: str, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    out = log.open("ab")
+    try:
+        return await asyncio.create_subprocess_exec(*args, env=env, stdout=out, stderr=out)
+    finally:
+        out.close()
+
+
+def _usage(pid: int) -> tuple[float, float]:
+    """CPU seconds and RSS in MB of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    rss = next(
+        int(line.split()[1]) / 1024
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("VmRSS:")
+    )
+    return cpu, rss
+
+
+class Exosuit:
+    """`exosuit web` + `exosuit worker` processes, a team, and two tokens."""
+
+    def __init__(self, address: str, model_url: str, data_dir: Path, database_url: str) -> None:
+        self.port = free_port()
+        self.env = dict(os.environ) | {
+            "TEMPORAL_ADDRESS": address,
+            "EXOSUIT_DATA_DIR": str(data_dir),
+            "EXOSUIT_DATABASE_URL": database_url,
+            "EXOSUIT_LLM_BASE_URL": model_url,
+            "EXOSUIT_LLM_API_KEY": "bench",
+            "EXOSUIT_LLM_MODEL": "scripted-model",
+            "EXOSUIT_TASK_QUEUE": f"bench-{uuid.uuid4().hex[:8]}",
+            "EXOSUIT_SECRET_KEY": "a benchmark secret of enough length for sealing payloads",
+            "EXOSUIT_LOG_FORMAT": "text",
+        }
+        self.data_dir, self.database_url = data_dir, database_url
+        self.processes: dict[str, asyncio.subprocess.Process] = {}
+
+    async def start(self) -> None:
+        migrate(self.database_url)
+        db = Database.from_url(self.database_url)
+        directory = Directory(db)
+        await directory.set_team_policy("bench", max_active_tasks=100_000, submissions_per_minute=100_000)
+        await directory.add_user("submitter@bench", teams=["bench"], role=Role.MEMBER)
+        await directory.add_user("approver@bench", teams=["bench"], role=Role.APPROVER)
+        self.submit_token = await directory.create_token("submitter@bench")
+        self.approve_token = await directory.create_token("approver@bench")
+        await db.dispose()
+        log = self.data_dir / "processes.log"
+        self.processes["web"] = await _spawn(
+            str(BIN / "exosuit"), "web", "--port", str(self.port), env=self.env, log=log
+        )
+        self.processes["worker"] = await _spawn(str(BIN / "exosuit"), "worker", env=self.env, log=log)
+        async with httpx.AsyncClient() as http:
+            for _ in range(600):
+                try:
+                    if (await http.get(f"{self.base}/readyz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"exosuit web did not get ready; see {log}")
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def stop(self) -> None:
+        for process in self.processes.values():
+            if process.returncode is None:
+                process.terminate()
+                await process.wait()
+
+    async def drive(self, flight: int, seconds: float) -> Figures:
+        figures = Figures()
+        limits = httpx.Limits(max_connections=flight * 2 + 10)
+        async with (
+            httpx.AsyncClient(base_url=self.base, limits=limits, timeout=60,
+                              headers={"Authorization": f"Bearer {self.submit_token}"}) as sub,
+            httpx.AsyncClient(base_url=self.base, limits=limits, timeout=60,
+                              headers={"Authorization": f"Bearer {self.approve_token}"}) as app,
+        ):  # fmt: skip
+            tasks = await asyncio.gather(*(self._first_gate(sub, app) for _ in range(flight)))
+            stop_at = time.perf_counter() + seconds
+            await asyncio.gather(*(self._loop(sub, app, t, stop_at, figures) for t in tasks))
+        return figures
+
+    async def _first_gate(self, sub: httpx.AsyncClient, app: httpx.AsyncClient) -> dict[str, object]:
+        body = {"title": "Bench", "instructions": "Go.", "team": "bench", "autonomy": "supervised"}
+        created = await sub.post("/api/v1/tasks", json=body)
+        assert created.status_code == 201, created.text
+        return await _next_gate(app, created.json()["id"], None)
+
+    async def _loop(
+        self,
+        sub: httpx.AsyncClient,
+        app: httpx.AsyncClient,
+        task: dict[str, object],
+        stop_at: float,
+        figures: Figures,
+    ) -> None:
+        while time.perf_counter() < stop_at:
+            if task["status"] == "completed":
+                task = await self._first_gate(sub, app)
+                continue
+            gate = task["open_gate"]
+            assert isinstance(gate, dict)
+            started = time.perf_counter()
+            decided = await app.post(
+                f"/api/v1/tasks/{task['id']}/decisions", json={"gate_id": gate["id"], "action": "approve"}
+            )
+            posted = time.perf_counter()
+            if decided.status_code != 200:
+                figures.errors[decided.status_code] = figures.errors.get(decided.status_code, 0) + 1
+                task = await _next_gate(app, str(task["id"]), None)
+                continue
+            task = await _next_gate(app, str(task["id"]), str(gate["id"]))
+            figures.decisions += 1
+            figures.posts.append((posted - started) * 1000)
+            if task["status"] != "completed":
+                figures.latencies.append((time.perf_counter() - started) * 1000)
+
+
+async def _next_gate(http: httpx.AsyncClient, task_id: str, after: str | None) -> dict[str, object]:
+    while True:
+        task: dict[str, object] = (await http.get(f"/api/v1/tasks/{task_id}")).json()
+        gate = task["open_gate"]
+        if task["status"] in ("failed", "rejected", "cancelled"):
+            raise RuntimeError(f"a benchmark task ended as {task['status']}: {task['error']}")
+        if task["status"] == "completed" or (isinstance(gate, dict) and gate["id"] != after):
+            return task
+        await asyncio.sleep(0.01)
+
+
+class Raw:
+    """The baseline's worker process and its driver."""
+
+    def __init__(self, client: Client, address: str, log: Path) -> None:
+        self.client, self.address, self.log = client, address, log
+        self.queue = f"raw-{uuid.uuid4().hex[:8]}"
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        env = dict(os.environ) | {"PYTHONPATH": str(ROOT)}
+        script = str(ROOT / "benchmarks" / "raw_temporal.py")
+        self.process = await _spawn(sys.executable, script, self.address, self.queue, env=env, log=self.log)
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+
+    async def drive(self, flight: int, seconds: float) -> Figures:
+        figures = Figures()
+        stop_at = time.perf_counter() + seconds
+
+        async def loop() -> None:
+            while time.perf_counter() < stop_at:
+                handle: WorkflowHandle[RawGates, int] = await self.client.start_workflow(
+                    RawGates.run, STEPS, id=f"raw-{uuid.uuid4().hex}", task_queue=self.queue
+                )
+                gate = 0
+                while gate < STEPS and time.perf_counter() < stop_at:
+                    started = time.perf_counter()
+                    gate = await handle.execute_update(RawGates.approve, gate)
+                    figures.decisions += 1
+                    if gate < STEPS:
+                        figures.latencies.append((time.perf_counter() - started) * 1000)
+
+        await asyncio.gather(*(loop() for _ in range(flight)))
+        return figures
+
+
+async def main(flights: list[int], seconds: float, rounds: int, postgres: bool) -> None:
+    extra: list[str] = []
+    for value in DEV_SERVER_DYNAMIC_CONFIG:
+        extra += ["--dynamic-config-value", value]
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(), dev_server_extra_args=extra
+    )
+    address = env.client.service_client.config.target_host
+    models = ModelServer()
+    await models.start()
+    plan = [
+        {"title": f"Step {i}", "instructions": f"Do {i}.", "kind": "llm", "tool": None, "risk": "low"}
+        for i in range(STEPS)
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        if postgres:
+            database_url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        else:
+            database_url = f"sqlite:///{tmp}/exosuit.db"
+        exosuit = Exosuit(address, models.register(ScriptedModel(plan)), Path(tmp), database_url)
+        raw = Raw(env.client, address, Path(tmp) / "raw.log")
+        await exosuit.start()
+        await raw.start()
+        try:
+            print(f"approve -> next gate, closed loop, {seconds:.0f} s per run, {rounds} rounds, "
+                  f"{'PostgreSQL' if postgres else 'SQLite'}")  # fmt: skip
+            for flight in flights:
+                results: dict[str, list[Figures]] = {"raw": [], "exosuit": []}
+                for _ in range(rounds):
+                    results["raw"].append(await raw.drive(flight, seconds))
+                    results["exosuit"].append(await exosuit.drive(flight, seconds))
+                merged = {side: _merge(runs) for side, runs in results.items()}
+                print(f"\n{flight} in flight")
+                for side, figures in merged.items():
+                    print("  " + figures.line(side, seconds * rounds))
+                ex, rw = merged["exosuit"], merged["raw"]
+                print(
+                    f"  ratio      p50 {_pct(ex.latencies, 50) / _pct(rw.latencies, 50):5.2f}x   "
+                    f"p95 {_pct(ex.latencies, 95) / _pct(rw.latencies, 95):5.2f}x   "
+                    f"decisions/s {ex.decisions / max(rw.decisions, 1):5.2f}x"
+                )
+            print("\nprocess        CPU s    RSS MB")
+            assert raw.process is not None
+            pids = {f"exosuit {n}": p.pid for n, p in exosuit.processes.items()}
+            pids["raw worker"] = raw.process.pid
+            for name, pid in pids.items():
+                cpu, rss = _usage(pid)
+                print(f"{name:<14} {cpu:6.1f}  {rss:7.1f}")
+        finally:
+            await exosuit.stop()
+            await raw.stop()
+            await models.stop()
+            await env.shutdown()
+
+
+def _merge(runs: list[Figures]) -> Figures:
+    merged = Figures()
+    for run in runs:
+        merged.latencies += run.latencies
+        merged.posts += run.posts
+        merged.decisions += run.decisions
+        for status, count in run.errors.items():
+            merged.errors[status] = merged.errors.get(status, 0) + count
+    return merged
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--flight", default="1,50", help="tasks in flight, comma-separated")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL at 127.0.0.1:5432/test")
+    args = parser.parse_args()
+    flights = [int(n) for n in args.flight.split(",")]
+    asyncio.run(main(flights, args.seconds, args.rounds, args.postgres))

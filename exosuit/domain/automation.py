@@ -1,0 +1,70 @@
+"""The payloads of the automation workflows (webhook deliveries, notifications, scheduled
+runs) that cross the Temporal boundary: ids and timings only, the bodies stay in the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+DRAIN_WEBHOOKS_ACTIVITY = "drain_webhooks"
+GIVE_UP_WEBHOOK_ACTIVITY = "give_up_webhook"
+DRAIN_NOTIFICATIONS_ACTIVITY = "drain_notifications"
+GIVE_UP_NOTIFICATIONS_ACTIVITY = "give_up_notifications"
+PREPARE_SCHEDULED_RUN_ACTIVITY = "prepare_scheduled_run"
+
+# The error type a delivery attempt raises when the receiver did not take it (retried).
+NOT_ACCEPTED = "DeliveryNotAccepted"
+# ... and when the destination is refused (a private address): retrying cannot help.
+DESTINATION_REFUSED = "DestinationRefused"
+
+
+class OutletKind(StrEnum):
+    WEBHOOK = "webhook"  # one subscription's deliveries for one task, in the task's order
+    NOTIFY = "notify"  # one team's notifications, gathered into digests
+
+
+@dataclass
+class Outlet:
+    """One queue of the outbox that one workflow drains."""
+
+    kind: OutletKind
+    key: str  # "SUBSCRIPTION_ID:TASK_ID" for a webhook, the team's name for notifications
+
+    @property
+    def workflow_id(self) -> str:
+        return f"{self.kind.value}-{self.key}"
+
+
+@dataclass
+class DeliveryPolicy:
+    """How an outlet is drained; from settings, so tests can make it fast."""
+
+    initial_seconds: float = 5.0  # first retry
+    maximum_seconds: float = 3600.0  # retries space out to this at most
+    give_up_seconds: float = 25 * 3600.0  # retried this long (>= 24 h), then given up
+    gather_seconds: float = 0.0  # wait this long after a wake, so that a burst goes out as one digest
+    idle_seconds: float = 60.0  # the workflow ends after this long with nothing to send
+
+
+@dataclass
+class OutboxInput:
+    outlet: Outlet
+    policy: DeliveryPolicy
+
+
+@dataclass
+class Drained:
+    sent: int
+
+
+@dataclass
+class ScheduledRun:
+    """What a Temporal Schedule starts: a run of a template under one schedule."""
+
+    schedule_id: str
+
+
+@dataclass
+class ScheduledRunRequest:
+    schedule_id: str
+    run_key: str  # the scheduled workflow's id: a retried activity finds the task it made

@@ -1,0 +1,185 @@
+"""/mcp: an MCP server (Streamable HTTP) for agents, with the API's bearer tokens and rules.
+
+Every tool acts as the token's user through the same code as the JSON API (`web/actions.py`,
+the same visibility rule and queries), so a member cannot decide, four-eyes holds, and
+another team's task does not exist. The transport is stateless (JSON answers, no session
+kept in memory), so any web process can answer any call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from exosuit.domain.autonomy import AutonomyLevel
+from exosuit.domain.decisions import DecisionAction, OnReject
+from exosuit.domain.refusals import Refused
+from exosuit.storage.identity import Principal
+from exosuit.storage.tasks import TaskView
+from web import actions
+from web.api.approvals import approvals_page
+from web.api.waiting import WaitFor, wait_until
+from web.deps import Services, bearer_principal, task_visible_to
+from web.errors import Problem, Unavailable, problem_response
+from web.limits import Throttled
+from web.schemas import ApprovalList, DecisionIn, TaskCreate, TaskOut, task_out
+
+INSTRUCTIONS = (
+    "Exosuit runs human-in-the-loop jobs: submit a task, wait for a person to approve its gates, "
+    "read the result. Approvers can list the gates they may decide and decide them."
+)
+
+
+def build_mcp(services: Services) -> MCPServer:
+    """The MCP server whose tools act for the caller of each request."""
+    root = logging.getLogger()
+    guard = logging.NullHandler()
+    root.addHandler(guard)  # MCPServer calls logging.basicConfig: leave the process's logging as it is
+    try:
+        server = MCPServer("exosuit", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING")
+    finally:
+        root.removeHandler(guard)
+
+    async def caller(ctx: Context) -> Principal:
+        request = ctx.request_context.request
+        principal = getattr(getattr(request, "state", None), "principal", None)
+        if isinstance(principal, Principal):
+            return principal
+        if isinstance(request, Request):
+            found = await bearer_principal(request, services)
+            if found is not None:
+                return found
+        raise ToolError("401 /problems/unauthorized: a valid bearer token is required")
+
+    async def visible(principal: Principal, task_id: str) -> TaskView:
+        view = await task_visible_to(services, principal, task_id)
+        if view is None:
+            raise ToolError(f"404 /problems/not-found: no task {task_id}")
+        return view
+
+    async def fresh(task_id: str) -> TaskOut:
+        view = await services.tasks.task(task_id)
+        assert view is not None
+        return task_out(view)
+
+    @server.tool()
+    async def submit_task(
+        title: str,
+        instructions: str,
+        team: str,
+        ctx: Context,
+        autonomy: AutonomyLevel = AutonomyLevel.SUPERVISED,
+        idempotency_key: str | None = None,
+    ) -> TaskOut:
+        """Submit a task to a team; gates open as its autonomy level demands. The same
+        idempotency_key and arguments again return the same task."""
+        principal = await caller(ctx)
+        with refusals_as_tool_errors():
+            body = TaskCreate(title=title, instructions=instructions, team=team, autonomy=autonomy)
+            task, _ = await actions.submit(services, principal, body, idempotency_key=idempotency_key)
+        return await fresh(task.id)
+
+    @server.tool()
+    async def get_task(task_id: str, ctx: Context) -> TaskOut:
+        """A task: status, steps, its open gate (what a decision must name) and result."""
+        return task_out(await visible(await caller(ctx), task_id))
+
+    @server.tool()
+    async def wait_for_task(
+        task_id: str, ctx: Context, wait_for: WaitFor = WaitFor.FINISHED, timeout_seconds: float = 30.0
+    ) -> dict[str, Any]:
+        """Wait until the task has an open gate (`gate`) or has finished (`finished`), at most
+        60 s; `timed_out` is true when it is neither yet (call again)."""
+        view = await visible(await caller(ctx), task_id)
+        view, ready = await wait_until(services, view, wait_for, max(timeout_seconds, 0.0))
+        return {"task": task_out(view).model_dump(mode="json"), "timed_out": not ready}
+
+    @server.tool()
+    async def list_approvals(ctx: Context, limit: int = 20, cursor: str | None = None) -> ApprovalList:
+        """Open gates the caller may decide, oldest first (pass next_cursor for more)."""
+        principal = await caller(ctx)
+        with refusals_as_tool_errors():
+            return await approvals_page(services, principal, cursor, max(1, min(limit, 500)))
+
+    @server.tool()
+    async def decide(
+        task_id: str,
+        gate_id: str,
+        action: DecisionAction,
+        ctx: Context,
+        reason: str | None = None,
+        on_reject: OnReject = OnReject.REVISE,
+        changes: dict[str, Any] | None = None,
+    ) -> TaskOut:
+        """Approve, edit (with changes) or reject (with a reason) the task's open gate. Only an
+        approver of the task's team may; under four-eyes not the task's submitter."""
+        principal = await caller(ctx)
+        view = await visible(principal, task_id)
+        with refusals_as_tool_errors():
+            body = DecisionIn(
+                gate_id=gate_id, action=action, reason=reason, on_reject=on_reject, changes=changes or {}
+            )
+            await actions.decide(services, principal, view, body)
+        return await fresh(task_id)
+
+    return server
+
+
+@contextlib.contextmanager
+def refusals_as_tool_errors() -> Any:
+    """A refusal or an invalid argument as the tool error an agent reads: status, type, why."""
+    try:
+        yield
+    except Refused as refused:
+        problem = Problem.of(refused)
+        raise ToolError(f"{problem.status} {problem.type.value}: {problem.detail}") from None
+    except Problem as problem:
+        raise ToolError(f"{problem.status} {problem.type.value}: {problem.detail}") from None
+    except ValidationError as invalid:
+        raise ToolError(f"422 /problems/validation: {invalid}") from None
+    except Throttled as throttled:
+        raise ToolError(f"429 /problems/rate-limited: {throttled.message}") from None
+    except Unavailable as down:
+        raise ToolError(f"503 /problems/unavailable: {down.message}") from None
+
+
+class McpEndpoint:
+    """The ASGI endpoint at /mcp: a live bearer token or 401, then the MCP transport."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.server = build_mcp(services)
+        self.server.streamable_http_app(
+            stateless_http=True,
+            json_response=True,
+            # Bearer tokens, never cookies: a rebinding page cannot borrow a session here.
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        self.transport = StreamableHTTPASGIApp(self.server.session_manager)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """The transport's task group, for the app's lifespan."""
+        async with self.server.session_manager.run():
+            yield
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        principal = await bearer_principal(Request(scope), self.services)
+        if principal is None:
+            response = problem_response(
+                401, "Unauthorized", "a valid bearer token is required", {"WWW-Authenticate": "Bearer"}
+            )
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.transport(scope, receive, send)
