@@ -58,6 +58,9 @@ bench: setup
 	$(BIN)/python benchmarks/queue_render.py
 	$(BIN)/python benchmarks/model_utility.py
 	$(BIN)/python benchmarks/offline_planner.py
+	$(BIN)/python benchmarks/load.py
+	$(BIN)/python benchmarks/tool_calls.py
+	$(BIN)/python benchmarks/webhook_latency.py
 
 clean:
 	rm -rf $(VENV) var
