@@ -55,7 +55,7 @@ def answer(*steps: dict[str, Any]) -> str:
 
 def step(title: str, tool: str | None = None) -> dict[str, Any]:
     kind = "tool" if tool else "llm"
-    return {"title": title, "instructions": "Do it.", "kind": kind, "tool": tool, "risk": "low"}
+    return {"title": title, "instructions": "Do it.", "kind": kind, "tool": tool, "risk": "low", "args": None}
 
 
 @pytest.fixture(scope="module")
