@@ -17,15 +17,18 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=15)
 MODEL_RETRY_CAP = timedelta(seconds=60)
 
 
-def model_call(wait: timedelta) -> dict[str, Any]:
+def model_call(
+    wait: timedelta, heartbeat: timedelta = HEARTBEAT_TIMEOUT, non_retryable: list[str] | None = None
+) -> dict[str, Any]:
     return {
         "start_to_close_timeout": timedelta(minutes=5),
         "schedule_to_close_timeout": max(wait, timedelta(seconds=1)),
-        "heartbeat_timeout": HEARTBEAT_TIMEOUT,
+        "heartbeat_timeout": heartbeat,
         "retry_policy": RetryPolicy(
             initial_interval=timedelta(seconds=1),
             backoff_coefficient=2.0,
             maximum_interval=MODEL_RETRY_CAP,
+            non_retryable_error_types=non_retryable,
         ),
     }
 
@@ -37,17 +40,7 @@ TOOL_HEARTBEAT_TIMEOUT = timedelta(seconds=8)
 
 
 def tool_call(wait: timedelta) -> dict[str, Any]:
-    return {
-        "start_to_close_timeout": timedelta(minutes=5),
-        "schedule_to_close_timeout": max(wait, timedelta(seconds=1)),
-        "heartbeat_timeout": TOOL_HEARTBEAT_TIMEOUT,
-        "retry_policy": RetryPolicy(
-            initial_interval=timedelta(seconds=1),
-            backoff_coefficient=2.0,
-            maximum_interval=MODEL_RETRY_CAP,
-            non_retryable_error_types=["ToolRefused", "ArgsChanged", "LookupError"],
-        ),
-    }
+    return model_call(wait, TOOL_HEARTBEAT_TIMEOUT, ["ToolRefused", "ArgsChanged", "LookupError"])
 
 
 # A database write: retried until the database is back; idempotency keys make it safe.

@@ -340,7 +340,7 @@ class TaskWorkflow:
 
     @property
     def _model_call(self) -> dict[str, Any]:
-        return model_call(timedelta(seconds=self._task.model_wait_seconds))
+        return model_call(self._wait)
 
     async def _answer(self, activity: str, step: StepState, feedback: str | None) -> Answer:
         await self._flush()

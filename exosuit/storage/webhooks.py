@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from exosuit.domain.automation import DeliveryPolicy, OutletKind
 from exosuit.domain.webhooks import DeliveryStatus, WebhookEvent, new_secret
@@ -160,18 +161,7 @@ class Webhooks:
     async def next_message(self, sub_id: str, task_id: str) -> Message | None:
         """The oldest pending message: a task's messages leave in the order they happened."""
         async with self.db.session() as session:
-            row = (
-                await session.exec(
-                    select(WebhookDelivery)
-                    .where(
-                        WebhookDelivery.subscription_id == sub_id,
-                        WebhookDelivery.task_id == task_id,
-                        WebhookDelivery.status == DeliveryStatus.PENDING.value,
-                    )
-                    .order_by(col(WebhookDelivery.seq))
-                    .limit(1)
-                )
-            ).first()
+            row = await _oldest_pending(session, sub_id, task_id)
             if row is None:
                 return None
             sub = await session.get(WebhookSubscription, sub_id)
@@ -211,21 +201,24 @@ class Webhooks:
     async def give_up(self, sub_id: str, task_id: str, reason: str) -> None:
         """The oldest pending message was retried for the whole window: it is failed, the next goes."""
         async with self.db.session() as session:
-            row = (
-                await session.exec(
-                    select(WebhookDelivery)
-                    .where(
-                        WebhookDelivery.subscription_id == sub_id,
-                        WebhookDelivery.task_id == task_id,
-                        WebhookDelivery.status == DeliveryStatus.PENDING.value,
-                    )
-                    .order_by(col(WebhookDelivery.seq))
-                    .limit(1)
-                )
-            ).first()
+            row = await _oldest_pending(session, sub_id, task_id)
             if row is None:
                 return
             row.status, row.next_attempt_at = DeliveryStatus.FAILED.value, None
             row.last_error = f"{row.last_error}; {reason}" if row.last_error else reason
             session.add(row)
             await session.commit()
+
+
+async def _oldest_pending(session: AsyncSession, sub_id: str, task_id: str) -> WebhookDelivery | None:
+    found = await session.exec(
+        select(WebhookDelivery)
+        .where(
+            WebhookDelivery.subscription_id == sub_id,
+            WebhookDelivery.task_id == task_id,
+            WebhookDelivery.status == DeliveryStatus.PENDING.value,
+        )
+        .order_by(col(WebhookDelivery.seq))
+        .limit(1)
+    )
+    return found.first()
