@@ -80,8 +80,11 @@ async def test_a_failing_provider_fails_over_to_the_next(
     assert planned["data"]["provider"] == "secondary"
     assert planned["data"]["model"] == "scripted-model"
     assert planned["data"]["cost_usd"] == pytest.approx((100 * 3.0 + 50 * 6.0) / 1e6)
+    # Failover within one activity attempt, no Temporal backoff: a retry would ask the primary
+    # again (its breaker needs three failures). Counted, not timed: the first task on a cold
+    # worker took 1.18 s on a busy machine.
     if failure != "timeout":
-        assert elapsed < 1.0  # failover within one activity attempt, no Temporal backoff
+        assert len(providers.primary.requests) == 1, elapsed
 
 
 async def test_a_provider_that_keeps_failing_is_skipped_for_a_while(
