@@ -42,8 +42,11 @@ test-tools:
 	@{ command -v docker-compose >/dev/null && test -x /usr/bin/chromium; } || { \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-compose chromium; }
 
+# Two workers (`-n 2`), each with its own Temporal dev server, model server, SQLite file
+# and PostgreSQL schema: most of the suite waits on real processes, timers and outages, so
+# the waits overlap; worksteal evens out the long fault tests.
 test: setup embedded-model test-tools lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist worksteal
 
 # ruff, mypy (strict) and the layers (import-linter's contracts in pyproject.toml).
 lint: setup

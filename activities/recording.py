@@ -40,9 +40,10 @@ class RecordActivities:
     async def record_events(self, events: list[TaskEvent]) -> Recorded:
         """Apply the events a workflow task produced together, in one transaction."""
         try:
-            head, budgeted = await self._writer.apply_all(events)
+            written = await self._writer.apply_all(events)
         except ChainChanged as exc:
             raise ApplicationError(str(exc), type=CHAIN_CHANGED, non_retryable=True) from None
-        if self._after is not None:  # the outbox rows of every event in the batch
+        head = written.head
+        if written.enqueued and self._after is not None:  # the outbox rows of the batch's events
             await self._after(events[0].task_id, head.seq - len(events) + 1)
-        return Recorded(head.seq, head.hash, budgeted)
+        return Recorded(head.seq, head.hash, written.budgeted)

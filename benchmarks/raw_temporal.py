@@ -1,8 +1,9 @@
 """The raw Temporal baseline for benchmarks/load.py: the least a gated step can cost.
 
-A workflow that waits for an update ("approve gate N"), runs a trivial activity, opens
-gate N+1 and waits again; the update returns once the next gate is open, so its latency is
-approve -> next gate with nothing of Exosuit's in it. Run as its own worker process, as
+A workflow that runs a trivial activity (its "plan"), then waits for an update ("approve
+gate N"), runs a trivial activity, opens gate N+1 and waits again; the update returns once
+the next gate is open, so its latency is approve -> next gate with nothing of Exosuit's in
+it. Run as its own worker process, as
 Exosuit's worker is:
 
     python benchmarks/raw_temporal.py ADDRESS TASK_QUEUE
@@ -27,13 +28,16 @@ async def trivial_step(n: int) -> int:
 @workflow.defn
 class RawGates:
     def __init__(self) -> None:
-        self.gate = 0
+        self.gate = -1  # -1: planning
         self.approved = -1
         self.steps = 0
 
     @workflow.run
     async def run(self, steps: int) -> int:
         self.steps = steps
+        self.gate = await workflow.execute_activity(
+            trivial_step, -1, start_to_close_timeout=timedelta(seconds=30)
+        )
         while self.gate < steps:
             await workflow.wait_condition(lambda: self.approved == self.gate)
             await workflow.execute_activity(
@@ -53,6 +57,12 @@ class RawGates:
     def _check(self, gate: int) -> None:
         if gate != self.gate or self.approved == gate:
             raise ValueError(f"gate {gate} is not open")
+
+    @workflow.update
+    async def first_gate(self) -> int:
+        """Answers once the first gate is open (what a burst waits for)."""
+        await workflow.wait_condition(lambda: self.gate >= 0)
+        return self.gate
 
     @workflow.query
     def open_gate(self) -> int:

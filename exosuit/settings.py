@@ -80,6 +80,28 @@ class Settings(BaseSettings):
         None, description="The root secret: signs audit anchors; default generated once into the data dir."
     )
     max_body_bytes: int = Field(1_048_576, description="Largest request body the API accepts.")
+    max_concurrent_requests: int = Field(
+        256,
+        ge=1,
+        description="Requests one web process serves at once; past it, 429 with Retry-After at once. "
+        "Health checks, metrics, long-polls, event streams and /mcp are counted apart.",
+    )
+    max_waiting_requests: int = Field(
+        512,
+        ge=1,
+        description="Long-polls (`/wait`), event streams and /mcp calls one web process holds at once; "
+        "past it, 429 with Retry-After.",
+    )
+    database_pool_size: int = Field(5, ge=1, description="Pooled database connections a process keeps.")
+    database_max_overflow: int = Field(
+        10, ge=0, description="Connections the pool may open beyond its size under load."
+    )
+    database_pool_timeout_seconds: float = Field(
+        5.0, gt=0, description="How long a request waits for a pooled connection before a 503."
+    )
+    database_busy_timeout_seconds: float = Field(
+        10.0, ge=0, description="How long a write waits for SQLite's write lock before it gives up."
+    )
     login_limit_per_account: str = Field(
         "10 per 15 minutes", description="Failed sign-ins an account allows before it waits."
     )

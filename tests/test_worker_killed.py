@@ -47,7 +47,7 @@ async def test_a_step_on_a_killed_worker_resumes_on_another_within_the_heartbeat
 ) -> None:
     model = ScriptedModel(plan=ONE_STEP)
     model.step_answer = lambda prompt: WORDS
-    model.chunk_delay = 0.25  # about 10 s of streaming: the kill lands mid-step
+    model.chunk_delay = 0.12  # about 5 s of streaming (text flushed every 0.25 s): the kill lands mid-step
     url = model_server.register(model)
     async with running_system(
         temporal_env.client, model_server, sqlite_db, model, tmp_path, with_worker=False
@@ -73,7 +73,7 @@ async def test_a_step_on_a_killed_worker_resumes_on_another_within_the_heartbeat
             second.kill()
             await second.wait()
     assert done["status"] == "completed" and done["steps"][0]["output"] == WORDS
-    # Noticed within the heartbeat timeout, then the step streams again (about 10 s).
+    # Noticed within the heartbeat timeout, then the step streams again (about 5 s).
     print(f"step finished {finished_within:.1f} s after the kill")
     assert finished_within < HEARTBEAT_TIMEOUT.total_seconds() + 15 + 12, finished_within
     assert [e["action"] for e in audit].count("step.finished") == 1

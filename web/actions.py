@@ -7,17 +7,19 @@ into problem+json and the pages into a readable message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from typing import Any
 
 from exosuit.domain.audit import ChainCheck, canonical_json
 from exosuit.domain.autonomy import AutonomyLevel, above_cap, may_cancel, may_resume
 from exosuit.domain.contracts import AutonomyChange, CancelRequest, Decision
 from exosuit.domain.refusals import AboveCap, Finished, Forbidden, Invalid, NotOpen, Refused
-from exosuit.domain.task import TaskStatus
+from exosuit.domain.task import EventAction, TaskStatus
 from exosuit.domain.text import fingerprint
-from exosuit.storage.db import utcnow
+from exosuit.storage.db import DatabaseDown, utcnow
 from exosuit.storage.identity import Principal
-from exosuit.storage.tables import Task
+from exosuit.storage.tables import AuditEvent, Task
 from exosuit.storage.tasks import DuplicateKey, TaskView, workflow_input
 from web import tool_edits
 from web.deps import Services
@@ -120,6 +122,9 @@ async def decide(
     )
     try:
         await services.gateway.decide(view.task.id, decision, update_id)
+    except NotOpen as refused:
+        services.metrics.decisions.labels(body.action.value, refused.kind.value).inc()
+        raise await _decided_earlier(services, view.task.id, decision) or refused from None
     except Refused as refused:
         services.metrics.decisions.labels(body.action.value, refused.kind.value).inc()
         raise
@@ -127,6 +132,39 @@ async def decide(
     if view.task.gate_opened_at is not None and view.task.gate_kind is not None:
         waited = (utcnow() - view.task.gate_opened_at).total_seconds()
         services.metrics.gate_wait.labels(view.task.gate_kind).observe(max(waited, 0.0))
+
+
+class DecidedEarlier(NotOpen):
+    """The gate is closed because this very person already decided it this way: a retry
+    whose first attempt landed although its answer was lost. Still 409 (the contract: a
+    second decision on a gate changes nothing and is refused), with `your_decision` saying
+    the first one stands."""
+
+    def __init__(self, message: str, your_decision: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.problem_extra = {"your_decision": your_decision}
+
+
+async def _decided_earlier(services: Services, task_id: str, decision: Decision) -> DecidedEarlier | None:
+    """The caller's own recorded decision of this gate with the same action, if there is one."""
+    events: list[AuditEvent] = []
+    with contextlib.suppress(*DatabaseDown):  # the refusal is the answer; this only adds to it
+        events = await services.audit.events(task_id)
+    for event in reversed(events):
+        data = event.data
+        same = (
+            event.action == EventAction.GATE_DECIDED
+            and data.get("gate_id") == decision.gate_id
+            and event.actor == f"user:{decision.actor}"
+            and data.get("action") == decision.action.value
+        )
+        if same:
+            return DecidedEarlier(
+                f"gate {decision.gate_id} is not open: you already decided it ({decision.action.value}) "
+                f"at {event.at}; that decision stands",
+                {"action": decision.action.value, "at": event.at, "seq": event.seq},
+            )
+    return None
 
 
 async def set_autonomy(

@@ -17,7 +17,8 @@ from web.api import approvals, tasks, waiting, webhooks
 from web.api import templates as task_templates
 from web.api.openapi import install_openapi, operation_id, problems
 from web.deps import Services, ServicesDep
-from web.errors import BodySizeLimit, install_problem_handlers, problem_response
+from web.errors import BodySizeLimit, install_problem_handlers, overloaded, problem_response
+from web.limits import Admission, Pool
 from web.mcp_server import McpEndpoint
 from web.pages import auth, queue
 from web.pages import tasks as task_pages
@@ -85,6 +86,9 @@ def create_app(services: Services) -> FastAPI:
     install_problem_handlers(app)
     install_page_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    bounds = {Pool.WORK: settings.max_concurrent_requests, Pool.WAITING: settings.max_waiting_requests}
+    # Outside the body limit: a shed request's body is never read.
+    app.add_middleware(Admission, bounds=bounds, metrics=services.metrics, refuse=overloaded)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestContext)  # the last added runs first: every response and log line has an id
     api = APIRouter(prefix="/api/v1")

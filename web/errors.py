@@ -19,6 +19,7 @@ from exosuit.storage.db import DatabaseDown
 from web.limits import Throttled
 
 PROBLEM = "application/problem+json"
+DATABASE_RETRY_SECONDS = 2  # a lock or a full pool clears in moments; a database down answers fast
 logger = logging.getLogger(__name__)
 
 
@@ -37,6 +38,7 @@ class ProblemType(StrEnum):
     NOT_FOUND = "/problems/not-found"
     TOO_LARGE = "/problems/too-large"
     RATE_LIMITED = "/problems/rate-limited"
+    OVERLOADED = "/problems/overloaded"
     UNAVAILABLE = "/problems/unavailable"
     SERVER_ERROR = "/problems/server-error"
     BLANK = "about:blank"  # any other HTTP error: its status says it all
@@ -54,6 +56,8 @@ PROBLEM_TYPES: dict[ProblemType, str] = {
     ProblemType.NOT_FOUND: "404: absent, or not visible to the caller's teams (the two look the same).",
     ProblemType.TOO_LARGE: "413: the request body is over the size limit.",
     ProblemType.RATE_LIMITED: "429: too many requests; try again after `Retry-After` seconds.",
+    ProblemType.OVERLOADED: "429: the server is serving all the requests it takes at once; "
+    "try again after `Retry-After` seconds.",
     ProblemType.UNAVAILABLE: "503: Temporal or the database did not answer; retry after `Retry-After`.",
     ProblemType.SERVER_ERROR: "500: the server failed; the cause is in its log under the request id.",
     ProblemType.BLANK: "any other HTTP error; the status and title say what.",
@@ -117,7 +121,8 @@ class Problem(Exception):
     def of(cls, refused: Refused) -> Problem:
         """The problem document a refused action answers with."""
         status = status_of(refused)
-        return cls(status, _title(status), refused.message, type=_TYPE_OF_REFUSAL[refused.kind])
+        extra: dict[str, Any] = getattr(refused, "problem_extra", {})  # members a refusal adds
+        return cls(status, _title(status), refused.message, type=_TYPE_OF_REFUSAL[refused.kind], **extra)
 
     def document(self) -> dict[str, Any]:
         return problem_document(self.status, self.title, self.detail, type=self.type, **self.extra)
@@ -184,13 +189,17 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(429, "Too Many Requests", exc.message, headers=headers)
 
     async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        if not isinstance(exc, Unavailable):  # the database's own errors
-            logger.warning(
-                "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
-            )
-            exc = Unavailable("the database")
-        headers = {"Retry-After": str(exc.retry_after)}
-        return problem_response(503, "Service Unavailable", exc.message, headers=headers)
+        # Logged here, once (the log context carries the request id), without a traceback:
+        # an outage is not a bug, and under load a traceback a request floods the log.
+        if isinstance(exc, Unavailable):
+            answer, cause = exc, exc.message
+        elif isinstance(exc, TimeoutError):  # a wait of ours ran out (asyncio.timeout, wait_for)
+            answer, cause = Unavailable("a dependency", DATABASE_RETRY_SECONDS), "a timeout"
+        else:  # the database's own: locked, busy, out of pooled connections, down
+            answer, cause = Unavailable("the database", DATABASE_RETRY_SECONDS), _first_line(exc)
+        logger.warning("503 on %s %s: %s", request.method, request.url.path, cause)
+        headers = {"Retry-After": str(answer.retry_after)}
+        return problem_response(503, "Service Unavailable", answer.message, headers=headers)
 
     async def on_anything(request: Request, exc: Exception) -> JSONResponse:
         # Never a bare 500 page: the cause goes to the log, a problem document to the client.
@@ -204,7 +213,19 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Unavailable, on_unavailable)
     for database_error in DatabaseDown:
         app.add_exception_handler(database_error, on_unavailable)
+    app.add_exception_handler(TimeoutError, on_unavailable)
     app.add_exception_handler(Exception, on_anything)
+
+
+def overloaded(message: str, retry_after: int) -> JSONResponse:
+    """The answer to a request shed because the process is serving all it takes at once."""
+    headers = {"Retry-After": str(retry_after)}
+    return problem_response(429, "Too Many Requests", message, headers, type=ProblemType.OVERLOADED)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
 def _title(status: int) -> str:

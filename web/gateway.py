@@ -39,6 +39,7 @@ from exosuit.domain.contracts import (
 )
 from exosuit.domain.refusals import Finished, NotOpen, Refused, refusal
 from web.errors import Unavailable
+from web.limits import Throttled
 from workflows.outbox import OutboxWorkflow
 from workflows.schedules import ScheduledRunWorkflow
 from workflows.task import TaskWorkflow
@@ -54,12 +55,21 @@ def _refused(err: WorkflowUpdateFailedError) -> Refused:
 
 
 RPC_TIMEOUT = timedelta(seconds=10)  # a decision waits for its record; Temporal down answers sooner
-_DOWN = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
+# Temporal down, slow, or its call cut short (ABORTED: an update lost to a reloaded workflow
+# context): the same call may well succeed later, so 503 with Retry-After.
+_DOWN = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.ABORTED,
+}
+BUSY_RETRY_SECONDS = 2
 
 
 @contextlib.contextmanager
 def _answers_from_temporal() -> Iterator[None]:
-    """Temporal's errors as the web's: a refusal, a finished task, or Temporal unavailable."""
+    """Temporal's errors as the web's: a refusal, a finished task, Temporal busy (429) or
+    unavailable (503). Other RPC errors are bugs of ours and stay 500s."""
     try:
         yield
     except WorkflowUpdateFailedError as err:
@@ -69,6 +79,8 @@ def _answers_from_temporal() -> Iterator[None]:
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:  # the workflow has already closed
             raise Finished("the task has finished") from None
+        if err.status == RPCStatusCode.RESOURCE_EXHAUSTED:  # its rate limits, or too many updates
+            raise Throttled("Temporal is busy; try again shortly", BUSY_RETRY_SECONDS) from None
         if err.status in _DOWN:
             raise Unavailable("Temporal") from None
         raise

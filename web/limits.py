@@ -1,4 +1,5 @@
-"""Request limits: sign-in attempts, submissions, event streams (429 with Retry-After).
+"""Request limits: sign-in attempts, submissions, event streams, and admission: the
+requests a process serves at once (429 with Retry-After).
 
 Counted in this process's memory with the `limits` library's moving windows; with several
 web processes behind a balancer each counts its own share (the concurrent-task limit is
@@ -7,15 +8,23 @@ counted in the database, so it holds across processes).
 
 from __future__ import annotations
 
+import logging
 import math
+import re
 import time
 from collections import Counter
+from collections.abc import Callable
+from enum import StrEnum
 
 from limits import RateLimitItem, RateLimitItemPerMinute, parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from exosuit.settings import Settings
+from web.metrics import Metrics
+
+logger = logging.getLogger(__name__)
 
 
 class Throttled(Exception):
@@ -68,3 +77,81 @@ class Limits:
     async def _wait(self, item: RateLimitItem, key: tuple[str, ...]) -> int:
         stats = await self._window.get_window_stats(item, *key)
         return math.ceil(stats.reset_time - time.time())
+
+
+class Pool(StrEnum):
+    """What a request holds while it is served: work, or a wait that may last a minute."""
+
+    WORK = "work"
+    WAITING = "waiting"
+
+
+# Probes and scrapes must answer however busy the process is; long-polls, event streams and
+# MCP sessions (a tool call may be a 60 s wait) would fill the work bound while idle.
+_EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
+_WAITING = re.compile(r"/(?:api/v1/)?tasks/[^/]+/(?:wait|events)|/mcp/?")
+SHED_RETRY_SECONDS = 1
+_LOG_EVERY_SECONDS = 10.0
+
+
+def pool_of(path: str) -> Pool | None:
+    """The bound a request counts against; None for the exempt ones."""
+    if path in _EXEMPT:
+        return None
+    return Pool.WAITING if _WAITING.fullmatch(path) else Pool.WORK
+
+
+class Admission:
+    """ASGI middleware: at most `bounds[pool]` requests of each pool in flight; one more is
+    answered at once (`refuse`: 429 problem+json with Retry-After) instead of queueing until
+    every request times out. Counted in `exosuit_requests_shed_total` and logged at most
+    every 10 s."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        bounds: dict[Pool, int],
+        metrics: Metrics,
+        refuse: Callable[[str, int], ASGIApp],
+    ) -> None:
+        self.app, self.bounds, self.metrics, self.refuse = app, bounds, metrics, refuse
+        self.in_flight: Counter[Pool] = Counter()
+        self._unlogged: Counter[Pool] = Counter()
+        self._logged_at = -_LOG_EVERY_SECONDS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pool = pool_of(scope["path"]) if scope["type"] == "http" else None
+        if pool is None:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight[pool] >= self.bounds[pool]:
+            self._shed(pool, scope)
+            message = f"this server is serving {self.bounds[pool]} requests ({pool}) at once, its limit"
+            await self.refuse(message, SHED_RETRY_SECONDS)(scope, receive, send)
+            return
+        self.in_flight[pool] += 1
+        gauge = self.metrics.in_flight.labels(pool.value)
+        gauge.inc()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight[pool] -= 1
+            gauge.dec()
+
+    def _shed(self, pool: Pool, scope: Scope) -> None:
+        self.metrics.shed.labels(pool.value).inc()
+        self._unlogged[pool] += 1
+        now = time.monotonic()
+        if now - self._logged_at >= _LOG_EVERY_SECONDS:
+            self._logged_at = now
+            logger.warning(
+                "overloaded: refused %s %s with 429, %d %s requests in flight (the bound); "
+                "%d refused since the last such line",
+                scope["method"],
+                scope["path"],
+                self.in_flight[pool],
+                pool.value,
+                self._unlogged[pool],
+            )
+            self._unlogged.clear()

@@ -24,6 +24,10 @@ class Metrics:
         self.gate_wait = Histogram(
             "exosuit_gate_wait_seconds", waits, ["kind"], buckets=WAIT_BUCKETS, registry=registry
         )
+        shed = "Requests answered 429 at once because this process served all it takes (admission)."
+        self.shed = Counter("exosuit_requests_shed", shed, ["pool"], registry=registry)
+        in_flight = "Requests being served by this process, by admission pool (work, waiting)."
+        self.in_flight = Gauge("exosuit_requests_in_flight", in_flight, ["pool"], registry=registry)
         gates = "Open gates, by kind and team."
         self._open_gates = Gauge("exosuit_open_gates", gates, ["kind", "team"], registry=registry)
         self._tasks = Gauge(

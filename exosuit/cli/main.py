@@ -87,7 +87,7 @@ async def _administer(settings: Settings, args: argparse.Namespace) -> int:
     from exosuit.storage.db import Database, migrate
 
     migrate(settings.resolved_database_url)
-    db = Database.from_url(settings.resolved_database_url)
+    db = Database.from_settings(settings)
     try:
         return await admin.run(db, args, settings.resolved_secret_key)
     finally:

@@ -135,7 +135,7 @@ async def run_dev(settings: Settings, port: int) -> None:
             f"exosuit dev: {error}; stop it or set EXOSUIT_DATA_DIR to another directory"
         ) from None
     migrate(settings.resolved_database_url)
-    db = Database.from_url(settings.resolved_database_url)
+    db = Database.from_settings(settings)
     temporal: TemporalSupervisor | None = None
     model: EmbeddedModel | None = None
     worker: WorkerProcess | None = None
@@ -222,7 +222,7 @@ async def run_dev(settings: Settings, port: int) -> None:
 
 async def run_web(settings: Settings, port: int) -> None:
     migrate(settings.resolved_database_url)
-    db = Database.from_url(settings.resolved_database_url)
+    db = Database.from_settings(settings)
     try:
         client = await _connect_when_up(settings, within=None)
         app = create_app(Services.build(settings, db, client))
@@ -242,7 +242,7 @@ async def run_worker(settings: Settings) -> None:
     if settings.worker_health_port:  # first, so that waiting for Temporal shows as alive, not ready
         probes = await health.serve(settings.host, settings.worker_health_port)
     migrate(settings.resolved_database_url)
-    db = Database.from_url(settings.resolved_database_url)
+    db = Database.from_settings(settings)
     client = await _connect_when_up(settings, metrics=True, within=None)
     worker = build_worker(client, settings, db)
     health.worker = worker

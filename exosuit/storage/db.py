@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, event, text
+from sqlalchemy import DateTime, Engine, event, text
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+from exosuit.settings import Settings
 
-# What a database that is down, locked or refusing connections raises: callers answer 503.
-DatabaseDown = (OperationalError, InterfaceError)
+MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
+
+# What a database that is down, locked, refusing connections or out of pooled connections
+# (every one busy past the pool timeout) raises: callers answer 503.
+DatabaseDown = (OperationalError, InterfaceError, PoolTimeout)
+
+# How long a session waits for SQLite's write lock, and for a pooled connection, before its
+# error: bounded, so that under load a request answers 503 rather than queueing for ever.
+BUSY_TIMEOUT_SECONDS = 10.0
+POOL_TIMEOUT_SECONDS = 5.0
 
 
 def utcnow() -> datetime:
@@ -64,17 +78,17 @@ def sync_url(url: str) -> str:
     return url
 
 
-_BUSY_TIMEOUT_MS = 10_000
+def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # WAL lets the web app read while the worker writes; the timeout waits out writers.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
 
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets the web app read while the worker writes; the timeout waits out writers.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+    return on_connect
 
 
 def _ensure_sqlite_folder(url: str) -> None:
@@ -87,27 +101,49 @@ def _ensure_sqlite_folder(url: str) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for the configured URL (SQLite gets WAL and a busy timeout)."""
+def create_engine(
+    url: str,
+    *,
+    busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+    pool_timeout: float = POOL_TIMEOUT_SECONDS,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """An async engine for the configured URL (SQLite gets WAL and a busy timeout); waits for
+    SQLite's write lock (`busy_timeout`) and for a pooled connection (`pool_timeout`) are bounded."""
     target = async_url(url)
     _ensure_sqlite_folder(target)
     if target.startswith("sqlite"):
-        engine = create_async_engine(target, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        engine = create_async_engine(target, pool_timeout=pool_timeout, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(round(busy_timeout * 1000)))
         return engine
-    return create_async_engine(target, pool_pre_ping=True, **kwargs)
+    return create_async_engine(target, pool_pre_ping=True, pool_timeout=pool_timeout, **kwargs)
 
 
 class Database:
     """An engine and its session factory; one per process."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+        self._busy_timeout = busy_timeout
+        self._writer: _Writer | None = None
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> Database:
-        return cls(create_engine(url, **kwargs))
+        return cls(
+            create_engine(url, **kwargs), busy_timeout=kwargs.get("busy_timeout", BUSY_TIMEOUT_SECONDS)
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The configured database, with the configured pool and lock waits."""
+        return cls.from_url(
+            settings.resolved_database_url,
+            busy_timeout=settings.database_busy_timeout_seconds,
+            pool_timeout=settings.database_pool_timeout_seconds,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -119,19 +155,64 @@ class Database:
         async with self.engine.connect() as connection:
             if connection.dialect.name == "sqlite":
                 # Take the write lock and let go; wait at most half a second for it.
+                configured = await connection.scalar(text("PRAGMA busy_timeout"))
                 await connection.exec_driver_sql("PRAGMA busy_timeout=500")
                 try:
                     await connection.exec_driver_sql("BEGIN IMMEDIATE")
                     await connection.exec_driver_sql("ROLLBACK")
                 finally:
-                    await connection.exec_driver_sql(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+                    await connection.exec_driver_sql(f"PRAGMA busy_timeout={int(configured or 0)}")
             else:
                 writable = await connection.scalar(text("SELECT NOT pg_is_in_recovery()"))
                 if not writable:
                     raise OperationalError("SELECT NOT pg_is_in_recovery()", {}, Exception("read-only"))
 
+    async def write(self, work: Callable[[Session], T]) -> T:
+        """`work` in a session of its own, run in the process's one writer thread: a short
+        synchronous transaction with no awaits inside, so SQLite's write lock is held only
+        for its statements, and this process's writes never wait on each other's locks."""
+        if self._writer is None:
+            self._writer = _Writer(self.engine.url.render_as_string(hide_password=False), self._busy_timeout)
+        return await self._writer.run(work)
+
     async def dispose(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            await writer.close()
         await self.engine.dispose()
+
+
+class _Writer:
+    """One thread with a synchronous engine of its own (created in it, used only by it)."""
+
+    def __init__(self, url: str, busy_timeout: float) -> None:
+        self._url, self._busy_timeout = sync_url(url), busy_timeout
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exosuit-writer")
+        self._engine: Engine | None = None
+
+    def _session(self) -> Session:
+        if self._engine is None:
+            if self._url.startswith("sqlite"):
+                self._engine = create_sync_engine(self._url)
+                event.listen(self._engine, "connect", _sqlite_pragmas(round(self._busy_timeout * 1000)))
+            else:
+                self._engine = create_sync_engine(self._url, pool_pre_ping=True, pool_size=1)
+        return Session(self._engine, expire_on_commit=False)
+
+    def _in_session(self, work: Callable[[Session], T]) -> T:
+        with self._session() as session:
+            return work(session)
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._in_session, work)
+
+    async def close(self) -> None:
+        def dispose() -> None:
+            if self._engine is not None:
+                self._engine.dispose()
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, dispose)
+        self._thread.shutdown(wait=False)
 
 
 def migrate(url: str) -> None:

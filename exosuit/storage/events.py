@@ -7,13 +7,12 @@ by an idempotency key, so a retried activity never writes twice.
 from __future__ import annotations
 
 from contextlib import suppress
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Session, col, select
 
 from exosuit.domain.audit import GENESIS_HASH, Anchor, event_hash, format_at, sign_anchor
 from exosuit.domain.autonomy import excluded_decider
@@ -30,12 +29,26 @@ _APPEND_ATTEMPTS = 5
 _ENDINGS = frozenset(EventAction.ended(s) for s in TaskStatus if not s.active)
 
 
+@dataclass(frozen=True)
+class Written:
+    """What a write left: the chain's head, whether a budget applies to the task (or its team),
+    and whether it queued webhook messages or notifications (which then need a wake)."""
+
+    head: Anchor
+    budgeted: bool
+    enqueued: bool
+
+
 class ChainChanged(Exception):
     """The chain no longer ends where the workflow last recorded: someone wrote around Exosuit."""
 
 
 class EventWriter:
-    """The workflow's one way to change the read model and the audit chain."""
+    """The workflow's one way to change the read model and the audit chain.
+
+    Every write is one short synchronous transaction in the process's writer thread
+    (`Database.write`): nothing else runs inside it, so SQLite's write lock is held only
+    for the statements themselves, never across the event loop's other work."""
 
     def __init__(self, db: Database, anchor_key: bytes | None = None) -> None:
         self.db = db
@@ -43,45 +56,40 @@ class EventWriter:
 
     async def apply(self, event: TaskEvent, call: CallRecord | None = None) -> Anchor:
         """Apply one event atomically; the chain's head after it (the same again for a known key)."""
+        written = await self._write([replace(event, call=call)], check_budget=False)
+        return written.head
+
+    async def apply_all(self, events: list[TaskEvent]) -> Written:
+        """Apply events of one task in order, in one transaction (each once, by its key)."""
+        return await self._write(events, check_budget=True)
+
+    async def _write(self, events: list[TaskEvent], *, check_budget: bool) -> Written:
+        def work(session: Session) -> Written:
+            head: Anchor | None = None
+            enqueued = False
+            for event in events:
+                done = self._event(session, event.task_id, event.key)
+                if done is not None:
+                    head = Anchor(done.seq, done.hash)
+                    continue
+                head, added = self._apply(session, event, event.call)
+                enqueued = enqueued or added
+            budgeted = self._budgeted(session, events[0].task_id) if check_budget else True
+            session.commit()
+            assert head is not None
+            return Written(head, budgeted, enqueued)
+
         for attempt in range(_APPEND_ATTEMPTS):
             try:
-                async with self.db.session() as session:
-                    done = await self._event(session, event.task_id, event.key)
-                    if done is not None:
-                        return Anchor(done.seq, done.hash)
-                    head = await self._apply(session, event, call)
-                    await session.commit()
-                    return head
+                return await self.db.write(work)
             except IntegrityError:
                 # Another writer took the next seq first; read again and retry.
                 if attempt == _APPEND_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def apply_all(self, events: list[TaskEvent]) -> tuple[Anchor, bool]:
-        """Apply events of one task in order, in one transaction (each once, by its key); the
-        chain's head after them, and whether the task or its team has a budget to check."""
-        for attempt in range(_APPEND_ATTEMPTS):
-            try:
-                async with self.db.session() as session:
-                    head: Anchor | None = None
-                    for event in events:
-                        done = await self._event(session, event.task_id, event.key)
-                        if done is not None:
-                            head = Anchor(done.seq, done.hash)
-                            continue
-                        head = await self._apply(session, event, event.call)
-                    budgeted = await self._budgeted(session, events[0].task_id)
-                    await session.commit()
-                    assert head is not None
-                    return head, budgeted
-            except IntegrityError:
-                if attempt == _APPEND_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _budgeted(self, session: AsyncSession, task_id: str) -> bool:
-        found = await session.exec(
+    def _budgeted(self, session: Session, task_id: str) -> bool:
+        found = session.exec(
             select(Task.budget_usd, Team.monthly_budget_usd)
             .join(Team, col(Team.name) == col(Task.team))
             .where(Task.id == task_id)
@@ -91,28 +99,35 @@ class EventWriter:
 
     async def stream_output(self, task_id: str, step_id: str, text: str) -> None:
         """A running step's text so far: read model only, no audit event (the final text gets one)."""
-        async with self.db.session() as session:
-            step, task = await session.get(Step, step_id), await session.get(Task, task_id)
+
+        def work(session: Session) -> None:
+            step, task = session.get(Step, step_id), session.get(Task, task_id)
             if step is None or task is None or step.task_id != task_id:
                 return
             step.partial_output = text
             task.updated_at = utcnow()  # live views poll on this
             session.add_all([step, task])
-            await session.commit()
+            session.commit()
+
+        await self.db.write(work)
 
     async def event(self, task_id: str, key: str) -> AuditEvent | None:
         """The audit event written under an idempotency key, if any."""
         async with self.db.session() as session:
-            return await self._event(session, task_id, key)
+            found = await session.exec(
+                select(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.idem_key == key)
+            )
+            return found.first()
 
-    async def _event(self, session: AsyncSession, task_id: str, key: str) -> AuditEvent | None:
-        found = await session.exec(
+    def _event(self, session: Session, task_id: str, key: str) -> AuditEvent | None:
+        found = session.exec(
             select(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.idem_key == key)
         )
         return found.first()
 
-    async def _apply(self, session: AsyncSession, ev: TaskEvent, call: CallRecord | None) -> Anchor:
-        task = await session.get(Task, ev.task_id)
+    def _apply(self, session: Session, ev: TaskEvent, call: CallRecord | None) -> tuple[Anchor, bool]:
+        """The event applied in the session; the head after it, and whether it left outbox rows."""
+        task = session.get(Task, ev.task_id)
         if task is None:
             raise LookupError(f"task {ev.task_id} does not exist")
         data: dict[str, Any] = dict(ev.data)
@@ -123,13 +138,13 @@ class EventWriter:
         task.waiting_reason, task.waiting_since = None, None  # it moved
         if ev.action is EventAction.TASK_RESUMED:  # live again: the workflow's head anchors it
             task.error = None
-            anchor = await session.get(AuditAnchor, task.id)
+            anchor = session.get(AuditAnchor, task.id)
             if anchor is not None:
-                await session.delete(anchor)
+                session.delete(anchor)
         if ev.status is not None:
             task.status = ev.status
             if ev.status is TaskStatus.COMPLETED:
-                task.result = await self._last_output(session, task.id)
+                task.result = self._last_output(session, task.id)
         if ev.error is not None:
             task.error = ev.error
         if ev.autonomy is not None:
@@ -139,32 +154,30 @@ class EventWriter:
         if ev.open_gate is not None:
             _set_gate(task, ev.open_gate)
         if ev.new_plan is not None:
-            data.update(await self._replace_plan(session, task.id, ev))
+            data.update(self._replace_plan(session, task.id, ev))
         if ev.step_id is not None:
-            data.update(await self._update_step(session, ev))
+            data.update(self._update_step(session, ev))
         if call is not None:
-            data.update(await self._record_call(session, task, call))
+            data.update(self._record_call(session, task, call))
         task.updated_at = now
         session.add(task)
-        head = await self._append(session, ev, data, now)
+        head = self._append(session, ev, data, now)
         # The outbox: webhook messages and notifications commit with the event or not at all.
-        await outbox.enqueue(session, task, ev, head, closing)
+        enqueued = outbox.enqueue(session, task, ev, head, closing)
         if ev.action in _ENDINGS and self._anchor_key is not None:
             signature = sign_anchor(self._anchor_key, ev.task_id, head)
-            await session.merge(
-                AuditAnchor(task_id=ev.task_id, seq=head.seq, hash=head.hash, signature=signature)
-            )
-        return head
+            session.merge(AuditAnchor(task_id=ev.task_id, seq=head.seq, hash=head.hash, signature=signature))
+        return head, enqueued
 
-    async def _replace_plan(self, session: AsyncSession, task_id: str, ev: TaskEvent) -> dict[str, Any]:
+    def _replace_plan(self, session: Session, task_id: str, ev: TaskEvent) -> dict[str, Any]:
         assert ev.new_plan is not None
-        old = list(await session.exec(select(Step).where(Step.task_id == task_id)))
+        old = list(session.exec(select(Step).where(Step.task_id == task_id)))
         before = [s.plan_entry() for s in sorted(old, key=lambda s: s.index)]
         # A person's edit names tools without their descriptions: the earlier plan knew them.
         known_tools = {s.tool: s.tool_info for s in old if s.tool and s.tool_info}
         for step in old:
-            await session.delete(step)
-        await session.flush()
+            session.delete(step)
+        session.flush()
         after = []
         for index, new in enumerate(ev.new_plan):
             step = Step(task_id=task_id, index=index, **asdict(new))
@@ -177,8 +190,8 @@ class EventWriter:
             changes["before"] = {"steps": before}
         return changes
 
-    async def _update_step(self, session: AsyncSession, ev: TaskEvent) -> dict[str, Any]:
-        step = await session.get(Step, ev.step_id)
+    def _update_step(self, session: Session, ev: TaskEvent) -> dict[str, Any]:
+        step = session.get(Step, ev.step_id)
         if step is None or step.task_id != ev.task_id:
             raise LookupError(f"step {ev.step_id} is not part of task {ev.task_id}")
         data: dict[str, Any] = {"step_id": step.id, "step_index": step.index}
@@ -205,16 +218,19 @@ class EventWriter:
 
     async def meter(self, task_id: str, call: CallRecord) -> None:
         """A model call's usage, stored as soon as it is known (once per key)."""
-        async with self.db.session() as session:
-            task = await session.get(Task, task_id)
+
+        def work(session: Session) -> None:
+            task = session.get(Task, task_id)
             if task is None:
                 return
-            await self._record_call(session, task, call)
+            self._record_call(session, task, call)
             session.add(task)
             with suppress(IntegrityError):  # the same call, stored meanwhile by its event
-                await session.commit()
+                session.commit()
 
-    async def _record_call(self, session: AsyncSession, task: Task, call: CallRecord) -> dict[str, Any]:
+        await self.db.write(work)
+
+    def _record_call(self, session: Session, task: Task, call: CallRecord) -> dict[str, Any]:
         usage = {
             "provider": call.provider,
             "model": call.model,
@@ -223,7 +239,7 @@ class EventWriter:
             "cost_usd": call.cost_usd,
         }
         usage |= {"usage_estimated": True} if call.usage_estimated else {}
-        known = await session.exec(select(ModelCall.id).where(ModelCall.key == call.key))
+        known = session.exec(select(ModelCall.id).where(ModelCall.key == call.key))
         if known.first() is not None:  # metered when it was made
             return usage
         session.add(
@@ -243,7 +259,7 @@ class EventWriter:
         task.completion_tokens += call.completion_tokens
         task.cost_usd += call.cost_usd
         if call.step_id is not None:
-            step = await session.get(Step, call.step_id)
+            step = session.get(Step, call.step_id)
             if step is not None:
                 step.model = call.model
                 step.provider = call.provider
@@ -253,8 +269,8 @@ class EventWriter:
                 session.add(step)
         return usage
 
-    async def _last_output(self, session: AsyncSession, task_id: str) -> str | None:
-        found = await session.exec(
+    def _last_output(self, session: Session, task_id: str) -> str | None:
+        found = session.exec(
             select(Step.output)
             .where(Step.task_id == task_id, Step.status == StepStatus.COMPLETED)
             .order_by(col(Step.index).desc())
@@ -262,11 +278,9 @@ class EventWriter:
         )
         return found.first()
 
-    async def _append(
-        self, session: AsyncSession, ev: TaskEvent, data: dict[str, Any], now: datetime
-    ) -> Anchor:
+    def _append(self, session: Session, ev: TaskEvent, data: dict[str, Any], now: datetime) -> Anchor:
         last = (
-            await session.exec(
+            session.exec(
                 select(AuditEvent.seq, AuditEvent.hash)
                 .where(AuditEvent.task_id == ev.task_id)
                 .order_by(col(AuditEvent.seq).desc())
@@ -294,7 +308,7 @@ class EventWriter:
                 idem_key=ev.key,
             )
         )
-        await session.flush()
+        session.flush()
         return Anchor(seq, digest)
 
 

@@ -9,8 +9,7 @@ import hashlib
 import json
 from typing import Any
 
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Session, col, select
 
 from exosuit.domain.audit import Anchor, format_at
 from exosuit.domain.autonomy import Role
@@ -89,20 +88,22 @@ def task_document(task: Task, steps: list[Step]) -> dict[str, Any]:
     }
 
 
-async def enqueue(
-    session: AsyncSession, task: Task, ev: TaskEvent, head: Anchor, closed_gate: dict[str, Any] | None
-) -> None:
-    """The event's webhook messages and notifications, in the caller's transaction."""
+def enqueue(
+    session: Session, task: Task, ev: TaskEvent, head: Anchor, closed_gate: dict[str, Any] | None
+) -> bool:
+    """The event's webhook messages and notifications, in the caller's transaction; whether
+    there were any."""
+    added = False
     event = webhook_event(ev.action)
     if event is not None:
-        found = await session.exec(
+        found = session.exec(
             select(WebhookSubscription).where(
                 WebhookSubscription.team == task.team, col(WebhookSubscription.deleted_at).is_(None)
             )
         )
         subscribers = [s for s in found if event.value in s.events]
         if subscribers:
-            steps = list(await session.exec(select(Step).where(Step.task_id == task.id)))
+            steps = list(session.exec(select(Step).where(Step.task_id == task.id)))
             gate = gate_document(task) if ev.open_gate is not None else closed_gate
             data: dict[str, Any] = {"task": task_document(task, steps), "gate": gate}
             if "action" in ev.data and gate is not None:  # a decision: what was decided, by whom
@@ -125,18 +126,18 @@ async def enqueue(
                         body=body,
                     )
                 )
+                added = True
     notice = notice_for(ev.action)
     if notice is not None:
-        await _notify(session, task, notice, head.seq, ev)
+        added = _notify(session, task, notice, head.seq, ev) or added
+    return added
 
 
-async def _notify(session: AsyncSession, task: Task, notice: Notice, seq: int, ev: TaskEvent) -> None:
-    has_targets = (
-        await session.exec(select(NotifyTarget.id).where(NotifyTarget.team == task.team).limit(1))
-    ).first()
+def _notify(session: Session, task: Task, notice: Notice, seq: int, ev: TaskEvent) -> bool:
+    has_targets = session.exec(select(NotifyTarget.id).where(NotifyTarget.team == task.team).limit(1)).first()
     if has_targets is None:
-        return
-    deciders = await session.exec(
+        return False
+    deciders = session.exec(
         select(User.email)
         .join(Membership, col(Membership.user_id) == col(User.id))
         .where(
@@ -148,9 +149,11 @@ async def _notify(session: AsyncSession, task: Task, notice: Notice, seq: int, e
     # Never for a gate the recipient cannot decide: four-eyes leaves the submitter out.
     excluded = task.gate_excluded if notice is not Notice.TASK_FAILED else None
     text = _text(task, notice, ev)
+    added = False
     for email in sorted(set(deciders)):
         if email == excluded:
             continue
+        added = True
         session.add(
             Notification(
                 team=task.team,
@@ -162,6 +165,7 @@ async def _notify(session: AsyncSession, task: Task, notice: Notice, seq: int, e
                 link=f"/tasks/{task.id}",
             )
         )
+    return added
 
 
 def _text(task: Task, notice: Notice, ev: TaskEvent) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from exosuit.domain.autonomy import (
@@ -18,6 +18,8 @@ from exosuit.domain.autonomy import (
 )
 from exosuit.domain.task import TITLE_MAX_CHARS, StepKind, StepStatus, TaskStatus
 from exosuit.storage.db import UTCDateTime, utcnow
+
+OPEN_GATE = text("gate_id IS NOT NULL")  # the rows the open-gate index holds
 
 
 def _when(**kwargs: Any) -> Any:
@@ -67,7 +69,20 @@ class Task(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("submitted_by", "idempotency_key", name="uq_task_idempotency"),
         Index("ix_task_team_created", "team", "created_at"),
-        Index("ix_task_gate_opened", "gate_opened_at"),
+        # Open gates only (partial): the queue's and /approvals' order for each team, with the
+        # filter columns after it so filtering and counting never read the table.
+        Index(
+            "ix_task_team_open_gates",
+            "team",
+            "gate_opened_at",
+            "id",
+            "gate_kind",
+            "gate_risk",
+            "gate_excluded",
+            "gate_id",
+            sqlite_where=OPEN_GATE,
+            postgresql_where=OPEN_GATE,
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=40)

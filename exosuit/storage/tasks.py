@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_
+from sqlalchemy import Subquery, and_, delete, exists, func, literal, or_, tuple_, union_all
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from exosuit.domain.autonomy import AutonomyLevel
 from exosuit.domain.contracts import TaskInput
 from exosuit.domain.task import ACTIVE_STATUSES
-from exosuit.storage.db import Database, utcnow
+from exosuit.storage.db import Database, UTCDateTime, utcnow
 from exosuit.storage.tables import AuditEvent, Step, Task, Team
 
 
@@ -42,6 +42,15 @@ class QueueRow:
 
 
 _QUEUE_COLUMNS = [f.name for f in fields(QueueRow)]
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """A page of the review queue: its rows, whether more follow, how many gates wait in all."""
+
+    rows: list[QueueRow]
+    more: bool
+    total: int
 
 
 @dataclass(frozen=True)
@@ -171,40 +180,54 @@ class Tasks:
         *,
         decided_by: str,
         after: tuple[datetime, str] | None = None,
-        limit: int | None = None,
+        limit: int = 100,
     ) -> list[TaskView]:
         """Tasks with an open gate the person may decide, oldest gate first (ties by id), with
-        steps; `after` = (gate_opened_at, id) of the last row already seen."""
-        query = select(Task).where(*_decidable(teams, decided_by))
-        if after is not None:  # keyset on the gate_opened_at index, never OFFSET
-            at, task_id = after
-            opened = col(Task.gate_opened_at)
-            query = query.where(or_(opened > at, and_(opened == at, col(Task.id) > task_id)))
-        query = query.order_by(col(Task.gate_opened_at), col(Task.id)).limit(limit)
+        steps; `after` = (gate_opened_at, id) of the last row already seen. Two queries."""
+        keys = _page_keys(teams, _decidable(decided_by), after, limit)
+        if keys is None:
+            return []
+        query = select(Task).join(keys, col(Task.id) == keys.c.id).order_by(keys.c.gate_opened_at, keys.c.id)
         async with self.db.session() as session:
             tasks = list(await session.exec(query))
             return await self._with_steps(session, tasks)
 
-    async def open_gate_rows(
+    async def queue_page(
         self,
         teams: Sequence[str],
         *,
         decided_by: str,
         kind: str | None = None,
         risk: str | None = None,
-        limit: int = 1000,
-    ) -> list[QueueRow]:
-        """The review queue: open gates the person may decide, oldest first (list columns only)."""
-        table = Task.__table__  # type: ignore[attr-defined]
-        query = sa_select(*(table.c[name] for name in _QUEUE_COLUMNS)).where(*_decidable(teams, decided_by))
+        after: tuple[datetime, str] | None = None,
+        limit: int = 50,
+    ) -> QueuePage:
+        """One page of the review queue: open gates the person may decide, oldest first (list
+        columns only), whether more follow, and how many wait in all (counted in the index)."""
+        wanted = _decidable(decided_by)
         if kind:
-            query = query.where(col(Task.gate_kind) == kind)
+            wanted.append(col(Task.gate_kind) == kind)
         if risk:
-            query = query.where(col(Task.gate_risk) == risk)
-        query = query.order_by(col(Task.gate_opened_at)).limit(limit)
+            wanted.append(col(Task.gate_risk) == risk)
+        keys = _page_keys(teams, wanted, after, limit + 1)
+        if keys is None:
+            return QueuePage([], more=False, total=0)
+        table = Task.__table__  # type: ignore[attr-defined]
+        rows = (
+            sa_select(*(table.c[name] for name in _QUEUE_COLUMNS))
+            .join(keys, table.c.id == keys.c.id)
+            .order_by(keys.c.gate_opened_at, keys.c.id)
+        )
         async with self.db.session() as session:
-            rows = await session.exec(query)  # type: ignore[call-overload]
-            return [QueueRow(*row) for row in rows]
+            found = [QueueRow(*row) for row in await session.exec(rows)]  # type: ignore[call-overload]
+            if after is None and len(found) <= limit:
+                total = len(found)  # the whole queue is on this page: nothing to count
+            else:
+                count = (
+                    sa_select(func.count()).select_from(table).where(col(Task.team).in_(list(teams)), *wanted)
+                )
+                total = int((await session.exec(count)).one()[0])  # type: ignore[call-overload]
+        return QueuePage(found[:limit], more=len(found) > limit, total=total)
 
     async def active_count(self, team: str) -> int:
         """How many of the team's tasks have not ended."""
@@ -263,10 +286,43 @@ def workflow_input(task: Task, team: Team, *, submitted_via: str | None = None) 
     )
 
 
-def _decidable(teams: Sequence[str], person: str) -> list[Any]:
-    """Open gates of these teams that the person is not excluded from deciding."""
+def _decidable(person: str) -> list[Any]:
+    """Open gates that the person is not excluded from deciding (four-eyes)."""
     return [
-        col(Task.team).in_(list(teams)),
-        col(Task.gate_id).is_not(None),
+        col(Task.gate_id).is_not(None),  # what the open-gate index (migration 0012) holds
         or_(col(Task.gate_excluded).is_(None), col(Task.gate_excluded) != person),
     ]
+
+
+def _after(after: tuple[datetime, str] | None) -> list[Any]:
+    """Keyset: the open gates after (gate_opened_at, id), as a row comparison an index can seek."""
+    if after is None:
+        return []
+    at, task_id = after
+    return [
+        tuple_(col(Task.gate_opened_at), col(Task.id)) > tuple_(literal(at, UTCDateTime()), literal(task_id))
+    ]
+
+
+def _page_keys(
+    teams: Sequence[str], wanted: list[Any], after: tuple[datetime, str] | None, limit: int
+) -> Subquery | None:
+    """(id, gate_opened_at) of a page of open gates, oldest first; None for no teams.
+
+    One ordered scan of the (team, gate_opened_at, id) open-gate index per team, each stopping
+    after `limit` rows, merged: `team IN (...)` with ORDER BY would read and sort every open gate
+    of those teams (SQLite, which keeps no statistics here, also picks the wrong index for it).
+    """
+    branches = [
+        sa_select(col(Task.id), col(Task.gate_opened_at))
+        .where(col(Task.team) == team, *wanted, *_after(after))
+        .order_by(col(Task.gate_opened_at), col(Task.id))
+        .limit(limit)
+        for team in dict.fromkeys(teams)
+    ]
+    if not branches:
+        return None
+    if len(branches) == 1:
+        return branches[0].subquery("page")
+    merged = union_all(*(sa_select(branch.subquery()) for branch in branches)).subquery()
+    return sa_select(merged).order_by(merged.c.gate_opened_at, merged.c.id).limit(limit).subquery("page")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from exosuit.storage.identity import Principal
 from web.api import pagination
@@ -11,23 +11,29 @@ from web.deps import CurrentPrincipal, Services, ServicesDep
 from web.schemas import ApprovalList, ApprovalOut, gate_out, step_out, task_out
 
 router = APIRouter(tags=["approvals"], responses=problems(401, 422, 429, 503))
+DEFAULT_LIMIT = 50  # a page's items each carry their task with every step: kept small to stay fast
 
 
-@router.get("/approvals")
+@router.get("/approvals", response_model=ApprovalList)
 async def list_approvals(
     principal: CurrentPrincipal,
     services: ServicesDep,
     cursor: pagination.Cursor = None,
-    limit: pagination.Limit = 100,
-) -> ApprovalList:
-    """Open gates the caller may decide (four-eyes applied), oldest first."""
-    return await approvals_page(services, principal, cursor, limit)
+    limit: pagination.Limit = DEFAULT_LIMIT,
+) -> Response:
+    """Open gates the caller may decide (four-eyes applied), oldest first; `next_cursor` is the
+    next page's."""
+    page = await approvals_page(services, principal, cursor, limit)
+    # Serialized once, straight from the models built here (not dumped, validated again and
+    # encoded again as a returned model would be): the list's biggest cost after the queries.
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 async def approvals_page(
     services: Services, principal: Principal, cursor: str | None, limit: int
 ) -> ApprovalList:
-    """One page of the gates the person may decide (the API's and the MCP tool's)."""
+    """One page of the gates the person may decide (the API's and the MCP tool's): two queries,
+    the page's tasks and all their steps."""
     after = pagination.decode("approvals", cursor)
     views = await services.tasks.open_gates(
         principal.approver_teams, decided_by=principal.email, after=after, limit=limit + 1

@@ -1,25 +1,58 @@
-"""The review queue: every open gate the visitor may decide, oldest first, triaged by keyboard."""
+"""The review queue: open gates the visitor may decide, oldest first, a page at a time,
+triaged by keyboard."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from exosuit.storage.tasks import QueuePage, TaskView
+from web.api import pagination
 from web.deps import ServicesDep
+from web.errors import Problem
 from web.pages.common import CurrentVisitor, Visitor, render
 from web.pages.views import decision_context
 
 router = APIRouter()
 FILTERS = ("team", "kind", "risk")
+PAGE_SIZE = 50
+LISTING = "queue"  # the cursor's listing name: a cursor of /approvals is not one of the queue's
 
 
 def _filters(params: Mapping[str, str]) -> dict[str, str]:
     return {name: params.get(name, "") for name in FILTERS if params.get(name)}
+
+
+def _after(cursor: str) -> tuple[datetime, str] | None:
+    """Where the page starts; a cursor this page did not give (edited, stale) is the first page."""
+    try:
+        return pagination.decode(LISTING, cursor or None)
+    except Problem:
+        return None
+
+
+def _version(page: QueuePage, off_page: str) -> str:
+    """What the live poll compares: the rows shown, how many wait in all, an off-page selection."""
+    shown = "|".join(f"{r.id}:{r.gate_id}:{int(r.gate_escalated)}" for r in page.rows)
+    return hashlib.sha256(f"{shown}#{page.total}#{page.more}#{off_page}".encode()).hexdigest()[:16]
+
+
+def _decidable_here(view: TaskView, teams: list[str], email: str, filters: dict[str, str]) -> bool:
+    """Whether the queue, with these filters, would list this task (on any page)."""
+    task = view.task
+    return (
+        task.gate_id is not None
+        and task.team in teams
+        and task.gate_excluded != email
+        and filters.get("kind") in (None, task.gate_kind)
+        and filters.get("risk") in (None, task.gate_risk)
+    )
 
 
 async def queue_response(
@@ -31,38 +64,59 @@ async def queue_response(
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    """The queue page (or its board for htmx), with the selected item's full context."""
+    """One page of the queue (or its board for htmx), with the selected item's full context."""
     principal = visitor.principal
     filters = _filters(params)
+    cursor = params.get("cursor", "")
+    after = _after(cursor)
+    cursor = cursor if after is not None else ""
     teams = [t for t in principal.approver_teams if filters.get("team") in (None, t)]
-    tasks = await services.tasks.open_gate_rows(
-        teams, decided_by=principal.email, kind=filters.get("kind"), risk=filters.get("risk")
+    page = await services.tasks.queue_page(
+        teams,
+        decided_by=principal.email,
+        kind=filters.get("kind"),
+        risk=filters.get("risk"),
+        after=after,
+        limit=PAGE_SIZE,
     )
-    version = hashlib.sha256("|".join(f"{t.id}:{t.gate_id}" for t in tasks).encode()).hexdigest()[:16]
+    ids = [r.id for r in page.rows]
+    wanted, position = params.get("item", ""), params.get("position", "")
+    # An item asked for by id but not on this page (a link, a later page's selection) is shown
+    # beside the page if the queue would list it; the poll then also watches when it changes.
+    off_page = ""
+    if wanted and wanted not in ids:
+        changed = (await services.tasks.versions([wanted])).get(wanted)
+        off_page = f"{wanted}@{changed.isoformat()}" if changed else ""
+    version = _version(page, off_page)
     if params.get("v") == version and error is None:
         return Response(status_code=204)  # nothing changed: htmx keeps what is shown
-    # The item asked for; after a decision, whatever now stands where it stood.
-    ids = [t.id for t in tasks]
-    wanted, position = params.get("item", ""), params.get("position", "")
     selected_id: str | None = None
-    if wanted in ids:
-        selected_id = wanted
-    elif ids:
-        numeric = position.isascii() and position.isdigit() and len(position) < 7  # not "²", not 10**9999
-        selected_id = ids[min(int(position), len(ids) - 1)] if numeric else ids[0]
     detail: dict[str, Any] | None = None
-    if selected_id is not None:
+    if off_page:
+        view = await services.tasks.task(wanted)
+        if view is not None and _decidable_here(view, teams, principal.email, filters):
+            selected_id, detail = wanted, decision_context(visitor, view, services.settings)
+    if selected_id is None and ids:
+        # The item asked for; after a decision, whatever now stands where it stood.
+        numeric = position.isascii() and position.isdigit() and len(position) < 7  # not "²", not 10**9999
+        selected_id = (
+            wanted if wanted in ids else ids[min(int(position), len(ids) - 1)] if numeric else ids[0]
+        )
         view = await services.tasks.task(selected_id)
-        if view is not None:
-            detail = decision_context(visitor, view, services.settings)
+        detail = decision_context(visitor, view, services.settings) if view is not None else None
+    last = page.rows[-1] if page.more else None
     context = {
         "visitor": visitor,
-        "tasks": tasks,
+        "tasks": page.rows,
+        "total": page.total,
         "selected": selected_id,
         "position": ids.index(selected_id) if selected_id in ids else 0,
         "detail": detail,
         "filters": filters,
-        "query": urlencode(filters),
+        "query": urlencode(filters | ({"cursor": cursor} if cursor else {})),
+        "filter_query": urlencode(filters),
+        "cursor": cursor,
+        "next_cursor": pagination.encode(LISTING, last.gate_opened_at, last.id) if last else None,
         "teams": principal.approver_teams,
         "version": version,
         "error": error,

@@ -24,7 +24,11 @@ function moveSelection(step) {
   const rows = Array.from(board.querySelectorAll("tr.item"));
   const current = rows.findIndex((row) => row.classList.contains("selected"));
   const next = rows[current + step];
-  if (next) next.querySelector("a").click();
+  if (next) {
+    next.querySelector("a").click();
+  } else if (step > 0) {
+    board.querySelector("a.next-page")?.click(); // past the page's last item: the next page
+  }
 }
 
 // Keys that a focused link or button already answers: the shortcuts leave them alone.
