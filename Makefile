@@ -58,7 +58,6 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/approval_latency.py
-	$(BIN)/python benchmarks/queue_render.py
 	$(BIN)/python benchmarks/model_utility.py
 	$(BIN)/python benchmarks/offline_planner.py
 	$(BIN)/python benchmarks/load.py

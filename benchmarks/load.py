@@ -4,14 +4,22 @@ Both sides run as deployed: Exosuit as an `exosuit web` and an `exosuit worker` 
 (payloads sealed, SQLite or PostgreSQL), raw Temporal as a worker process of
 benchmarks/raw_temporal.py, against one Temporal dev server with `exosuit dev`'s dynamic
 config. A closed loop of approvals with N tasks in flight: each driver approves its task's
-open gate and waits for the next one (Exosuit: POST the decision, then read the task until
-its next gate shows; raw: an update that answers once the next gate is open). The sides
+open gate and waits for the next one (Exosuit: POST the decision, then long-poll
+`/wait?for=gate` as an automation does; raw: an update that answers once the next gate is
+open). The sides
 take turns (raw, Exosuit, raw, Exosuit...) so a noisy neighbour hits both.
 
-    .venv/bin/python benchmarks/load.py [--flight 1,50] [--seconds 20] [--rounds 2] [--postgres]
+Then a burst: B submissions at once until every task shows its first gate (raw: B workflow
+starts whose trivial "plan" activity opens their first gate), twice each, which leaves
+2B tasks open on each side for the RSS figures; then the review lists (benchmarks/
+queue_render.py) at 100 / 1,000 / 10,000 open gates on SQLite and PostgreSQL.
 
-Prints, per N: approve -> next gate p50/p95, decisions/s, the decision POST's p50, and the
-Exosuit/raw ratios; then the CPU seconds and RSS of each process.
+    .venv/bin/python benchmarks/load.py [--flight 1,50,200] [--seconds 20] [--rounds 2]
+        [--burst 500] [--lists 100,1000,10000] [--postgres]
+
+Prints, per N: approve -> next gate p50/p95, decisions/s, the decision POST's p50 and every
+error answer, with the Exosuit/raw ratios; the burst; the CPU seconds and RSS of each
+process; and ends with the whole table.
 """
 
 from __future__ import annotations
@@ -33,7 +41,8 @@ from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from raw_temporal import RawGates  # beside this script
+from queue_render import list_figures, scratch_database  # beside this script
+from raw_temporal import RawGates
 
 from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
 from exosuit.domain.autonomy import Role
@@ -286,7 +295,9 @@ class Raw:
         return time.perf_counter() - started
 
 
-async def main(flights: list[int], seconds: float, rounds: int, burst: int, postgres: bool) -> None:
+async def main(
+    flights: list[int], seconds: float, rounds: int, burst: int, postgres: bool, lists: list[int]
+) -> None:
     extra: list[str] = []
     for value in DEV_SERVER_DYNAMIC_CONFIG:
         extra += ["--dynamic-config-value", value]
@@ -296,60 +307,77 @@ async def main(flights: list[int], seconds: float, rounds: int, burst: int, post
     address = env.client.service_client.config.target_host
     models = ModelServer()
     await models.start()
-    plan = [
+    plan: list[dict[str, object]] = [
         {"title": f"Step {i}", "instructions": f"Do {i}.", "kind": "llm", "tool": None, "risk": "low"}
         for i in range(STEPS)
     ]
-    table: list[tuple[str, str, str, str]] = []  # figure, Exosuit, raw, ratio
-    with tempfile.TemporaryDirectory() as tmp:
-        if postgres:
-            database_url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-        else:
-            database_url = f"sqlite:///{tmp}/exosuit.db"
-        exosuit = Exosuit(address, models.register(ScriptedModel(plan)), Path(tmp), database_url)
-        raw = Raw(env.client, address, Path(tmp) / "raw.log")
-        await exosuit.start()
-        await raw.start()
-        try:
-            print(f"approve -> next gate, closed loop, {seconds:.0f} s per run, {rounds} rounds, "
-                  f"{'PostgreSQL' if postgres else 'SQLite'}")  # fmt: skip
-            for flight in flights:
-                results: dict[str, list[Figures]] = {"raw": [], "exosuit": []}
-                for _ in range(rounds):
-                    results["raw"].append(await raw.drive(flight, seconds))
-                    results["exosuit"].append(await exosuit.drive(flight, seconds))
-                ex, rw = _merge(results["exosuit"]), _merge(results["raw"])
-                print(f"\n{flight} in flight")
-                print("  " + rw.line("raw", seconds * rounds))
-                print("  " + ex.line("exosuit", seconds * rounds))
-                table += _loop_rows(flight, ex, rw, seconds * rounds)
-            if burst:
-                times: dict[str, list[float]] = {"raw": [], "exosuit": []}
-                for _ in range(rounds):  # each round leaves `burst` more tasks open on each side
-                    times["raw"].append(await raw.burst(burst))
-                    times["exosuit"].append(await exosuit.burst(burst))
-                ex_s, raw_s = statistics.median(times["exosuit"]), statistics.median(times["raw"])
-                label = f"{burst} submissions -> all at their first gate"
-                print(f"\n{label}: exosuit {times['exosuit']}, raw {times['raw']}")
-                table.append((label, f"{ex_s:.1f} s", f"{raw_s:.1f} s", f"{ex_s / raw_s:.2f}x"))
-            print("\nprocess        CPU s    RSS MB")
-            assert raw.process is not None
-            pids = {f"exosuit {n}": p.pid for n, p in exosuit.processes.items()}
-            pids["raw worker"] = raw.process.pid
-            rss: dict[str, float] = {}
-            for name, pid in pids.items():
-                cpu, rss[name] = _usage(pid)
-                print(f"{name:<14} {cpu:6.1f}  {rss[name]:7.1f}")
-            open_tasks = burst * rounds
-            table.append((f"RSS with {open_tasks} open tasks (after the bursts)",
-                          f"web+worker {rss['exosuit web'] + rss['exosuit worker']:.0f} MB",
-                          f"worker {rss['raw worker']:.0f} MB", "-"))  # fmt: skip
-        finally:
-            await exosuit.stop()
-            await raw.stop()
-            await models.stop()
-            await env.shutdown()
+    print(f"approve -> next gate, closed loop, {seconds:.0f} s per run, {rounds} rounds, "
+          f"{'PostgreSQL' if postgres else 'SQLite'}")  # fmt: skip
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            async with scratch_database("postgres" if postgres else "sqlite") as database_url:
+                exosuit = Exosuit(address, models.register(ScriptedModel(plan)), Path(tmp), database_url)
+                raw = Raw(env.client, address, Path(tmp) / "raw.log")
+                try:
+                    await exosuit.start()
+                    await raw.start()
+                    table = await _side_by_side(exosuit, raw, flights, seconds, rounds, burst)
+                finally:
+                    await exosuit.stop()
+                    await raw.stop()
+    finally:
+        await models.stop()
+        await env.shutdown()
+    for kind in ("sqlite", "postgres") if lists else ():
+        for gates in lists:
+            async with scratch_database(kind) as url:
+                figures = {f.request: f for f in await list_figures(url, gates, runs=60)}
+            floor = figures["/healthz (floor)"]
+            for request, f in figures.items():
+                if f is not floor:
+                    table.append((f"{request}, {gates} open gates, {kind}",
+                                  f"{f.p50_ms:.1f} / {f.p95_ms:.1f} ms, {f.size_bytes / 1024:.0f} KiB",
+                                  f"/healthz {floor.p50_ms:.1f} / {floor.p95_ms:.1f} ms", "-"))  # fmt: skip
     _print_table(table)
+
+
+async def _side_by_side(
+    exosuit: Exosuit, raw: Raw, flights: list[int], seconds: float, rounds: int, burst: int
+) -> list[tuple[str, str, str, str]]:
+    """The closed loops, the bursts and RSS: the table's rows, raw and Exosuit taking turns."""
+    table: list[tuple[str, str, str, str]] = []
+    for flight in flights:
+        results: dict[str, list[Figures]] = {"raw": [], "exosuit": []}
+        for _ in range(rounds):
+            results["raw"].append(await raw.drive(flight, seconds))
+            results["exosuit"].append(await exosuit.drive(flight, seconds))
+        ex, rw = _merge(results["exosuit"]), _merge(results["raw"])
+        print(f"\n{flight} in flight")
+        print("  " + rw.line("raw", seconds * rounds))
+        print("  " + ex.line("exosuit", seconds * rounds))
+        table += _loop_rows(flight, ex, rw, seconds * rounds)
+    if burst:
+        times: dict[str, list[float]] = {"raw": [], "exosuit": []}
+        for _ in range(rounds):  # each round leaves `burst` more tasks open on each side
+            times["raw"].append(await raw.burst(burst))
+            times["exosuit"].append(await exosuit.burst(burst))
+        ex_s, raw_s = statistics.median(times["exosuit"]), statistics.median(times["raw"])
+        label = f"{burst} submissions -> all at their first gate"
+        print(f"\n{label}: exosuit {times['exosuit']}, raw {times['raw']}")
+        table.append((label, f"{ex_s:.1f} s", f"{raw_s:.1f} s", f"{ex_s / raw_s:.2f}x"))
+    print("\nprocess        CPU s    RSS MB")
+    assert raw.process is not None
+    pids = {f"exosuit {n}": p.pid for n, p in exosuit.processes.items()}
+    pids["raw worker"] = raw.process.pid
+    rss: dict[str, float] = {}
+    for name, pid in pids.items():
+        cpu, rss[name] = _usage(pid)
+        print(f"{name:<14} {cpu:6.1f}  {rss[name]:7.1f}")
+    open_tasks = burst * rounds
+    table.append((f"RSS with {open_tasks} open tasks (after the bursts)",
+                  f"web+worker {rss['exosuit web'] + rss['exosuit worker']:.0f} MB",
+                  f"worker {rss['raw worker']:.0f} MB", "-"))  # fmt: skip
+    return table
 
 
 def _loop_rows(flight: int, ex: Figures, rw: Figures, seconds: float) -> list[tuple[str, str, str, str]]:
@@ -384,11 +412,17 @@ def _merge(runs: list[Figures]) -> Figures:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--flight", default="1,50", help="tasks in flight, comma-separated")
+    parser.add_argument("--flight", default="1,50,200", help="tasks in flight, comma-separated")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--burst", type=int, default=500, help="submissions at once (0: none)")
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL at 127.0.0.1:5432/test")
+    parser.add_argument(
+        "--lists",
+        default="100,1000,10000",
+        help="open gates for the review lists, on both databases ('': none)",
+    )
     args = parser.parse_args()
     flights = [int(n) for n in args.flight.split(",")]
-    asyncio.run(main(flights, args.seconds, args.rounds, args.burst, args.postgres))
+    lists = [int(n) for n in args.lists.split(",") if n]
+    asyncio.run(main(flights, args.seconds, args.rounds, args.burst, args.postgres, lists))

@@ -126,6 +126,21 @@ class Settings(BaseSettings):
         description="On SIGTERM/SIGINT a worker stops polling and gives its running activities this "
         "long to finish; then they are cancelled and Temporal hands them to another worker.",
     )
+    worker_max_cached_workflows: int = Field(
+        250,
+        ge=0,
+        description="Workflows a worker keeps in memory between their steps (each some 100-200 KB); "
+        "one evicted is replayed from its history when its next gate is decided.",
+    )
+    worker_max_concurrent_activities: int = Field(
+        100, ge=1, description="Activities (model calls, tool calls, records) a worker runs at once."
+    )
+    watch_interval_seconds: float = Field(
+        0.02,
+        gt=0,
+        description="How often a web process reads the versions of the tasks someone waits on "
+        "(long-polls, event streams): one query a tick, whatever the number of waiters.",
+    )
     log_format: Literal["json", "text"] | None = Field(
         None,
         description="Log lines on stderr: `json` (one object a line) or `text`; default json "

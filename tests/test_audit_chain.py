@@ -185,10 +185,18 @@ async def test_tampering_is_caught_by_the_api_and_the_cli_with_a_reason(
     assert code == 1 and finished.task_id in out.splitlines()[-1], out
 
 
-async def test_a_chain_changed_while_the_task_runs_stops_it_with_the_reason(system: System) -> None:
+@pytest.mark.parametrize("gate", ["plan", "step"])
+async def test_a_chain_changed_while_the_task_runs_stops_it_with_the_reason(
+    system: System, gate: str
+) -> None:
+    """At the plan gate the decision is written on its own; a step's approval is written with
+    the step's start (one transaction): either way the update says it was not recorded."""
     submitter = await system.user("member")
     approver = await system.user("approver")
     task = await approver.wait_gate((await submitter.submit(system.team, "supervised"))["id"], "plan")
+    if gate == "step":
+        assert (await approver.decide(task, "approve")).status_code == 200
+        task = await approver.wait_gate(task["id"], "step")
     async with system.db.session() as session:
         last = (
             await session.exec(select(func.max(AuditEvent.seq)).where(AuditEvent.task_id == task["id"]))

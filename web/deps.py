@@ -49,7 +49,7 @@ class Services:
             limits=Limits(settings),
             answers=DecisionAnswers(db),
             metrics=Metrics(Reports(db)),
-            watch=TaskWatch(tasks),
+            watch=TaskWatch(tasks, settings.watch_interval_seconds),
         )
 
 

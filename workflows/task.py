@@ -89,6 +89,10 @@ class TaskWorkflow:
         self._recording = asyncio.Lock()  # one record at a time, so each names the head it follows
         self._pending: list[TaskEvent] = []  # deferred events, recorded with the next one
         self._batched = False  # patch "batched-records": deferred events share a transaction
+        # Patch "decision-with-next-record": an approval of a step gate is recorded with the
+        # step's first record (one transaction); its update answers once that one is written.
+        self._decision_with_next = False
+        self._deciding: OpenGate | None = None  # a claimed gate whose decision waits in _pending
         self._budgeted = True  # the task or its team has a budget (as of the last record)
         self._planned = False  # the plan is approved: the steps are what is left
         self._current: StepState | None = None  # the step being walked, which a failure names
@@ -105,6 +109,7 @@ class TaskWorkflow:
             self._head = Anchor(0, GENESIS_HASH)
         self._separate_writes = workflow.patched("separate-store-writes")
         self._batched = workflow.patched("batched-records")
+        self._decision_with_next = self._batched and workflow.patched("decision-with-next-record")
         if task.resumed_by is not None:
             await self._record(
                 EventAction.TASK_RESUMED,
@@ -455,17 +460,31 @@ class TaskWorkflow:
         self._open = None
         if slot.decision is None:
             return None
+        # A person's approval of a model step is written with the step's start, which follows
+        # at once (one transaction): its update answers once that is written. (A tool step's
+        # approval names its seq in the execution key, so it is written on its own.)
+        with_next = (
+            self._decision_with_next
+            and slot.phase is GatePhase.CLAIMED
+            and kind is GateKind.STEP
+            and step is not None
+            and step.kind is StepKind.LLM
+            and slot.decision.action is DecisionAction.APPROVE
+        )
         try:
-            await self._record_decision(gate, slot.decision)
+            await self._record_decision(gate, slot.decision, defer=with_next)
         except (ActivityError, ApplicationError):
             slot.phase = GatePhase.UNRECORDED
             raise
+        if with_next:
+            self._deciding = slot  # _flush_locked marks it recorded (or not)
+            return slot.decision
         if slot.phase is GatePhase.CLAIMED:  # the deciding update answers before the flow goes on
             slot.phase = GatePhase.RECORDED
             await workflow.wait_condition(lambda: slot.phase is GatePhase.ANSWERED)
         return slot.decision
 
-    async def _record_decision(self, gate: Gate, decision: Decision) -> None:
+    async def _record_decision(self, gate: Gate, decision: Decision, *, defer: bool = False) -> None:
         """The decision in the read model and the audit; an edit's text becomes what runs."""
         edit: dict[str, Any] = {}
         step = next((s for s in self._steps if s.id == gate.step_id), None)
@@ -492,6 +511,7 @@ class TaskWorkflow:
             status=TaskStatus.RUNNING if person else None,
             close_gate=True,
             data=decision_data(gate, decision) | bound | _via(decision.via_token),
+            defer=defer,
             **edit,
         )
         if bound and step is not None:
@@ -577,12 +597,20 @@ class TaskWorkflow:
             return
         events, self._pending = self._pending, []
         events[0].after = self._head  # the chain must still end where this workflow left it
-        if self._batched:
-            result = await workflow.execute_local_activity(RECORD_EVENTS_ACTIVITY, events, **STORE_WRITE)
-            self._budgeted = bool(result.get("budgeted", True)) if isinstance(result, dict) else True
-        else:
-            result = await workflow.execute_local_activity(RECORD_ACTIVITY, events[0], **STORE_WRITE)
+        deciding, self._deciding = self._deciding, None
+        try:
+            if self._batched:
+                result = await workflow.execute_local_activity(RECORD_EVENTS_ACTIVITY, events, **STORE_WRITE)
+                self._budgeted = bool(result.get("budgeted", True)) if isinstance(result, dict) else True
+            else:
+                result = await workflow.execute_local_activity(RECORD_ACTIVITY, events[0], **STORE_WRITE)
+        except (ActivityError, ApplicationError):
+            if deciding is not None:  # its update says the decision could not be recorded
+                deciding.phase = GatePhase.UNRECORDED
+            raise
         self._head = _anchor(result)
+        if deciding is not None:  # the decision is written: its update answers
+            deciding.phase = GatePhase.RECORDED
 
     @workflow.query
     def audit_head(self) -> Anchor | None:

@@ -62,6 +62,8 @@ def build_worker(
         # On shutdown (SIGTERM) running activities get this long to finish; then they are
         # cancelled and fail as "worker shutdown", which Temporal retries on another worker.
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
+        max_cached_workflows=settings.worker_max_cached_workflows,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
         workflows=[TaskWorkflow, *automation.workflows],
         activities=[
             recording.record_event,
