@@ -11,15 +11,13 @@ import logging
 import time
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any
-
-import httpx2
-import mcp
-from mcp.client.stdio import StdioServerParameters
-from mcp.client.streamable_http import streamable_http_client
+from typing import TYPE_CHECKING, Any
 
 from exosuit.domain.tools import MCP_PREFIX, ToolSpec, mcp_tool_name
 from exosuit.tooling import McpServerConfig, ToolsConfig
+
+if TYPE_CHECKING:
+    import mcp
 
 log = logging.getLogger(__name__)
 DISCOVERY_TTL_SECONDS = 60.0
@@ -42,6 +40,12 @@ class McpTools:
         self._cache: dict[str, tuple[float, list[ToolSpec]]] = {}
 
     def _client(self, server: McpServerConfig) -> mcp.Client:
+        # The SDK (some 25 MB) is loaded by the first MCP call, not by every worker.
+        import httpx2
+        import mcp
+        from mcp.client.stdio import StdioServerParameters
+        from mcp.client.streamable_http import streamable_http_client
+
         if server.command is not None:
             env = {name: self._env.get(var, "") for name, var in server.env.items()}
             params = StdioServerParameters(

@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from temporalio.client import Client
@@ -19,20 +19,21 @@ from temporalio.client import Client
 from exosuit.cli.reconciler import reconcile_forever
 from exosuit.cli.supervisor import SupervisionError, TemporalSupervisor
 from exosuit.cli.temporal_server import connect, metrics_runtime
-from exosuit.cli.worker import build_worker
 from exosuit.cli.worker_health import WorkerHealth
 from exosuit.cli.worker_process import WorkerProcess, worker_env
 from exosuit.domain.audit import anchor_key
 from exosuit.domain.autonomy import Role
-from exosuit.llm import embedded as embedded_model
-from exosuit.llm.embedded import EmbeddedModel
 from exosuit.processes import DataDirInUse, DataDirLock
 from exosuit.settings import Settings
 from exosuit.storage.audit_log import AuditLog
 from exosuit.storage.db import Database, DatabaseDown, migrate
 from exosuit.storage.identity import Directory
-from web.app import create_app
-from web.deps import Services
+
+if TYPE_CHECKING:
+    from exosuit.llm.embedded import EmbeddedModel
+
+# Each command imports only what it runs: the web process never loads the model client and
+# the activities, the worker never loads the web app (startup time and memory, per process).
 
 ADMIN_EMAIL = "admin@exosuit.local"
 ADMIN_TEAM = "default"
@@ -125,6 +126,11 @@ async def _checkpoints(settings: Settings, db: Database) -> None:
 
 async def run_dev(settings: Settings, port: int) -> None:
     """Temporal (embedded unless TEMPORAL_ADDRESS is set) + the web app, and a worker process."""
+    from exosuit.llm import embedded as embedded_model
+    from exosuit.llm.embedded import EmbeddedModel
+    from web.app import create_app
+    from web.deps import Services
+
     loop = asyncio.get_running_loop()
     started = loop.time()
     os.umask(0o077)  # the embedded state (databases, logs, secrets) is readable by this user only
@@ -221,6 +227,9 @@ async def run_dev(settings: Settings, port: int) -> None:
 
 
 async def run_web(settings: Settings, port: int) -> None:
+    from web.app import create_app
+    from web.deps import Services
+
     migrate(settings.resolved_database_url)
     db = Database.from_settings(settings)
     try:
@@ -237,6 +246,8 @@ async def run_web(settings: Settings, port: int) -> None:
 
 
 async def run_worker(settings: Settings) -> None:
+    from exosuit.cli.worker import build_worker
+
     health = WorkerHealth()
     probes = None
     if settings.worker_health_port:  # first, so that waiting for Temporal shows as alive, not ready

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass, field
@@ -19,7 +20,6 @@ from exosuit.storage.db import Database, utcnow
 from exosuit.storage.tables import ApiToken, Membership, Team, User, WebSession
 
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not a password anyone has")
 TOKEN_PREFIX = "exo_"
 _TOUCH_EVERY = timedelta(minutes=5)
 SESSION_LIFETIME = timedelta(hours=12)
@@ -54,6 +54,13 @@ def hash_token(token: str) -> str:
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """What an unknown account's password is checked against (hashed on first use: hashing
+    takes most of a second of CPU, which every process would pay at import)."""
+    return _hasher.hash("not a password anyone has")
 
 
 def check_password(password_hash: str, password: str) -> bool:
@@ -229,7 +236,7 @@ class Directory:
             user = (await session.exec(select(User).where(User.email == email.strip().lower()))).first()
             if user is None or user.id is None or not user.password_hash or user.disabled_at:
                 # The same work either way: no oracle for who exists. Hashing runs off the event loop.
-                await asyncio.to_thread(check_password, _DUMMY_HASH, password)
+                await asyncio.to_thread(check_password, _dummy_hash(), password)
                 return None
             if not await asyncio.to_thread(check_password, user.password_hash, password):
                 return None
