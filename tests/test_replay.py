@@ -24,7 +24,7 @@ from tests.support.model_server import DEFAULT_PLAN, ModelServer, ScriptedModel
 from workflows.task import TaskWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
-RECORDING = "rich_manual_task_decision_with_next.json"  # what this version of the workflow records
+RECORDING = "rich_manual_task_records_with_next.json"  # what this version of the workflow records
 # The recorded plan ends with a tool step, so the history holds a tool call ("tool-calls").
 RECORDED_PLAN = [
     *DEFAULT_PLAN,

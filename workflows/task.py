@@ -89,9 +89,10 @@ class TaskWorkflow:
         self._recording = asyncio.Lock()  # one record at a time, so each names the head it follows
         self._pending: list[TaskEvent] = []  # deferred events, recorded with the next one
         self._batched = False  # patch "batched-records": deferred events share a transaction
-        # Patch "decision-with-next-record": an approval of a step gate is recorded with the
-        # step's first record (one transaction); its update answers once that one is written.
-        self._decision_with_next = False
+        # Patch "records-with-next": events that another follows at once share its transaction
+        # (a submission with the planning start, a plan with its gate, a step's approval with
+        # the step's start; that approval's update answers once it is written).
+        self._with_next = False
         self._deciding: OpenGate | None = None  # a claimed gate whose decision waits in _pending
         self._budgeted = True  # the task or its team has a budget (as of the last record)
         self._planned = False  # the plan is approved: the steps are what is left
@@ -109,7 +110,7 @@ class TaskWorkflow:
             self._head = Anchor(0, GENESIS_HASH)
         self._separate_writes = workflow.patched("separate-store-writes")
         self._batched = workflow.patched("batched-records")
-        self._decision_with_next = self._batched and workflow.patched("decision-with-next-record")
+        self._with_next = self._batched and workflow.patched("records-with-next")
         if task.resumed_by is not None:
             await self._record(
                 EventAction.TASK_RESUMED,
@@ -122,6 +123,7 @@ class TaskWorkflow:
                 EventAction.TASK_SUBMITTED,
                 actor=f"user:{task.submitted_by}",
                 data=_via(task.submitted_via) | {"team": task.team, "autonomy": task.autonomy},
+                defer=self._with_next,  # with task.planning, which follows at once
             )
         resumable = True
         try:
@@ -220,6 +222,7 @@ class TaskWorkflow:
                     data=draft.data,
                     new_plan=draft.steps,
                     call=draft.call,
+                    defer=self._with_next,  # with the plan gate, or what comes first without one
                 )
                 self._steps = _states(draft.steps)
                 return
@@ -464,7 +467,7 @@ class TaskWorkflow:
         # at once (one transaction): its update answers once that is written. (A tool step's
         # approval names its seq in the execution key, so it is written on its own.)
         with_next = (
-            self._decision_with_next
+            self._with_next
             and slot.phase is GatePhase.CLAIMED
             and kind is GateKind.STEP
             and step is not None
