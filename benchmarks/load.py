@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -339,6 +340,9 @@ async def main(
                                   f"{f.p50_ms:.1f} / {f.p95_ms:.1f} ms, {f.size_bytes / 1024:.0f} KiB",
                                   f"/healthz {floor.p50_ms:.1f} / {floor.p95_ms:.1f} ms", "-"))  # fmt: skip
     _print_table(table)
+    failed = [row for row in table if _server_errors(row[1])]
+    if failed:  # the load test's assertion: at this load, no 5xx and no dropped request
+        raise SystemExit(f"server errors under load: {failed}")
 
 
 async def _side_by_side(
@@ -378,6 +382,11 @@ async def _side_by_side(
                   f"web+worker {rss['exosuit web'] + rss['exosuit worker']:.0f} MB",
                   f"worker {rss['raw worker']:.0f} MB", "-"))  # fmt: skip
     return table
+
+
+def _server_errors(cell: str) -> bool:
+    """Whether a row's error count names a 5xx, or a request that got no answer."""
+    return "no answer" in cell or re.search(r"\b5\d\d:", cell) is not None
 
 
 def _loop_rows(flight: int, ex: Figures, rw: Figures, seconds: float) -> list[tuple[str, str, str, str]]:
@@ -423,6 +432,6 @@ if __name__ == "__main__":
         help="open gates for the review lists, on both databases ('': none)",
     )
     args = parser.parse_args()
-    flights = [int(n) for n in args.flight.split(",")]
+    flights = [int(n) for n in args.flight.split(",") if n]
     lists = [int(n) for n in args.lists.split(",") if n]
     asyncio.run(main(flights, args.seconds, args.rounds, args.burst, args.postgres, lists))

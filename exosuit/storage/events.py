@@ -2,17 +2,24 @@
 
 `EventWriter.apply` updates the read model and appends the audit event together, guarded
 by an idempotency key, so a retried activity never writes twice.
+
+This is the hot path of every task step, so it speaks SQLAlchemy Core on the tables
+(statements cached by their shape, no identity map, no unit of work): a batch reads its
+known keys, the task row and the chain's head once each, carries them forward across its
+events, and writes the task row once at the end.
 """
 
 from __future__ import annotations
 
-from contextlib import suppress
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
+from sqlmodel import select as select_model
 
 from exosuit.domain.audit import GENESIS_HASH, Anchor, event_hash, format_at, sign_anchor
 from exosuit.domain.autonomy import excluded_decider
@@ -27,6 +34,66 @@ from exosuit.storage.tables import AuditAnchor, AuditEvent, ModelCall, Step, Tas
 
 _APPEND_ATTEMPTS = 5
 _ENDINGS = frozenset(EventAction.ended(s) for s in TaskStatus if not s.active)
+_EMPTY_CHAIN = Anchor(0, GENESIS_HASH)
+
+# The tables themselves: their columns' types (UTC datetimes, JSON) apply to every bind.
+_TASK: Table = Task.__table__  # type: ignore[attr-defined]
+_STEP: Table = Step.__table__  # type: ignore[attr-defined]
+_TEAM: Table = Team.__table__  # type: ignore[attr-defined]
+_AUDIT: Table = AuditEvent.__table__  # type: ignore[attr-defined]
+_ANCHOR: Table = AuditAnchor.__table__  # type: ignore[attr-defined]
+_CALL: Table = ModelCall.__table__  # type: ignore[attr-defined]
+_t, _s, _a, _c = _TASK.c, _STEP.c, _AUDIT.c, _CALL.c
+
+# The hot path's statements, built once and executed with parameters: each is compiled once
+# (per set of columns an INSERT or UPDATE is given) and never rebuilt or re-keyed per call.
+# The SET of `_UPDATE_TASK` and `_UPDATE_STEP` is the columns their parameters name.
+_KNOWN_KEYS = select(_a.idem_key, _a.seq, _a.hash).where(
+    _a.task_id == bindparam("task"), _a.idem_key.in_(bindparam("keys", expanding=True))
+)
+_CHAIN_HEAD = select(_a.seq, _a.hash).where(_a.task_id == bindparam("task")).order_by(_a.seq.desc()).limit(1)
+_TASK_ROW = select(_TASK).where(_t.id == bindparam("task")).with_for_update()  # writers take turns
+_UPDATE_TASK = update(_TASK).where(_t.id == bindparam("task"))
+_BUDGETS = (
+    select(_t.budget_usd, _TEAM.c.monthly_budget_usd)
+    .join(_TEAM, _TEAM.c.name == _t.team)
+    .where(_t.id == bindparam("task"))
+)
+_STEP_ROW = select(_s.index, _s.instructions, _s.args, _s.output).where(
+    _s.id == bindparam("step"), _s.task_id == bindparam("task")
+)
+_UPDATE_STEP = update(_STEP).where(_s.id == bindparam("step"))
+_LAST_OUTPUT = (
+    select(_s.output)
+    .where(_s.task_id == bindparam("task"), _s.status == StepStatus.COMPLETED)
+    .order_by(_s.index.desc())
+    .limit(1)
+)
+_CALL_KNOWN = select(_c.id).where(_c.key == bindparam("call"))
+_INSERT_CALL = insert(_CALL)
+_STEP_USAGE = (
+    update(_STEP)
+    .where(_s.id == bindparam("step"))
+    .values(
+        model=bindparam("call_model"),
+        provider=bindparam("call_provider"),
+        prompt_tokens=_s.prompt_tokens + bindparam("add_prompt_tokens"),
+        completion_tokens=_s.completion_tokens + bindparam("add_completion_tokens"),
+        cost_usd=_s.cost_usd + bindparam("add_cost_usd"),
+    )
+)
+_TASK_USAGE = (
+    update(_TASK)
+    .where(_t.id == bindparam("task"))
+    .values(
+        prompt_tokens=_t.prompt_tokens + bindparam("add_prompt_tokens"),
+        completion_tokens=_t.completion_tokens + bindparam("add_completion_tokens"),
+        cost_usd=_t.cost_usd + bindparam("add_cost_usd"),
+    )
+)
+_INSERT_EVENT = insert(_AUDIT)
+_DELETE_ANCHOR = delete(_ANCHOR).where(_ANCHOR.c.task_id == bindparam("task"))
+_INSERT_ANCHOR = insert(_ANCHOR)
 
 
 @dataclass(frozen=True)
@@ -41,6 +108,21 @@ class Written:
 
 class ChainChanged(Exception):
     """The chain no longer ends where the workflow last recorded: someone wrote around Exosuit."""
+
+
+class _TaskRow:
+    """A task's row as this transaction has left it so far: every column, and those changed."""
+
+    def __init__(self, columns: Mapping[str, Any]) -> None:
+        self.columns = dict(columns)
+        self.changed: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        return self.columns[name]
+
+    def set(self, **values: Any) -> None:
+        self.columns.update(values)
+        self.changed.update(values)
 
 
 class EventWriter:
@@ -64,17 +146,30 @@ class EventWriter:
         return await self._write(events, check_budget=True)
 
     async def _write(self, events: list[TaskEvent], *, check_budget: bool) -> Written:
+        task_id = events[0].task_id
+        if any(ev.task_id != task_id for ev in events):
+            raise ValueError("a batch of events belongs to one task")
+
         def work(session: Session) -> Written:
+            conn = session.connection()
+            found = conn.execute(_KNOWN_KEYS, {"task": task_id, "keys": [ev.key for ev in events]})
+            done = {key: Anchor(seq, digest) for key, seq, digest in found}
+            task: _TaskRow | None = None  # read at the first event not yet written
+            chain = _EMPTY_CHAIN
             head: Anchor | None = None
             enqueued = False
             for event in events:
-                done = self._event(session, event.task_id, event.key)
-                if done is not None:
-                    head = Anchor(done.seq, done.hash)
+                if event.key in done:  # written before, or earlier in this batch
+                    head = done[event.key]
                     continue
-                head, added = self._apply(session, event, event.call)
+                if task is None:
+                    task, chain = _task_row(conn, task_id), _chain_head(conn, task_id)
+                chain, added = self._apply(conn, task, chain, event, event.call)
+                head = done[event.key] = chain
                 enqueued = enqueued or added
-            budgeted = self._budgeted(session, events[0].task_id) if check_budget else True
+            if task is not None:
+                conn.execute(_UPDATE_TASK, {"task": task_id, **task.changed})
+            budgeted = _budgeted(conn, task_id) if check_budget else True
             session.commit()
             assert head is not None
             return Written(head, budgeted, enqueued)
@@ -88,25 +183,17 @@ class EventWriter:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _budgeted(self, session: Session, task_id: str) -> bool:
-        found = session.exec(
-            select(Task.budget_usd, Team.monthly_budget_usd)
-            .join(Team, col(Team.name) == col(Task.team))
-            .where(Task.id == task_id)
-        )
-        row = found.first()
-        return row is None or row[0] is not None or row[1] is not None
-
     async def stream_output(self, task_id: str, step_id: str, text: str) -> None:
         """A running step's text so far: read model only, no audit event (the final text gets one)."""
 
         def work(session: Session) -> None:
-            step, task = session.get(Step, step_id), session.get(Task, task_id)
-            if step is None or task is None or step.task_id != task_id:
+            conn = session.connection()
+            moved = conn.execute(
+                update(_STEP).where(_s.id == step_id, _s.task_id == task_id).values(partial_output=text)
+            )
+            if moved.rowcount == 0:  # not a step of this task
                 return
-            step.partial_output = text
-            task.updated_at = utcnow()  # live views poll on this
-            session.add_all([step, task])
+            conn.execute(_UPDATE_TASK, {"task": task_id, "updated_at": utcnow()})  # live views poll on it
             session.commit()
 
         await self.db.write(work)
@@ -115,213 +202,223 @@ class EventWriter:
         """The audit event written under an idempotency key, if any."""
         async with self.db.session() as session:
             found = await session.exec(
-                select(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.idem_key == key)
+                select_model(AuditEvent).where(
+                    col(AuditEvent.task_id) == task_id, col(AuditEvent.idem_key) == key
+                )
             )
             return found.first()
 
-    def _event(self, session: Session, task_id: str, key: str) -> AuditEvent | None:
-        found = session.exec(
-            select(AuditEvent).where(AuditEvent.task_id == task_id, AuditEvent.idem_key == key)
-        )
-        return found.first()
-
-    def _apply(self, session: Session, ev: TaskEvent, call: CallRecord | None) -> tuple[Anchor, bool]:
-        """The event applied in the session; the head after it, and whether it left outbox rows."""
-        task = session.get(Task, ev.task_id)
-        if task is None:
-            raise LookupError(f"task {ev.task_id} does not exist")
+    def _apply(
+        self, conn: Connection, task: _TaskRow, chain: Anchor, ev: TaskEvent, call: CallRecord | None
+    ) -> tuple[Anchor, bool]:
+        """The event applied on `task` (written by the caller) and in the tables; the chain's
+        head after it, and whether it left outbox rows."""
         data: dict[str, Any] = dict(ev.data)
-        closing = outbox.gate_document(task) if ev.close_gate else None  # a webhook names it
+        closing = outbox.gate_document(task.columns) if ev.close_gate else None  # a webhook names it
         if ev.action is EventAction.TASK_SUBMITTED:  # the chain holds what was submitted
-            data |= {"title": task.title, "instructions": task.instructions, "team": task.team}
+            data |= {"title": task["title"], "instructions": task["instructions"], "team": task["team"]}
         now = utcnow()
-        task.waiting_reason, task.waiting_since = None, None  # it moved
+        task.set(waiting_reason=None, waiting_since=None)  # it moved
         if ev.action is EventAction.TASK_RESUMED:  # live again: the workflow's head anchors it
-            task.error = None
-            anchor = session.get(AuditAnchor, task.id)
-            if anchor is not None:
-                session.delete(anchor)
+            task.set(error=None)
+            conn.execute(_DELETE_ANCHOR, {"task": ev.task_id})
         if ev.status is not None:
-            task.status = ev.status
+            task.set(status=ev.status)
             if ev.status is TaskStatus.COMPLETED:
-                task.result = self._last_output(session, task.id)
+                task.set(result=conn.execute(_LAST_OUTPUT, {"task": ev.task_id}).scalar())
         if ev.error is not None:
-            task.error = ev.error
+            task.set(error=ev.error)
         if ev.autonomy is not None:
-            task.autonomy = ev.autonomy
+            task.set(autonomy=ev.autonomy)
         if ev.close_gate:
-            _set_gate(task, None)
+            task.set(**_gate_columns(None, task["submitted_by"]))
         if ev.open_gate is not None:
-            _set_gate(task, ev.open_gate)
+            task.set(**_gate_columns(ev.open_gate, task["submitted_by"]))
         if ev.new_plan is not None:
-            data.update(self._replace_plan(session, task.id, ev))
+            data.update(_replace_plan(conn, ev))
         if ev.step_id is not None:
-            data.update(self._update_step(session, ev))
+            data.update(_update_step(conn, ev))
         if call is not None:
-            data.update(self._record_call(session, task, call))
-        task.updated_at = now
-        session.add(task)
-        head = self._append(session, ev, data, now)
+            data.update(_usage(call))
+            if _record_call(conn, ev.task_id, call):
+                task.set(
+                    prompt_tokens=task["prompt_tokens"] + call.prompt_tokens,
+                    completion_tokens=task["completion_tokens"] + call.completion_tokens,
+                    cost_usd=task["cost_usd"] + call.cost_usd,
+                )
+        task.set(updated_at=now)
+        head = _append(conn, ev, chain, data, now)
         # The outbox: webhook messages and notifications commit with the event or not at all.
-        enqueued = outbox.enqueue(session, task, ev, head, closing)
+        enqueued = outbox.enqueue(conn, task.columns, ev, head, closing)
         if ev.action in _ENDINGS and self._anchor_key is not None:
             signature = sign_anchor(self._anchor_key, ev.task_id, head)
-            session.merge(AuditAnchor(task_id=ev.task_id, seq=head.seq, hash=head.hash, signature=signature))
+            conn.execute(_DELETE_ANCHOR, {"task": ev.task_id})
+            anchor = {"task_id": ev.task_id, "seq": head.seq, "hash": head.hash, "signature": signature}
+            conn.execute(_INSERT_ANCHOR, anchor)
         return head, enqueued
-
-    def _replace_plan(self, session: Session, task_id: str, ev: TaskEvent) -> dict[str, Any]:
-        assert ev.new_plan is not None
-        old = list(session.exec(select(Step).where(Step.task_id == task_id)))
-        before = [s.plan_entry() for s in sorted(old, key=lambda s: s.index)]
-        # A person's edit names tools without their descriptions: the earlier plan knew them.
-        known_tools = {s.tool: s.tool_info for s in old if s.tool and s.tool_info}
-        for step in old:
-            session.delete(step)
-        session.flush()
-        after = []
-        for index, new in enumerate(ev.new_plan):
-            step = Step(task_id=task_id, index=index, **asdict(new))
-            if step.tool_info is None and step.tool in known_tools:
-                step.tool_info = known_tools[step.tool]
-            session.add(step)
-            after.append(step.plan_entry())
-        changes: dict[str, Any] = {"steps": after}
-        if before:
-            changes["before"] = {"steps": before}
-        return changes
-
-    def _update_step(self, session: Session, ev: TaskEvent) -> dict[str, Any]:
-        step = session.get(Step, ev.step_id)
-        if step is None or step.task_id != ev.task_id:
-            raise LookupError(f"step {ev.step_id} is not part of task {ev.task_id}")
-        data: dict[str, Any] = {"step_id": step.id, "step_index": step.index}
-        if ev.step_status is not None:
-            step.status = ev.step_status
-        if ev.instructions is not None:
-            data["diff"] = text_diff(step.instructions, ev.instructions)
-            data["before"], data["after"] = step.instructions, ev.instructions
-            step.instructions = ev.instructions
-        if ev.args is not None:
-            before, after = args_text(step.args), args_text(ev.args)
-            data["diff"] = text_diff(before, after)
-            data["args_before_sha256"] = args_hash(step.args)
-            data["args_sha256"] = args_hash(ev.args)
-            step.args = ev.args
-        if ev.output is not None:
-            if step.output is not None:
-                data["diff"] = text_diff(step.output, ev.output)
-            data["output_sha256"] = fingerprint(ev.output)
-            data["output_chars"] = len(ev.output)
-            step.output, step.partial_output = ev.output, None
-        session.add(step)
-        return data
 
     async def meter(self, task_id: str, call: CallRecord) -> None:
         """A model call's usage, stored as soon as it is known (once per key)."""
 
         def work(session: Session) -> None:
-            task = session.get(Task, task_id)
-            if task is None:
+            conn = session.connection()
+            if conn.execute(select(_t.id).where(_t.id == task_id)).first() is None:
                 return
-            self._record_call(session, task, call)
-            session.add(task)
-            with suppress(IntegrityError):  # the same call, stored meanwhile by its event
-                session.commit()
+            try:
+                if not _record_call(conn, task_id, call):
+                    return
+            except IntegrityError:  # the same call, stored meanwhile by its event
+                return
+            conn.execute(_TASK_USAGE, {"task": task_id, **_added(call)})
+            session.commit()
 
         await self.db.write(work)
 
-    def _record_call(self, session: Session, task: Task, call: CallRecord) -> dict[str, Any]:
-        usage = {
-            "provider": call.provider,
-            "model": call.model,
-            "prompt_tokens": call.prompt_tokens,
-            "completion_tokens": call.completion_tokens,
-            "cost_usd": call.cost_usd,
-        }
-        usage |= {"usage_estimated": True} if call.usage_estimated else {}
-        known = session.exec(select(ModelCall.id).where(ModelCall.key == call.key))
-        if known.first() is not None:  # metered when it was made
-            return usage
-        session.add(
-            ModelCall(
-                key=call.key,
-                task_id=task.id,
-                step_id=call.step_id,
-                purpose=call.purpose,
-                provider=call.provider,
-                model=call.model,
-                prompt_tokens=call.prompt_tokens,
-                completion_tokens=call.completion_tokens,
-                cost_usd=call.cost_usd,
-            )
+
+def _task_row(conn: Connection, task_id: str) -> _TaskRow:
+    row = conn.execute(_TASK_ROW, {"task": task_id}).first()
+    if row is None:
+        raise LookupError(f"task {task_id} does not exist")
+    return _TaskRow(row._asdict())
+
+
+def _chain_head(conn: Connection, task_id: str) -> Anchor:
+    last = conn.execute(_CHAIN_HEAD, {"task": task_id}).first()
+    return _EMPTY_CHAIN if last is None else Anchor(last.seq, last.hash)
+
+
+def _budgeted(conn: Connection, task_id: str) -> bool:
+    row = conn.execute(_BUDGETS, {"task": task_id}).first()
+    return row is None or row[0] is not None or row[1] is not None
+
+
+def _replace_plan(conn: Connection, ev: TaskEvent) -> dict[str, Any]:
+    assert ev.new_plan is not None
+    old = [Step(**row) for row in conn.execute(select(_STEP).where(_STEP.c.task_id == ev.task_id)).mappings()]
+    before = [s.plan_entry() for s in sorted(old, key=lambda s: s.index)]
+    # A person's edit names tools without their descriptions: the earlier plan knew them.
+    known_tools = {s.tool: s.tool_info for s in old if s.tool and s.tool_info}
+    conn.execute(delete(_STEP).where(_STEP.c.task_id == ev.task_id))
+    new = [Step(task_id=ev.task_id, index=index, **asdict(step)) for index, step in enumerate(ev.new_plan)]
+    for step in new:
+        if step.tool_info is None and step.tool in known_tools:
+            step.tool_info = known_tools[step.tool]
+    if new:
+        conn.execute(insert(_STEP), [step.model_dump() for step in new])
+    changes: dict[str, Any] = {"steps": [step.plan_entry() for step in new]}
+    if before:
+        changes["before"] = {"steps": before}
+    return changes
+
+
+def _update_step(conn: Connection, ev: TaskEvent) -> dict[str, Any]:
+    found = conn.execute(_STEP_ROW, {"step": ev.step_id, "task": ev.task_id}).first()
+    if found is None:
+        raise LookupError(f"step {ev.step_id} is not part of task {ev.task_id}")
+    data: dict[str, Any] = {"step_id": ev.step_id, "step_index": found.index}
+    values: dict[str, Any] = {}
+    if ev.step_status is not None:
+        values["status"] = ev.step_status
+    if ev.instructions is not None:
+        data["diff"] = text_diff(found.instructions, ev.instructions)
+        data["before"], data["after"] = found.instructions, ev.instructions
+        values["instructions"] = ev.instructions
+    if ev.args is not None:
+        before, after = args_text(found.args), args_text(ev.args)
+        data["diff"] = text_diff(before, after)
+        data["args_before_sha256"] = args_hash(found.args)
+        data["args_sha256"] = args_hash(ev.args)
+        values["args"] = ev.args
+    if ev.output is not None:
+        if found.output is not None:
+            data["diff"] = text_diff(found.output, ev.output)
+        data["output_sha256"] = fingerprint(ev.output)
+        data["output_chars"] = len(ev.output)
+        values |= {"output": ev.output, "partial_output": None}
+    if values:
+        conn.execute(_UPDATE_STEP, {"step": ev.step_id, **values})
+    return data
+
+
+def _usage(call: CallRecord) -> dict[str, Any]:
+    """What the audit event says of a model call."""
+    usage = {
+        "provider": call.provider,
+        "model": call.model,
+        "prompt_tokens": call.prompt_tokens,
+        "completion_tokens": call.completion_tokens,
+        "cost_usd": call.cost_usd,
+    }
+    return usage | ({"usage_estimated": True} if call.usage_estimated else {})
+
+
+def _record_call(conn: Connection, task_id: str, call: CallRecord) -> bool:
+    """The call's row and its step's usage, unless its key is known; whether it was new (the
+    caller adds its usage to the task's)."""
+    if conn.execute(_CALL_KNOWN, {"call": call.key}).first() is not None:
+        return False  # metered when it was made
+    row = {
+        "key": call.key,
+        "task_id": task_id,
+        "step_id": call.step_id,
+        "purpose": call.purpose,
+        "provider": call.provider,
+        "model": call.model,
+        "prompt_tokens": call.prompt_tokens,
+        "completion_tokens": call.completion_tokens,
+        "cost_usd": call.cost_usd,
+    }
+    conn.execute(_INSERT_CALL, row)
+    if call.step_id is not None:
+        model = {"step": call.step_id, "call_model": call.model, "call_provider": call.provider}
+        conn.execute(_STEP_USAGE, model | _added(call))
+    return True
+
+
+def _added(call: CallRecord) -> dict[str, Any]:
+    """A call's usage as the parameters `_STEP_USAGE` and `_TASK_USAGE` add."""
+    return {
+        "add_prompt_tokens": call.prompt_tokens,
+        "add_completion_tokens": call.completion_tokens,
+        "add_cost_usd": call.cost_usd,
+    }
+
+
+def _append(conn: Connection, ev: TaskEvent, chain: Anchor, data: dict[str, Any], now: datetime) -> Anchor:
+    """The audit event after `chain` (the head this batch has carried forward); the new head."""
+    if ev.after is not None and (chain.seq, chain.hash) != (ev.after.seq, ev.after.hash):
+        raise ChainChanged(
+            f"the audit chain of task {ev.task_id} ends at seq {chain.seq}, not at the seq "
+            f"{ev.after.seq} this task last recorded: it was changed outside Exosuit"
         )
-        task.prompt_tokens += call.prompt_tokens
-        task.completion_tokens += call.completion_tokens
-        task.cost_usd += call.cost_usd
-        if call.step_id is not None:
-            step = session.get(Step, call.step_id)
-            if step is not None:
-                step.model = call.model
-                step.provider = call.provider
-                step.prompt_tokens += call.prompt_tokens
-                step.completion_tokens += call.completion_tokens
-                step.cost_usd += call.cost_usd
-                session.add(step)
-        return usage
-
-    def _last_output(self, session: Session, task_id: str) -> str | None:
-        found = session.exec(
-            select(Step.output)
-            .where(Step.task_id == task_id, Step.status == StepStatus.COMPLETED)
-            .order_by(col(Step.index).desc())
-            .limit(1)
-        )
-        return found.first()
-
-    def _append(self, session: Session, ev: TaskEvent, data: dict[str, Any], now: datetime) -> Anchor:
-        last = (
-            session.exec(
-                select(AuditEvent.seq, AuditEvent.hash)
-                .where(AuditEvent.task_id == ev.task_id)
-                .order_by(col(AuditEvent.seq).desc())
-                .limit(1)
-            )
-        ).first()
-        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-        if ev.after is not None and (seq - 1, prev) != (ev.after.seq, ev.after.hash):
-            raise ChainChanged(
-                f"the audit chain of task {ev.task_id} ends at seq {seq - 1}, not at the seq "
-                f"{ev.after.seq} this task last recorded: it was changed outside Exosuit"
-            )
-        at = format_at(now)
-        digest = event_hash(prev, seq, at, ev.actor, ev.action, data)
-        session.add(
-            AuditEvent(
-                task_id=ev.task_id,
-                seq=seq,
-                at=at,
-                actor=ev.actor,
-                action=ev.action,
-                data=data,
-                prev_hash=prev,
-                hash=digest,
-                idem_key=ev.key,
-            )
-        )
-        session.flush()
-        return Anchor(seq, digest)
+    seq, prev, at = chain.seq + 1, chain.hash, format_at(now)
+    digest = event_hash(prev, seq, at, ev.actor, ev.action, data)
+    row = {
+        "task_id": ev.task_id,
+        "seq": seq,
+        "at": at,
+        "actor": ev.actor,
+        "action": ev.action,
+        "data": data,
+        "prev_hash": prev,
+        "hash": digest,
+        "idem_key": ev.key,
+    }
+    conn.execute(_INSERT_EVENT, row)
+    return Anchor(seq, digest)
 
 
-def _set_gate(task: Task, gate: Gate | None) -> None:
-    task.gate_id = gate.id if gate else None
-    task.gate_kind = gate.kind if gate else None
-    task.gate_step_id = gate.step_id if gate else None
-    task.gate_opened_at = gate.opened_at if gate else None
-    task.gate_deadline = gate.deadline if gate else None
-    task.gate_four_eyes = gate.four_eyes if gate else False
-    task.gate_excluded = (
-        excluded_decider(four_eyes=gate.four_eyes, submitter=task.submitted_by) if gate else None
-    )
-    task.gate_risk = gate.risk if gate else None
-    task.gate_reason = gate.reason if gate else None
-    task.gate_escalated = gate.escalated if gate else False
+def _gate_columns(gate: Gate | None, submitter: str) -> dict[str, Any]:
+    """The task's inline gate columns for an open gate, or cleared."""
+    return {
+        "gate_id": gate.id if gate else None,
+        "gate_kind": gate.kind if gate else None,
+        "gate_step_id": gate.step_id if gate else None,
+        "gate_opened_at": gate.opened_at if gate else None,
+        "gate_deadline": gate.deadline if gate else None,
+        "gate_four_eyes": gate.four_eyes if gate else False,
+        "gate_excluded": excluded_decider(four_eyes=gate.four_eyes, submitter=submitter) if gate else None,
+        "gate_risk": gate.risk if gate else None,
+        "gate_reason": gate.reason if gate else None,
+        "gate_escalated": gate.escalated if gate else False,
+    }

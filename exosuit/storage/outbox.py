@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import Connection, Table, bindparam, insert, select
 
 from exosuit.domain.audit import Anchor, format_at
 from exosuit.domain.autonomy import Role
@@ -21,11 +22,24 @@ from exosuit.storage.tables import (
     Notification,
     NotifyTarget,
     Step,
-    Task,
     User,
     WebhookDelivery,
     WebhookSubscription,
 )
+
+# Core on the tables: the event writer's hot path runs these reads on most events.
+_SUBSCRIPTION: Table = WebhookSubscription.__table__  # type: ignore[attr-defined]
+_DELIVERY: Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_TARGET: Table = NotifyTarget.__table__  # type: ignore[attr-defined]
+_NOTIFICATION: Table = Notification.__table__  # type: ignore[attr-defined]
+_USER: Table = User.__table__  # type: ignore[attr-defined]
+_MEMBERSHIP: Table = Membership.__table__  # type: ignore[attr-defined]
+_STEP: Table = Step.__table__  # type: ignore[attr-defined]
+_STEP_FIELDS = ("id", "index", "title", "instructions", "kind", "tool", "risk", "status", "output")
+_SUBSCRIPTIONS = select(_SUBSCRIPTION.c.id, _SUBSCRIPTION.c.events).where(
+    _SUBSCRIPTION.c.team == bindparam("team"), _SUBSCRIPTION.c.deleted_at.is_(None)
+)
+_HAS_TARGET = select(_TARGET.c.id).where(_TARGET.c.team == bindparam("team")).limit(1)
 
 _DECIDERS = (Role.APPROVER.value, Role.ADMIN.value)
 
@@ -35,75 +49,64 @@ def message_id(subscription_id: str, task_id: str, seq: int) -> str:
     return "msg_" + hashlib.sha256(f"{subscription_id}:{task_id}:{seq}".encode()).hexdigest()[:26]
 
 
-def gate_document(task: Task) -> dict[str, Any] | None:
-    """The task's open gate as the API shows it (JSON-ready)."""
-    if task.gate_id is None:
+def gate_document(task: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The task's open gate as the API shows it (JSON-ready), from the task's columns."""
+    if task["gate_id"] is None:
         return None
     return {
-        "id": task.gate_id,
-        "kind": task.gate_kind,
-        "step_id": task.gate_step_id,
-        "opened_at": _iso(task.gate_opened_at),
-        "deadline": _iso(task.gate_deadline),
-        "four_eyes": task.gate_four_eyes,
-        "escalated": task.gate_escalated,
-        "reason": task.gate_reason,
+        "id": task["gate_id"],
+        "kind": task["gate_kind"],
+        "step_id": task["gate_step_id"],
+        "opened_at": _iso(task["gate_opened_at"]),
+        "deadline": _iso(task["gate_deadline"]),
+        "four_eyes": task["gate_four_eyes"],
+        "escalated": task["gate_escalated"],
+        "reason": task["gate_reason"],
     }
 
 
-def task_document(task: Task, steps: list[Step]) -> dict[str, Any]:
-    """The task as the API shows it (CONTRACT.md's task), at this event."""
+def task_document(task: Mapping[str, Any], steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The task as the API shows it (CONTRACT.md's task), at this event, from its columns."""
     return {
-        "id": task.id,
-        "title": task.title,
-        "instructions": task.instructions,
-        "team": task.team,
-        "submitted_by": task.submitted_by,
-        "autonomy": task.autonomy,
-        "status": task.status,
-        "steps": [
-            {
-                "id": s.id,
-                "index": s.index,
-                "title": s.title,
-                "instructions": s.instructions,
-                "kind": s.kind,
-                "tool": s.tool,
-                "risk": s.risk,
-                "status": s.status,
-                "output": s.output,
-            }
-            for s in sorted(steps, key=lambda s: s.index)
-        ],
+        "id": task["id"],
+        "title": task["title"],
+        "instructions": task["instructions"],
+        "team": task["team"],
+        "submitted_by": task["submitted_by"],
+        "autonomy": task["autonomy"],
+        "status": task["status"],
+        "steps": [{name: s[name] for name in _STEP_FIELDS} for s in sorted(steps, key=lambda s: s["index"])],
         "open_gate": gate_document(task),
-        "result": task.result,
-        "error": task.error,
+        "result": task["result"],
+        "error": task["error"],
         "usage": {
-            "prompt_tokens": task.prompt_tokens,
-            "completion_tokens": task.completion_tokens,
-            "cost_usd": task.cost_usd,
+            "prompt_tokens": task["prompt_tokens"],
+            "completion_tokens": task["completion_tokens"],
+            "cost_usd": task["cost_usd"],
         },
-        "created_at": _iso(task.created_at),
-        "updated_at": _iso(task.updated_at),
+        "created_at": _iso(task["created_at"]),
+        "updated_at": _iso(task["updated_at"]),
     }
 
 
 def enqueue(
-    session: Session, task: Task, ev: TaskEvent, head: Anchor, closed_gate: dict[str, Any] | None
+    conn: Connection,
+    task: Mapping[str, Any],
+    ev: TaskEvent,
+    head: Anchor,
+    closed_gate: dict[str, Any] | None,
 ) -> bool:
     """The event's webhook messages and notifications, in the caller's transaction; whether
-    there were any."""
+    there were any. `task` is the task's columns as the event left them."""
     added = False
     event = webhook_event(ev.action)
     if event is not None:
-        found = session.exec(
-            select(WebhookSubscription).where(
-                WebhookSubscription.team == task.team, col(WebhookSubscription.deleted_at).is_(None)
-            )
-        )
-        subscribers = [s for s in found if event.value in s.events]
+        found = conn.execute(_SUBSCRIPTIONS, {"team": task["team"]})
+        subscribers = [s.id for s in found if event.value in s.events]
         if subscribers:
-            steps = list(session.exec(select(Step).where(Step.task_id == task.id)))
+            steps = [
+                row._asdict() for row in conn.execute(select(_STEP).where(_STEP.c.task_id == task["id"]))
+            ]
             gate = gate_document(task) if ev.open_gate is not None else closed_gate
             data: dict[str, Any] = {"task": task_document(task, steps), "gate": gate}
             if "action" in ev.data and gate is not None:  # a decision: what was decided, by whom
@@ -115,66 +118,64 @@ def enqueue(
                 separators=(",", ":"),
                 ensure_ascii=False,
             )
-            for sub in subscribers:
-                session.add(
-                    WebhookDelivery(
-                        id=message_id(sub.id, task.id, head.seq),
-                        subscription_id=sub.id,
-                        task_id=task.id,
-                        seq=head.seq,
-                        event=event.value,
-                        body=body,
-                    )
-                )
-                added = True
+            deliveries = [
+                {
+                    "id": message_id(sub_id, task["id"], head.seq),
+                    "subscription_id": sub_id,
+                    "task_id": task["id"],
+                    "seq": head.seq,
+                    "event": event.value,
+                    "body": body,
+                }
+                for sub_id in subscribers
+            ]
+            conn.execute(insert(_DELIVERY), deliveries)
+            added = True
     notice = notice_for(ev.action)
     if notice is not None:
-        added = _notify(session, task, notice, head.seq, ev) or added
+        added = _notify(conn, task, notice, head.seq, ev) or added
     return added
 
 
-def _notify(session: Session, task: Task, notice: Notice, seq: int, ev: TaskEvent) -> bool:
-    has_targets = session.exec(select(NotifyTarget.id).where(NotifyTarget.team == task.team).limit(1)).first()
-    if has_targets is None:
+def _notify(conn: Connection, task: Mapping[str, Any], notice: Notice, seq: int, ev: TaskEvent) -> bool:
+    team = task["team"]
+    if conn.execute(_HAS_TARGET, {"team": team}).first() is None:
         return False
-    deciders = session.exec(
-        select(User.email)
-        .join(Membership, col(Membership.user_id) == col(User.id))
-        .where(
-            Membership.team == task.team,
-            col(Membership.role).in_(_DECIDERS),
-            col(User.disabled_at).is_(None),
-        )
-    )
+    member = _MEMBERSHIP.c
+    deciders = conn.execute(
+        select(_USER.c.email)
+        .join(_MEMBERSHIP, member.user_id == _USER.c.id)
+        .where(member.team == team, member.role.in_(_DECIDERS), _USER.c.disabled_at.is_(None))
+    ).scalars()
     # Never for a gate the recipient cannot decide: four-eyes leaves the submitter out.
-    excluded = task.gate_excluded if notice is not Notice.TASK_FAILED else None
+    excluded = task["gate_excluded"] if notice is not Notice.TASK_FAILED else None
     text = _text(task, notice, ev)
-    added = False
-    for email in sorted(set(deciders)):
-        if email == excluded:
-            continue
-        added = True
-        session.add(
-            Notification(
-                team=task.team,
-                task_id=task.id,
-                seq=seq,
-                kind=notice.value,
-                recipient=email,
-                text=text,
-                link=f"/tasks/{task.id}",
-            )
-        )
-    return added
+    notifications = [
+        {
+            "team": team,
+            "task_id": task["id"],
+            "seq": seq,
+            "kind": notice.value,
+            "recipient": email,
+            "text": text,
+            "link": f"/tasks/{task['id']}",
+        }
+        for email in sorted(set(deciders))
+        if email != excluded
+    ]
+    if notifications:
+        conn.execute(insert(_NOTIFICATION), notifications)
+    return bool(notifications)
 
 
-def _text(task: Task, notice: Notice, ev: TaskEvent) -> str:
+def _text(task: Mapping[str, Any], notice: Notice, ev: TaskEvent) -> str:
+    title, team = task["title"], task["team"]
     if notice is Notice.TASK_FAILED:
-        return f"Task “{task.title}” ({task.team}) failed: {ev.error or 'see the task'}"
-    kind = task.gate_kind or "a"
+        return f"Task “{title}” ({team}) failed: {ev.error or 'see the task'}"
+    kind = task["gate_kind"] or "a"
     if notice is Notice.GATE_ESCALATED:
-        return f"Escalated: the {kind} gate of “{task.title}” ({task.team}) has waited past its deadline"
-    return f"The {kind} gate of “{task.title}” ({task.team}) waits for your decision"
+        return f"Escalated: the {kind} gate of “{title}” ({team}) has waited past its deadline"
+    return f"The {kind} gate of “{title}” ({team}) waits for your decision"
 
 
 def _iso(moment: Any) -> str | None:

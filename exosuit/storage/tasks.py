@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Subquery, and_, delete, exists, func, literal, or_, tuple_, union_all
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from exosuit.domain.autonomy import AutonomyLevel
@@ -71,10 +71,13 @@ class Tasks:
 
     async def insert(self, task: Task) -> None:
         """Store a submitted task; DuplicateKey if its idempotency key raced in first."""
+
+        def work(session: Session) -> None:
+            session.add(task)
+            session.commit()
+
         try:
-            async with self.db.session() as session:
-                session.add(task)
-                await session.commit()
+            await self.db.write(work)  # in the writer thread: a burst of submissions is short writes
         except IntegrityError as exc:
             if task.idempotency_key is None:
                 raise
