@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -315,17 +316,21 @@ async def main(
     print(f"approve -> next gate, closed loop, {seconds:.0f} s per run, {rounds} rounds, "
           f"{'PostgreSQL' if postgres else 'SQLite'}")  # fmt: skip
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            async with scratch_database("postgres" if postgres else "sqlite") as database_url:
-                exosuit = Exosuit(address, models.register(ScriptedModel(plan)), Path(tmp), database_url)
-                raw = Raw(env.client, address, Path(tmp) / "raw.log")
-                try:
-                    await exosuit.start()
-                    await raw.start()
-                    table = await _side_by_side(exosuit, raw, flights, seconds, rounds, burst)
-                finally:
-                    await exosuit.stop()
-                    await raw.stop()
+        tmp = Path(tempfile.mkdtemp(prefix="exosuit-load-"))  # kept if the run fails: the logs
+        async with scratch_database("postgres" if postgres else "sqlite") as database_url:
+            exosuit = Exosuit(address, models.register(ScriptedModel(plan)), tmp, database_url)
+            raw = Raw(env.client, address, tmp / "raw.log")
+            try:
+                await exosuit.start()
+                await raw.start()
+                table = await _side_by_side(exosuit, raw, flights, seconds, rounds, burst)
+            except BaseException:
+                print(f"the processes' logs are in {tmp}", file=sys.stderr)
+                raise
+            finally:
+                await exosuit.stop()
+                await raw.stop()
+        shutil.rmtree(tmp)
     finally:
         await models.stop()
         await env.shutdown()
