@@ -9,9 +9,15 @@ MODEL_STAMP := $(VENV)/.embedded-model
 # The embedded model is needed only when no endpoint is configured (and by the tests).
 RUN_MODEL := $(if $(or $(EXOSUIT_LLM_BASE_URL),$(OPENAI_BASE_URL)),,embedded-model)
 
-.PHONY: setup run test lint test-tools embedded-model bench clean
+.PHONY: setup bytecode run test lint test-tools embedded-model bench clean
 
-setup: $(STAMP) $(RUN_MODEL)
+setup: $(STAMP) $(RUN_MODEL) bytecode
+
+# Where PYTHONDONTWRITEBYTECODE is set (this machine, many images) nothing caches bytecode,
+# so every process start, and the workflow sandbox for every new workflow, would compile our
+# sources again; compiled here (only what changed), they are loaded instead.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q exosuit workflows activities web
 
 $(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
