@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,17 @@ async def start_worker(
     return process
 
 
+@pytest.fixture
+async def spawned() -> AsyncIterator[list[asyncio.subprocess.Process]]:
+    """The worker processes a test starts, killed at its end if a failure left them running."""
+    processes: list[asyncio.subprocess.Process] = []
+    yield processes
+    for process in processes:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 @pytest.mark.parametrize("gap", ["during the call", "between call and record"])
 async def test_a_worker_killed_mid_send_never_sends_twice_and_the_gate_says_result_unknown(
     temporal_env: WorkflowEnvironment,
@@ -62,6 +74,7 @@ async def test_a_worker_killed_mid_send_never_sends_twice_and_the_gate_says_resu
     tmp_path: Path,
     gap: str,
     monkeypatch: pytest.MonkeyPatch,
+    spawned: list[asyncio.subprocess.Process],
 ) -> None:
     async with tool_world(tmp_path) as world:
         for name, value in world_env(world).items():
@@ -84,6 +97,7 @@ async def test_a_worker_killed_mid_send_never_sends_twice_and_the_gate_says_resu
                 first = await start_worker(system, world, url)
             else:  # the answer arrives; the worker dies before it records it
                 first = await start_worker(system, world, url, EXOSUIT_TOOL_RECORD_DELAY_SECONDS="30")
+            spawned.append(first)
             t0 = asyncio.get_running_loop().time()
 
             def lap(what: str) -> None:

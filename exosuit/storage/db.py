@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -93,12 +94,19 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
 
 def _ensure_sqlite_folder(url: str) -> None:
     """The SQLite file's folder, and the file itself created readable by this user only
-    (SQLite gives its WAL and shared-memory files the same mode)."""
+    (SQLite gives its WAL and shared-memory files the same mode).
+
+    An existing file is never opened here: closing any descriptor of a file drops every
+    POSIX lock this process holds on it, so SQLite's locks of the connections already open
+    would silently go (another process could then write under them: "disk I/O error",
+    "database disk image is malformed")."""
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
         path = Path(str(parsed.database))
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        if not path.exists():
+            with contextlib.suppress(FileExistsError):  # created meanwhile by another process
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def create_engine(
