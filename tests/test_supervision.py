@@ -27,7 +27,7 @@ from temporalio.client import Client
 from exosuit.cli import supervisor
 from exosuit.cli.supervisor import TemporalSupervisor
 from exosuit.domain.autonomy import AutonomyLevel, Role
-from exosuit.processes import PROC, alive, free_port, process_info
+from exosuit.processes import PROC, alive, free_port, holders_of, port_free, process_info
 from exosuit.storage.db import Database, migrate
 from exosuit.storage.identity import Directory
 from tests.support.cli import EXOSUIT
@@ -89,6 +89,11 @@ def children_of(parent: int) -> list[int]:
                 if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
                     found.append(int(entry.name))
     return found
+
+
+def holding(path: Path) -> list[int]:
+    """The processes that have the file open."""
+    return [info.pid for info in holders_of(path, lambda _: False)]
 
 
 def servers_on(db: Path) -> list[int]:
@@ -306,16 +311,17 @@ async def test_a_temporal_server_left_on_the_database_by_an_older_run_is_stopped
 ) -> None:
     db = tmp_path / "data" / "temporal" / "temporal.db"
     db.parent.mkdir(parents=True)
-    cli = str(Path(EXOSUIT).parent / "temporal")
+    cli, port = str(Path(EXOSUIT).parent / "temporal"), free_port()
     orphan = await asyncio.create_subprocess_exec(
         cli, "server", "start-dev", "--db-filename", "temporal/temporal.db", "--ip", "127.0.0.1",
-        "--port", str(free_port()), "--ui-port", str(free_port()), "--log-level", "error",
+        "--port", str(port), "--ui-port", str(free_port()), "--log-level", "error",
         cwd=tmp_path / "data", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.perf_counter() + 10
-        while not db.exists():
+        # Left running: up and serving (while it starts, it may not hold the file open yet).
+        deadline = time.perf_counter() + 20
+        while not (db.exists() and orphan.pid in holding(db) and not port_free(port)):
             assert time.perf_counter() < deadline
             await asyncio.sleep(0.05)
         dev = await launch(tmp_path / "data", model_server.register(ScriptedModel()))
