@@ -15,7 +15,7 @@ starts whose trivial "plan" activity opens their first gate), twice each, which 
 queue_render.py) at 100 / 1,000 / 10,000 open gates on SQLite and PostgreSQL.
 
     .venv/bin/python benchmarks/load.py [--flight 1,50,200] [--seconds 20] [--rounds 2]
-        [--burst 500] [--lists 100,1000,10000] [--postgres]
+        [--burst 500] [--lists 100,1000,10000] [--postgres] [--workers 1]
 
 Prints, per N: approve -> next gate p50/p95, decisions/s, the decision POST's p50 and every
 error answer, with the Exosuit/raw ratios; the burst; the CPU seconds and RSS of each
@@ -105,7 +105,10 @@ def _usage(pid: int) -> tuple[float, float]:
 class Exosuit:
     """`exosuit web` + `exosuit worker` processes, a team, and two tokens."""
 
-    def __init__(self, address: str, model_url: str, data_dir: Path, database_url: str) -> None:
+    def __init__(
+        self, address: str, model_url: str, data_dir: Path, database_url: str, workers: int = 1
+    ) -> None:
+        self.workers = workers
         self.port = free_port()
         self.env = dict(os.environ) | {
             "TEMPORAL_ADDRESS": address,
@@ -135,7 +138,9 @@ class Exosuit:
         self.processes["web"] = await _spawn(
             str(BIN / "exosuit"), "web", "--port", str(self.port), env=self.env, log=log
         )
-        self.processes["worker"] = await _spawn(str(BIN / "exosuit"), "worker", env=self.env, log=log)
+        for n in range(self.workers):  # several share the task queue, as in compose and Kubernetes
+            name = "worker" if n == 0 else f"worker {n + 1}"
+            self.processes[name] = await _spawn(str(BIN / "exosuit"), "worker", env=self.env, log=log)
         async with httpx.AsyncClient() as http:
             for _ in range(600):
                 try:
@@ -298,7 +303,13 @@ class Raw:
 
 
 async def main(
-    flights: list[int], seconds: float, rounds: int, burst: int, postgres: bool, lists: list[int]
+    flights: list[int],
+    seconds: float,
+    rounds: int,
+    burst: int,
+    postgres: bool,
+    lists: list[int],
+    workers: int,
 ) -> None:
     extra: list[str] = []
     for value in DEV_SERVER_DYNAMIC_CONFIG:
@@ -318,7 +329,7 @@ async def main(
     try:
         tmp = Path(tempfile.mkdtemp(prefix="exosuit-load-"))  # kept if the run fails: the logs
         async with scratch_database("postgres" if postgres else "sqlite") as database_url:
-            exosuit = Exosuit(address, models.register(ScriptedModel(plan)), tmp, database_url)
+            exosuit = Exosuit(address, models.register(ScriptedModel(plan)), tmp, database_url, workers)
             raw = Raw(env.client, address, tmp / "raw.log")
             try:
                 await exosuit.start()
@@ -384,7 +395,7 @@ async def _side_by_side(
         print(f"{name:<14} {cpu:6.1f}  {rss[name]:7.1f}")
     open_tasks = burst * rounds
     table.append((f"RSS with {open_tasks} open tasks (after the bursts)",
-                  f"web+worker {rss['exosuit web'] + rss['exosuit worker']:.0f} MB",
+                  f"web+worker {sum(v for k, v in rss.items() if k.startswith('exosuit')):.0f} MB",
                   f"worker {rss['raw worker']:.0f} MB", "-"))  # fmt: skip
     return table
 
@@ -431,6 +442,7 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--burst", type=int, default=500, help="submissions at once (0: none)")
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL at 127.0.0.1:5432/test")
+    parser.add_argument("--workers", type=int, default=1, help="exosuit worker processes on the task queue")
     parser.add_argument(
         "--lists",
         default="100,1000,10000",
@@ -439,4 +451,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     flights = [int(n) for n in args.flight.split(",") if n]
     lists = [int(n) for n in args.lists.split(",") if n]
-    asyncio.run(main(flights, args.seconds, args.rounds, args.burst, args.postgres, lists))
+    asyncio.run(main(flights, args.seconds, args.rounds, args.burst, args.postgres, lists, args.workers))
