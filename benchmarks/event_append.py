@@ -36,7 +36,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import JSON, Table, Text, cast, insert, select
+from sqlalchemy import JSON, Text, cast, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -63,6 +63,7 @@ from exosuit.storage.tables import (
     User,
     WebhookDelivery,
     WebhookSubscription,
+    table_of,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,11 +72,6 @@ TEAM, SUBMITTER, APPROVER = "bench", "someone@bench", "approver@bench"
 STEPS = 3
 ANCHOR_KEY = b"k" * 32
 FROZEN = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-
-
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
 
 
 @dataclass(frozen=True)
@@ -171,12 +167,12 @@ async def fill(db: Database, tasks: int, *, automations: bool = False) -> None:
                 }
             )
     async with db.engine.begin() as connection:
-        await connection.execute(insert(_table(Team)).values(name=TEAM, created_at=FROZEN))
-        await connection.execute(insert(_table(Task)), task_rows)
-        await connection.execute(insert(_table(Step)), step_rows)
+        await connection.execute(insert(table_of(Team)).values(name=TEAM, created_at=FROZEN))
+        await connection.execute(insert(table_of(Task)), task_rows)
+        await connection.execute(insert(table_of(Step)), step_rows)
         if automations:
             await connection.execute(
-                insert(_table(WebhookSubscription)).values(
+                insert(table_of(WebhookSubscription)).values(
                     id="sub_1",
                     team=TEAM,
                     url="https://example.test/hook",
@@ -186,13 +182,13 @@ async def fill(db: Database, tasks: int, *, automations: bool = False) -> None:
                     created_at=FROZEN,
                 )
             )
-            await connection.execute(insert(_table(NotifyTarget)).values(team=TEAM, url="json://x/{email}"))
+            await connection.execute(insert(table_of(NotifyTarget)).values(team=TEAM, url="json://x/{email}"))
             for user_id, email, role in ((1, APPROVER, "approver"), (2, SUBMITTER, "approver")):
                 await connection.execute(
-                    insert(_table(User)).values(id=user_id, email=email, created_at=FROZEN)
+                    insert(table_of(User)).values(id=user_id, email=email, created_at=FROZEN)
                 )
                 await connection.execute(
-                    insert(_table(Membership)).values(user_id=user_id, team=TEAM, role=role)
+                    insert(table_of(Membership)).values(user_id=user_id, team=TEAM, role=role)
                 )
 
 
@@ -311,7 +307,7 @@ async def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
     rows: dict[str, list[tuple[Any, ...]]] = {}
     async with db.engine.connect() as connection:
         for model in (Task, Step, AuditEvent, AuditAnchor, ModelCall, WebhookDelivery, Notification):
-            table = _table(model)
+            table = table_of(model)
             columns = [  # JSON as stored: a JSON null is not SQL's NULL
                 cast(c, Text) if isinstance(c.type, JSON) else c
                 for c in table.c

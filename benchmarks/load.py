@@ -27,13 +27,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +49,7 @@ from raw_temporal import RawGates
 
 from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
 from exosuit.domain.autonomy import Role
-from exosuit.processes import free_port, spawn
+from exosuit.processes import free_port, spawn, stop
 from exosuit.storage.db import Database, migrate
 from exosuit.storage.identity import Directory
 from tests.support.model_server import ModelServer, ScriptedModel
@@ -64,6 +65,10 @@ class Figures:
     posts: list[float] = field(default_factory=list)  # the decision request alone, ms
     decisions: int = 0
     errors: dict[int | str, int] = field(default_factory=dict)  # HTTP status -> count (5xx must be 0)
+
+    def failures(self) -> dict[int | str, int]:
+        """The answers the load test must never see: a 5xx, or no answer at all."""
+        return {e: n for e, n in self.errors.items() if not isinstance(e, int) or e >= 500}
 
     def count(self, error: int | str) -> None:
         self.errors[error] = self.errors.get(error, 0) + 1
@@ -83,10 +88,6 @@ def _pct(values: list[float], q: int) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100)[q - 1]
-
-
-async def _spawn(*args: str, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    return await spawn(args, log, env)  # dies with this script, even on kill -9
 
 
 def _usage(pid: int) -> tuple[float, float]:
@@ -135,12 +136,13 @@ class Exosuit:
         self.approve_token = await directory.create_token("approver@bench")
         await db.dispose()
         log = self.data_dir / "processes.log"
-        self.processes["web"] = await _spawn(
-            str(BIN / "exosuit"), "web", "--port", str(self.port), env=self.env, log=log
+        # Children die with this script, even on kill -9 (the project's spawn).
+        self.processes["web"] = await spawn(
+            [str(BIN / "exosuit"), "web", "--port", str(self.port)], log, self.env
         )
         for n in range(self.workers):  # several share the task queue, as in compose and Kubernetes
             name = "worker" if n == 0 else f"worker {n + 1}"
-            self.processes[name] = await _spawn(str(BIN / "exosuit"), "worker", env=self.env, log=log)
+            self.processes[name] = await spawn([str(BIN / "exosuit"), "worker"], log, self.env)
         async with httpx.AsyncClient() as http:
             for _ in range(600):
                 try:
@@ -157,23 +159,29 @@ class Exosuit:
 
     async def stop(self) -> None:
         for process in self.processes.values():
-            if process.returncode is None:
-                process.terminate()
-                await process.wait()
+            await stop(process)
 
     async def drive(self, flight: int, seconds: float) -> Figures:
         figures = Figures()
-        limits = httpx.Limits(max_connections=flight * 2 + 10)
-        async with (
-            httpx.AsyncClient(base_url=self.base, limits=limits, timeout=60,
-                              headers={"Authorization": f"Bearer {self.submit_token}"}) as sub,
-            httpx.AsyncClient(base_url=self.base, limits=limits, timeout=60,
-                              headers={"Authorization": f"Bearer {self.approve_token}"}) as app,
-        ):  # fmt: skip
+        async with self._clients(connections=flight * 2 + 10, request_seconds=60) as (sub, app):
             tasks = await asyncio.gather(*(self._first_gate(sub, app) for _ in range(flight)))
             stop_at = time.perf_counter() + seconds
             await asyncio.gather(*(self._loop(sub, app, t, stop_at, figures) for t in tasks))
         return figures
+
+    @asynccontextmanager
+    async def _clients(
+        self, *, connections: int, request_seconds: float
+    ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+        """The submitter's and the approver's API clients."""
+        limits = httpx.Limits(max_connections=connections)
+        async with (
+            httpx.AsyncClient(base_url=self.base, limits=limits, timeout=request_seconds,
+                              headers={"Authorization": f"Bearer {self.submit_token}"}) as sub,
+            httpx.AsyncClient(base_url=self.base, limits=limits, timeout=request_seconds,
+                              headers={"Authorization": f"Bearer {self.approve_token}"}) as app,
+        ):  # fmt: skip
+            yield sub, app
 
     async def _first_gate(self, sub: httpx.AsyncClient, app: httpx.AsyncClient) -> dict[str, object]:
         body = {"title": "Bench", "instructions": "Go.", "team": "bench", "autonomy": "supervised"}
@@ -217,13 +225,7 @@ class Exosuit:
 
     async def burst(self, count: int) -> float:
         """Seconds from `count` submissions at once until every task shows its first gate."""
-        limits = httpx.Limits(max_connections=200)
-        async with (
-            httpx.AsyncClient(base_url=self.base, limits=limits, timeout=120,
-                              headers={"Authorization": f"Bearer {self.submit_token}"}) as sub,
-            httpx.AsyncClient(base_url=self.base, limits=limits, timeout=120,
-                              headers={"Authorization": f"Bearer {self.approve_token}"}) as app,
-        ):  # fmt: skip
+        async with self._clients(connections=200, request_seconds=120) as (sub, app):
             started = time.perf_counter()
             await asyncio.gather(*(self._first_gate(sub, app) for _ in range(count)))
             return time.perf_counter() - started
@@ -261,12 +263,11 @@ class Raw:
     async def start(self) -> None:
         env = dict(os.environ) | {"PYTHONPATH": str(ROOT)}
         script = str(ROOT / "benchmarks" / "raw_temporal.py")
-        self.process = await _spawn(sys.executable, script, self.address, self.queue, env=env, log=self.log)
+        self.process = await spawn([sys.executable, script, self.address, self.queue], self.log, env)
 
     async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            await self.process.wait()
+        if self.process is not None:
+            await stop(self.process)
 
     async def drive(self, flight: int, seconds: float) -> Figures:
         figures = Figures()
@@ -334,7 +335,7 @@ async def main(
             try:
                 await exosuit.start()
                 await raw.start()
-                table = await _side_by_side(exosuit, raw, flights, seconds, rounds, burst)
+                table, failures = await _side_by_side(exosuit, raw, flights, seconds, rounds, burst)
             except BaseException:
                 print(f"the processes' logs are in {tmp}", file=sys.stderr)
                 raise
@@ -356,16 +357,17 @@ async def main(
                                   f"{f.p50_ms:.1f} / {f.p95_ms:.1f} ms, {f.size_bytes / 1024:.0f} KiB",
                                   f"/healthz {floor.p50_ms:.1f} / {floor.p95_ms:.1f} ms", "-"))  # fmt: skip
     _print_table(table)
-    failed = [row for row in table if _server_errors(row[1])]
-    if failed:  # the load test's assertion: at this load, no 5xx and no dropped request
-        raise SystemExit(f"server errors under load: {failed}")
+    if failures:  # the load test's assertion: at this load, no 5xx and no dropped request
+        raise SystemExit(f"server errors under load: {failures}")
 
 
 async def _side_by_side(
     exosuit: Exosuit, raw: Raw, flights: list[int], seconds: float, rounds: int, burst: int
-) -> list[tuple[str, str, str, str]]:
-    """The closed loops, the bursts and RSS: the table's rows, raw and Exosuit taking turns."""
+) -> tuple[list[tuple[str, str, str, str]], list[str]]:
+    """The closed loops, the bursts and RSS, raw and Exosuit taking turns: the table's rows,
+    and any 5xx or unanswered request."""
     table: list[tuple[str, str, str, str]] = []
+    failures: list[str] = []
     for flight in flights:
         results: dict[str, list[Figures]] = {"raw": [], "exosuit": []}
         for _ in range(rounds):
@@ -376,6 +378,8 @@ async def _side_by_side(
         print("  " + rw.line("raw", seconds * rounds))
         print("  " + ex.line("exosuit", seconds * rounds))
         table += _loop_rows(flight, ex, rw, seconds * rounds)
+        if ex.failures():
+            failures.append(f"{flight} in flight: {ex.failures()}")
     if burst:
         times: dict[str, list[float]] = {"raw": [], "exosuit": []}
         for _ in range(rounds):  # each round leaves `burst` more tasks open on each side
@@ -397,12 +401,7 @@ async def _side_by_side(
     table.append((f"RSS with {open_tasks} open tasks (after the bursts)",
                   f"web+worker {sum(v for k, v in rss.items() if k.startswith('exosuit')):.0f} MB",
                   f"worker {rss['raw worker']:.0f} MB", "-"))  # fmt: skip
-    return table
-
-
-def _server_errors(cell: str) -> bool:
-    """Whether a row's error count names a 5xx, or a request that got no answer."""
-    return "no answer" in cell or re.search(r"\b5\d\d:", cell) is not None
+    return table, failures
 
 
 def _loop_rows(flight: int, ex: Figures, rw: Figures, seconds: float) -> list[tuple[str, str, str, str]]:

@@ -46,7 +46,7 @@ from exosuit.domain.autonomy import Role
 from exosuit.settings import Settings
 from exosuit.storage.db import Database, migrate, utcnow
 from exosuit.storage.identity import Directory
-from exosuit.storage.tables import Step, Task
+from exosuit.storage.tables import Step, Task, table_of
 from tests.support.model_server import serve, shutdown
 from web.app import create_app
 from web.deps import Services
@@ -112,7 +112,7 @@ async def fill(db: Database, count: int) -> None:
             ).model_dump()
         )
     async with db.engine.begin() as connection:
-        for table, rows in ((Task.__table__, tasks), (Step.__table__, steps)):  # type: ignore[attr-defined]
+        for table, rows in ((table_of(Task), tasks), (table_of(Step), steps)):
             for start in range(0, len(rows), 2000):
                 await connection.execute(table.insert(), rows[start : start + 2000])
         if connection.dialect.name == "postgresql":

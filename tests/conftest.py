@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,13 +23,14 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, metrics_runtime, temporal_cli
+from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, DevServer, metrics_runtime, temporal_cli
 from exosuit.cli.worker import build_worker
 from exosuit.domain.autonomy import AutonomyLevel, Role
 from exosuit.sealing import sealed_converter
 from exosuit.settings import Settings
 from exosuit.storage.db import Database, migrate
 from exosuit.storage.identity import Directory
+from tests.support.cli import EXOSUIT
 from tests.support.model_server import ModelServer, ScriptedModel, serve, shutdown
 from web.app import create_app
 from web.deps import Services
@@ -289,3 +291,60 @@ async def running_system(
             for http in system.clients:
                 await http.aclose()
             await shutdown(server, server_task)
+
+
+def worker_env(system: System, model_url: str, **extra: str) -> dict[str, str]:
+    """What an `exosuit worker` process needs to join this system (its queue, database, secret)."""
+    settings = system.settings
+    return (
+        dict(os.environ)
+        | {
+            "TEMPORAL_ADDRESS": system.temporal.service_client.config.target_host,
+            "EXOSUIT_DATABASE_URL": system.db.engine.url.render_as_string(hide_password=False),
+            "EXOSUIT_TASK_QUEUE": settings.task_queue,
+            "EXOSUIT_SECRET_KEY": settings.resolved_secret_key,
+            "EXOSUIT_DATA_DIR": str(settings.data_dir),
+            "EXOSUIT_LLM_BASE_URL": model_url,
+            "EXOSUIT_LLM_API_KEY": "test",
+            "EXOSUIT_LLM_MODEL": "scripted-model",
+        }
+        | extra
+    )
+
+
+async def start_worker(
+    system: System, model_url: str, *, stderr: int = asyncio.subprocess.STDOUT, **extra: str
+) -> asyncio.subprocess.Process:
+    """A real `exosuit worker` process on this system, once it polls (its first line says so)."""
+    process = await asyncio.create_subprocess_exec(
+        EXOSUIT,
+        "worker",
+        env=worker_env(system, model_url, **extra),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=stderr,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), 60)
+    assert b"worker polling" in line, line
+    return process
+
+
+@asynccontextmanager
+async def system_on_its_own_temporal(
+    model_server: ModelServer, db: Database, tmp_path: Path
+) -> AsyncIterator[tuple[System, DevServer]]:
+    """The system on a Temporal dev server of its own, for tests that kill it (`kill_temporal`)."""
+    server = await DevServer.start(tmp_path / "temporal")
+    try:
+        client = await Client.connect(server.address)
+        async with running_system(client, model_server, db, ScriptedModel(), tmp_path) as system:
+            yield system, server
+    finally:
+        if server.process.returncode is None:
+            await server.stop()
+
+
+async def kill_temporal(server: DevServer) -> None:
+    """`kill -9` of the dev server, by its PID."""
+    os.kill(server.process.pid, signal.SIGKILL)
+    await server.process.wait()

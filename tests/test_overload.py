@@ -1,12 +1,11 @@
 """Overload and dependencies in trouble answer 429 or 503 problem+json with Retry-After,
 quickly, never a 500: on real SQLite locks, a real exhausted pool, a real PostgreSQL that is
-not there, a real Temporal killed, and a real server whose admission bound is full."""
+not there, and a real server whose admission bound is full (a real Temporal killed:
+tests/test_dependencies_down.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import sqlite3
 import time
 import uuid
@@ -21,7 +20,6 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from exosuit.cli.temporal_server import DevServer
 from exosuit.domain.autonomy import Role
 from exosuit.domain.refusals import Finished
 from exosuit.settings import Settings
@@ -182,36 +180,6 @@ async def test_past_the_admission_bound_the_next_request_is_a_quick_429(
             assert (await api.http.get("/api/v1/tasks")).status_code == 200  # the place is free again
             timed_out = await waiting
             assert timed_out.status_code == 200 and timed_out.headers["Exosuit-Wait"] == "timeout"
-
-
-async def test_with_temporal_killed_a_burst_of_calls_is_answered_503_never_500(
-    model_server: ModelServer, sqlite_db: Database, tmp_path: Path
-) -> None:
-    server = await DevServer.start(tmp_path / "temporal")
-    try:
-        client = await Client.connect(server.address)
-        async with running_system(client, model_server, sqlite_db, ScriptedModel(), tmp_path) as system:
-            approver = await system.user("approver")
-            task = await approver.wait_gate((await approver.submit(system.team, "supervised"))["id"], "plan")
-            os.kill(server.process.pid, signal.SIGKILL)
-            await server.process.wait()
-            base = f"/api/v1/tasks/{task['id']}"
-            decision = {"gate_id": task["open_gate"]["id"], "action": "approve"}
-            submission = {"title": "x", "instructions": "y", "team": system.team, "autonomy": "manual"}
-            calls = [approver.http.post(f"{base}/decisions", json=decision) for _ in range(8)]
-            calls += [approver.http.post("/api/v1/tasks", json=submission) for _ in range(4)]
-            calls += [approver.http.put(f"{base}/autonomy", json={"autonomy": "manual"}) for _ in range(4)]
-            started = time.perf_counter()
-            answers = await asyncio.gather(*calls)
-            took = time.perf_counter() - started
-            for answer in answers:
-                assert_retry_later(answer, 503)
-            assert took < 12, took  # every wait toward Temporal is bounded
-            assert (await approver.http.get(base)).status_code == 200  # the read model still answers
-            assert (await approver.http.get(f"{base}/wait?for=gate&timeout=0.2")).status_code == 200
-    finally:
-        if server.process.returncode is None:
-            await server.stop()
 
 
 async def test_a_decision_retried_after_its_answer_was_lost_is_told_it_stands(ui_system: System) -> None:

@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus
 
 from exosuit.cli.reconciler import Reconciled, Reconciler
-from exosuit.cli.temporal_server import DevServer
 from exosuit.domain.audit import anchor_key
 from exosuit.storage.db import Database
 from exosuit.storage.events import EventWriter
 from exosuit.storage.tables import Task
 from exosuit.storage.tasks import Tasks
-from tests.conftest import System, running_system
-from tests.support.model_server import ModelServer, ScriptedModel
+from tests.conftest import System, kill_temporal, system_on_its_own_temporal
+from tests.support.model_server import ModelServer
 from web.errors import Unavailable
 from web.gateway import TaskGateway
 
@@ -125,30 +122,23 @@ async def test_a_replayed_submission_never_runs_an_ended_task_again(system: Syst
 async def test_while_temporal_is_down_a_submission_leaves_nothing_and_a_pass_waits(
     model_server: ModelServer, sqlite_db: Database, tmp_path: Path
 ) -> None:
-    server = await DevServer.start(tmp_path / "temporal")
-    try:
-        client = await Client.connect(server.address)
-        async with running_system(client, model_server, sqlite_db, ScriptedModel(), tmp_path) as system:
-            user = await system.user("approver")
-            waiting = await stored_but_never_started(system, user.email)
-            os.kill(server.process.pid, signal.SIGKILL)
-            await server.process.wait()
-            body = {"title": "x", "instructions": "y", "team": system.team, "autonomy": "manual"}
-            answers = await asyncio.gather(
-                *(
-                    user.http.post("/api/v1/tasks", json=body, headers=headers)
-                    for headers in ({}, {"Idempotency-Key": "during-the-outage"})
-                )
+    async with system_on_its_own_temporal(model_server, sqlite_db, tmp_path) as (system, server):
+        user = await system.user("approver")
+        waiting = await stored_but_never_started(system, user.email)
+        await kill_temporal(server)
+        body = {"title": "x", "instructions": "y", "team": system.team, "autonomy": "manual"}
+        answers = await asyncio.gather(
+            *(
+                user.http.post("/api/v1/tasks", json=body, headers=headers)
+                for headers in ({}, {"Idempotency-Key": "during-the-outage"})
             )
-            assert [a.status_code for a in answers] == [503, 503], [a.text for a in answers]
-            listed = await Tasks(system.db).tasks([system.team])
-            assert [view.task.id for view in listed] == [waiting]  # nothing the outage refused
+        )
+        assert [a.status_code for a in answers] == [503, 503], [a.text for a in answers]
+        listed = await Tasks(system.db).tasks([system.team])
+        assert [view.task.id for view in listed] == [waiting]  # nothing the outage refused
 
-            started = time.perf_counter()
-            with pytest.raises(Unavailable):
-                await reconciler(system).run_once(teams=[system.team])
-            assert time.perf_counter() - started < 12
-            assert (await user.task(waiting))["status"] == "planning"  # untouched, for the next pass
-    finally:
-        if server.process.returncode is None:
-            await server.stop()
+        started = time.perf_counter()
+        with pytest.raises(Unavailable):
+            await reconciler(system).run_once(teams=[system.team])
+        assert time.perf_counter() - started < 12
+        assert (await user.task(waiting))["status"] == "planning"  # untouched, for the next pass

@@ -16,8 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from exosuit.cli.worker import build_worker
 from exosuit.storage.db import Database
-from tests.conftest import System, running_system
-from tests.support.cli import EXOSUIT
+from tests.conftest import System, running_system, start_worker
 from tests.support.model_server import ModelServer, ScriptedModel
 from tests.tool_world import World, tool_world, world_env
 
@@ -26,33 +25,12 @@ POST = [{"title": "Post", "instructions": "Post it.", "kind": "tool", "tool": "h
 POST[0]["args"] = ORDER
 
 
-async def start_worker(
+async def start_worker_in(
     system: System, world: World, model_url: str, **extra: str
 ) -> asyncio.subprocess.Process:
-    settings = system.settings
-    env = (
-        os.environ
-        | world_env(world)
-        | {
-            "TEMPORAL_ADDRESS": system.temporal.service_client.config.target_host,
-            "EXOSUIT_DATABASE_URL": system.db.engine.url.render_as_string(hide_password=False),
-            "EXOSUIT_TASK_QUEUE": settings.task_queue,
-            "EXOSUIT_SECRET_KEY": settings.resolved_secret_key,
-            "EXOSUIT_DATA_DIR": str(settings.data_dir),
-            "EXOSUIT_TOOLS_FILE": str(world.tools_file),
-            "EXOSUIT_LLM_BASE_URL": model_url,
-            "EXOSUIT_LLM_API_KEY": "test",
-            "EXOSUIT_LLM_MODEL": "scripted-model",
-        }
-        | extra
-    )
-    process = await asyncio.create_subprocess_exec(
-        EXOSUIT, "worker", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 60)
-    assert b"worker polling" in line, line
-    return process
+    """A real worker that reaches this tool world."""
+    env = world_env(world) | {"EXOSUIT_TOOLS_FILE": str(world.tools_file)} | extra
+    return await start_worker(system, model_url, **env)
 
 
 @pytest.fixture
@@ -94,9 +72,9 @@ async def test_a_worker_killed_mid_send_never_sends_twice_and_the_gate_says_resu
             await system.set_team(max_autonomy="autonomous")
             if gap == "during the call":
                 world.sink.delay = 30.0  # the request arrives; its answer never does
-                first = await start_worker(system, world, url)
+                first = await start_worker_in(system, world, url)
             else:  # the answer arrives; the worker dies before it records it
-                first = await start_worker(system, world, url, EXOSUIT_TOOL_RECORD_DELAY_SECONDS="30")
+                first = await start_worker_in(system, world, url, EXOSUIT_TOOL_RECORD_DELAY_SECONDS="30")
             spawned.append(first)
             t0 = asyncio.get_running_loop().time()
 

@@ -3,7 +3,6 @@ picks the step up within the heartbeat timeout, and the step is recorded once.""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import time
@@ -12,34 +11,12 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from exosuit.storage.db import Database
-from tests.conftest import System, running_system
-from tests.support.cli import EXOSUIT
+from tests.conftest import running_system, start_worker
 from tests.support.model_server import ModelServer, ScriptedModel
 from workflows.policies import HEARTBEAT_TIMEOUT
 
 WORDS = " ".join(f"word{n}" for n in range(40))
 ONE_STEP = [{"title": "Write", "instructions": "Write it.", "kind": "llm", "tool": None, "risk": "low"}]
-
-
-async def start_worker(system: System, model_url: str) -> asyncio.subprocess.Process:
-    settings = system.settings
-    env = os.environ | {
-        "TEMPORAL_ADDRESS": system.temporal.service_client.config.target_host,
-        "EXOSUIT_DATABASE_URL": system.db.engine.url.render_as_string(hide_password=False),
-        "EXOSUIT_TASK_QUEUE": settings.task_queue,
-        "EXOSUIT_SECRET_KEY": settings.resolved_secret_key,
-        "EXOSUIT_DATA_DIR": str(settings.data_dir),
-        "EXOSUIT_LLM_BASE_URL": model_url,
-        "EXOSUIT_LLM_API_KEY": "test",
-        "EXOSUIT_LLM_MODEL": "scripted-model",
-    }
-    process = await asyncio.create_subprocess_exec(
-        EXOSUIT, "worker", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 60)
-    assert b"worker polling" in line, line
-    return process
 
 
 async def test_a_step_on_a_killed_worker_resumes_on_another_within_the_heartbeat_timeout(

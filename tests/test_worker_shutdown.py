@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import time
 from datetime import datetime
@@ -16,8 +15,7 @@ from typing import Any
 from temporalio.testing import WorkflowEnvironment
 
 from exosuit.storage.db import Database
-from tests.conftest import Api, System, running_system
-from tests.support.cli import EXOSUIT
+from tests.conftest import Api, System, running_system, start_worker
 from tests.support.model_server import ModelServer, ScriptedModel
 from workflows.policies import HEARTBEAT_TIMEOUT
 
@@ -40,30 +38,7 @@ class WorkerProcess:
 
     @classmethod
     async def start(cls, system: System, model_url: str, **env: str) -> WorkerProcess:
-        settings = system.settings
-        process = await asyncio.create_subprocess_exec(
-            EXOSUIT,
-            "worker",
-            env=os.environ
-            | {
-                "TEMPORAL_ADDRESS": system.temporal.service_client.config.target_host,
-                "EXOSUIT_DATABASE_URL": system.db.engine.url.render_as_string(hide_password=False),
-                "EXOSUIT_TASK_QUEUE": settings.task_queue,
-                "EXOSUIT_SECRET_KEY": settings.resolved_secret_key,
-                "EXOSUIT_DATA_DIR": str(settings.data_dir),
-                "EXOSUIT_LLM_BASE_URL": model_url,
-                "EXOSUIT_LLM_API_KEY": "test",
-                "EXOSUIT_LLM_MODEL": "scripted-model",
-            }
-            | env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        assert process.stdout is not None
-        worker = cls(process)
-        line = await asyncio.wait_for(process.stdout.readline(), 60)
-        assert b"worker polling" in line, (line, worker.stderr)
-        return worker
+        return cls(await start_worker(system, model_url, stderr=asyncio.subprocess.PIPE, **env))
 
     async def stop(self) -> float:
         """SIGTERM, then the seconds until it exited (it must exit 0)."""

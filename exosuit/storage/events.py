@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
@@ -30,19 +30,19 @@ from exosuit.domain.tools import args_hash, args_text
 from exosuit.domain.usage import CallRecord
 from exosuit.storage import outbox
 from exosuit.storage.db import Database, utcnow
-from exosuit.storage.tables import AuditAnchor, AuditEvent, ModelCall, Step, Task, Team
+from exosuit.storage.tables import AuditAnchor, AuditEvent, ModelCall, Step, Task, Team, table_of
 
 _APPEND_ATTEMPTS = 5
 _ENDINGS = frozenset(EventAction.ended(s) for s in TaskStatus if not s.active)
 _EMPTY_CHAIN = Anchor(0, GENESIS_HASH)
 
 # The tables themselves: their columns' types (UTC datetimes, JSON) apply to every bind.
-_TASK: Table = Task.__table__  # type: ignore[attr-defined]
-_STEP: Table = Step.__table__  # type: ignore[attr-defined]
-_TEAM: Table = Team.__table__  # type: ignore[attr-defined]
-_AUDIT: Table = AuditEvent.__table__  # type: ignore[attr-defined]
-_ANCHOR: Table = AuditAnchor.__table__  # type: ignore[attr-defined]
-_CALL: Table = ModelCall.__table__  # type: ignore[attr-defined]
+_TASK = table_of(Task)
+_STEP = table_of(Step)
+_TEAM = table_of(Team)
+_AUDIT = table_of(AuditEvent)
+_ANCHOR = table_of(AuditAnchor)
+_CALL = table_of(ModelCall)
 _t, _s, _a, _c = _TASK.c, _STEP.c, _AUDIT.c, _CALL.c
 
 # The hot path's statements, built once and executed with parameters: each is compiled once

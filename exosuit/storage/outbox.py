@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from exosuit.domain.audit import Anchor, format_at
 from exosuit.domain.autonomy import Role
@@ -25,16 +25,17 @@ from exosuit.storage.tables import (
     User,
     WebhookDelivery,
     WebhookSubscription,
+    table_of,
 )
 
 # Core on the tables: the event writer's hot path runs these reads on most events.
-_SUBSCRIPTION: Table = WebhookSubscription.__table__  # type: ignore[attr-defined]
-_DELIVERY: Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
-_TARGET: Table = NotifyTarget.__table__  # type: ignore[attr-defined]
-_NOTIFICATION: Table = Notification.__table__  # type: ignore[attr-defined]
-_USER: Table = User.__table__  # type: ignore[attr-defined]
-_MEMBERSHIP: Table = Membership.__table__  # type: ignore[attr-defined]
-_STEP: Table = Step.__table__  # type: ignore[attr-defined]
+_SUBSCRIPTION = table_of(WebhookSubscription)
+_DELIVERY = table_of(WebhookDelivery)
+_TARGET = table_of(NotifyTarget)
+_NOTIFICATION = table_of(Notification)
+_USER = table_of(User)
+_MEMBERSHIP = table_of(Membership)
+_STEP = table_of(Step)
 _STEP_FIELDS = ("id", "index", "title", "instructions", "kind", "tool", "risk", "status", "output")
 _SUBSCRIPTIONS = select(_SUBSCRIPTION.c.id, _SUBSCRIPTION.c.events).where(
     _SUBSCRIPTION.c.team == bindparam("team"), _SUBSCRIPTION.c.deleted_at.is_(None)

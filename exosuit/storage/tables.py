@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from exosuit.domain.autonomy import (
@@ -350,3 +350,9 @@ class TaskSchedule(SQLModel, table=True):
     cron: str = Field(max_length=200)
     created_by: str = Field(max_length=320)  # each run is submitted as this person
     created_at: datetime = _when()
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A model's Core table: statements on it bind through its columns' types (UTC, JSON)."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table

@@ -17,7 +17,7 @@ from exosuit.domain.autonomy import AutonomyLevel
 from exosuit.domain.contracts import TaskInput
 from exosuit.domain.task import ACTIVE_STATUSES
 from exosuit.storage.db import Database, UTCDateTime, utcnow
-from exosuit.storage.tables import AuditEvent, Step, Task, Team
+from exosuit.storage.tables import AuditEvent, Step, Task, Team, table_of
 
 
 @dataclass(frozen=True)
@@ -207,15 +207,11 @@ class Tasks:
     ) -> QueuePage:
         """One page of the review queue: open gates the person may decide, oldest first (list
         columns only), whether more follow, and how many wait in all (counted in the index)."""
-        wanted = _decidable(decided_by)
-        if kind:
-            wanted.append(col(Task.gate_kind) == kind)
-        if risk:
-            wanted.append(col(Task.gate_risk) == risk)
+        wanted = _queued(decided_by, kind, risk)
         keys = _page_keys(teams, wanted, after, limit + 1)
         if keys is None:
             return QueuePage([], more=False, total=0)
-        table = Task.__table__  # type: ignore[attr-defined]
+        table = table_of(Task)
         rows = (
             sa_select(*(table.c[name] for name in _QUEUE_COLUMNS))
             .join(keys, table.c.id == keys.c.id)
@@ -232,6 +228,16 @@ class Tasks:
                 total = int((await session.exec(count)).one()[0])  # type: ignore[call-overload]
         return QueuePage(found[:limit], more=len(found) > limit, total=total)
 
+    async def in_queue(
+        self, task_id: str, teams: Sequence[str], *, decided_by: str, kind: str | None, risk: str | None
+    ) -> bool:
+        """Whether the review queue, with these filters, lists this task (on any of its pages)."""
+        query = select(Task.id).where(
+            Task.id == task_id, col(Task.team).in_(list(teams)), *_queued(decided_by, kind, risk)
+        )
+        async with self.db.session() as session:
+            return (await session.exec(query)).first() is not None
+
     async def active_count(self, team: str) -> int:
         """How many of the team's tasks have not ended."""
         async with self.db.session() as session:
@@ -242,7 +248,7 @@ class Tasks:
 
     async def note_waiting(self, task_id: str, reason: str) -> None:
         """The task is waiting on something outside it (since the first time it was noted)."""
-        table = Task.__table__  # type: ignore[attr-defined]
+        table = table_of(Task)
         now = utcnow()
         async with self.db.session() as session:
             await session.exec(
@@ -295,6 +301,16 @@ def _decidable(person: str) -> list[Any]:
         col(Task.gate_id).is_not(None),  # what the open-gate index (migration 0012) holds
         or_(col(Task.gate_excluded).is_(None), col(Task.gate_excluded) != person),
     ]
+
+
+def _queued(person: str, kind: str | None, risk: str | None) -> list[Any]:
+    """The review queue's rows: gates the person may decide, of this kind and risk if given."""
+    wanted = _decidable(person)
+    if kind:
+        wanted.append(col(Task.gate_kind) == kind)
+    if risk:
+        wanted.append(col(Task.gate_risk) == risk)
+    return wanted
 
 
 def _after(after: tuple[datetime, str] | None) -> list[Any]:

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from exosuit.storage.tasks import QueuePage, TaskView
+from exosuit.storage.tasks import QueuePage
 from web.api import pagination
 from web.deps import ServicesDep
 from web.errors import Problem
@@ -41,18 +41,6 @@ def _version(page: QueuePage, off_page: str) -> str:
     """What the live poll compares: the rows shown, how many wait in all, an off-page selection."""
     shown = "|".join(f"{r.id}:{r.gate_id}:{int(r.gate_escalated)}" for r in page.rows)
     return hashlib.sha256(f"{shown}#{page.total}#{page.more}#{off_page}".encode()).hexdigest()[:16]
-
-
-def _decidable_here(view: TaskView, teams: list[str], email: str, filters: dict[str, str]) -> bool:
-    """Whether the queue, with these filters, would list this task (on any page)."""
-    task = view.task
-    return (
-        task.gate_id is not None
-        and task.team in teams
-        and task.gate_excluded != email
-        and filters.get("kind") in (None, task.gate_kind)
-        and filters.get("risk") in (None, task.gate_risk)
-    )
 
 
 async def queue_response(
@@ -92,9 +80,11 @@ async def queue_response(
         return Response(status_code=204)  # nothing changed: htmx keeps what is shown
     selected_id: str | None = None
     detail: dict[str, Any] | None = None
-    if off_page:
+    if off_page and await services.tasks.in_queue(
+        wanted, teams, decided_by=principal.email, kind=filters.get("kind"), risk=filters.get("risk")
+    ):
         view = await services.tasks.task(wanted)
-        if view is not None and _decidable_here(view, teams, principal.email, filters):
+        if view is not None:
             selected_id, detail = wanted, decision_context(visitor, view, services.settings)
     if selected_id is None and ids:
         # The item asked for; after a decision, whatever now stands where it stood.
