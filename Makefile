@@ -9,7 +9,7 @@ MODEL_STAMP := $(VENV)/.embedded-model
 # The embedded model is needed only when no endpoint is configured (and by the tests).
 RUN_MODEL := $(if $(or $(EXOSUIT_LLM_BASE_URL),$(OPENAI_BASE_URL)),,embedded-model)
 
-.PHONY: setup bytecode run test lint test-tools embedded-model bench clean
+.PHONY: setup bytecode run test lint test-tools embedded-model bench docs clean
 
 setup: $(STAMP) $(RUN_MODEL) bytecode
 
@@ -61,6 +61,11 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/mypy benchmarks
 	$(BIN)/lint-imports --no-logo
+
+# The generated docs: the configuration reference from `Settings` (a unit test fails when
+# the committed file differs).
+docs: setup
+	$(BIN)/python -m exosuit.cli.config_reference
 
 bench: setup
 	$(BIN)/python benchmarks/approval_latency.py

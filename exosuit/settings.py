@@ -1,4 +1,4 @@
-"""One settings object, read from the environment (see CONTRACT.md's table)."""
+"""One settings object, read from the environment (every field: docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,15 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="EXOSUIT_", extra="ignore", populate_by_name=True)
 
-    data_dir: Path = Field(Path("./var"), description="Where embedded state lives.")
-    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite under the data dir.")
+    data_dir: Path = Field(
+        Path("./var"),
+        description="Where embedded state lives: the SQLite database, Temporal's database, the "
+        "tool workspace, the generated secret, the first-start credentials.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL (`postgresql+psycopg://…` for PostgreSQL); default SQLite under the data dir.",
+    )
     temporal_address: str | None = Field(
         None,
         validation_alias=AliasChoices("TEMPORAL_ADDRESS", "EXOSUIT_TEMPORAL_ADDRESS"),
@@ -27,6 +34,7 @@ class Settings(BaseSettings):
     temporal_namespace: str = Field(
         "default",
         validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "EXOSUIT_TEMPORAL_NAMESPACE"),
+        description="The Temporal namespace the tasks' workflows run in.",
     )
     temporal_tls_cert: Path | None = Field(None, description="Client certificate (PEM) for mTLS to Temporal.")
     temporal_tls_key: Path | None = Field(None, description="Its private key (PEM).")
@@ -34,14 +42,20 @@ class Settings(BaseSettings):
         None, description="The CA (PEM) that signed the server's certificate."
     )
     task_queue: str = Field("exosuit-tasks", description="The workers' task queue.")
-    temporal_ui_url: str | None = Field(None, description="Base URL of the Temporal web UI.")
+    temporal_ui_url: str | None = Field(
+        None,
+        description="Base URL of the Temporal web UI, for links from task pages; `exosuit dev` sets it "
+        "to the embedded server's UI.",
+    )
     llm_base_url: str | None = Field(
         None,
         validation_alias=AliasChoices("EXOSUIT_LLM_BASE_URL", "OPENAI_BASE_URL"),
         description="Any OpenAI-compatible endpoint.",
     )
     llm_api_key: str | None = Field(
-        None, validation_alias=AliasChoices("EXOSUIT_LLM_API_KEY", "OPENAI_API_KEY")
+        None,
+        validation_alias=AliasChoices("EXOSUIT_LLM_API_KEY", "OPENAI_API_KEY"),
+        description="The endpoint's API key (kept out of logs).",
     )
     llm_model: str = Field("default", description="Model name sent to the endpoint.")
     llm_timeout_seconds: float = Field(120.0, description="One model call's HTTP timeout.")
@@ -66,10 +80,14 @@ class Settings(BaseSettings):
         description="Fault injection for tests: a pause between a tool's call and the record of its "
         "result (the gap a crash may fall into).",
     )
-    llm_plan_max_tokens: int | None = Field(None, description="Cap on a plan answer's tokens.")
-    llm_step_max_tokens: int | None = Field(None, description="Cap on a step answer's tokens.")
+    llm_plan_max_tokens: int | None = Field(
+        None, description="Cap on a plan answer's tokens (embedded model: 900)."
+    )
+    llm_step_max_tokens: int | None = Field(
+        None, description="Cap on a step answer's tokens (embedded model: 160)."
+    )
     plan_min_steps: int = Field(1, description="Fewest steps a model's plan may have.")
-    plan_max_steps: int = Field(20, description="Most steps a model's plan may have.")
+    plan_max_steps: int = Field(20, description="Most steps a model's plan may have (embedded model: 7).")
     llm_price_input_per_million: float = Field(0.0, description="USD per 1M prompt tokens.")
     llm_price_output_per_million: float = Field(0.0, description="USD per 1M output tokens.")
     previous_secret_keys: str | None = Field(
@@ -77,9 +95,11 @@ class Settings(BaseSettings):
         description="Earlier root secrets, comma-separated: what they sealed still opens after a rotation.",
     )
     secret_key: str | None = Field(
-        None, description="The root secret: signs audit anchors; default generated once into the data dir."
+        None,
+        description="The root secret: seals Temporal payloads and signs audit anchors (keys are derived "
+        "from it); default generated once into `secret_key` in the data dir (mode 0600).",
     )
-    max_body_bytes: int = Field(1_048_576, description="Largest request body the API accepts.")
+    max_body_bytes: int = Field(1_048_576, description="Largest request body the API accepts (413 above).")
     max_concurrent_requests: int = Field(
         256,
         ge=1,
@@ -176,8 +196,11 @@ class Settings(BaseSettings):
     notify_digest_seconds: float = Field(
         10.0, description="Notifications that arrive within this window go out as one digest."
     )
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = Field(
+        "127.0.0.1",
+        description="The address the web app, a worker's health port and its metrics port listen on.",
+    )
+    port: int = Field(8000, description="The web app's port (`exosuit dev` and `exosuit web` take `--port`).")
 
     @property
     def resolved_tools_file(self) -> Path:
