@@ -21,7 +21,7 @@ import httpx
 from exosuit.tooling import ToolsConfig, allowed_prefix, is_private_literal
 
 READ_CHUNK = 16_384
-# The contract's Message-ID `<TASK:STEP:SEQ@exosuit>` has colons, which the standard msg-id
+# The Message-ID `<TASK:STEP:SEQ@exosuit>` (docs/tools.md) has colons, which the standard msg-id
 # parser cuts at: the header is written as it is.
 _HEADERS = HeaderRegistry()
 _HEADERS.map_to_type("message-id", UnstructuredHeader)  # type: ignore[arg-type]

@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         None,
-        description="SQLAlchemy URL (`postgresql+psycopg://…` for PostgreSQL); default SQLite under the data dir.",
+        description="SQLAlchemy URL (`postgresql+psycopg://…` for PostgreSQL); default SQLite under "
+        "the data dir.",
     )
     temporal_address: str | None = Field(
         None,

@@ -1,4 +1,4 @@
-"""The audit chain of a real task, recomputed here from the contract's formula, then tampered."""
+"""The audit chain of a real task, recomputed here from docs/audit.md's formula, then tampered."""
 
 from __future__ import annotations
 

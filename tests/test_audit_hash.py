@@ -1,4 +1,4 @@
-"""The audit hash as the contract defines it, and verification catching tampering."""
+"""The audit hash as docs/audit.md defines it, and verification catching tampering."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The contract's autonomy table, row by row, as pure policy."""
+"""The autonomy table (docs/autonomy.md), row by row, as pure policy."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from exosuit.domain.autonomy import (
 
 LEVELS = ["manual", "supervised", "guarded", "delegated", "autonomous"]
 
-# Straight from CONTRACT.md: which gates each level demands.
+# Straight from docs/autonomy.md: which gates each level demands.
 PLAN_GATE = {"manual": True, "supervised": True, "guarded": True, "delegated": False, "autonomous": False}
 STEP_GATE_RISKS = {
     "manual": {"low", "medium", "high"},

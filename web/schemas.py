@@ -1,4 +1,4 @@
-"""The API's JSON shapes (CONTRACT.md): requests in, public views out."""
+"""The API's JSON shapes (docs/api.md): requests in, public views out."""
 
 from __future__ import annotations
 

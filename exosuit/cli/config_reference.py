@@ -16,7 +16,7 @@ from pydantic.fields import FieldInfo
 
 from exosuit.settings import Settings
 
-REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+REFERENCE = Path(__file__).resolve().parents[2] / "docs/configuration.md"
 
 _HEADER = """\
 # Configuration

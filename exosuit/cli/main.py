@@ -1,4 +1,4 @@
-"""The `exosuit` command (CONTRACT.md, CLI): administration here, the servers in serve.py."""
+"""The `exosuit` command (docs/cli.md): administration here, the servers in serve.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The tamper-evident audit chain: the contract's hash, computed and verified."""
+"""The tamper-evident audit chain: its hash (docs/audit.md), computed and verified."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ SYSTEM_ACTOR = "system"  # the actor of what neither a person nor a model did (d
 
 
 def canonical_json(obj: Any) -> str:
-    """The contract's canonical form: sorted keys, no spaces, UTF-8 kept."""
+    """The canonical form the hash is taken over: sorted keys, no spaces, UTF-8 kept."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

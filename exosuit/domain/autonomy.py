@@ -75,7 +75,7 @@ def output_gate_required(level: AutonomyLevel) -> bool:
 
 
 def gate_required(kind: GateKind, level: AutonomyLevel, risk: Risk = Risk.LOW) -> bool:
-    """The contract's table in one call."""
+    """The autonomy table (docs/autonomy.md) in one call."""
     if kind is GateKind.PLAN:
         return plan_gate_required(level)
     if kind is GateKind.STEP:

@@ -17,7 +17,7 @@ SECRET_PREFIX = "whsec_"
 
 
 class WebhookEvent(StrEnum):
-    """What a subscription may ask for (CONTRACT.md, "Webhooks")."""
+    """What a subscription may ask for (docs/webhooks.md)."""
 
     TASK_CREATED = "task.created"
     GATE_OPENED = "gate.opened"

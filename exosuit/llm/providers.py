@@ -1,7 +1,7 @@
 """Model providers: an ordered list of interchangeable OpenAI-compatible endpoints.
 
 `providers.toml` in the data dir (or the file `EXOSUIT_PROVIDERS_FILE` names) lists them
-in order of preference; without one, the contract's single endpoint variables are the one
+in order of preference; without one, the `EXOSUIT_LLM_*` variables (docs/models.md) are the one
 provider. Keys are never in the file: each provider names the environment variable that
 holds its key.
 

@@ -67,7 +67,7 @@ def gate_document(task: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def task_document(task: Mapping[str, Any], steps: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The task as the API shows it (CONTRACT.md's task), at this event, from its columns."""
+    """The task as the API shows it (docs/api.md), at this event, from its columns."""
     return {
         "id": task["id"],
         "title": task["title"],

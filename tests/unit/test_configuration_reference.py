@@ -26,4 +26,3 @@ def test_reference_names_every_environment_variable_a_setting_reads() -> None:
     for name, field in fields.items():
         for env in env_names(name, field):
             assert f"`{env}`" in reference
-

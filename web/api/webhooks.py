@@ -1,4 +1,4 @@
-"""Webhook subscriptions of a team and their delivery log (CONTRACT.md, "Webhooks")."""
+"""Webhook subscriptions of a team and their delivery log (docs/webhooks.md)."""
 
 from __future__ import annotations
 
