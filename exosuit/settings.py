@@ -74,7 +74,9 @@ class Settings(BaseSettings):
         None, description="An ordered providers list (TOML); default providers.toml in the data dir."
     )
     tools_file: Path | None = Field(
-        None, description="What tool steps may reach (TOML); default tools.toml in the data dir."
+        None,
+        description="What tool steps may reach (TOML); default tools.toml in the data dir; with no "
+        "file, only the local tools (write_file, word_count) exist.",
     )
     tool_record_delay_seconds: float = Field(
         0.0,
