@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from tests.conftest import System
-from tests.flows import THREE_RISKS
+from tests.support.flows import THREE_RISKS
+from tests.support.system import System
 
 
 async def test_submitter_cannot_approve_own_supervised_gate(system: System) -> None:

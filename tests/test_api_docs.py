@@ -8,13 +8,12 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.conftest import System
-from tests.test_browser import chromium  # noqa: F401 (the session's browser fixture)
+from tests.support.system import System
 
 
 @pytest.mark.browser
 async def test_docs_render_from_the_apps_own_assets_with_no_csp_violation(
-    chromium: Browser,  # noqa: F811
+    chromium: Browser,
     ui_system: System,
 ) -> None:
     context = await chromium.new_context(base_url=ui_system.base_url)

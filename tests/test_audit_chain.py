@@ -26,9 +26,10 @@ from exosuit.storage.tables import (
     Step,
     Task,
 )
-from tests.conftest import Api, System
-from tests.flows import approve_all
 from tests.support.cli import run_cli
+from tests.support.flows import approve_all
+from tests.support.paths import DOCS
+from tests.support.system import Api, System
 
 
 def recompute(events: list[dict[str, Any]]) -> None:
@@ -216,7 +217,7 @@ async def test_an_export_is_checked_by_the_twenty_line_script_in_docs(
 ) -> None:
     export = (await finished.approver.http.get(f"/api/v1/tasks/{finished.task_id}/audit/export")).json()
     assert export["anchor"]["seq"] == len(finished.events) and export["anchor"]["source"] == "workflow"
-    script = Path(__file__).parent.parent / "docs" / "check_audit_export.py"
+    script = DOCS / "check_audit_export.py"
 
     async def check(document: dict[str, Any]) -> tuple[int, str]:
         path = tmp_path / "export.json"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import System
 from tests.support.cli import run_cli
+from tests.support.system import System
 
 # Scripted calls report 11 + 7 tokens at $2 / $8 per million: $0.000078 each. A step's
 # projection assumes a full 1,024-token answer: about $0.0083.

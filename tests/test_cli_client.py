@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Api, System
+from tests.support.system import Api, System
 
 EXOSUIT = str(Path(sys.executable).parent / "exosuit")
 

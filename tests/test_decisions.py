@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import System
+from tests.support.system import System
 
 
 async def started(system: System, level: str) -> tuple[Any, Any, dict[str, Any]]:

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 
 from exosuit.storage.db import Database
-from tests.conftest import System, kill_temporal, system_on_its_own_temporal
 from tests.support.model_server import ModelServer
+from tests.support.system import System, kill_temporal, system_on_its_own_temporal
 
 
 async def test_a_decision_with_an_idempotency_key_gets_its_first_answer_again(system: System) -> None:

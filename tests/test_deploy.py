@@ -34,9 +34,9 @@ from exosuit.cli.worker_health import PATHS as WORKER_HEALTH_PATHS
 from exosuit.processes import free_port
 from exosuit.settings import Settings
 from tests.support.cli import EXOSUIT
+from tests.support.paths import ROOT
 from web.app import health as web_health
 
-ROOT = Path(__file__).parent.parent
 K8S = ROOT / "deploy" / "k8s"
 WEB_HEALTH_PATHS = {route.path for route in web_health.routes if isinstance(route, APIRoute)}
 NOT_SETTINGS = {"EXOSUIT_LOG_FORMAT"}  # read by the logging set-up, not Settings

@@ -16,9 +16,9 @@ from exosuit.llm import embedded as embedded_model
 from exosuit.llm.embedded import EmbeddedModel
 from exosuit.storage.db import Database
 from exosuit.storage.tables import ModelCall
-from tests.conftest import System, running_system
-from tests.flows import MAX_GATES
+from tests.support.flows import MAX_GATES
 from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.system import System, running_system
 
 SLOW = 240.0  # seconds: a 135M model decodes ~15-60 tokens/s on 2 cores
 

@@ -11,8 +11,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from exosuit.llm.providers import parse_providers
 from exosuit.storage.db import Database
-from tests.conftest import System, running_system
 from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.system import System, running_system
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from exosuit.cli.temporal_server import temporal_cli
 from exosuit.storage.db import Database
-from tests.conftest import Api, System, running_system
 from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.system import Api, System, running_system
 
 FLIGHT = 4
 

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from temporalio.testing import WorkflowEnvironment
 
 from exosuit.storage.db import Database
-from tests.conftest import System, running_system
 from tests.support.model_server import ModelServer, ScriptedModel
-from tests.test_pages import Browser, signed_in
+from tests.support.pages import Browser, signed_in
+from tests.support.system import System, running_system
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import System
-from tests.flows import THREE_RISKS, approve_all
+from tests.support.flows import THREE_RISKS, approve_all
+from tests.support.system import System
 
 # Steps are low (0), medium (1) and high (2) risk.
 EXPECTED = {

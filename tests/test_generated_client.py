@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import System
+from tests.support.system import System
 
 BIN = Path(sys.executable).parent
 

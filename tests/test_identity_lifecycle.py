@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import System
 from tests.support.cli import run_cli
-from tests.test_pages import Browser
+from tests.support.pages import Browser
+from tests.support.system import System
 
 
 async def cli(system: System, *args: str) -> tuple[int, str]:

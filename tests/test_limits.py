@@ -11,9 +11,9 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from exosuit.storage.db import Database
-from tests.conftest import System, running_system
 from tests.support.model_server import ModelServer, ScriptedModel
-from tests.test_pages import Browser, signed_in
+from tests.support.pages import Browser, signed_in
+from tests.support.system import System, running_system
 
 
 async def healthz_times(base_url: str, n: int = 20) -> list[float]:

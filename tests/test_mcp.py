@@ -13,7 +13,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, TextContent
 
-from tests.conftest import System
+from tests.support.system import System
 
 TOOLS = {"submit_task", "get_task", "wait_for_task", "list_approvals", "decide"}
 

@@ -12,9 +12,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from exosuit.processes import free_port
 from exosuit.storage.db import Database
-from tests.conftest import System, running_system
-from tests.flows import approve_all
+from tests.support.flows import approve_all
 from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.system import System, running_system
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -13,10 +13,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from exosuit.storage.db import Database
 from exosuit.storage.notifications import Notifications
-from tests.conftest import System, running_system
 from tests.support.model_server import ModelServer, ScriptedModel
-from tests.support.webhook_receiver import Receiver
-from tests.test_webhooks import FAST
+from tests.support.system import System, running_system
+from tests.support.webhook_receiver import FAST, Receiver
 
 
 @pytest.fixture

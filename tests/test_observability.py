@@ -33,9 +33,9 @@ from exosuit.observability.logs import LogFormat, configure_logging, request_id
 from exosuit.settings import Settings
 from exosuit.storage.db import Database
 from exosuit.storage.identity import Directory
-from tests.conftest import System
 from tests.support.model_server import ModelServer, ScriptedModel, serve, shutdown
 from tests.support.otlp_receiver import OtlpReceiver
+from tests.support.system import System
 from web.app import create_app
 from web.deps import Services
 

@@ -25,8 +25,8 @@ from exosuit.domain.refusals import Finished
 from exosuit.settings import Settings
 from exosuit.storage.db import Database, migrate
 from exosuit.storage.identity import Directory
-from tests.conftest import System, running_system
 from tests.support.model_server import ModelServer, ScriptedModel, serve, shutdown
+from tests.support.system import System, running_system
 from web.app import create_app
 from web.deps import Services
 from web.errors import Unavailable

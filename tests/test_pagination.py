@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Api, System
+from tests.support.system import Api, System
 
 
 async def pages(api: Api, path: str, limit: int) -> list[list[dict[str, Any]]]:

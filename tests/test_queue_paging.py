@@ -13,8 +13,8 @@ from sqlalchemy import inspect
 
 from exosuit.storage.db import Database, utcnow
 from exosuit.storage.tables import Step, Task
-from tests.conftest import System
-from tests.test_pages import HTMX, signed_in
+from tests.support.pages import HTMX, signed_in
+from tests.support.system import System
 from web.pages.queue import PAGE_SIZE
 
 _OPENED = itertools.count()  # seconds after a day ago: every seeded gate opens after the last

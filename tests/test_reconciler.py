@@ -17,8 +17,8 @@ from exosuit.storage.db import Database
 from exosuit.storage.events import EventWriter
 from exosuit.storage.tables import Task
 from exosuit.storage.tasks import Tasks
-from tests.conftest import System, kill_temporal, system_on_its_own_temporal
 from tests.support.model_server import ModelServer
+from tests.support.system import System, kill_temporal, system_on_its_own_temporal
 from web.errors import Unavailable
 from web.gateway import TaskGateway
 

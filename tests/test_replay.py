@@ -18,12 +18,12 @@ from temporalio.worker import Replayer
 
 from exosuit.domain.contracts import workflow_id_for
 from exosuit.storage.db import Database
-from tests.conftest import System, running_system
-from tests.flows import ENDED, MAX_GATES, next_gate
+from tests.support.flows import ENDED, MAX_GATES, next_gate
 from tests.support.model_server import DEFAULT_PLAN, ModelServer, ScriptedModel
+from tests.support.paths import HISTORIES
+from tests.support.system import System, running_system
 from workflows.task import TaskWorkflow
 
-HISTORIES = Path(__file__).parent / "histories"
 RECORDING = "rich_manual_task_records_with_next.json"  # what this version of the workflow records
 # The recorded plan ends with a tool step, so the history holds a tool call ("tool-calls").
 RECORDED_PLAN = [

@@ -11,10 +11,10 @@ from exosuit.domain.plan import validate_steps
 from exosuit.domain.rules_planner import rules_plan
 from exosuit.domain.tools import PREVIOUS_RESULT, TOOLS
 from exosuit.storage.db import Database
-from tests.conftest import running_system
 from tests.support.labelled_tasks import TASKS, covers
 from tests.support.model_server import ModelServer, ScriptedModel
-from tests.test_pages import signed_in
+from tests.support.pages import signed_in
+from tests.support.system import running_system
 
 
 def plan(instructions: str, title: str = "Task") -> list[tuple[str, str, str | None, str]]:

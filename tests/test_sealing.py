@@ -19,9 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from exosuit.domain.contracts import workflow_id_for
 from exosuit.storage.db import Database
-from tests.conftest import System, running_system
 from tests.support.model_server import ModelServer, ScriptedModel
-from tests.test_pages import signed_in
+from tests.support.pages import signed_in
+from tests.support.system import System, running_system
 
 
 async def at_plan_gate(system: System) -> tuple[dict, list]:  # type: ignore[type-arg]

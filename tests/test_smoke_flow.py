@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import System
+from tests.support.system import System
 
 
 async def test_supervised_task_completes_after_every_gate_is_approved(system: System) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.conftest import WAIT_SECONDS, System
-from tests.test_pages import signed_in
+from tests.support.pages import signed_in
+from tests.support.system import WAIT_SECONDS, System
 
 WORDS = " ".join(f"word{n}" for n in range(40))
 ONE_STEP = [{"title": "Write", "instructions": "Write it.", "kind": "llm", "tool": None, "risk": "low"}]

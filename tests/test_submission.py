@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import System
-from tests.flows import approve_all
+from tests.support.flows import approve_all
+from tests.support.system import System
 
 BODY = {"title": "Report", "instructions": "Summarise Q3.", "autonomy": "supervised"}
 

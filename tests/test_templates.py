@@ -14,9 +14,9 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from exosuit.storage.db import Database
-from tests.conftest import Api, System, running_system
 from tests.support.model_server import ModelServer, ScriptedModel
-from tests.test_webhooks import FAST
+from tests.support.system import Api, System, running_system
+from tests.support.webhook_receiver import FAST
 
 TEMPLATE = {
     "title": "Weekly report for {{client}}",
@@ -110,7 +110,7 @@ async def test_a_schedule_fired_now_makes_an_ordinary_gated_task(auto_system: Sy
 
 
 async def test_a_template_runs_from_its_page(auto_system: System) -> None:
-    from tests.test_pages import Browser
+    from tests.support.pages import Browser
 
     approver = await auto_system.user("approver")
     name = f"page-{auto_system.team}"

@@ -16,9 +16,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from exosuit.cli.worker import build_worker
 from exosuit.storage.db import Database
-from tests.conftest import System, running_system, start_worker
 from tests.support.model_server import ModelServer, ScriptedModel
-from tests.tool_world import World, tool_world, world_env
+from tests.support.system import System, running_system, start_worker
+from tests.support.tool_world import World, tool_world, world_env
 
 ORDER = {"method": "POST", "url": "HOOKS/orders", "body": "one order"}
 POST = [{"title": "Post", "instructions": "Post it.", "kind": "tool", "tool": "http_request", "risk": "low"}]

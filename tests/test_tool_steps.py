@@ -25,12 +25,12 @@ from exosuit.storage.db import Database
 from exosuit.storage.tasks import Tasks
 from exosuit.storage.tool_ledger import ToolLedger
 from exosuit.tooling import load_tools_config
-from tests.conftest import Api, System, running_system
-from tests.flows import next_gate
+from tests.support.flows import next_gate
 from tests.support.model_server import ModelServer, ScriptedModel
 from tests.support.notes_mcp import read_notes
-from tests.test_pages import signed_in
-from tests.tool_world import HOOK_TOKEN, World, tool_world, world_env
+from tests.support.pages import signed_in
+from tests.support.system import Api, System, running_system
+from tests.support.tool_world import HOOK_TOKEN, World, tool_world, world_env
 
 
 def draft_and(tool: str, args: dict[str, Any], risk: str = "medium") -> list[dict[str, Any]]:

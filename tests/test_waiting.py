@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from tests.conftest import System
+from tests.support.system import System
 
 
 async def test_wait_returns_on_the_gate_then_on_completion(ui_system: System) -> None:

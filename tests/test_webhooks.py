@@ -16,16 +16,10 @@ from temporalio.testing import WorkflowEnvironment
 from exosuit.domain.webhooks import new_secret, sign
 from exosuit.outbound import DestinationRefused, check_destination
 from exosuit.storage.db import Database
-from tests.conftest import Api, System, running_system
 from tests.support.model_server import ModelServer, ScriptedModel
-from tests.support.webhook_receiver import Receiver
+from tests.support.system import Api, System, running_system
+from tests.support.webhook_receiver import FAST, Receiver
 
-FAST = {
-    "webhook_allow_loopback": True,
-    "webhook_retry_initial_seconds": 0.1,
-    "webhook_retry_max_seconds": 0.4,
-    "notify_digest_seconds": 0.6,
-}
 LIFE = ["task.created"] + ["gate.opened", "gate.decided"] * 3 + ["task.completed"]
 
 
@@ -210,7 +204,7 @@ async def test_loopback_only_with_the_setting() -> None:
 
 
 async def test_the_team_page_shows_the_log_and_sends_again(auto_system: System, receiver: Receiver) -> None:
-    from tests.test_pages import Browser
+    from tests.support.pages import Browser
 
     email, password = await auto_system.person("approver")
     token = await auto_system.directory.create_token(email, name="page")

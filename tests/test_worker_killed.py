@@ -11,8 +11,8 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from exosuit.storage.db import Database
-from tests.conftest import running_system, start_worker
 from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.system import running_system, start_worker
 from workflows.policies import HEARTBEAT_TIMEOUT
 
 WORDS = " ".join(f"word{n}" for n in range(40))

@@ -15,8 +15,8 @@ from typing import Any
 from temporalio.testing import WorkflowEnvironment
 
 from exosuit.storage.db import Database
-from tests.conftest import Api, System, running_system, start_worker
 from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.system import Api, System, running_system, start_worker
 from workflows.policies import HEARTBEAT_TIMEOUT
 
 WORDS = " ".join(f"word{n}" for n in range(40))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Api
+from tests.support.system import Api
 
 ENDED = ("completed", "rejected", "failed", "cancelled")
 MAX_GATES = 50  # more than any scenario here opens: a loop that goes on is a bug

@@ -14,10 +14,10 @@ import uvicorn
 
 from tests.support.model_server import serve, shutdown
 from tests.support.notes_mcp import notes_app
+from tests.support.paths import ROOT
 from tests.support.sinks import HttpSink, SmtpSink
 
 HOOK_TOKEN = "s3cret-hook-token-never-shown"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
