@@ -10,9 +10,10 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from temporalio.client import Client
 from exosuit.cli.temporal_server import DevServer, metrics_runtime
 from exosuit.cli.worker import build_worker
 from exosuit.domain.autonomy import AutonomyLevel, Role
+from exosuit.domain.contracts import workflow_id_for
 from exosuit.sealing import sealed_converter
 from exosuit.settings import Settings
 from exosuit.storage.db import Database
@@ -36,6 +38,16 @@ from web.deps import Services
 
 WAIT_SECONDS = 30.0
 ENDED = ("completed", "rejected", "failed", "cancelled")
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = WAIT_SECONDS) -> None:
+    """For state the product keeps but pushes to no one (a gauge, a row, Temporal's view of a
+    workflow): ask again until it holds. A task's state has its own signals: `Api.wait`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await check():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
 
 
 @dataclass
@@ -153,6 +165,20 @@ class System:
         email, password = f"{role}-{uuid.uuid4().hex[:8]}@example.com", uuid.uuid4().hex
         await self.directory.add_user(email, teams=[team or self.team], role=Role(role), password=password)
         return email, password
+
+    async def in_flight(self, pool: str) -> float:
+        """Requests the web app is serving now in an admission pool (`work`, `waiting`), from
+        its own metrics."""
+        async with httpx.AsyncClient(base_url=self.base_url) as anonymous:
+            metrics = (await anonymous.get("/metrics")).text
+        found = re.search(rf'^exosuit_requests_in_flight{{pool="{pool}"}} (\S+)$', metrics, re.MULTILINE)
+        return float(found.group(1)) if found else 0.0
+
+    async def activity_attempt(self, task_id: str) -> int:
+        """The attempt Temporal is on for the task's running activity (0: none is running)."""
+        handle = self.temporal.get_workflow_handle(workflow_id_for(task_id))
+        pending = (await handle.describe()).raw_description.pending_activities
+        return max((activity.attempt for activity in pending), default=0)
 
     async def set_team(self, **policy: Any) -> None:
         await self.directory.set_team_policy(
