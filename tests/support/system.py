@@ -32,7 +32,7 @@ from exosuit.storage.db import Database
 from exosuit.storage.identity import Directory
 from tests.support.cli import EXOSUIT
 from tests.support.model_server import ModelServer, ScriptedModel, serve, shutdown
-from web.api.waiting import TIMEOUT_HEADER
+from web.api.waiting import MAX_WAIT_SECONDS, TIMEOUT_HEADER
 from web.app import create_app
 from web.deps import Services
 
@@ -117,14 +117,22 @@ class Api:
         return await self.long_poll(task_id, "finished", within)
 
     async def long_poll(self, task_id: str, for_: str, within: float) -> dict[str, Any]:
-        """The product's own long-poll: the task once it has a gate or has finished."""
-        response = await self.http.get(
-            f"/api/v1/tasks/{task_id}/wait", params={"for": for_, "timeout": within}, timeout=within + 10
-        )
-        assert response.status_code == 200, response.text
-        task: dict[str, Any] = response.json()
-        assert TIMEOUT_HEADER not in response.headers, f"no {for_} within {within} s; task is {task}"
-        return task
+        """The product's own long-poll: the task once it has a gate or has finished (asked
+        again while `within` lasts, as one wait is at most a minute)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            seconds = max(0.0, min(deadline - loop.time(), MAX_WAIT_SECONDS))
+            response = await self.http.get(
+                f"/api/v1/tasks/{task_id}/wait",
+                params={"for": for_, "timeout": seconds},
+                timeout=seconds + 10,
+            )
+            assert response.status_code == 200, response.text
+            task: dict[str, Any] = response.json()
+            if TIMEOUT_HEADER not in response.headers:
+                return task
+            assert loop.time() < deadline, f"no {for_} within {within} s; task is {task}"
 
     async def decide(self, task: dict[str, Any], action: str, **body: Any) -> httpx.Response:
         payload = {"gate_id": task["open_gate"]["id"], "action": action} | body

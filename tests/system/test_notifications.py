@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from exosuit.storage.db import Database
 from exosuit.storage.notifications import Notifications
 from tests.support.model_server import ModelServer, ScriptedModel
-from tests.support.system import System, running_system
+from tests.support.system import System, running_system, until
 from tests.support.webhook_receiver import FAST, Receiver
 
 
@@ -46,6 +46,10 @@ def inbox(receiver: Receiver) -> dict[str, list[str]]:
     return got
 
 
+async def nothing_pending(system: System) -> bool:
+    return not await Notifications(system.db).pending(system.team)
+
+
 async def test_approvers_hear_of_gates_they_may_decide_and_the_submitter_does_not(
     notified: tuple[System, Receiver],
 ) -> None:
@@ -56,7 +60,8 @@ async def test_approvers_hear_of_gates_they_may_decide_and_the_submitter_does_no
     task = await submitter.submit(system.team, "supervised")
     await other.wait_gate(task["id"], "plan")
     await receiver.wait_for(lambda: other.email in inbox(receiver))
-    await asyncio.sleep(1.0)  # a digest window more: nothing else arrives
+    # Everything the product queued for the team is sent: no other message is on its way.
+    await until(lambda: nothing_pending(system), "every queued notification to be sent")
     got = inbox(receiver)
     assert set(got) == {other.email}, got  # not the submitter (four-eyes), not a member
     assert len(got[other.email]) == 1

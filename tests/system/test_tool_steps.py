@@ -6,7 +6,6 @@ in for the world; tools.toml points at them (tests/tool_world.py).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -29,7 +28,7 @@ from tests.support.flows import next_gate
 from tests.support.model_server import ModelServer, ScriptedModel
 from tests.support.notes_mcp import read_notes
 from tests.support.pages import signed_in
-from tests.support.system import Api, System, running_system
+from tests.support.system import Api, System, running_system, until
 from tests.support.tool_world import HOOK_TOKEN, World, tool_world, world_env
 
 
@@ -242,6 +241,10 @@ async def test_mcp_tools_are_called_once_with_the_planned_args(
     assert done["steps"][1]["output"] == "noted: Standup"
 
 
+async def retried(system: System, task_id: str) -> bool:
+    return await system.activity_attempt(task_id) >= 2
+
+
 async def test_an_mcp_server_that_is_down_is_waited_out_not_a_failed_task(
     tooled: System, world: World
 ) -> None:
@@ -252,7 +255,7 @@ async def test_an_mcp_server_that_is_down_is_waited_out_not_a_failed_task(
     await world.stop_mcp()
     await approver.approve(task)
     await approver.wait(task["id"], lambda t: t["steps"][1]["status"] == "running", "the call")
-    await asyncio.sleep(2.5)  # a retry or two against the down server
+    await until(lambda: retried(tooled, task["id"]), "a retry against the down server")
     assert (await approver.task(task["id"]))["status"] == "running"
     await world.start_mcp()
     done = await approver.wait_done(task["id"])
