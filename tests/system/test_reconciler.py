@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 from exosuit.cli.reconciler import Reconciled, Reconciler
 from exosuit.domain.audit import anchor_key
@@ -59,8 +60,10 @@ async def test_a_run_the_server_ended_fails_its_task_with_the_reason(
         await handle.terminate(reason="runaway task, stopped by the operator")
     else:
         await handle.cancel()
-    while (described := await handle.describe()).status == WorkflowExecutionStatus.RUNNING:  # noqa: ASYNC110
-        await asyncio.sleep(0.05)  # a cancel request is asynchronous: wait until the run has closed
+    with contextlib.suppress(WorkflowFailureError):  # a cancel request is asynchronous:
+        await handle.result()  # Temporal answers once the run has closed
+    described = await handle.describe()
+    assert described.status != WorkflowExecutionStatus.RUNNING
     run_id = described.run_id
 
     assert await reconciler(system).run_once(teams=[system.team]) == {Reconciled.ENDED: 1}

@@ -7,21 +7,22 @@ survive a key rotation; the Temporal UI's codec endpoint opens payloads only for
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf.json_format import MessageToDict
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from exosuit.domain.contracts import workflow_id_for
 from exosuit.storage.db import Database
 from tests.support.model_server import ModelServer, ScriptedModel
 from tests.support.pages import signed_in
-from tests.support.system import System, running_system
+from tests.support.system import System, running_system, until
 
 
 async def at_plan_gate(system: System) -> tuple[dict, list]:  # type: ignore[type-arg]
@@ -30,6 +31,16 @@ async def at_plan_gate(system: System) -> tuple[dict, list]:  # type: ignore[typ
     task = await approver.wait_gate((await submitter.submit(system.team, "supervised"))["id"], "plan")
     audit = (await approver.http.get(f"/api/v1/tasks/{task['id']}/audit")).json()["items"]
     return task, audit
+
+
+async def handled_since_signal(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether a workflow task has ended (completed or failed) since the last signal."""
+    kinds = [event.event_type async for event in handle.fetch_history_events()]
+    signalled = max(
+        i for i, kind in enumerate(kinds) if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    )
+    ended = {EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED}
+    return any(kind in ended for kind in kinds[signalled + 1 :])
 
 
 async def test_forged_updates_and_signals_are_refused_and_change_nothing(
@@ -46,7 +57,7 @@ async def test_forged_updates_and_signals_are_refused_and_change_nothing(
             "set_autonomy", {"autonomy": "autonomous", "actor": task["submitted_by"], "role": "approver"}
         )
     await forger.signal("cancel", {"actor": "ghost@nowhere.invalid"})
-    await asyncio.sleep(0.5)
+    await until(lambda: handled_since_signal(forger), "the workflow to take the forged signal")
     approver = await system.user("approver")
     after = await approver.task(task["id"])
     assert after["open_gate"]["id"] == task["open_gate"]["id"] and after["autonomy"] == "supervised"
