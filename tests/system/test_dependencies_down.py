@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from exosuit.storage.db import Database
 from tests.support.model_server import ModelServer
@@ -35,6 +36,9 @@ async def test_a_decision_with_an_idempotency_key_gets_its_first_answer_again(sy
     assert sum(e["action"] == "gate.decided" for e in audit) == 1
 
 
+# About 45 s alone (each call toward the killed server waits out the gateway's 10 s RPC
+# timeout); twice that beside another pytest process on two busy cores.
+@pytest.mark.timeout(240)
 async def test_temporal_down_is_a_fast_503_and_reads_still_work(
     model_server: ModelServer, sqlite_db: Database, tmp_path: Path
 ) -> None:
