@@ -9,7 +9,7 @@ MODEL_STAMP := $(VENV)/.embedded-model
 # The embedded model is needed only when no endpoint is configured (and by the tests).
 RUN_MODEL := $(if $(or $(EXOSUIT_LLM_BASE_URL),$(OPENAI_BASE_URL)),,embedded-model)
 
-.PHONY: setup bytecode run test test-fast lint test-tools embedded-model bench clean
+.PHONY: setup bytecode run test lint test-tools embedded-model bench clean
 
 setup: $(STAMP) $(RUN_MODEL) bytecode
 
@@ -55,7 +55,8 @@ test: setup embedded-model test-tools lint
 	$(BIN)/pytest -q -n 2 --dist worksteal
 
 # The inner loop: the unit and workflow lanes (no servers but Temporal's time-skipping test
-# server), in one process: well under a minute. docs/testing.md describes the lanes.
+# server), in one process: well under a minute. docs/testing-lanes.md describes the lanes.
+.PHONY: test-fast
 test-fast: setup
 	$(BIN)/pytest -q -p no:xdist tests/unit tests/workflow
 
