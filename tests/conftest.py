@@ -33,7 +33,7 @@ LANE_TIMEOUTS: dict[str, float | None] = {"unit": 10, "workflow": 30, "system": 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        lane = item.path.relative_to(TESTS).parts[0]
+        lane = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
         if lane not in LANE_TIMEOUTS:
             continue
         item.add_marker(lane)
