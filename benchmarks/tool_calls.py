@@ -41,7 +41,7 @@ from exosuit.storage.db import Database, migrate
 from exosuit.storage.identity import Directory
 from exosuit.tooling import load_tools_config
 from tests.support.model_server import ModelServer, ScriptedModel, serve, shutdown
-from tests.tool_world import World, tool_world, world_env
+from tests.support.tool_world import World, tool_world, world_env
 from web.app import create_app
 from web.deps import Services
 

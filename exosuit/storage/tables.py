@@ -177,6 +177,8 @@ class ToolExecution(SQLModel, table=True):
 class ModelCall(SQLModel, table=True):
     """One call to a model, with the usage its provider reported."""
 
+    __table_args__ = (Index("ix_modelcall_at", "at"),)  # usage reports by month
+
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=200)
     task_id: str = Field(foreign_key="task.id", index=True, max_length=40)

@@ -298,7 +298,7 @@ def workflow_input(task: Task, team: Team, *, submitted_via: str | None = None) 
 def _decidable(person: str) -> list[Any]:
     """Open gates that the person is not excluded from deciding (four-eyes)."""
     return [
-        col(Task.gate_id).is_not(None),  # what the open-gate index (migration 0012) holds
+        col(Task.gate_id).is_not(None),  # what the open-gate index (ix_task_team_open_gates) holds
         or_(col(Task.gate_excluded).is_(None), col(Task.gate_excluded) != person),
     ]
 

@@ -15,6 +15,14 @@ from starlette.routing import Route
 
 from tests.support.model_server import serve, shutdown
 
+# Settings for a system whose deliveries and digests retry and close in tenths of a second.
+FAST = {
+    "webhook_allow_loopback": True,
+    "webhook_retry_initial_seconds": 0.1,
+    "webhook_retry_max_seconds": 0.4,
+    "notify_digest_seconds": 0.6,
+}
+
 
 @dataclass
 class Received:

@@ -2,79 +2,96 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29
+Create Date: 2026-12-04
+
+The whole schema in one step (the twelve migrations that grew it were folded into this one
+before any deployment). Two indexes carry a reason beyond their name:
+- `ix_task_team_open_gates` holds only tasks with an open gate (`gate_id IS NOT NULL`), led
+  by team and then the review lists' order (gate_opened_at, id), so a page of the queue or
+  of /approvals is one short ordered scan per team; the filter columns follow, so kind,
+  risk and four-eyes are checked, and the queue counted, in the index alone.
+- `ix_webhook_delivery_queue` serves the outbox: the next deliveries of a subscription and
+  task, in order.
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-import exosuit.storage.db
+from exosuit.storage.db import UTCDateTime
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
+OPEN_GATE = sa.text("gate_id IS NOT NULL")
+
 
 def upgrade() -> None:
+    _people()
+    _tasks()
+    _audit()
+    _automations()
+
+
+def _people() -> None:
     op.create_table(
         "team",
-        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("name", sa.String(length=100), primary_key=True),
         sa.Column("max_autonomy", sa.String(length=20), nullable=False),
         sa.Column("gate_deadline_seconds", sa.Float(), nullable=False),
-        sa.Column("created_at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("name"),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("monthly_budget_usd", sa.Float(), nullable=True),
+        sa.Column("max_active_tasks", sa.Integer(), nullable=False, server_default="100"),
+        sa.Column("submissions_per_minute", sa.Integer(), nullable=False, server_default="30"),
+        sa.Column("model_wait_hours", sa.Float(), nullable=False, server_default="24"),
+        sa.Column("max_revisions", sa.Integer(), nullable=False, server_default="20"),
     )
     op.create_table(
         "user",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("password_hash", sa.String(), nullable=True),
-        sa.Column("created_at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("disabled_at", UTCDateTime(), nullable=True),
     )
-    with op.batch_alter_table("user", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_user_email"), ["email"], unique=True)
-
+    op.create_index("ix_user_email", "user", ["email"], unique=True)
     op.create_table(
         "apitoken",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("user_id", sa.Integer(), sa.ForeignKey("user.id"), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_used_at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["user.id"],
-        ),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("token_hash"),
+        sa.Column("token_hash", sa.String(length=64), nullable=False, unique=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("last_used_at", UTCDateTime(), nullable=True),
+        sa.Column("expires_at", UTCDateTime(), nullable=True),
+        sa.Column("revoked_at", UTCDateTime(), nullable=True),
     )
-    with op.batch_alter_table("apitoken", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_apitoken_user_id"), ["user_id"], unique=False)
-
+    op.create_index("ix_apitoken_user_id", "apitoken", ["user_id"])
     op.create_table(
         "membership",
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("team", sa.String(length=100), nullable=False),
+        sa.Column("user_id", sa.Integer(), sa.ForeignKey("user.id"), primary_key=True),
+        sa.Column("team", sa.String(length=100), sa.ForeignKey("team.name"), primary_key=True),
         sa.Column("role", sa.String(length=20), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["team"],
-            ["team.name"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["user.id"],
-        ),
-        sa.PrimaryKeyConstraint("user_id", "team"),
     )
     op.create_table(
+        "websession",
+        sa.Column("id_hash", sa.String(length=64), primary_key=True),
+        sa.Column("user_id", sa.Integer(), sa.ForeignKey("user.id"), nullable=False),
+        sa.Column("csrf_token", sa.String(length=64), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_websession_user_id", "websession", ["user_id"])
+
+
+def _tasks() -> None:
+    op.create_table(
         "task",
-        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("id", sa.String(length=40), primary_key=True),
         sa.Column("title", sa.String(length=300), nullable=False),
         sa.Column("instructions", sa.Text(), nullable=False),
-        sa.Column("team", sa.String(length=100), nullable=False),
+        sa.Column("team", sa.String(length=100), sa.ForeignKey("team.name"), nullable=False),
         sa.Column("submitted_by", sa.String(length=320), nullable=False),
         sa.Column("autonomy", sa.String(length=20), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
@@ -88,69 +105,32 @@ def upgrade() -> None:
         sa.Column("gate_id", sa.String(length=40), nullable=True),
         sa.Column("gate_kind", sa.String(length=10), nullable=True),
         sa.Column("gate_step_id", sa.String(length=40), nullable=True),
-        sa.Column("gate_opened_at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("gate_deadline", exosuit.storage.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("gate_opened_at", UTCDateTime(), nullable=True),
+        sa.Column("gate_deadline", UTCDateTime(), nullable=True),
         sa.Column("gate_four_eyes", sa.Boolean(), nullable=False),
         sa.Column("gate_escalated", sa.Boolean(), nullable=False),
-        sa.Column("created_at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["team"],
-            ["team.name"],
-        ),
-        sa.PrimaryKeyConstraint("id"),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column("gate_risk", sa.String(length=10), nullable=True),
+        sa.Column("budget_usd", sa.Float(), nullable=True),
+        sa.Column("gate_reason", sa.Text(), nullable=True),
+        sa.Column("gate_excluded", sa.String(length=320), nullable=True),
+        sa.Column("waiting_reason", sa.Text(), nullable=True),
+        sa.Column("waiting_since", UTCDateTime(), nullable=True),
         sa.UniqueConstraint("submitted_by", "idempotency_key", name="uq_task_idempotency"),
     )
-    with op.batch_alter_table("task", schema=None) as batch_op:
-        batch_op.create_index("ix_task_gate_opened", ["gate_opened_at"], unique=False)
-        batch_op.create_index("ix_task_team_created", ["team", "created_at"], unique=False)
-
-    op.create_table(
-        "auditevent",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("task_id", sa.String(length=40), nullable=False),
-        sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("at", sa.String(length=40), nullable=False),
-        sa.Column("actor", sa.String(length=400), nullable=False),
-        sa.Column("action", sa.String(length=60), nullable=False),
-        sa.Column("data", sa.JSON(), nullable=False),
-        sa.Column("prev_hash", sa.String(length=64), nullable=False),
-        sa.Column("hash", sa.String(length=64), nullable=False),
-        sa.Column("idem_key", sa.String(length=200), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["task_id"],
-            ["task.id"],
-        ),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("task_id", "idem_key", name="uq_audit_key"),
-        sa.UniqueConstraint("task_id", "seq", name="uq_audit_seq"),
+    op.create_index("ix_task_team_created", "task", ["team", "created_at"])
+    op.create_index(
+        "ix_task_team_open_gates",
+        "task",
+        ["team", "gate_opened_at", "id", "gate_kind", "gate_risk", "gate_excluded", "gate_id"],
+        sqlite_where=OPEN_GATE,
+        postgresql_where=OPEN_GATE,
     )
-    op.create_table(
-        "modelcall",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("task_id", sa.String(length=40), nullable=False),
-        sa.Column("step_id", sa.String(length=40), nullable=True),
-        sa.Column("purpose", sa.String(length=20), nullable=False),
-        sa.Column("model", sa.String(length=200), nullable=False),
-        sa.Column("prompt_tokens", sa.Integer(), nullable=False),
-        sa.Column("completion_tokens", sa.Integer(), nullable=False),
-        sa.Column("cost_usd", sa.Float(), nullable=False),
-        sa.Column("at", exosuit.storage.db.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["task_id"],
-            ["task.id"],
-        ),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("key"),
-    )
-    with op.batch_alter_table("modelcall", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_modelcall_task_id"), ["task_id"], unique=False)
-
     op.create_table(
         "step",
-        sa.Column("id", sa.String(length=40), nullable=False),
-        sa.Column("task_id", sa.String(length=40), nullable=False),
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column("task_id", sa.String(length=40), sa.ForeignKey("task.id"), nullable=False),
         sa.Column("index", sa.Integer(), nullable=False),
         sa.Column("title", sa.String(length=300), nullable=False),
         sa.Column("instructions", sa.Text(), nullable=False),
@@ -163,38 +143,185 @@ def upgrade() -> None:
         sa.Column("prompt_tokens", sa.Integer(), nullable=False),
         sa.Column("completion_tokens", sa.Integer(), nullable=False),
         sa.Column("cost_usd", sa.Float(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["task_id"],
-            ["task.id"],
-        ),
-        sa.PrimaryKeyConstraint("id"),
+        sa.Column("provider", sa.String(length=100), nullable=True),
+        sa.Column("partial_output", sa.Text(), nullable=True),
+        sa.Column("args", sa.JSON(), nullable=True),
+        sa.Column("tool_info", sa.JSON(), nullable=True),
     )
-    with op.batch_alter_table("step", schema=None) as batch_op:
-        batch_op.create_index("ix_step_task_index", ["task_id", "index"], unique=False)
+    op.create_index("ix_step_task_index", "step", ["task_id", "index"])
+    op.create_table(
+        "modelcall",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("key", sa.String(length=200), nullable=False, unique=True),
+        sa.Column("task_id", sa.String(length=40), sa.ForeignKey("task.id"), nullable=False),
+        sa.Column("step_id", sa.String(length=40), nullable=True),
+        sa.Column("purpose", sa.String(length=20), nullable=False),
+        sa.Column("model", sa.String(length=200), nullable=False),
+        sa.Column("prompt_tokens", sa.Integer(), nullable=False),
+        sa.Column("completion_tokens", sa.Integer(), nullable=False),
+        sa.Column("cost_usd", sa.Float(), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("provider", sa.String(length=100), nullable=False, server_default="default"),
+    )
+    op.create_index("ix_modelcall_task_id", "modelcall", ["task_id"])
+    op.create_index("ix_modelcall_at", "modelcall", ["at"])
+    op.create_table(
+        "toolexecution",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("key", sa.String(length=200), nullable=False, unique=True),
+        sa.Column("task_id", sa.String(length=40), sa.ForeignKey("task.id"), nullable=False),
+        sa.Column("step_id", sa.String(length=40), nullable=False),
+        sa.Column("tool", sa.String(length=200), nullable=False),
+        sa.Column("args_sha256", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("result", sa.Text(), nullable=True),
+        sa.Column("started_at", UTCDateTime(), nullable=False),
+        sa.Column("finished_at", UTCDateTime(), nullable=True),
+    )
+    op.create_index("ix_toolexecution_task_id", "toolexecution", ["task_id"])
+    op.create_table(
+        "decisionanswer",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("submitted_by", sa.String(length=320), nullable=False),
+        sa.Column("task_id", sa.String(length=40), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column("body", sa.JSON(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.UniqueConstraint("submitted_by", "task_id", "key", name="uq_decision_answer"),
+    )
+
+
+def _audit() -> None:
+    op.create_table(
+        "auditevent",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("task_id", sa.String(length=40), sa.ForeignKey("task.id"), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("at", sa.String(length=40), nullable=False),
+        sa.Column("actor", sa.String(length=400), nullable=False),
+        sa.Column("action", sa.String(length=60), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("idem_key", sa.String(length=200), nullable=False),
+        sa.UniqueConstraint("task_id", "idem_key", name="uq_audit_key"),
+        sa.UniqueConstraint("task_id", "seq", name="uq_audit_seq"),
+    )
+    op.create_table(
+        "auditanchor",
+        sa.Column("task_id", sa.String(length=40), sa.ForeignKey("task.id"), primary_key=True),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("signature", sa.String(length=64), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+    )
+    op.create_table(
+        "auditcheckpoint",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("heads", sa.JSON(), nullable=False),
+        sa.Column("signature", sa.String(length=64), nullable=False),
+    )
+
+
+def _automations() -> None:
+    op.create_table(
+        "webhooksubscription",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column("team", sa.String(length=100), sa.ForeignKey("team.name"), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("events", sa.JSON(), nullable=False),
+        sa.Column("secret_sealed", sa.Text(), nullable=False),
+        sa.Column("created_by", sa.String(length=320), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("deleted_at", UTCDateTime(), nullable=True),
+    )
+    op.create_index("ix_webhooksubscription_team", "webhooksubscription", ["team"])
+    op.create_table(
+        "webhookdelivery",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column(
+            "subscription_id", sa.String(length=40), sa.ForeignKey("webhooksubscription.id"), nullable=False
+        ),
+        sa.Column("task_id", sa.String(length=40), sa.ForeignKey("task.id"), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("event", sa.String(length=40), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_status_code", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("last_attempt_at", UTCDateTime(), nullable=True),
+        sa.Column("next_attempt_at", UTCDateTime(), nullable=True),
+        sa.Column("delivered_at", UTCDateTime(), nullable=True),
+        sa.Column("resent_by", sa.String(length=320), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.UniqueConstraint("subscription_id", "task_id", "seq", name="uq_webhook_delivery"),
+    )
+    op.create_index(
+        "ix_webhook_delivery_queue", "webhookdelivery", ["subscription_id", "task_id", "status", "seq"]
+    )
+    op.create_index("ix_webhook_delivery_task_seq", "webhookdelivery", ["task_id", "seq"])
+    op.create_table(
+        "notifytarget",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("team", sa.String(length=100), sa.ForeignKey("team.name"), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=False),
+    )
+    op.create_index("ix_notifytarget_team", "notifytarget", ["team"])
+    op.create_table(
+        "notification",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("team", sa.String(length=100), nullable=False),
+        sa.Column("task_id", sa.String(length=40), sa.ForeignKey("task.id"), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("recipient", sa.String(length=320), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("link", sa.String(length=400), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("sent_at", UTCDateTime(), nullable=True),
+        sa.UniqueConstraint("task_id", "seq", "recipient", name="uq_notification"),
+    )
+    op.create_index("ix_notification_pending", "notification", ["team", "sent_at"])
+    op.create_table(
+        "tasktemplate",
+        sa.Column("name", sa.String(length=100), primary_key=True),
+        sa.Column("team", sa.String(length=100), sa.ForeignKey("team.name"), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("instructions", sa.Text(), nullable=False),
+        sa.Column("autonomy", sa.String(length=20), nullable=False),
+        sa.Column("params", sa.JSON(), nullable=False),
+        sa.Column("created_by", sa.String(length=320), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_tasktemplate_team", "tasktemplate", ["team"])
+    op.create_table(
+        "taskschedule",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column("template", sa.String(length=100), sa.ForeignKey("tasktemplate.name"), nullable=False),
+        sa.Column("team", sa.String(length=100), sa.ForeignKey("team.name"), nullable=False),
+        sa.Column("params", sa.JSON(), nullable=False),
+        sa.Column("cron", sa.String(length=200), nullable=False),
+        sa.Column("created_by", sa.String(length=320), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_taskschedule_team", "taskschedule", ["team"])
+
+
+# In creation order: a table after those its foreign keys name.
+TABLES = (
+    *("team", "user", "apitoken", "membership", "websession"),
+    *("task", "step", "modelcall", "toolexecution", "decisionanswer"),
+    *("auditevent", "auditanchor", "auditcheckpoint"),
+    *("webhooksubscription", "webhookdelivery", "notifytarget", "notification"),
+    *("tasktemplate", "taskschedule"),
+)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("step", schema=None) as batch_op:
-        batch_op.drop_index("ix_step_task_index")
-
-    op.drop_table("step")
-    with op.batch_alter_table("modelcall", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_modelcall_task_id"))
-
-    op.drop_table("modelcall")
-    op.drop_table("auditevent")
-    with op.batch_alter_table("task", schema=None) as batch_op:
-        batch_op.drop_index("ix_task_team_created")
-        batch_op.drop_index("ix_task_gate_opened")
-
-    op.drop_table("task")
-    op.drop_table("membership")
-    with op.batch_alter_table("apitoken", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_apitoken_user_id"))
-
-    op.drop_table("apitoken")
-    with op.batch_alter_table("user", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_user_email"))
-
-    op.drop_table("user")
-    op.drop_table("team")
+    for table in reversed(TABLES):
+        op.drop_table(table)  # its indexes go with it

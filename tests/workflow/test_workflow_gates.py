@@ -1,0 +1,374 @@
+"""TaskWorkflow's gate lifecycle on the time-skipping test server, with scripted activities.
+
+No database, no model: the activities below stand in by name and keep a journal of what
+the workflow recorded and asked for. A 24-hour deadline passes in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from exosuit.domain.autonomy import AutonomyLevel, GateKind, Risk, Role
+from exosuit.domain.contracts import (
+    ANSWER_STEP_ACTIVITY,
+    COST_CHECK_ACTIVITY,
+    DRAFT_INSTRUCTIONS_ACTIVITY,
+    DRAFT_PLAN_ACTIVITY,
+    RECORD_ACTIVITY,
+    RECORD_EVENTS_ACTIVITY,
+    Answer,
+    AutonomyChange,
+    CancelRequest,
+    CostCheck,
+    Decision,
+    Gate,
+    NewStep,
+    PlanDraft,
+    PlanRequest,
+    StepRequest,
+    StepState,
+    TaskEvent,
+    TaskInput,
+    TaskOutcome,
+)
+from exosuit.domain.decisions import DecisionAction, OnReject
+from exosuit.domain.refusals import RefusalKind
+from exosuit.domain.task import EventAction, StepKind
+from workflows.task import TaskWorkflow
+
+DAY = 24 * 3600.0
+SUBMITTER, APPROVER, OTHER = "sam@example.com", "ada@example.com", "bo@example.com"
+
+
+@dataclass
+class Script:
+    """The activities, by name: a fixed plan, steps that just run, and a journal."""
+
+    steps: list[StepState]
+    crosses_budget: str | None = None
+    failing_steps: int = 0  # step answers that fail (non-retryable) before they succeed
+    events: list[TaskEvent] = field(default_factory=list)
+    calls: list[tuple[str, str | None]] = field(default_factory=list)  # (activity, feedback)
+
+    @activity.defn(name=RECORD_ACTIVITY)
+    async def record(self, event: TaskEvent) -> None:
+        # Idempotent by key, like the real event writer: a local activity may run again
+        # when its workflow task is retried.
+        if all(e.key != event.key for e in self.events):
+            self.events.append(event)
+
+    @activity.defn(name=RECORD_EVENTS_ACTIVITY)
+    async def record_all(self, events: list[TaskEvent]) -> None:
+        for event in events:
+            await self.record(event)
+
+    @activity.defn(name=DRAFT_PLAN_ACTIVITY)
+    async def plan(self, request: PlanRequest) -> PlanDraft:
+        self.calls.append((DRAFT_PLAN_ACTIVITY, request.feedback))
+        plan = [NewStep(s.id, f"Step {s.index + 1}", "Do it.", s.kind, s.tool, s.risk) for s in self.steps]
+        return PlanDraft("system", {"planner": "script"}, steps=plan)
+
+    @activity.defn(name=ANSWER_STEP_ACTIVITY)
+    async def run_step(self, request: StepRequest) -> Answer:
+        self.calls.append((ANSWER_STEP_ACTIVITY, request.feedback))
+        if self.failing_steps:
+            self.failing_steps -= 1
+            raise ApplicationError("the provider refused the request (HTTP 400)", non_retryable=True)
+        return Answer("done", "model:script")
+
+    @activity.defn(name=DRAFT_INSTRUCTIONS_ACTIVITY)
+    async def redraft(self, request: StepRequest) -> Answer:
+        self.calls.append((DRAFT_INSTRUCTIONS_ACTIVITY, request.feedback))
+        return Answer("Do it differently.", "model:script")
+
+    @activity.defn(name=COST_CHECK_ACTIVITY)
+    async def cost(self, request: StepRequest) -> CostCheck:
+        return CostCheck(self.crosses_budget)
+
+    def actions(self) -> list[str]:
+        return [e.action.value for e in self.events]
+
+    def gates(self) -> list[Gate]:
+        return [e.open_gate for e in self.events if e.action is EventAction.GATE_OPENED and e.open_gate]
+
+    async def gate(self, kind: GateKind, *, seen: int = 0, within: float = 10.0) -> Gate:
+        """The first gate opened after `seen` gates, once it is of `kind`."""
+        await self.until(lambda: len(self.gates()) > seen, f"gate {seen + 1}", within)
+        gate = self.gates()[seen]
+        assert gate.kind is kind, (gate, self.actions())
+        return gate
+
+    async def until(self, check: Callable[[], bool], what: str, within: float = 10.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not check():
+            assert loop.time() < deadline, f"timed out waiting for {what}: {self.actions()}"
+            await asyncio.sleep(0.01)
+
+
+def steps(*risks: Risk) -> list[StepState]:
+    return [StepState(f"s_{n}", n, StepKind.LLM, risk) for n, risk in enumerate(risks)]
+
+
+@dataclass
+class Run:
+    script: Script
+    handle: WorkflowHandle[TaskWorkflow, TaskOutcome]
+    queue: str
+
+    async def ended(self) -> str:
+        """How the task ended (the server skips time while this waits)."""
+        return (await self.handle.result()).status.value
+
+    async def decide(
+        self, gate: Gate, action: DecisionAction = DecisionAction.APPROVE, **fields: object
+    ) -> None:
+        actor = fields.pop("actor", APPROVER)
+        decision = Decision(gate.id, action, actor=str(actor), role=Role.APPROVER, **fields)  # type: ignore[arg-type]
+        await self.handle.execute_update(TaskWorkflow.decide, decision)
+
+    async def refused(self, update: Awaitable[object], kind: RefusalKind) -> str:
+        """The refusal message of an update that must fail with this kind."""
+        with pytest.raises(WorkflowUpdateFailedError) as failed:
+            await update
+        cause = failed.value.cause
+        assert isinstance(cause, ApplicationError) and cause.type == kind.value, cause
+        return cause.message
+
+
+Start = Callable[..., Awaitable[Run]]
+
+
+@pytest.fixture
+async def start(time_env: WorkflowEnvironment) -> AsyncIterator[Start]:
+    """Start a task on a worker of its own; the level, cap, deadline and plan are the test's."""
+    workers: list[Worker] = []
+
+    async def starting(
+        level: AutonomyLevel,
+        plan: list[StepState],
+        *,
+        cap: AutonomyLevel = AutonomyLevel.AUTONOMOUS,
+        deadline: float = DAY,
+        crosses_budget: str | None = None,
+        max_revisions: int = 20,
+        failing_steps: int = 0,
+    ) -> Run:
+        script = Script(plan, crosses_budget, failing_steps=failing_steps)
+        queue = f"tq-{uuid.uuid4().hex}"
+        worker = Worker(
+            time_env.client,
+            task_queue=queue,
+            workflows=[TaskWorkflow],
+            activities=[
+                script.record,
+                script.record_all,
+                script.plan,
+                script.run_step,
+                script.redraft,
+                script.cost,
+            ],
+        )
+        await worker.__aenter__()
+        workers.append(worker)
+        task = TaskInput(
+            f"t_{uuid.uuid4().hex[:8]}", "red", SUBMITTER, level, cap, deadline, max_revisions=max_revisions
+        )
+        handle = await time_env.client.start_workflow(
+            TaskWorkflow.run, task, id=f"task-{task.task_id}", task_queue=queue
+        )
+        return Run(script, handle, queue)
+
+    yield starting
+    for worker in workers:
+        await worker.__aexit__(None, None, None)
+
+
+async def test_an_unanswered_gate_is_escalated_then_rejected_never_approved(start: Start) -> None:
+    run: Run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW))
+    opened = await run.script.gate(GateKind.PLAN)
+    assert await run.ended() == "rejected"  # the server skips both 24-hour deadlines
+    events = run.script.events
+    assert run.script.actions()[-4:] == ["gate.opened", "gate.escalated", "gate.decided", "task.rejected"]
+    escalated = events[-3].open_gate
+    assert escalated is not None and escalated.id == opened.id and escalated.escalated
+    assert escalated.deadline - opened.deadline >= timedelta(hours=24)
+    decided = events[-2]
+    assert decided.actor == "system"
+    assert decided.data["action"] == "reject" and decided.data["on_reject"] == "stop"
+    assert events[-1].error == "no decision before the deadline"
+    assert (ANSWER_STEP_ACTIVITY, None) not in run.script.calls
+
+
+async def test_an_escalated_gate_can_still_be_decided(time_env: WorkflowEnvironment, start: Start) -> None:
+    run: Run = await start(AutonomyLevel.GUARDED, steps(Risk.LOW))
+    gate = await run.script.gate(GateKind.PLAN)
+    await time_env.sleep(timedelta(hours=25))
+    await run.script.until(lambda: "gate.escalated" in run.script.actions(), "escalation")
+    await run.decide(gate)
+    assert await run.ended() == "completed"
+    decided = next(e for e in run.script.events if e.action is EventAction.GATE_DECIDED)
+    assert decided.actor == f"user:{APPROVER}"
+
+
+async def test_exactly_one_of_two_racing_decisions_wins(start: Start) -> None:
+    run: Run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW))
+    gate = await run.script.gate(GateKind.PLAN)
+    first = run.decide(gate, DecisionAction.REJECT, reason="no", on_reject=OnReject.STOP)
+    second = run.decide(gate, actor=OTHER)
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert len(failures) == 1 and isinstance(failures[0], WorkflowUpdateFailedError)
+    assert isinstance(failures[0].cause, ApplicationError)
+    assert failures[0].cause.type == RefusalKind.NOT_OPEN.value
+    assert run.script.actions().count("gate.decided") == 1
+
+
+async def test_a_decision_on_a_gate_no_longer_open_is_refused(start: Start) -> None:
+    run: Run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW))
+    plan_gate = await run.script.gate(GateKind.PLAN)
+    await run.decide(plan_gate)
+    await run.script.gate(GateKind.STEP, seen=1)
+    message = await run.refused(run.decide(plan_gate), RefusalKind.NOT_OPEN)
+    assert plan_gate.id in message
+
+
+async def test_policy_refusals_are_typed_and_change_nothing(start: Start) -> None:
+    run: Run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW))
+    gate = await run.script.gate(GateKind.PLAN)
+    four_eyes = await run.refused(run.decide(gate, actor=SUBMITTER), RefusalKind.FOUR_EYES)
+    assert "four-eyes" in four_eyes
+    member = Decision(gate.id, DecisionAction.APPROVE, actor=OTHER, role=Role.MEMBER)
+    await run.refused(run.handle.execute_update(TaskWorkflow.decide, member), RefusalKind.FORBIDDEN)
+    await run.refused(run.decide(gate, DecisionAction.REJECT), RefusalKind.INVALID)  # no reason
+    await run.refused(
+        run.decide(gate, DecisionAction.REJECT, reason="x", on_reject=OnReject.SKIP), RefusalKind.INVALID
+    )
+    await run.refused(
+        run.decide(gate, DecisionAction.EDIT, changes={"instructions": "x"}), RefusalKind.INVALID
+    )
+    assert "gate.decided" not in run.script.actions()
+    await run.decide(gate)  # still open, still decidable
+
+
+async def test_revise_redoes_the_work_with_the_reason_until_approved(start: Start) -> None:
+    run: Run = await start(AutonomyLevel.MANUAL, steps(Risk.LOW))
+    await run.decide(await run.script.gate(GateKind.PLAN))
+    step_gate = await run.script.gate(GateKind.STEP, seen=1)
+    await run.decide(step_gate, DecisionAction.REJECT, reason="For children.")
+    await run.decide(await run.script.gate(GateKind.STEP, seen=2))
+    output_gate = await run.script.gate(GateKind.OUTPUT, seen=3)
+    await run.decide(output_gate, DecisionAction.REJECT, reason="Shorter.")
+    await run.decide(await run.script.gate(GateKind.OUTPUT, seen=4))
+    assert await run.ended() == "completed"
+    assert run.script.calls == [
+        (DRAFT_PLAN_ACTIVITY, None),
+        (DRAFT_INSTRUCTIONS_ACTIVITY, "For children."),
+        (ANSWER_STEP_ACTIVITY, None),
+        (ANSWER_STEP_ACTIVITY, "Shorter."),
+    ]
+
+
+async def test_an_edit_is_what_the_read_model_records(start: Start) -> None:
+    run: Run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW))
+    await run.decide(await run.script.gate(GateKind.PLAN))
+    gate = await run.script.gate(GateKind.STEP, seen=1)
+    await run.decide(gate, DecisionAction.EDIT, changes={"instructions": "Write one line."})
+    decided = [e for e in run.script.events if e.action is EventAction.GATE_DECIDED][-1]
+    assert decided.instructions == "Write one line." and decided.step_id == gate.step_id
+    assert await run.ended() == "completed"
+
+
+async def test_a_moved_slider_changes_every_gate_not_yet_opened(start: Start) -> None:
+    run: Run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW, Risk.LOW))
+    await run.decide(await run.script.gate(GateKind.PLAN))
+    first = await run.script.gate(GateKind.STEP, seen=1)
+    move = AutonomyChange(AutonomyLevel.DELEGATED, actor=SUBMITTER, role=Role.MEMBER)
+    await run.handle.execute_update(TaskWorkflow.set_autonomy, move)
+    await run.decide(first)
+    assert await run.ended() == "completed"
+    assert len(run.script.gates()) == 2  # the second step ran without a gate
+
+
+async def test_the_cap_is_the_one_the_task_started_with(start: Start) -> None:
+    run: Run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW), cap=AutonomyLevel.GUARDED)
+    await run.script.gate(GateKind.PLAN)
+    above = AutonomyChange(AutonomyLevel.DELEGATED, actor=APPROVER, role=Role.APPROVER)
+    message = await run.refused(
+        run.handle.execute_update(TaskWorkflow.set_autonomy, above), RefusalKind.ABOVE_CAP
+    )
+    assert message == "delegated is above the team's cap (guarded)"
+    stranger = AutonomyChange(AutonomyLevel.MANUAL, actor=OTHER, role=Role.MEMBER)
+    await run.refused(run.handle.execute_update(TaskWorkflow.set_autonomy, stranger), RefusalKind.FORBIDDEN)
+    assert "autonomy.changed" not in run.script.actions()
+
+
+async def test_cancel_at_an_open_gate_ends_the_task_by_the_person(start: Start) -> None:
+    run: Run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW))
+    await run.script.gate(GateKind.PLAN)
+    await run.handle.signal(TaskWorkflow.cancel, CancelRequest(SUBMITTER))
+    assert await run.ended() == "cancelled"
+    ended = run.script.events[-1]
+    assert ended.action is EventAction.TASK_CANCELLED and ended.actor == f"user:{SUBMITTER}"
+    assert ended.close_gate
+
+
+async def test_a_cost_gate_opens_whatever_the_level_and_skip_moves_on(start: Start) -> None:
+    run: Run = await start(AutonomyLevel.AUTONOMOUS, steps(Risk.LOW, Risk.LOW), crosses_budget="over budget")
+    gate = await run.script.gate(GateKind.COST)
+    assert gate.reason == "over budget"
+    await run.refused(run.decide(gate, DecisionAction.REJECT, reason="x"), RefusalKind.INVALID)  # revise
+    await run.decide(gate, DecisionAction.REJECT, reason="too dear", on_reject=OnReject.SKIP)
+    await run.decide(await run.script.gate(GateKind.COST, seen=1))
+    assert await run.ended() == "completed"
+    assert "step.skipped" in run.script.actions()
+    assert run.script.calls.count((ANSWER_STEP_ACTIVITY, None)) == 1
+
+
+async def test_revising_a_gate_past_the_teams_cap_stops_the_task_with_the_reason(start: Start) -> None:
+    run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW), max_revisions=2)
+    for seen in range(3):
+        gate = await run.script.gate(GateKind.PLAN, seen=seen)
+        await run.decide(gate, DecisionAction.REJECT, reason="Not yet.", on_reject=OnReject.REVISE)
+    assert await run.ended() == "failed"
+    assert run.script.calls.count((DRAFT_PLAN_ACTIVITY, "Not yet.")) == 2  # the third is not redone
+    ended = run.script.events[-1]
+    assert ended.action is EventAction.TASK_FAILED
+    assert ended.error == "the plan gate was sent back for revision 3 times; the team allows 2"
+
+
+async def test_a_failed_task_resumes_from_its_failed_step_in_a_new_run(
+    time_env: WorkflowEnvironment, start: Start
+) -> None:
+    run = await start(AutonomyLevel.AUTONOMOUS, steps(Risk.LOW, Risk.LOW, Risk.LOW), failing_steps=1)
+    outcome = await run.handle.result()
+    assert outcome.status.value == "failed" and outcome.resume is not None
+    failed = run.script.events[-1]
+    assert failed.action is EventAction.TASK_FAILED and failed.step_id == "s_0"
+    assert failed.step_status is not None and failed.step_status.value == "failed"
+    assert "HTTP 400" in (failed.error or "")
+
+    # What the web's resume does: the next run, by a person, on the same workflow id.
+    again = replace(outcome.resume, resumed_by=APPROVER)
+    handle = await time_env.client.start_workflow(
+        TaskWorkflow.run, again, id=run.handle.id, task_queue=run.queue
+    )
+    assert (await handle.result()).status.value == "completed"
+    after = run.script.actions()[run.script.actions().index("task.failed") + 1 :]
+    assert after[0] == "task.resumed" and after[-1] == "task.completed"
+    assert after.count("step.finished") == 3  # the failed step again, then the two others
+    keys = [e.key for e in run.script.events]
+    assert len(keys) == len(set(keys))  # the new run's event keys go on from the old run's
+    resumed = run.script.events[len(run.script.events) - len(after)]
+    assert resumed.actor == f"user:{APPROVER}" and resumed.data["from_step"] == 1
