@@ -1,7 +1,7 @@
 """Overload and dependencies in trouble answer 429 or 503 problem+json with Retry-After,
 quickly, never a 500: on real SQLite locks, a real exhausted pool, a real PostgreSQL that is
 not there, and a real server whose admission bound is full (a real Temporal killed:
-tests/test_dependencies_down.py)."""
+tests/system/test_dependencies_down.py)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 `tests/histories/` holds histories recorded by earlier versions; a change to TaskWorkflow
 that would break running workflows fails here. Record new ones with
-`EXOSUIT_RECORD_HISTORIES=1 .venv/bin/pytest tests/test_replay.py -k record`.
+`EXOSUIT_RECORD_HISTORIES=1 .venv/bin/pytest tests/system/test_replay.py -k record`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Tool steps that act in the world: exactly as approved, exactly once, within policy.
 
 A local HTTP sink, a local SMTP server and the tests' own MCP server (stdio and HTTP) stand
-in for the world; tools.toml points at them (tests/tool_world.py).
+in for the world; tools.toml points at them (tests/support/tool_world.py).
 """
 
 from __future__ import annotations
