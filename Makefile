@@ -55,7 +55,7 @@ test: setup embedded-model test-tools lint
 	$(BIN)/pytest -q -n 2 --dist worksteal
 
 # The inner loop: the unit and workflow lanes (no servers but Temporal's time-skipping test
-# server), in one process: well under a minute. docs/testing-lanes.md describes the lanes.
+# server), in one process: well under a minute. docs/testing.md describes the lanes.
 .PHONY: test-fast
 test-fast: setup
 	$(BIN)/pytest -q -p no:xdist tests/unit tests/workflow
