@@ -19,6 +19,7 @@ from exosuit.storage.identity import Principal
 from exosuit.storage.notifications import Notifications
 from exosuit.storage.sealed_secrets import SecretBox
 from exosuit.storage.tables import Task, TaskSchedule, TaskTemplate, WebhookDelivery, WebhookSubscription
+from exosuit.storage import decision_facts
 from exosuit.storage.templates import TemplateExists, Templates
 from exosuit.storage.webhooks import Webhooks, delivery_policies
 from web import actions
@@ -154,7 +155,10 @@ async def run_template(
         team=template.team,
         autonomy=AutonomyLevel(template.autonomy),
     )
-    return await actions.submit(auto.services, principal, body, idempotency_key=idempotency_key)
+    task, replayed = await actions.submit(auto.services, principal, body, idempotency_key=idempotency_key)
+    await decision_facts.mark_template(auto.services.db, task.id, template.name)  # what the dashboard groups by
+    task.template = template.name
+    return task, replayed
 
 
 # --- schedules ------------------------------------------------------------------------------
