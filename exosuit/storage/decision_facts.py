@@ -51,8 +51,9 @@ def day(moment: datetime) -> str:
     return moment.date().isoformat()
 
 
-def opened(conn: Connection, task: Mapping[str, Any], gate: Gate) -> None:
-    """A new gate's row: who it belongs to, what it stops, when it opened."""
+def opened(conn: Connection, task: Mapping[str, Any], gate: Gate, now: datetime) -> None:
+    """A new gate's row: who it belongs to, what it stops, and when it opened (the moment of
+    its gate.opened event, as a decision's is its gate.decided event's)."""
     step = conn.execute(_STEP_ROW, {"step": gate.step_id}).first() if gate.step_id else None
     row = {
         "gate_id": gate.id,
@@ -65,7 +66,7 @@ def opened(conn: Connection, task: Mapping[str, Any], gate: Gate) -> None:
         "tool": step.tool if step else None,
         "risk": gate.risk,
         "autonomy": task["autonomy"],
-        "opened_at": gate.opened_at,
+        "opened_at": now,
     }
     conn.execute(_INSERT_FACT, row)
 

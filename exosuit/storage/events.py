@@ -240,7 +240,7 @@ class EventWriter:
         if ev.open_gate is not None:
             task.set(**_gate_columns(ev.open_gate, task["submitted_by"]))
             if ev.action is EventAction.GATE_OPENED:
-                facts.opened(conn, task.columns, ev.open_gate)
+                facts.opened(conn, task.columns, ev.open_gate, now)
         if ev.action is EventAction.TASK_PLANNED:
             task.set(planned_by=facts.planner(ev.actor))
         if ev.new_plan is not None:

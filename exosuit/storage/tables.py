@@ -364,7 +364,20 @@ class DecisionFact(SQLModel, table=True):
     days are UTC dates as text, so grouping by day is the same SQL on every database."""
 
     __table_args__ = (
-        Index("ix_decisionfact_team_decided", "team", "decided_at"),
+        # Every column the dashboard groups or ranks by, so its queries read the index alone.
+        Index(
+            "ix_decisionfact_team_decided",
+            "team",
+            "decided_at",
+            "action",
+            "on_reject",
+            "kind",
+            "seconds",
+            "decided_day",
+            "step_kind",
+            "tool",
+            "template",
+        ),
         Index("ix_decisionfact_team_template_decided", "team", "template", "decided_at"),
     )
 

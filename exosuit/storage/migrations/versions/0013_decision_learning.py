@@ -50,7 +50,11 @@ def upgrade() -> None:
         sa.Column("proposed", sa.Text(), nullable=True),
         sa.Column("final", sa.Text(), nullable=True),
     )
-    op.create_index("ix_decisionfact_team_decided", "decisionfact", ["team", "decided_at"])
+    op.create_index(
+        "ix_decisionfact_team_decided",
+        "decisionfact",
+        ["team", "decided_at", "action", "on_reject", "kind", "seconds", "decided_day", "step_kind", "tool", "template"],
+    )
     op.create_index(
         "ix_decisionfact_team_template_decided", "decisionfact", ["team", "template", "decided_at"]
     )
