@@ -39,7 +39,12 @@ TEAMS = [f"team-{n}" for n in range(10)]
 TEMPLATES = ["weekly-report", "invoice-check", "release-notes", None]
 DAYS = 120
 ACTIONS = ["approve"] * 14 + ["edit"] * 3 + ["reject"] * 2 + ["answer"]
-KINDS = [("plan", None, None), ("step", "llm", None), ("step", "tool", "http_request"), ("output", "llm", None)]
+KINDS = [
+    ("plan", None, None),
+    ("step", "llm", None),
+    ("step", "tool", "http_request"),
+    ("output", "llm", None),
+]
 
 
 async def fill(db: Database, decisions: int) -> None:
@@ -112,7 +117,9 @@ async def fill(db: Database, decisions: int) -> None:
         for d in range(DAYS)
     ]
     async with db.session() as session:
-        await session.execute(insert(table_of(Team)), [{"name": t, "monthly_budget_usd": 20.0} for t in TEAMS])
+        await session.execute(
+            insert(table_of(Team)), [{"name": t, "monthly_budget_usd": 20.0} for t in TEAMS]
+        )
         templates = [
             {
                 "name": f"{name}-{team}",

@@ -15,11 +15,11 @@ from exosuit.domain.refusals import Forbidden, Invalid
 from exosuit.domain.templates import params_refusal, render, template_refusal
 from exosuit.domain.webhooks import WebhookEvent
 from exosuit.outbound import DestinationRefused, check_destination
+from exosuit.storage import decision_facts
 from exosuit.storage.identity import Principal
 from exosuit.storage.notifications import Notifications
 from exosuit.storage.sealed_secrets import SecretBox
 from exosuit.storage.tables import Task, TaskSchedule, TaskTemplate, WebhookDelivery, WebhookSubscription
-from exosuit.storage import decision_facts
 from exosuit.storage.templates import TemplateExists, Templates
 from exosuit.storage.webhooks import Webhooks, delivery_policies
 from web import actions
@@ -156,7 +156,9 @@ async def run_template(
         autonomy=AutonomyLevel(template.autonomy),
     )
     task, replayed = await actions.submit(auto.services, principal, body, idempotency_key=idempotency_key)
-    await decision_facts.mark_template(auto.services.db, task.id, template.name)  # what the dashboard groups by
+    await decision_facts.mark_template(
+        auto.services.db, task.id, template.name
+    )  # what the dashboard groups by
     task.template = template.name
     return task, replayed
 

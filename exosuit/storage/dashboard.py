@@ -23,7 +23,7 @@ from exosuit.storage.tables import DecisionFact, Task, Team, UsageDay, table_of
 
 ACTIONS = ("approve", "edit", "reject", "answer")
 VERDICTS = ("approve", "edit", "revise", "reject")  # a reject sent back for revision is its own rate
-AGES = ((3600.0, "< 1 h"), (4 * 3600.0, "1–4 h"), (24 * 3600.0, "4–24 h"), (float("inf"), "> 24 h"))
+AGES = ((3600.0, "< 1 h"), (4 * 3600.0, "1-4 h"), (24 * 3600.0, "4-24 h"), (float("inf"), "> 24 h"))
 
 _F = table_of(DecisionFact).c
 _T = table_of(Task).c
@@ -139,10 +139,12 @@ class Dashboard:
         if not teams:
             return figures
         teams = list(teams)
-        decided = and_(_F.team.in_(teams), _F.decided_at >= since, _F.decided_at < until, _F.action.in_(ACTIONS))
+        decided = and_(
+            _F.team.in_(teams), _F.decided_at >= since, _F.decided_at < until, _F.action.in_(ACTIONS)
+        )
 
         async def rows(query: Select[Any]) -> list[Any]:
-            async with self.db.session() as session:  # one connection each: they run side by side
+            async with self.db.engine.connect() as session:  # one connection each: side by side
                 return list((await session.execute(query)).all())
 
         per_day, times, groups, usage, budgets, planners, open_gates = await asyncio.gather(
@@ -153,7 +155,16 @@ class Dashboard:
             ),
             rows(select(_F.team, _F.kind, _F.seconds).where(decided, _F.action != "answer")),
             rows(
-                select(_F.team, _F.kind, _F.step_kind, _F.tool, _F.template, _F.action, _F.on_reject, func.count())
+                select(
+                    _F.team,
+                    _F.kind,
+                    _F.step_kind,
+                    _F.tool,
+                    _F.template,
+                    _F.action,
+                    _F.on_reject,
+                    func.count(),
+                )
                 .where(decided)
                 .group_by(_F.team, _F.kind, _F.step_kind, _F.tool, _F.template, _F.action, _F.on_reject)
             ),
@@ -165,10 +176,19 @@ class Dashboard:
             rows(select(_TEAM.name, _TEAM.monthly_budget_usd).where(_TEAM.name.in_(teams))),
             rows(
                 select(_T.planned_by, func.count())
-                .where(_T.team.in_(teams), _T.created_at >= since, _T.created_at < until, _T.planned_by.is_not(None))
+                .where(
+                    _T.team.in_(teams),
+                    _T.created_at >= since,
+                    _T.created_at < until,
+                    _T.planned_by.is_not(None),
+                )
                 .group_by(_T.planned_by)
             ),
-            rows(select(_T.team, _T.gate_kind, _T.gate_opened_at).where(_T.team.in_(teams), _T.gate_id.is_not(None))),
+            rows(
+                select(_T.team, _T.gate_kind, _T.gate_opened_at).where(
+                    _T.team.in_(teams), _T.gate_id.is_not(None)
+                )
+            ),
         )
         for when, action, on_reject, count in per_day:
             figures.decisions += count
@@ -191,8 +211,8 @@ class Dashboard:
                     rates = figures.rates.setdefault(dimension, {}).setdefault(value, Rates())
                     rates.counts[verdict(action, on_reject)] += count
         figures.usage = [UsagePoint(*row) for row in usage]
-        figures.monthly_budgets = dict(budgets)  # type: ignore[arg-type]
-        figures.planners = dict(planners)  # type: ignore[arg-type]
+        figures.monthly_budgets = dict(budgets)
+        figures.planners = dict(planners)
         figures.open_gates = [(t, k, max(0.0, (now - at).total_seconds())) for t, k, at in open_gates]
         return figures
 

@@ -126,7 +126,9 @@ def decided(
 def closed(conn: Connection, gate_id: str, now: datetime) -> None:
     """A gate closed without a decision: it no longer counts as open, nor as decided."""
     conn.execute(
-        update(_FACT).where(_f.gate_id == gate_id, _f.decided_at.is_(None)).values(decided_at=now, action=CLOSED)
+        update(_FACT)
+        .where(_f.gate_id == gate_id, _f.decided_at.is_(None))
+        .values(decided_at=now, action=CLOSED)
     )
 
 

@@ -217,7 +217,7 @@ class EventWriter:
         data: dict[str, Any] = dict(ev.data)
         closing = outbox.gate_document(task.columns) if ev.close_gate else None  # a webhook names it
         gate_id = data.get("gate_id", task["gate_id"]) if ev.close_gate else None  # the gate it closes
-        deciding = gate_id is not None and ev.action is EventAction.GATE_DECIDED
+        deciding = isinstance(gate_id, str) and ev.action is EventAction.GATE_DECIDED
         kind, gate_step = task["gate_kind"], task["gate_step_id"]
         proposed = facts.proposal(conn, ev.task_id, kind, gate_step) if deciding else None
         if ev.action is EventAction.TASK_SUBMITTED:  # the chain holds what was submitted
@@ -247,7 +247,7 @@ class EventWriter:
             data.update(_replace_plan(conn, ev))
         if ev.step_id is not None:
             data.update(_update_step(conn, ev))
-        if deciding:
+        if deciding and isinstance(gate_id, str):
             final = facts.proposal(conn, ev.task_id, kind, gate_step)
             facts.decided(conn, gate_id, actor=ev.actor, data=data, now=now, proposed=proposed, final=final)
         elif gate_id is not None:

@@ -64,7 +64,7 @@ class Suggestions:
             .order_by(_TPL.team, _TPL.name)
         )
         found: list[Evidence] = []
-        async with self.db.session() as session:
+        async with self.db.engine.connect() as session:
             since = {(team, name): at for team, name, at in (await session.execute(decided)).all()}
             for name, team, level, cap in (await session.execute(templates)).all():
                 recent = (
@@ -86,22 +86,31 @@ class Suggestions:
         """Run the rule for every template of these teams; store what it proposes (an open
         suggestion it no longer supports is withdrawn); the open suggestions."""
         proposals = {
-            (e.team, e.template): propose(e.outcomes, e.level, e.cap, self.limits) for e in await self.evidence(teams)
+            (e.team, e.template): propose(e.outcomes, e.level, e.cap, self.limits)
+            for e in await self.evidence(teams)
         }
 
         def work(session: Session) -> None:
             conn = session.connection()
             current = conn.execute(
-                select(_S.id, _S.team, _S.template, _S.to_level).where(_S.team.in_(list(teams)), _S.status == OPEN)
+                select(_S.id, _S.team, _S.template, _S.to_level).where(
+                    _S.team.in_(list(teams)), _S.status == OPEN
+                )
             ).all()
             standing = {(team, template): (sid, to) for sid, team, template, to in current}
             for key, proposal in proposals.items():
                 held = standing.get(key)
                 if held and proposal and held[1] == proposal.to_level:
-                    conn.execute(update(table_of(AutonomySuggestion)).where(_S.id == held[0]).values(evidence=proposal.evidence))
+                    conn.execute(
+                        update(table_of(AutonomySuggestion))
+                        .where(_S.id == held[0])
+                        .values(evidence=proposal.evidence)
+                    )
                     continue
                 if held:
-                    conn.execute(update(table_of(AutonomySuggestion)).where(_S.id == held[0]).values(status=WITHDRAWN))
+                    conn.execute(
+                        update(table_of(AutonomySuggestion)).where(_S.id == held[0]).values(status=WITHDRAWN)
+                    )
                 if proposal:
                     session.add(_suggestion(*key, proposal))
             session.commit()

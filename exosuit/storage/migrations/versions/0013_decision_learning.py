@@ -53,7 +53,18 @@ def upgrade() -> None:
     op.create_index(
         "ix_decisionfact_team_decided",
         "decisionfact",
-        ["team", "decided_at", "action", "on_reject", "kind", "seconds", "decided_day", "step_kind", "tool", "template"],
+        [
+            "team",
+            "decided_at",
+            "action",
+            "on_reject",
+            "kind",
+            "seconds",
+            "decided_day",
+            "step_kind",
+            "tool",
+            "template",
+        ],
     )
     op.create_index(
         "ix_decisionfact_team_template_decided", "decisionfact", ["team", "template", "decided_at"]
