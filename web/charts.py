@@ -66,13 +66,14 @@ def stacked_columns(
 ) -> Chart:
     """One column per key (a day), its parts stacked (verdicts), the axis at the tallest; a
     dashed line at `limit` (a day's share of a budget)."""
-    height, top, bottom = 200.0, 14.0, 22.0
+    height, top, bottom = 200.0, 18.0, 22.0
     chart = Chart(title, height, legend=list(parts), empty=not series)
     tallest = max([*(sum(v.values()) for v in series.values()), limit or 0]) or 1
-    step = (WIDTH - 40) / max(len(series), 1)
+    step = min((WIDTH - 40) / max(len(series), 1), 48.0)  # a few days: narrow columns, not slabs
     scale = (height - top - bottom) / tallest
     chart.lines.append(Line(36, height - bottom, WIDTH, height - bottom, "axis"))
-    chart.texts.append(Text(32, top + 4, _number(tallest), "end", "tick"))
+    chart.lines.append(Line(36, top, WIDTH, top, "grid"))
+    chart.texts.append(Text(40, top - 5, f"max {_number(tallest)}", "start", "tick"))  # the scale
     for i, (key, values) in enumerate(series.items()):
         x, y = 40 + i * step, height - bottom
         for part in parts:
@@ -126,13 +127,15 @@ def ranges(title: str, rows: Sequence[tuple[str, float | None, float | None]], u
 
 
 def _number(value: float) -> str:
-    return f"{value:,.0f}" if value >= 10 else f"{value:g}"
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
 
 
 def duration(seconds: float | None) -> str:
     """A time span as a person reads it: 45 s, 12 min, 3.5 h."""
     if seconds is None:
         return "-"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
@@ -140,5 +143,5 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _short(label: str, most: int = 22) -> str:
+def _short(label: str, most: int = 20) -> str:
     return label if len(label) <= most else label[: most - 1] + "…"

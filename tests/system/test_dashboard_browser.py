@@ -91,11 +91,11 @@ async def test_the_dashboard_draws_its_charts_and_accepts_a_suggestion(
 
     phone = await dashboard(chromium, system, 390, "dark")
     await expect(phone.get_by_role("img", name="Decisions per day")).to_be_visible()
+    await phone.screenshot(path=str(DOCS / "dashboard-phone-dark.png"), full_page=True)
     width = await phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways on a phone ({width} px)"
     background = await phone.evaluate("getComputedStyle(document.querySelector('.chart')).backgroundColor")
     assert background == "rgb(22, 28, 38)"  # the dark theme's chart background
-    await phone.screenshot(path=str(DOCS / "dashboard-phone-dark.png"), full_page=True)
 
     await suggestion.get_by_role("button", name="Accept").click()
     await expect(page.locator(".suggestion", has_text=history.steady)).to_have_count(0)
