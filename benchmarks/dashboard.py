@@ -29,7 +29,8 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.queue_render import scratch_database
+from queue_render import scratch_database  # beside this script
+
 from exosuit.storage.dashboard import Dashboard
 from exosuit.storage.db import Database, migrate, utcnow
 from exosuit.storage.suggestions import Suggestions

@@ -13,6 +13,12 @@ from tests.conftest import Api, System
 TOOL_TOKEN_ENV = "I21_TOOL_TOKEN"
 TOOL_TOKEN = "tok-3f9a1c77e2b84d09"  # a credential tools.toml names: never in an export
 STEADY, SHAKY = "weekly-report", "risky-report"
+# Small thresholds, so a short history earns a move: 3 unchanged approvals up, 2 rejects down.
+LEARNING: dict[str, Any] = {
+    "earned_autonomy_run": 3,
+    "earned_autonomy_window": 4,
+    "earned_autonomy_rejects": 2,
+}
 
 
 def tools_file(folder: Path) -> Path:

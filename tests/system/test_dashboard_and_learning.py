@@ -14,7 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 from exosuit.storage import admin_log
 from exosuit.storage.db import Database
 from tests.conftest import System, running_system
+from tests.support.cli import run_cli
 from tests.support.decision_history import (
+    LEARNING,
     TOOL_TOKEN,
     TOOL_TOKEN_ENV,
     History,
@@ -24,9 +26,6 @@ from tests.support.decision_history import (
     tools_file,
 )
 from tests.support.model_server import ModelServer, ScriptedModel
-
-# Small thresholds, so a short history earns a move: 3 unchanged approvals up, 2 rejects down.
-LEARNING = {"earned_autonomy_run": 3, "earned_autonomy_window": 4, "earned_autonomy_rejects": 2}
 
 
 @pytest.fixture
@@ -193,3 +192,27 @@ async def test_the_chat_export_answers_with_the_text_people_kept(history: Histor
         "content": "Write a first draft of three lines.",
     }
     assert examples[0]["messages"][0]["role"] == "user"
+
+
+async def test_the_cli_exports_the_same_lines_and_is_audited(
+    history: History, learning_system: System
+) -> None:
+    settings = learning_system.settings
+    env = {
+        "EXOSUIT_DATABASE_URL": learning_system.db.engine.url.render_as_string(hide_password=False),
+        "EXOSUIT_SECRET_KEY": settings.resolved_secret_key,
+        "EXOSUIT_DATA_DIR": str(settings.data_dir),
+        "EXOSUIT_TOOLS_FILE": str(settings.tools_file),
+        "EXOSUIT_LLM_API_KEY": "test",
+    }
+    code, out = await run_cli("export", "decisions", "--team", history.team, "--format", "chat", env=env)
+    assert code == 0, out
+    over_http = await history.admin.http.get(
+        "/api/v1/exports/decisions", params={"team": history.team, "format": "chat"}
+    )
+    assert [json.loads(line) for line in out.splitlines()] == [
+        json.loads(line) for line in over_http.text.splitlines()
+    ]
+    assert TOOL_TOKEN not in out
+    exported = await admin_log.events(learning_system.db, "decisions.exported")
+    assert any(e.actor.startswith("cli:") and e.data["format"] == "chat" for e in exported)

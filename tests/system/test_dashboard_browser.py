@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from exosuit.storage.db import Database
 from tests.conftest import System, running_system
-from tests.support.decision_history import TOOL_TOKEN, TOOL_TOKEN_ENV, History, seed, tools_file
+from tests.support.decision_history import LEARNING, TOOL_TOKEN, TOOL_TOKEN_ENV, History, seed, tools_file
 from tests.support.model_server import ModelServer, ScriptedModel
 
 pytestmark = pytest.mark.browser
@@ -41,10 +41,9 @@ async def seeded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[tuple[System, History]]:
     monkeypatch.setenv(TOOL_TOKEN_ENV, TOOL_TOKEN)
-    overrides = {"earned_autonomy_run": 3, "earned_autonomy_window": 4, "earned_autonomy_rejects": 2}
     async with running_system(
         temporal_env.client, model_server, sqlite_db, ScriptedModel(), tmp_path,
-        tools_file=tools_file(tmp_path), **overrides,
+        tools_file=tools_file(tmp_path), **LEARNING,
     ) as system:  # fmt: skip
         yield system, await seed(system)
 
