@@ -382,7 +382,7 @@ class DecisionFact(SQLModel, table=True):
     )
 
     gate_id: str = Field(primary_key=True, max_length=40)
-    task_id: str = Field(foreign_key="task.id", index=True, max_length=40)
+    task_id: str = Field(index=True, max_length=40)  # no foreign key: a summary never holds a task back
     team: str = Field(max_length=100)
     template: str | None = Field(default=None, max_length=100)
     kind: str = Field(max_length=10)

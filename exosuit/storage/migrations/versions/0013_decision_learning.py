@@ -30,7 +30,7 @@ def upgrade() -> None:
     op.create_table(
         "decisionfact",
         sa.Column("gate_id", sa.String(length=40), primary_key=True),
-        sa.Column("task_id", sa.String(length=40), sa.ForeignKey("task.id"), nullable=False, index=True),
+        sa.Column("task_id", sa.String(length=40), nullable=False, index=True),
         sa.Column("team", sa.String(length=100), nullable=False),
         sa.Column("template", sa.String(length=100), nullable=True),
         sa.Column("kind", sa.String(length=10), nullable=False),
