@@ -156,10 +156,8 @@ async def run_template(
         autonomy=AutonomyLevel(template.autonomy),
     )
     task, replayed = await actions.submit(auto.services, principal, body, idempotency_key=idempotency_key)
-    await decision_facts.mark_template(
-        auto.services.db, task.id, template.name
-    )  # what the dashboard groups by
-    task.template = template.name
+    # The dashboard and earned autonomy group decisions by the template their task ran from.
+    await decision_facts.mark_template(auto.services.db, task.id, template.name)
     return task, replayed
 
 

@@ -1,5 +1,5 @@
-"""What people learn from decisions, shared by the API and the dashboard page: the figures of
-the teams one may see, autonomy suggestions, and the decisions export."""
+"""What people learn from decisions, shared by the API and the dashboard page: whose figures
+one may see, the figures, and autonomy suggestions."""
 
 from __future__ import annotations
 
@@ -7,17 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from exosuit.domain.autonomy import Role, can_approve
-from exosuit.domain.decision_records import ExportFormat
 from exosuit.domain.earned_autonomy import Thresholds
 from exosuit.domain.refusals import Forbidden, Invalid
-from exosuit.settings import Settings
 from exosuit.storage.dashboard import Dashboard, Figures
 from exosuit.storage.db import utcnow
-from exosuit.storage.decision_export import Filters, audit_export, records, tool_secrets
 from exosuit.storage.identity import Principal
 from exosuit.storage.suggestions import Suggestions
 from exosuit.storage.tables import AutonomySuggestion
-from exosuit.tooling import load_tools_config
 from web.deps import Services
 
 DEFAULT_DAYS = 30
@@ -93,16 +89,3 @@ async def decide_suggestion(
     if accept:
         return await store.accept(suggestion_id, principal.email)
     return await store.dismiss(suggestion_id, principal.email)
-
-
-def known_secrets(settings: Settings) -> list[str]:
-    """Everything an export must not carry: the system's secrets and the tools' credentials."""
-    return [*settings.known_secrets, *tool_secrets(load_tools_config(settings.resolved_tools_file))]
-
-
-async def export(services: Services, principal: Principal, form: ExportFormat, filters: Filters) -> None:
-    """Audit an export before it streams (admins of every team it reads only)."""
-    await audit_export(services.db, f"user:{principal.email}", form, filters)
-
-
-__all__ = ["ExportFormat", "Filters", "records"]

@@ -18,9 +18,8 @@ from sqlmodel import col, select
 from exosuit.domain.decision_records import VERDICTS, ExportFormat
 from exosuit.settings import Settings
 from exosuit.storage.db import Database
-from exosuit.storage.decision_export import Filters, audit_export, records, tool_secrets
+from exosuit.storage.decision_export import Filters, audit_export, export_secrets, records
 from exosuit.storage.tables import Team
-from exosuit.tooling import load_tools_config
 
 
 def _moment(text: str) -> datetime:
@@ -49,8 +48,7 @@ async def run(db: Database, args: argparse.Namespace, settings: Settings) -> int
     form = ExportFormat(args.format)
     filters = Filters(teams, args.since, args.until, args.template, args.kind, args.verdict)
     await audit_export(db, f"cli:{getpass.getuser()}", form, filters)
-    secrets = [*settings.known_secrets, *tool_secrets(load_tools_config(settings.resolved_tools_file))]
-    async for record in records(db, filters, form, secrets):
+    async for record in records(db, filters, form, export_secrets(settings)):
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
     sys.stdout.flush()
     return 0

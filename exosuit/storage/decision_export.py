@@ -17,10 +17,11 @@ from sqlmodel import Session
 
 from exosuit.domain.decision_records import ExportFormat, edit_of, masked, shaped
 from exosuit.domain.task import EventAction
+from exosuit.settings import Settings
 from exosuit.storage import admin_log
 from exosuit.storage.db import Database
 from exosuit.storage.tables import AuditEvent, DecisionFact, ModelCall, Step, Task, table_of
-from exosuit.tooling import ToolsConfig
+from exosuit.tooling import ToolsConfig, load_tools_config
 
 PAGE = 500
 _F = table_of(DecisionFact).c
@@ -48,6 +49,11 @@ class Filters:
             "kind": self.kind,
             "verdict": self.verdict,
         }
+
+
+def export_secrets(settings: Settings) -> list[str]:
+    """Everything an export must not carry: the system's secrets and the tools' credentials."""
+    return [*settings.known_secrets, *tool_secrets(load_tools_config(settings.resolved_tools_file))]
 
 
 def tool_secrets(config: ToolsConfig, env: Mapping[str, str] | None = None) -> list[str]:

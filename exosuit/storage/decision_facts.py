@@ -28,6 +28,7 @@ CLOSED = "closed"  # the gate closed without a decision (its task was cancelled)
 _FACT = table_of(DecisionFact)
 _STEP = table_of(Step)
 _USAGE = table_of(UsageDay)
+_TASK = table_of(Task)
 _f, _s = _FACT.c, _STEP.c
 
 _INSERT_FACT = insert(_FACT)
@@ -168,7 +169,7 @@ async def mark_template(db: Database, task_id: str, template: str) -> None:
 
     def work(session: Session) -> None:
         conn = session.connection()
-        conn.execute(update(table_of(Task)).where(table_of(Task).c.id == task_id).values(template=template))
+        conn.execute(update(_TASK).where(_TASK.c.id == task_id).values(template=template))
         conn.execute(update(_FACT).where(_f.task_id == task_id).values(template=template))
         session.commit()
 

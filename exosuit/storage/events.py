@@ -216,10 +216,10 @@ class EventWriter:
         head after it, and whether it left outbox rows."""
         data: dict[str, Any] = dict(ev.data)
         closing = outbox.gate_document(task.columns) if ev.close_gate else None  # a webhook names it
-        gate_id = data.get("gate_id", task["gate_id"]) if ev.close_gate else None  # the gate it closes
-        deciding = isinstance(gate_id, str) and ev.action is EventAction.GATE_DECIDED
+        closes = data.get("gate_id", task["gate_id"]) if ev.close_gate else None  # the gate it closes
         kind, gate_step = task["gate_kind"], task["gate_step_id"]
-        proposed = facts.proposal(conn, ev.task_id, kind, gate_step) if deciding else None
+        deciding = isinstance(closes, str) and ev.action is EventAction.GATE_DECIDED
+        proposed = facts.proposal(conn, ev.task_id, kind, gate_step) if deciding else None  # before the edit
         if ev.action is EventAction.TASK_SUBMITTED:  # the chain holds what was submitted
             data |= {"title": task["title"], "instructions": task["instructions"], "team": task["team"]}
         now = utcnow()
@@ -247,11 +247,14 @@ class EventWriter:
             data.update(_replace_plan(conn, ev))
         if ev.step_id is not None:
             data.update(_update_step(conn, ev))
-        if deciding and isinstance(gate_id, str):
-            final = facts.proposal(conn, ev.task_id, kind, gate_step)
-            facts.decided(conn, gate_id, actor=ev.actor, data=data, now=now, proposed=proposed, final=final)
-        elif gate_id is not None:
-            facts.closed(conn, gate_id, now)
+        if isinstance(closes, str):  # its fact: decided (with what went on, after the edit), or closed
+            if deciding:
+                final = facts.proposal(conn, ev.task_id, kind, gate_step)
+                facts.decided(
+                    conn, closes, actor=ev.actor, data=data, now=now, proposed=proposed, final=final
+                )
+            else:
+                facts.closed(conn, closes, now)
         if call is not None:
             data.update(_usage(call))
             if _record_call(conn, ev.task_id, task["team"], call):

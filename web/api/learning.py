@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from exosuit.domain.decision_records import VERDICTS, ExportFormat
+from exosuit.storage.decision_export import Filters, audit_export, export_secrets, records
 from exosuit.storage.tables import AutonomySuggestion
 from web import learning
 from web.api.openapi import problems
@@ -105,12 +106,12 @@ async def export_decisions(
     masked; for a team's admins, and audited."""
     async with automation_problems():
         teams = learning.admin_teams(principal, team)
-        filters = learning.Filters(teams, since, until, template, kind, verdict)
-        await learning.export(services, principal, format, filters)
-    secrets = learning.known_secrets(services.settings)
+        filters = Filters(teams, since, until, template, kind, verdict)
+        await audit_export(services.db, f"user:{principal.email}", format, filters)  # before a line leaves
+    secrets = export_secrets(services.settings)
 
     async def lines() -> AsyncIterator[bytes]:
-        async for record in learning.records(services.db, filters, format, secrets):
+        async for record in records(services.db, filters, format, secrets):
             yield (json.dumps(record, ensure_ascii=False) + "\n").encode()
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
