@@ -93,24 +93,20 @@ class Suggestions:
         def work(session: Session) -> None:
             conn = session.connection()
             current = conn.execute(
-                select(_S.id, _S.team, _S.template, _S.to_level).where(
+                select(_S.id, _S.team, _S.template, _S.to_level, _S.evidence).where(
                     _S.team.in_(list(teams)), _S.status == OPEN
                 )
             ).all()
-            standing = {(team, template): (sid, to) for sid, team, template, to in current}
+            standing = {(row.team, row.template): row for row in current}
+            suggestions = update(table_of(AutonomySuggestion))
             for key, proposal in proposals.items():
                 held = standing.get(key)
-                if held and proposal and held[1] == proposal.to_level:
-                    conn.execute(
-                        update(table_of(AutonomySuggestion))
-                        .where(_S.id == held[0])
-                        .values(evidence=proposal.evidence)
-                    )
+                if held and proposal and held.to_level == proposal.to_level:
+                    if held.evidence != proposal.evidence:  # the same move, on newer evidence
+                        conn.execute(suggestions.where(_S.id == held.id).values(evidence=proposal.evidence))
                     continue
-                if held:
-                    conn.execute(
-                        update(table_of(AutonomySuggestion)).where(_S.id == held[0]).values(status=WITHDRAWN)
-                    )
+                if held:  # the evidence no longer supports it
+                    conn.execute(suggestions.where(_S.id == held.id).values(status=WITHDRAWN))
                 if proposal:
                     session.add(_suggestion(*key, proposal))
             session.commit()
