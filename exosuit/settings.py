@@ -158,6 +158,18 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(
         100, ge=1, description="Activities (model calls, tool calls, records) a worker runs at once."
     )
+    earned_autonomy_run: int = Field(
+        50,
+        ge=1,
+        description="Unchanged approvals in a row, of the gates a level up would skip, that propose "
+        "raising a template's default autonomy.",
+    )
+    earned_autonomy_window: int = Field(
+        20, ge=1, description="The latest decisions of a template whose rejections are counted."
+    )
+    earned_autonomy_rejects: int = Field(
+        5, ge=1, description="Rejections among those that propose lowering a template's default autonomy."
+    )
     watch_interval_seconds: float = Field(
         0.02,
         gt=0,

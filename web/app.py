@@ -13,14 +13,14 @@ from starlette.routing import Route
 
 from exosuit.observability.tracing import fastapi_telemetry
 from web import codec, docs
-from web.api import approvals, tasks, waiting, webhooks
+from web.api import approvals, learning, tasks, waiting, webhooks
 from web.api import templates as task_templates
 from web.api.openapi import install_openapi, operation_id, problems
 from web.deps import Services, ServicesDep
 from web.errors import BodySizeLimit, install_problem_handlers, overloaded, problem_response
 from web.limits import Admission, Pool
 from web.mcp_server import McpEndpoint
-from web.pages import auth, queue
+from web.pages import auth, dashboard, queue
 from web.pages import tasks as task_pages
 from web.pages import teams as team_pages
 from web.pages.common import install_page_handlers
@@ -98,6 +98,7 @@ def create_app(services: Services) -> FastAPI:
     api.include_router(webhooks.router)
     api.include_router(task_templates.templates)
     api.include_router(task_templates.schedules)
+    api.include_router(learning.router)
     app.include_router(api)
     app.include_router(health)
     app.include_router(codec.router)
@@ -107,5 +108,6 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(task_pages.router, include_in_schema=False)
     app.include_router(queue.router, include_in_schema=False)
     app.include_router(team_pages.router, include_in_schema=False)
+    app.include_router(dashboard.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -15,6 +15,7 @@ from exosuit.domain.refusals import Forbidden, Invalid
 from exosuit.domain.templates import params_refusal, render, template_refusal
 from exosuit.domain.webhooks import WebhookEvent
 from exosuit.outbound import DestinationRefused, check_destination
+from exosuit.storage import decision_facts
 from exosuit.storage.identity import Principal
 from exosuit.storage.notifications import Notifications
 from exosuit.storage.sealed_secrets import SecretBox
@@ -154,7 +155,10 @@ async def run_template(
         team=template.team,
         autonomy=AutonomyLevel(template.autonomy),
     )
-    return await actions.submit(auto.services, principal, body, idempotency_key=idempotency_key)
+    task, replayed = await actions.submit(auto.services, principal, body, idempotency_key=idempotency_key)
+    # The dashboard and earned autonomy group decisions by the template their task ran from.
+    await decision_facts.mark_template(auto.services.db, task.id, template.name)
+    return task, replayed
 
 
 # --- schedules ------------------------------------------------------------------------------

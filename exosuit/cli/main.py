@@ -15,7 +15,7 @@ from exosuit.settings import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
-    from exosuit.cli import admin  # the storage's imports are heavy: not for the HTTP commands
+    from exosuit.cli import admin, export  # the storage's imports are heavy: not for the HTTP commands
 
     parser = argparse.ArgumentParser(prog="exosuit", description="Human-in-the-loop jobs.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("task_id", nargs="?")
     which.add_argument("--all", action="store_true", help="every task (exit 1 naming the broken ones)")
     audit.add_parser("checkpoint", help="sign every task's current head (workers do it every few minutes)")
+    export.add_parser(commands)
     client.add_parsers(commands)  # submit, wait, approve: over HTTP, from any machine
     return parser
 
@@ -89,6 +90,10 @@ async def _administer(settings: Settings, args: argparse.Namespace) -> int:
     migrate(settings.resolved_database_url)
     db = Database.from_settings(settings)
     try:
+        if args.command == "export":
+            from exosuit.cli import export
+
+            return await export.run(db, args, settings)
         return await admin.run(db, args, settings.resolved_secret_key)
     finally:
         await db.dispose()

@@ -28,6 +28,7 @@ from exosuit.domain.task import EventAction, StepStatus, TaskStatus
 from exosuit.domain.text import fingerprint, text_diff
 from exosuit.domain.tools import args_hash, args_text
 from exosuit.domain.usage import CallRecord
+from exosuit.storage import decision_facts as facts
 from exosuit.storage import outbox
 from exosuit.storage.db import Database, utcnow
 from exosuit.storage.tables import AuditAnchor, AuditEvent, ModelCall, Step, Task, Team, table_of
@@ -215,6 +216,10 @@ class EventWriter:
         head after it, and whether it left outbox rows."""
         data: dict[str, Any] = dict(ev.data)
         closing = outbox.gate_document(task.columns) if ev.close_gate else None  # a webhook names it
+        closes = data.get("gate_id", task["gate_id"]) if ev.close_gate else None  # the gate it closes
+        kind, gate_step = task["gate_kind"], task["gate_step_id"]
+        deciding = isinstance(closes, str) and ev.action is EventAction.GATE_DECIDED
+        proposed = facts.proposal(conn, ev.task_id, kind, gate_step) if deciding else None  # before the edit
         if ev.action is EventAction.TASK_SUBMITTED:  # the chain holds what was submitted
             data |= {"title": task["title"], "instructions": task["instructions"], "team": task["team"]}
         now = utcnow()
@@ -234,13 +239,25 @@ class EventWriter:
             task.set(**_gate_columns(None, task["submitted_by"]))
         if ev.open_gate is not None:
             task.set(**_gate_columns(ev.open_gate, task["submitted_by"]))
+            if ev.action is EventAction.GATE_OPENED:
+                facts.opened(conn, task.columns, ev.open_gate, now)
+        if ev.action is EventAction.TASK_PLANNED:
+            task.set(planned_by=facts.planner(ev.actor))
         if ev.new_plan is not None:
             data.update(_replace_plan(conn, ev))
         if ev.step_id is not None:
             data.update(_update_step(conn, ev))
+        if isinstance(closes, str):  # its fact: decided (with what went on, after the edit), or closed
+            if deciding:
+                final = facts.proposal(conn, ev.task_id, kind, gate_step)
+                facts.decided(
+                    conn, closes, actor=ev.actor, data=data, now=now, proposed=proposed, final=final
+                )
+            else:
+                facts.closed(conn, closes, now)
         if call is not None:
             data.update(_usage(call))
-            if _record_call(conn, ev.task_id, call):
+            if _record_call(conn, ev.task_id, task["team"], call):
                 task.set(
                     prompt_tokens=task["prompt_tokens"] + call.prompt_tokens,
                     completion_tokens=task["completion_tokens"] + call.completion_tokens,
@@ -262,10 +279,11 @@ class EventWriter:
 
         def work(session: Session) -> None:
             conn = session.connection()
-            if conn.execute(select(_t.id).where(_t.id == task_id)).first() is None:
+            team = conn.execute(select(_t.team).where(_t.id == task_id)).scalar()
+            if team is None:
                 return
             try:
-                if not _record_call(conn, task_id, call):
+                if not _record_call(conn, task_id, team, call):
                     return
             except IntegrityError:  # the same call, stored meanwhile by its event
                 return
@@ -352,9 +370,9 @@ def _usage(call: CallRecord) -> dict[str, Any]:
     return usage | ({"usage_estimated": True} if call.usage_estimated else {})
 
 
-def _record_call(conn: Connection, task_id: str, call: CallRecord) -> bool:
-    """The call's row and its step's usage, unless its key is known; whether it was new (the
-    caller adds its usage to the task's)."""
+def _record_call(conn: Connection, task_id: str, team: str, call: CallRecord) -> bool:
+    """The call's row, its step's usage and its team's day, unless its key is known; whether
+    it was new (the caller adds its usage to the task's)."""
     if conn.execute(_CALL_KNOWN, {"call": call.key}).first() is not None:
         return False  # metered when it was made
     row = {
@@ -369,6 +387,7 @@ def _record_call(conn: Connection, task_id: str, call: CallRecord) -> bool:
         "cost_usd": call.cost_usd,
     }
     conn.execute(_INSERT_CALL, row)
+    facts.add_usage(conn, team, call, utcnow())
     if call.step_id is not None:
         model = {"step": call.step_id, "call_model": call.model, "call_provider": call.provider}
         conn.execute(_STEP_USAGE, model | _added(call))

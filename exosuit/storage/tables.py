@@ -114,6 +114,8 @@ class Task(SQLModel, table=True):
     # Why the task is not moving (a model provider is down) and since when; the next event clears it.
     waiting_reason: str | None = Field(default=None, sa_column=Column(Text))
     waiting_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    template: str | None = Field(default=None, max_length=100)  # the template it was run from
+    planned_by: str | None = Field(default=None, max_length=10)  # "model" or "rules"
     created_at: datetime = _when()
     updated_at: datetime = _when()
 
@@ -352,6 +354,98 @@ class TaskSchedule(SQLModel, table=True):
     cron: str = Field(max_length=200)
     created_by: str = Field(max_length=320)  # each run is submitted as this person
     created_at: datetime = _when()
+
+
+# --- what decisions teach (issue 21): facts for the dashboard, suggestions, admin audit ------
+
+
+class DecisionFact(SQLModel, table=True):
+    """One gate: opened, then decided (or closed undecided), written with its audit event.
+
+    The dashboard and the earned-autonomy rule read these slim rows instead of the chain;
+    days are UTC dates as text, so grouping by day is the same SQL on every database."""
+
+    __table_args__ = (
+        # Every column the dashboard groups or ranks by, so its queries read the index alone.
+        Index(
+            "ix_decisionfact_team_decided",
+            "team",
+            "decided_at",
+            "action",
+            "on_reject",
+            "kind",
+            "seconds",
+            "decided_day",
+            "step_kind",
+            "tool",
+            "template",
+        ),
+        Index("ix_decisionfact_team_template_decided", "team", "template", "decided_at"),
+    )
+
+    gate_id: str = Field(primary_key=True, max_length=40)
+    task_id: str = Field(index=True, max_length=40)  # no foreign key: a summary never holds a task back
+    team: str = Field(max_length=100)
+    template: str | None = Field(default=None, max_length=100)
+    kind: str = Field(max_length=10)
+    step_id: str | None = Field(default=None, max_length=40)
+    step_kind: str | None = Field(default=None, max_length=10)
+    tool: str | None = Field(default=None, max_length=100)
+    risk: str | None = Field(default=None, max_length=10)
+    autonomy: str = Field(max_length=20)  # the task's level when the gate opened
+    opened_at: datetime = Field(sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decided_day: str | None = Field(default=None, max_length=10)
+    action: str | None = Field(default=None, max_length=10)  # approve, edit, reject, answer, closed
+    on_reject: str | None = Field(default=None, max_length=10)
+    decided_by: str | None = Field(default=None, max_length=400)
+    seconds: float | None = None  # from opened to decided
+    edit_chars: int | None = None  # the size of an edit's diff
+    proposed: str | None = Field(default=None, sa_column=Column(Text))  # what the gate showed
+    final: str | None = Field(default=None, sa_column=Column(Text))  # what went on (edited or not)
+
+
+class UsageDay(SQLModel, table=True):
+    """A team's model usage on one UTC day, added to with every recorded call."""
+
+    team: str = Field(primary_key=True, max_length=100)
+    day: str = Field(primary_key=True, max_length=10)
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class AutonomySuggestion(SQLModel, table=True):
+    """A proposal to move a template's default level, with its evidence; people decide it."""
+
+    __table_args__ = (Index("ix_autonomysuggestion_team_status", "team", "status"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    team: str = Field(foreign_key="team.name", max_length=100)
+    template: str = Field(max_length=100)
+    from_level: str = Field(max_length=20)
+    to_level: str = Field(max_length=20)
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="open", max_length=20)  # open, accepted, dismissed
+    created_at: datetime = _when()
+    decided_by: str | None = Field(default=None, max_length=320)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AdminEvent(SQLModel, table=True):
+    """What people did outside any task (accepted a suggestion, exported decisions): one hash
+    chain of its own, inserted only, hashed like a task's events."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True)
+    at: str = Field(max_length=40)
+    actor: str = Field(max_length=400)
+    action: str = Field(max_length=60)
+    team: str | None = Field(default=None, max_length=100)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
 
 
 def table_of(model: type[SQLModel]) -> Table:

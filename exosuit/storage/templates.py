@@ -122,6 +122,7 @@ class Templates:
                 team=team.name,
                 submitted_by=schedule.created_by,
                 autonomy=template.autonomy,
+                template=template.name,
                 idempotency_key=run_key,
             )
             try:

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from exosuit.storage.db import utcnow
 from exosuit.storage.identity import Principal
+from web.charts import duration
 from web.deps import ServicesDep
 from web.security import CSRF_FIELD, csrf_ok, session_cookie
 
@@ -43,6 +44,7 @@ def when(moment: datetime | None) -> str:
 
 templates.filters["waited"] = waited
 templates.filters["when"] = when
+templates.filters["duration"] = duration
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,90 @@
+"""Earned autonomy: when people's decisions say a template may run a level higher, or lower.
+
+Pure and deterministic: it reads a template's decided gates (oldest first) and proposes at
+most one move of its default level, with the evidence. A person accepts or dismisses it;
+nothing here moves a level.
+
+- Up: a level up would have skipped some of the gates seen (those the current level needs
+  and the next does not). If the latest `run` of those were all approved unchanged, it
+  proposes the next level, never above the team's cap.
+- Down: if `rejects` or more of the latest `window` decisions were rejections (stop, skip or
+  revise), it proposes the level below. Down is weighed first: trouble outranks a streak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from exosuit.domain.autonomy import AutonomyLevel, GateKind, Risk, gate_required
+
+_DECISIONS = frozenset({"approve", "edit", "reject"})  # answers to questions are no verdict on the model
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One decided gate as the rule sees it."""
+
+    kind: str
+    risk: str | None
+    action: str  # approve (unchanged), edit, reject, answer
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    run: int = 50  # unchanged approvals in a row, of the gates a level up would skip
+    window: int = 20  # the latest decisions whose rejections are counted
+    rejects: int = 5  # rejections among them that propose a level down
+
+
+@dataclass(frozen=True)
+class Proposal:
+    from_level: AutonomyLevel
+    to_level: AutonomyLevel
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def skipped_one_level_up(kind: str, risk: str | None, level: AutonomyLevel) -> bool:
+    """Whether a gate this level opens would not open one level higher."""
+    if level is AutonomyLevel.AUTONOMOUS or kind not in GateKind.__members__.values():
+        return False
+    gate, at = GateKind(kind), Risk(risk or Risk.LOW.value)
+    higher = list(AutonomyLevel)[level.rank + 1]
+    return gate_required(gate, level, at) and not gate_required(gate, higher, at)
+
+
+def propose(
+    outcomes: list[Outcome], level: AutonomyLevel, cap: AutonomyLevel, limits: Thresholds
+) -> Proposal | None:
+    """The move the evidence supports, if any (outcomes oldest first)."""
+    decided = [o for o in outcomes if o.action in _DECISIONS]
+    recent = decided[-limits.window :]
+    rejected = sum(o.action == "reject" for o in recent)
+    if rejected >= limits.rejects and level is not AutonomyLevel.MANUAL:
+        lower = list(AutonomyLevel)[level.rank - 1]
+        summary = f"{rejected} of the last {len(recent)} gates rejected"
+        return Proposal(level, lower, _evidence(decided, summary, rejected=rejected, window=len(recent)))
+    if level.rank >= cap.rank:
+        return None  # never above the team's cap
+    skippable = [o for o in decided if skipped_one_level_up(o.kind, o.risk, level)]
+    run = 0
+    for outcome in reversed(skippable):
+        if outcome.action != "approve":
+            break
+        run += 1
+    if run < limits.run:
+        return None
+    higher = list(AutonomyLevel)[level.rank + 1]
+    kinds = sorted({o.kind for o in skippable[-run:]})
+    summary = f"{run} of the last {run} {' and '.join(kinds)} gates approved unchanged"
+    return Proposal(level, higher, _evidence(decided, summary, run=run, kinds=kinds))
+
+
+def _evidence(decided: list[Outcome], summary: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "gates": len(decided),
+        "approved_unchanged": sum(o.action == "approve" for o in decided),
+        "edited": sum(o.action == "edit" for o in decided),
+        "rejected": sum(o.action == "reject" for o in decided),
+    } | extra

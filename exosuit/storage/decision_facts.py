@@ -1,0 +1,176 @@
+"""The facts decisions leave, written by the event writer in the audit event's transaction.
+
+A gate's row is inserted when it opens and completed when it is decided (or closed without a
+decision, when its task is cancelled); a model call adds to its team's usage of the day. The
+dashboard, the earned-autonomy rule and the export read these rows, never the whole chain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from exosuit.domain.contracts import Gate
+from exosuit.domain.task import StepKind
+from exosuit.domain.tools import args_text
+from exosuit.domain.usage import CallRecord
+from exosuit.storage.db import Database
+from exosuit.storage.tables import DecisionFact, Step, Task, UsageDay, table_of
+
+CLOSED = "closed"  # the gate closed without a decision (its task was cancelled)
+
+_FACT = table_of(DecisionFact)
+_STEP = table_of(Step)
+_USAGE = table_of(UsageDay)
+_TASK = table_of(Task)
+_f, _s = _FACT.c, _STEP.c
+
+_INSERT_FACT = insert(_FACT)
+_DECIDE_FACT = update(_FACT).where(_f.gate_id == bindparam("gate"))
+_OPENED_AT = select(_f.opened_at).where(_f.gate_id == bindparam("gate"))
+_STEP_ROW = select(_s.kind, _s.tool, _s.instructions, _s.args, _s.output).where(_s.id == bindparam("step"))
+_PLAN = (
+    select(_s.title, _s.instructions, _s.kind, _s.tool, _s.risk, _s.args)
+    .where(_s.task_id == bindparam("task"))
+    .order_by(_s.index)
+)
+
+
+def planner(actor: str) -> str:
+    """Who planned, from the task.planned event's actor: a model, or the rules planner."""
+    return "model" if actor.startswith("model:") else "rules"
+
+
+def day(moment: datetime) -> str:
+    """The UTC day a moment falls on, as the facts group by it."""
+    return moment.date().isoformat()
+
+
+def opened(conn: Connection, task: Mapping[str, Any], gate: Gate, now: datetime) -> None:
+    """A new gate's row: who it belongs to, what it stops, and when it opened (the moment of
+    its gate.opened event, as a decision's is its gate.decided event's)."""
+    step = conn.execute(_STEP_ROW, {"step": gate.step_id}).first() if gate.step_id else None
+    row = {
+        "gate_id": gate.id,
+        "task_id": task["id"],
+        "team": task["team"],
+        "template": task["template"],
+        "kind": gate.kind,
+        "step_id": gate.step_id,
+        "step_kind": step.kind if step else None,
+        "tool": step.tool if step else None,
+        "risk": gate.risk,
+        "autonomy": task["autonomy"],
+        "opened_at": now,
+    }
+    conn.execute(_INSERT_FACT, row)
+
+
+def proposal(conn: Connection, task_id: str, kind: str | None, step_id: str | None) -> str | None:
+    """What a gate of this kind shows in the read model now: the plan, a step's instructions
+    or a tool's arguments, or a step's output. Read before a decision is applied it is what
+    was proposed; after, what goes on."""
+    if kind == "plan":
+        steps = [dict(row._mapping) for row in conn.execute(_PLAN, {"task": task_id})]
+        for entry in steps:
+            if entry["args"] is None:
+                del entry["args"]
+        return json.dumps(steps, indent=2, ensure_ascii=False)
+    if step_id is None:
+        return None
+    step = conn.execute(_STEP_ROW, {"step": step_id}).first()
+    if step is None:
+        return None
+    if kind == "output":
+        return step.output  # type: ignore[no-any-return]
+    if step.kind == StepKind.TOOL:
+        return args_text(step.args)
+    return step.instructions  # type: ignore[no-any-return]
+
+
+def decided(
+    conn: Connection,
+    gate_id: str,
+    *,
+    actor: str,
+    data: Mapping[str, Any],
+    now: datetime,
+    proposed: str | None,
+    final: str | None,
+) -> None:
+    """A gate's decision (from its gate.decided event's data), its timing and the texts."""
+    opened_at = conn.execute(_OPENED_AT, {"gate": gate_id}).scalar()
+    if opened_at is None:  # opened before facts were kept
+        return
+    diff = data.get("diff")
+    values = {
+        "gate": gate_id,
+        "decided_at": now,
+        "decided_day": day(now),
+        "action": data.get("action"),
+        "on_reject": data.get("on_reject"),
+        "decided_by": actor,
+        "seconds": max(0.0, (now - opened_at).total_seconds()),
+        "edit_chars": len(diff) if isinstance(diff, str) else None,
+        "proposed": proposed,
+        "final": final,
+    }
+    conn.execute(_DECIDE_FACT, values)
+
+
+def closed(conn: Connection, gate_id: str, now: datetime) -> None:
+    """A gate closed without a decision: it no longer counts as open, nor as decided."""
+    conn.execute(
+        update(_FACT)
+        .where(_f.gate_id == gate_id, _f.decided_at.is_(None))
+        .values(decided_at=now, action=CLOSED)
+    )
+
+
+def _upsert(dialect: Any) -> Any:
+    """Add to a team's day, creating it: one statement, whoever raced in first."""
+    statement = dialect.insert(_USAGE)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[_USAGE.c.team, _USAGE.c.day],
+        set_={
+            "calls": _USAGE.c.calls + excluded.calls,
+            "prompt_tokens": _USAGE.c.prompt_tokens + excluded.prompt_tokens,
+            "completion_tokens": _USAGE.c.completion_tokens + excluded.completion_tokens,
+            "cost_usd": _USAGE.c.cost_usd + excluded.cost_usd,
+        },
+    )
+
+
+_ADD_USAGE = {"sqlite": _upsert(sqlite), "postgresql": _upsert(postgresql)}
+
+
+def add_usage(conn: Connection, team: str, call: CallRecord, now: datetime) -> None:
+    """A new call's usage on its team's day."""
+    row = {
+        "team": team,
+        "day": day(now),
+        "calls": 1,
+        "prompt_tokens": call.prompt_tokens,
+        "completion_tokens": call.completion_tokens,
+        "cost_usd": call.cost_usd,
+    }
+    conn.execute(_ADD_USAGE[conn.dialect.name], row)
+
+
+async def mark_template(db: Database, task_id: str, template: str) -> None:
+    """The template a task was run from, on it and on the facts its gates left so far."""
+
+    def work(session: Session) -> None:
+        conn = session.connection()
+        conn.execute(update(_TASK).where(_TASK.c.id == task_id).values(template=template))
+        conn.execute(update(_FACT).where(_f.task_id == task_id).values(template=template))
+        session.commit()
+
+    await db.write(work)

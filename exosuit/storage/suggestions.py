@@ -1,0 +1,184 @@
+"""Autonomy suggestions: the earned-autonomy rule run over each template's decided gates,
+its proposals stored for people to accept or dismiss.
+
+The evidence of a template starts after its last accepted or dismissed suggestion, so a
+dismissed proposal returns only on new evidence, and an accepted one starts a new run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+from sqlmodel import Session, col
+from sqlmodel import select as select_model
+
+from exosuit.domain.autonomy import AutonomyLevel, above_cap
+from exosuit.domain.earned_autonomy import Outcome, Proposal, Thresholds, propose
+from exosuit.domain.refusals import AboveCap, NotOpen
+from exosuit.storage import admin_log
+from exosuit.storage.db import Database, utcnow
+from exosuit.storage.tables import AutonomySuggestion, DecisionFact, TaskTemplate, Team, table_of
+
+OPEN, ACCEPTED, DISMISSED, WITHDRAWN = "open", "accepted", "dismissed", "withdrawn"
+_LOOK_BACK = 4  # decided gates read per template: this many times the longer of run and window
+
+_F = table_of(DecisionFact).c
+_S = table_of(AutonomySuggestion).c
+_TPL = table_of(TaskTemplate).c
+_TEAM = table_of(Team).c
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One template's decided gates since its last decided suggestion, oldest first."""
+
+    team: str
+    template: str
+    level: AutonomyLevel
+    cap: AutonomyLevel
+    outcomes: list[Outcome]
+
+
+class Suggestions:
+    def __init__(self, db: Database, limits: Thresholds | None = None) -> None:
+        self.db = db
+        self.limits = limits or Thresholds()
+
+    async def evidence(self, teams: Sequence[str]) -> list[Evidence]:
+        """Every template of these teams with its recent decided gates (one indexed read each)."""
+        look_back = _LOOK_BACK * max(self.limits.run, self.limits.window)
+        decided = (
+            select(_S.team, _S.template, func.max(_S.decided_at))
+            .where(_S.team.in_(list(teams)), _S.status.in_([ACCEPTED, DISMISSED]))
+            .group_by(_S.team, _S.template)
+        )
+        templates = (
+            select(_TPL.name, _TPL.team, _TPL.autonomy, _TEAM.max_autonomy)
+            .join(table_of(Team), _TEAM.name == _TPL.team)
+            .where(_TPL.team.in_(list(teams)))
+            .order_by(_TPL.team, _TPL.name)
+        )
+        found: list[Evidence] = []
+        async with self.db.engine.connect() as session:
+            since = {(team, name): at for team, name, at in (await session.execute(decided)).all()}
+            for name, team, level, cap in (await session.execute(templates)).all():
+                recent = (
+                    select(_F.kind, _F.risk, _F.action)
+                    .where(
+                        _F.team == team,
+                        _F.template == name,
+                        _F.decided_at > since.get((team, name), _EPOCH),
+                    )
+                    .order_by(_F.decided_at.desc())
+                    .limit(look_back)
+                )
+                rows = (await session.execute(recent)).all()
+                outcomes = [Outcome(kind, risk, action) for kind, risk, action in reversed(rows) if action]
+                found.append(Evidence(team, name, AutonomyLevel(level), AutonomyLevel(cap), outcomes))
+        return found
+
+    async def refresh(self, teams: Sequence[str]) -> list[AutonomySuggestion]:
+        """Run the rule for every template of these teams; store what it proposes (an open
+        suggestion it no longer supports is withdrawn); the open suggestions."""
+        proposals = {
+            (e.team, e.template): propose(e.outcomes, e.level, e.cap, self.limits)
+            for e in await self.evidence(teams)
+        }
+
+        def work(session: Session) -> None:
+            conn = session.connection()
+            current = conn.execute(
+                select(_S.id, _S.team, _S.template, _S.to_level, _S.evidence).where(
+                    _S.team.in_(list(teams)), _S.status == OPEN
+                )
+            ).all()
+            standing = {(row.team, row.template): row for row in current}
+            suggestions = update(table_of(AutonomySuggestion))
+            for key, proposal in proposals.items():
+                held = standing.get(key)
+                if held and proposal and held.to_level == proposal.to_level:
+                    if held.evidence != proposal.evidence:  # the same move, on newer evidence
+                        conn.execute(suggestions.where(_S.id == held.id).values(evidence=proposal.evidence))
+                    continue
+                if held:  # the evidence no longer supports it
+                    conn.execute(suggestions.where(_S.id == held.id).values(status=WITHDRAWN))
+                if proposal:
+                    session.add(_suggestion(*key, proposal))
+            session.commit()
+
+        await self.db.write(work)
+        return await self.open(teams)
+
+    async def open(self, teams: Sequence[str]) -> list[AutonomySuggestion]:
+        async with self.db.session() as session:
+            found = await session.exec(
+                select_model(AutonomySuggestion)
+                .where(col(AutonomySuggestion.team).in_(list(teams)), AutonomySuggestion.status == OPEN)
+                .order_by(col(AutonomySuggestion.team), col(AutonomySuggestion.template))
+            )
+            return list(found)
+
+    async def suggestion(self, suggestion_id: str) -> AutonomySuggestion | None:
+        async with self.db.session() as session:
+            return await session.get(AutonomySuggestion, suggestion_id)
+
+    async def accept(self, suggestion_id: str, actor: str) -> AutonomySuggestion:
+        """The template's default becomes the suggested level, within the team's cap, audited."""
+        return await self._decide(suggestion_id, actor, ACCEPTED)
+
+    async def dismiss(self, suggestion_id: str, actor: str) -> AutonomySuggestion:
+        return await self._decide(suggestion_id, actor, DISMISSED)
+
+    async def _decide(self, suggestion_id: str, actor: str, status: str) -> AutonomySuggestion:
+        def work(session: Session) -> AutonomySuggestion:
+            suggestion = session.get(AutonomySuggestion, suggestion_id, with_for_update=True)
+            if suggestion is None or suggestion.status != OPEN:
+                raise NotOpen(f"suggestion {suggestion_id} is not open")
+            template = session.get(TaskTemplate, suggestion.template, with_for_update=True)
+            team = session.get(Team, suggestion.team)
+            if template is None or team is None:
+                raise NotOpen(f"the template {suggestion.template} is gone")
+            if status == ACCEPTED:
+                if template.autonomy != suggestion.from_level:
+                    raise NotOpen(
+                        f"{template.name} is at {template.autonomy} now, not {suggestion.from_level}: "
+                        "the suggestion no longer applies"
+                    )
+                refusal = above_cap(AutonomyLevel(suggestion.to_level), AutonomyLevel(team.max_autonomy))
+                if refusal:
+                    raise AboveCap(refusal)
+                template.autonomy = suggestion.to_level
+                session.add(template)
+            suggestion.status, suggestion.decided_by, suggestion.decided_at = status, actor, utcnow()
+            session.add(suggestion)
+            session.flush()
+            data = {
+                "suggestion_id": suggestion.id,
+                "template": suggestion.template,
+                "from": suggestion.from_level,
+                "to": suggestion.to_level,
+                "evidence": suggestion.evidence,
+            }
+            action = "template.autonomy_changed" if status == ACCEPTED else "autonomy.suggestion_dismissed"
+            admin_log.append(session.connection(), f"user:{actor}", action, suggestion.team, data)
+            session.commit()
+            session.refresh(suggestion)
+            return suggestion
+
+        return await self.db.write(work)
+
+
+def _suggestion(team: str, template: str, proposal: Proposal) -> AutonomySuggestion:
+    return AutonomySuggestion(
+        id=f"sug_{uuid.uuid4().hex[:16]}",
+        team=team,
+        template=template,
+        from_level=proposal.from_level.value,
+        to_level=proposal.to_level.value,
+        evidence=proposal.evidence,
+    )
