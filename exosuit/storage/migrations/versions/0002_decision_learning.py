@@ -1,7 +1,7 @@
 """decision learning: a fact row per gate, usage per team and day, autonomy suggestions, admin events
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0002
+Revises: 0001
 Create Date: 2026-12-04
 
 The event writer fills `decisionfact` and `usageday` in the transaction of the audit event
@@ -15,8 +15,8 @@ from alembic import op
 
 import exosuit.storage.db
 
-revision = "0013"
-down_revision = "0012"
+revision = "0002"
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 
