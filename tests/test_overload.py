@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from exosuit.domain.autonomy import Role
-from exosuit.domain.refusals import Finished
+from exosuit.domain.refusals import Finished, Throttled
 from exosuit.settings import Settings
 from exosuit.storage.db import Database, migrate
 from exosuit.storage.identity import Directory
@@ -31,7 +31,6 @@ from web.app import create_app
 from web.deps import Services
 from web.errors import Unavailable
 from web.gateway import _answers_from_temporal
-from web.limits import Throttled
 
 
 @asynccontextmanager

@@ -5,17 +5,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import (
     Client,
     Schedule,
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionResult,
     ScheduleActionStartWorkflow,
     ScheduleHandle,
     ScheduleSpec,
     ScheduleState,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowHistoryEventFilterType,
     WorkflowQueryFailedError,
@@ -24,7 +27,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import QueryRejectCondition, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from exosuit.domain.audit import Anchor
@@ -37,9 +40,8 @@ from exosuit.domain.contracts import (
     TaskOutcome,
     workflow_id_for,
 )
-from exosuit.domain.refusals import Finished, NotOpen, Refused, refusal
+from exosuit.domain.refusals import Finished, NotOpen, RefusalKind, Refused, Throttled, refusal
 from web.errors import Unavailable
-from web.limits import Throttled
 from workflows.outbox import OutboxWorkflow
 from workflows.schedules import ScheduledRunWorkflow
 from workflows.task import TaskWorkflow
@@ -223,12 +225,24 @@ def _server_end(event: HistoryEvent) -> ServerEnd:
 
 
 @dataclass(frozen=True)
+class LastRun:
+    """A schedule's latest firing: the task it made, or why it made none."""
+
+    started_at: datetime
+    task_id: str | None = None
+    refused: Refused | Throttled | None = None  # refused as a submission through the API would be
+    failed: str | None = None  # no task for another reason: the schedule's template or team is gone
+    # (none of the three: still running)
+
+
+@dataclass(frozen=True)
 class ScheduleStatus:
-    """A schedule as Temporal has it: paused or not, and when it fires next."""
+    """A schedule as Temporal has it: paused or not, when it fires next, its latest firing."""
 
     paused: bool
     next_runs: list[str]
     runs: int
+    last_run: LastRun | None = None
 
 
 def schedule_id_for(schedule_id: str) -> str:
@@ -297,8 +311,43 @@ class AutomationGateway:
             found = await self._schedule(schedule_id).describe(rpc_timeout=RPC_TIMEOUT)
         except RPCError:
             return None
+        recent = found.info.recent_actions
         return ScheduleStatus(
             paused=found.schedule.state.paused,
             next_runs=[t.isoformat() for t in found.info.next_action_times[:3]],
             runs=found.info.num_actions,
+            last_run=await self._run(recent[-1]) if recent else None,
         )
+
+    async def _run(self, fired: ScheduleActionResult) -> LastRun | None:
+        """What one firing's ScheduledRunWorkflow came to (its result is the task's id)."""
+        started = fired.action
+        if not isinstance(started, ScheduleActionExecutionStartWorkflow):
+            return None
+        handle = self.client.get_workflow_handle(
+            started.workflow_id, run_id=started.first_execution_run_id, result_type=str
+        )
+        try:
+            run = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+            if run.status == WorkflowExecutionStatus.RUNNING:
+                return LastRun(fired.started_at)
+            return LastRun(fired.started_at, task_id=await handle.result(rpc_timeout=RPC_TIMEOUT))
+        except WorkflowFailureError as err:
+            return _skipped(fired.started_at, err)
+        except RPCError:
+            return None
+
+
+def _skipped(started_at: datetime, err: WorkflowFailureError) -> LastRun:
+    """A failed run: the refusal its activity raised, rebuilt as the web's exception."""
+    cause: BaseException | None = err.cause
+    while isinstance(cause, FailureError) and not isinstance(cause, ApplicationError):
+        cause = cause.cause
+    if not isinstance(cause, ApplicationError):
+        return LastRun(started_at, failed=str(err.cause or err))
+    if cause.type == RefusalKind.THROTTLED:
+        wait = cause.details[0] if cause.details and isinstance(cause.details[0], int) else 1
+        return LastRun(started_at, refused=Throttled(cause.message, wait))
+    if cause.type in {kind.value for kind in RefusalKind}:
+        return LastRun(started_at, refused=refusal(cause.type, cause.message))
+    return LastRun(started_at, failed=cause.message)

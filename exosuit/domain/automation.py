@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from exosuit.domain.refusals import RefusalKind
+
 DRAIN_WEBHOOKS_ACTIVITY = "drain_webhooks"
 GIVE_UP_WEBHOOK_ACTIVITY = "give_up_webhook"
 DRAIN_NOTIFICATIONS_ACTIVITY = "drain_notifications"
@@ -16,6 +18,11 @@ PREPARE_SCHEDULED_RUN_ACTIVITY = "prepare_scheduled_run"
 NOT_ACCEPTED = "DeliveryNotAccepted"
 # ... and when the destination is refused (a private address): retrying cannot help.
 DESTINATION_REFUSED = "DestinationRefused"
+# Why a scheduled run made no task (the error type its run fails with, never retried): the
+# refusal's kind, as any submission would be refused, or this when its schedule, template or
+# team is gone.
+SCHEDULE_GONE = "ScheduleGone"
+RUN_SKIPPED_ERRORS = [SCHEDULE_GONE, *(kind.value for kind in RefusalKind)]
 
 
 class OutletKind(StrEnum):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Subquery, and_, delete, exists, func, literal, or_, tuple_, union_all
@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from exosuit.domain.autonomy import AutonomyLevel
 from exosuit.domain.contracts import TaskInput
+from exosuit.domain.submissions import RATE_WINDOW, SubmissionLimits, SubmissionLoad, admit
 from exosuit.domain.task import ACTIVE_STATUSES
 from exosuit.storage.db import Database, UTCDateTime, utcnow
 from exosuit.storage.tables import AuditEvent, Step, Task, Team, table_of
@@ -238,13 +239,26 @@ class Tasks:
         async with self.db.session() as session:
             return (await session.exec(query)).first() is not None
 
-    async def active_count(self, team: str) -> int:
-        """How many of the team's tasks have not ended."""
+    async def admit(self, team: Team, submitter: str, autonomy: AutonomyLevel) -> None:
+        """Raise unless a new task of `submitter` at `autonomy` may start in `team` now: the one
+        rule (`domain.submissions.admit`) over what the database holds of the team's load."""
+        now = utcnow()
         async with self.db.session() as session:
-            found = await session.exec(
-                select(func.count()).where(Task.team == team, col(Task.status).in_(list(ACTIVE_STATUSES)))
+            active = await session.exec(
+                select(func.count()).where(
+                    Task.team == team.name, col(Task.status).in_(list(ACTIVE_STATUSES))
+                )
             )
-            return int(found.one())
+            recent = await session.exec(
+                select(func.count(), func.min(Task.created_at)).where(
+                    Task.team == team.name,
+                    Task.submitted_by == submitter,
+                    col(Task.created_at) >= now - RATE_WINDOW,
+                )
+            )
+            count, oldest = recent.one()
+        load = SubmissionLoad(int(active.one()), int(count), _utc(oldest))
+        admit(team.name, autonomy, submission_limits(team), load, now)
 
     async def note_waiting(self, task_id: str, reason: str) -> None:
         """The task is waiting on something outside it (since the first time it was noted)."""
@@ -278,6 +292,19 @@ class Tasks:
         for step in steps:
             by_task[step.task_id].append(step)
         return [TaskView(t, by_task[t.id]) for t in tasks]
+
+
+def submission_limits(team: Team) -> SubmissionLimits:
+    return SubmissionLimits(
+        AutonomyLevel(team.max_autonomy), team.max_active_tasks, team.submissions_per_minute
+    )
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    """An aggregate's datetime: SQLite hands it back as naive text-made UTC (no column type)."""
+    if when is None or when.tzinfo is not None:
+        return when
+    return when.replace(tzinfo=UTC)
 
 
 def workflow_input(task: Task, team: Team, *, submitted_via: str | None = None) -> TaskInput:
