@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Subquery, and_, delete, exists, func, literal, or_, tuple_, union_all
@@ -249,6 +249,7 @@ class Tasks:
                     Task.team == team.name, col(Task.status).in_(list(ACTIVE_STATUSES))
                 )
             )
+            active_tasks = int(active.one())
             recent = await session.exec(
                 select(func.count(), func.min(Task.created_at)).where(
                     Task.team == team.name,
@@ -257,7 +258,7 @@ class Tasks:
                 )
             )
             count, oldest = recent.one()
-        load = SubmissionLoad(int(active.one()), int(count), _utc(oldest))
+        load = SubmissionLoad(active_tasks, int(count), oldest)  # min() keeps the column's type: UTC
         admit(team.name, autonomy, submission_limits(team), load, now)
 
     async def note_waiting(self, task_id: str, reason: str) -> None:
@@ -298,13 +299,6 @@ def submission_limits(team: Team) -> SubmissionLimits:
     return SubmissionLimits(
         AutonomyLevel(team.max_autonomy), team.max_active_tasks, team.submissions_per_minute
     )
-
-
-def _utc(when: datetime | None) -> datetime | None:
-    """An aggregate's datetime: SQLite hands it back as naive text-made UTC (no column type)."""
-    if when is None or when.tzinfo is not None:
-        return when
-    return when.replace(tzinfo=UTC)
 
 
 def workflow_input(task: Task, team: Team, *, submitted_via: str | None = None) -> TaskInput:
