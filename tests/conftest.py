@@ -26,6 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, DevServer, metrics_runtime, temporal_cli
 from exosuit.cli.worker import build_worker
 from exosuit.domain.autonomy import AutonomyLevel, Role
+from exosuit.domain.task import ENDED_STATUSES
 from exosuit.sealing import sealed_converter
 from exosuit.settings import Settings
 from exosuit.storage.db import Database, migrate
@@ -146,7 +147,7 @@ class Api:
 
         def ready(task: dict[str, Any]) -> bool:
             gate = task["open_gate"]
-            ended = task["status"] in ("completed", "rejected", "failed", "cancelled")
+            ended = task["status"] in ENDED_STATUSES
             return ended or (gate is not None and (kind is None or gate["kind"] == kind))
 
         task = await self.wait(task_id, ready, f"a {kind or 'any'} gate", within)
@@ -156,7 +157,7 @@ class Api:
     async def wait_done(self, task_id: str, within: float = WAIT_SECONDS) -> dict[str, Any]:
         return await self.wait(
             task_id,
-            lambda t: t["status"] in ("completed", "rejected", "failed", "cancelled"),
+            lambda t: t["status"] in ENDED_STATUSES,
             "the task to end",
             within,
         )
