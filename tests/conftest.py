@@ -208,7 +208,7 @@ class System:
             max_autonomy=AutonomyLevel(policy["max_autonomy"]) if "max_autonomy" in policy else None,
             gate_deadline_seconds=policy.get("gate_deadline_seconds"),
             monthly_budget_usd=policy.get("monthly_budget_usd"),
-            model_wait_hours=policy.get("model_wait_hours"),
+            model_wait_seconds=policy.get("model_wait_seconds"),
             max_revisions=policy.get("max_revisions"),
         )
 

@@ -44,13 +44,14 @@ class Outlet:
 
 @dataclass
 class DeliveryPolicy:
-    """How an outlet is drained; from settings, so tests can make it fast."""
+    """How an outlet is drained: no defaults here, every number comes from `Settings`
+    (`storage.webhooks.delivery_policies`), so tests can make it fast."""
 
-    initial_seconds: float = 5.0  # first retry
-    maximum_seconds: float = 3600.0  # retries space out to this at most
-    give_up_seconds: float = 25 * 3600.0  # retried this long (>= 24 h), then given up
-    gather_seconds: float = 0.0  # wait this long after a wake, so that a burst goes out as one digest
-    idle_seconds: float = 60.0  # the workflow ends after this long with nothing to send
+    initial_seconds: float  # first retry
+    maximum_seconds: float  # retries space out to this at most
+    give_up_seconds: float  # retried this long, then given up
+    gather_seconds: float  # wait this long after a wake, so that a burst goes out as one digest
+    idle_seconds: float  # the workflow ends after this long with nothing to send
 
 
 @dataclass

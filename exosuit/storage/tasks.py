@@ -311,7 +311,7 @@ def workflow_input(task: Task, team: Team, *, submitted_via: str | None = None) 
         max_autonomy=AutonomyLevel(team.max_autonomy),
         gate_deadline_seconds=team.gate_deadline_seconds,
         submitted_via=submitted_via,
-        model_wait_seconds=team.model_wait_hours * 3600,
+        model_wait_seconds=team.model_wait_seconds,
         max_revisions=team.max_revisions,
     )
 
