@@ -5,25 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import event
 from temporalio.testing import WorkflowEnvironment
 
-from exosuit.domain.autonomy import Role
 from exosuit.domain.submissions import new_task_id
 from exosuit.settings import Settings
 from exosuit.storage.db import Database, migrate
-from exosuit.storage.identity import Directory
 from exosuit.storage.tables import Task
 from exosuit.storage.tasks import Tasks
 from tests.support.model_server import serve, shutdown
+from tests.support.page_session import signed_in
 from web.app import create_app
 from web.deps import Services
 from web.task_watch import TaskWatch
@@ -66,18 +63,6 @@ async def next_event(lines: AsyncIterator[str]) -> tuple[str, str]:
         field, _, value = line.partition(": ")
         event_name, data = (value, data) if field == "event" else (event_name, value)
     raise AssertionError("the stream ended")
-
-
-async def signed_in(base_url: str, directory: Directory, team: str) -> httpx.AsyncClient:
-    email, password = f"member-{uuid.uuid4().hex[:8]}@example.com", uuid.uuid4().hex
-    await directory.add_user(email, teams=[team], role=Role.MEMBER, password=password)
-    http = httpx.AsyncClient(base_url=base_url, timeout=30)
-    form = await http.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    assert token
-    data = {"email": email, "password": password, "csrf_token": token.group(1), "next": "/"}
-    assert (await http.post("/login", data=data)).status_code == 303
-    return http
 
 
 async def test_two_open_task_pages_read_nothing_but_the_shared_watch(

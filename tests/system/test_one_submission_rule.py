@@ -4,6 +4,8 @@ a schedule's firing and the MCP server answer the same status and problem type (
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import html
 from typing import Any
 
 import httpx2
@@ -14,6 +16,7 @@ from mcp_types import TextContent
 
 from exosuit.domain.autonomy import AutonomyLevel
 from tests.conftest import WAIT_SECONDS, Api, System
+from tests.support.page_session import signed_in
 
 # How a team's policy refuses a new supervised task, and the answer every path must give.
 Refusal = tuple[dict[str, Any], int, str]
@@ -84,6 +87,10 @@ async def test_a_schedules_refused_run_shows_the_apis_problem(ui_system: System,
         await asyncio.sleep(0.05)
     assert last["task_id"] is None
     assert (last["problem"]["status"], last["problem"]["type"]) == (status, problem), last
+    page = await signed_in(ui_system.base_url, ui_system.directory, ui_system.team)
+    async with contextlib.aclosing(page):  # the team page says so too
+        shown = await page.get(f"/teams/{ui_system.team}")
+    assert f"refused: {last['problem']['detail']}" in html.unescape(shown.text)
     tasks = (await approver.http.get("/api/v1/tasks", params={"team": ui_system.team})).json()["items"]
     assert tasks == []
 

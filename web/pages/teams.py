@@ -1,5 +1,5 @@
 """A team's automations page: webhooks with their delivery log and "Send again", templates
-(each with a page to run it), schedules."""
+(each with a page to run it), schedules with how their latest firing went."""
 
 from __future__ import annotations
 
@@ -26,13 +26,17 @@ async def _team_page(
     if approver:
         for sub in await auto.webhooks.subscriptions([team]):
             hooks.append({"sub": sub, "deliveries": await auto.webhooks.deliveries(sub.id, 25)})
+    schedules = []  # with each one's latest firing: the task it made, or why it made none
+    for schedule in await auto.templates.schedules([team]):
+        state = await auto.gateway.schedule_state(schedule.id)
+        schedules.append((schedule, state.last_run if state else None))
     context = {
         "visitor": visitor,
         "team": team,
         "approver": approver,
         "hooks": hooks,
         "templates": await auto.templates.templates([team]),
-        "schedules": await auto.templates.schedules([team]),
+        "schedules": schedules,
         "notify": len(await auto.notifications.targets(team)) if approver else 0,
         "error": error,
     }
