@@ -14,7 +14,8 @@ from exosuit.storage.identity import Directory
 async def signed_in(
     base_url: str, directory: Directory, team: str, role: Role = Role.MEMBER
 ) -> httpx.AsyncClient:
-    """A cookie-carrying client of a new person of `team` (the caller closes it)."""
+    """A cookie-carrying client of a new person of `team` that sends the session's CSRF token
+    with every request, as the pages' htmx does (the caller closes it)."""
     email, password = f"{role.value}-{uuid.uuid4().hex[:8]}@example.com", uuid.uuid4().hex
     await directory.add_user(email, teams=[team], role=role, password=password)
     http = httpx.AsyncClient(base_url=base_url, timeout=30)
@@ -23,4 +24,7 @@ async def signed_in(
     assert token
     data = {"email": email, "password": password, "csrf_token": token.group(1), "next": "/"}
     assert (await http.post("/login", data=data)).status_code == 303
+    csrf = re.search(r'"X-CSRF-Token": "([^"]+)"', (await http.get("/")).text)
+    assert csrf
+    http.headers["X-CSRF-Token"] = csrf.group(1)
     return http

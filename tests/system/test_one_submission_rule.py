@@ -1,5 +1,6 @@
 """A refused submission is refused alike by every path that submits: the API, a template run,
-a schedule's firing and the MCP server answer the same status and problem type (one rule)."""
+a schedule's firing, the MCP server and the pages answer the same status and problem type
+(one rule)."""
 
 from __future__ import annotations
 
@@ -108,3 +109,16 @@ async def test_the_mcp_server_refuses_as_the_api_refuses(ui_system: System, refu
     assert isinstance(text, TextContent)
     said = text.text.removeprefix("Error executing tool ").partition(": ")[2]  # the SDK's prefix
     assert said.startswith(f"{status} {problem}: "), said
+
+
+async def test_the_pages_refuse_with_the_apis_status(ui_system: System, refusal: Refusal) -> None:
+    policy, status, _ = refusal
+    name = await template(ui_system, await ui_system.user("approver"))
+    await ui_system.directory.set_team_policy(ui_system.team, **policy)
+    page = await signed_in(ui_system.base_url, ui_system.directory, ui_system.team)
+    async with contextlib.aclosing(page):
+        new_task = await page.post("/tasks/new", data=TASK | {"team": ui_system.team})
+        run = await page.post(f"/templates/{name}/run", data={"param_client": "ACME"})
+    for answer in (new_task, run):
+        assert answer.status_code == status, answer.text
+        assert 'class="flash error"' in answer.text  # the refusal's message, in the page

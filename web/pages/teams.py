@@ -7,9 +7,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from exosuit.domain.autonomy import can_approve
-from exosuit.domain.refusals import Refused
+from exosuit.domain.refusals import Refused, Throttled
 from web import automation
 from web.automation import AutomationsDep
+from web.errors import status_of
 from web.pages.common import CheckedForm, CurrentVisitor, Visitor, redirect, render
 
 router = APIRouter()
@@ -87,7 +88,7 @@ async def run_from_page(
     params = {p: form.get(f"param_{p}", "") for p in template.params}
     try:
         task, _ = await automation.run_template(auto, visitor.principal, template, params)
-    except Refused as refused:
-        context = {"visitor": visitor, "template": template, "error": str(refused), "values": params}
-        return render(request, "template_run.html", context, status=400)
+    except (Refused, Throttled) as refused:  # the status the API answers the same run with
+        context = {"visitor": visitor, "template": template, "error": refused.message, "values": params}
+        return render(request, "template_run.html", context, status=status_of(refused))
     return redirect(request, f"/tasks/{task.id}")
