@@ -30,7 +30,7 @@ from tests.support.model_server import ModelServer, ScriptedModel, serve, shutdo
 from web.app import create_app
 from web.deps import Services
 from web.errors import Unavailable
-from web.gateway import _answers_from_temporal
+from web.gateway import answers_from_temporal
 
 
 @asynccontextmanager
@@ -211,5 +211,5 @@ async def test_a_decision_retried_after_its_answer_was_lost_is_told_it_stands(ui
     ],
 )
 def test_temporal_rpc_errors_map_to_what_a_client_should_do(status: RPCStatusCode, answer: type) -> None:
-    with pytest.raises(answer), _answers_from_temporal():
+    with pytest.raises(answer), answers_from_temporal():
         raise RPCError("from the server", status, b"")

@@ -15,9 +15,9 @@ from exosuit.storage.tables import TaskSchedule, TaskTemplate
 from web import automation
 from web.api.webhooks import automation_problems
 from web.automation import AutomationsDep
+from web.automation_gateway import LastRun
 from web.deps import CurrentPrincipal, ServicesDep
 from web.errors import Problem
-from web.gateway import LastRun
 from web.schemas import TaskOut, task_out
 
 templates = APIRouter(prefix="/templates", tags=["templates"])
