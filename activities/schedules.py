@@ -5,9 +5,9 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from exosuit.domain.automation import PREPARE_SCHEDULED_RUN_ACTIVITY, ScheduledRunRequest
+from exosuit.domain.automation import PREPARE_SCHEDULED_RUN_ACTIVITY, SCHEDULE_GONE, ScheduledRunRequest
 from exosuit.domain.contracts import TaskInput
-from exosuit.domain.refusals import Refused
+from exosuit.domain.refusals import Refused, Throttled
 from exosuit.storage.templates import Templates
 
 
@@ -19,5 +19,13 @@ class ScheduleActivities:
     async def prepare_scheduled_run(self, request: ScheduledRunRequest) -> TaskInput:
         try:
             return await self._templates.scheduled_task(request.schedule_id, request.run_key)
-        except (LookupError, Refused) as refused:  # retrying cannot help: the run is skipped
-            raise ApplicationError(str(refused), type=type(refused).__name__, non_retryable=True) from None
+        # Skipped, not retried: the refusal (its kind and, throttled, its wait) is the run's
+        # result, which the schedule's `last_run` shows as the API would have answered it.
+        except LookupError as gone:
+            raise ApplicationError(str(gone), type=SCHEDULE_GONE, non_retryable=True) from None
+        except Throttled as throttled:
+            raise ApplicationError(
+                throttled.message, throttled.retry_after, type=throttled.kind.value, non_retryable=True
+            ) from None
+        except Refused as refused:
+            raise ApplicationError(refused.message, type=refused.kind.value, non_retryable=True) from None

@@ -43,6 +43,7 @@ from temporalio.client import Client
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from exosuit.domain.autonomy import Role
+from exosuit.domain.submissions import new_task_id
 from exosuit.settings import Settings
 from exosuit.storage.db import Database, migrate, utcnow
 from exosuit.storage.identity import Directory
@@ -75,7 +76,7 @@ async def fill(db: Database, count: int) -> None:
     tasks: list[dict[str, Any]] = []
     steps: list[dict[str, Any]] = []
     for n in range(count):
-        task_id = f"t_{uuid.uuid4().hex[:20]}"
+        task_id = new_task_id()
         risk, kind = RISKS[n % 3], KINDS[(n // 3) % 3]
         step_ids = [f"s_{uuid.uuid4().hex[:16]}" for _ in range(3)]
         for i, step_id in enumerate(step_ids):

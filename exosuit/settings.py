@@ -137,8 +137,8 @@ class Settings(BaseSettings):
         None,
         description="Where a worker answers health checks: /healthz (alive), /readyz (polling Temporal).",
     )
-    audit_checkpoint_minutes: float = Field(
-        10.0, description="How often a worker signs every task's audit head."
+    audit_checkpoint_seconds: float = Field(
+        600.0, gt=0, description="How often a worker signs every task's audit head."
     )
     reconcile_seconds: float = Field(
         60.0,
@@ -204,12 +204,26 @@ class Settings(BaseSettings):
     )
     webhook_retry_initial_seconds: float = Field(5.0, description="A refused delivery's first retry.")
     webhook_retry_max_seconds: float = Field(3600.0, description="Retries of a delivery space out to this.")
-    webhook_retry_hours: float = Field(
-        25.0, ge=0.0, description="How long a delivery is retried before it is given up (at least 24 h)."
+    webhook_give_up_seconds: float = Field(
+        25 * 3600.0,
+        ge=0.0,
+        description="How long a delivery is retried before it is given up (at least 24 h: 86400).",
     )
     webhook_timeout_seconds: float = Field(10.0, description="One delivery attempt's HTTP timeout.")
     notify_digest_seconds: float = Field(
         10.0, description="Notifications that arrive within this window go out as one digest."
+    )
+    notify_retry_max_seconds: float = Field(
+        600.0, description="A notification's retries space out to this (or the webhooks' maximum, if less)."
+    )
+    notify_give_up_seconds: float = Field(
+        6 * 3600.0, ge=0.0, description="How long a notification is retried before it is given up."
+    )
+    outbox_idle_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A queue's delivery workflow (one per subscription and task, one per team's "
+        "notifications) ends after this long with nothing to send; the next message starts it again.",
     )
     host: str = Field(
         "127.0.0.1",

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from typing import Any
 
 from exosuit.domain.audit import ChainCheck, canonical_json
-from exosuit.domain.autonomy import AutonomyLevel, above_cap, may_cancel, may_resume
+from exosuit.domain.autonomy import AutonomyLevel, may_cancel, may_resume
 from exosuit.domain.contracts import AutonomyChange, CancelRequest, Decision
-from exosuit.domain.refusals import AboveCap, Finished, Forbidden, Invalid, NotOpen, Refused
+from exosuit.domain.refusals import Finished, Forbidden, Invalid, NotOpen, Refused
+from exosuit.domain.submissions import new_task_id
 from exosuit.domain.task import EventAction, TaskStatus
 from exosuit.domain.text import fingerprint
 from exosuit.storage.db import DatabaseDown, utcnow
@@ -23,7 +23,6 @@ from exosuit.storage.tables import AuditEvent, Task
 from exosuit.storage.tasks import DuplicateKey, TaskView, workflow_input
 from web import tool_edits
 from web.deps import Services
-from web.limits import Throttled
 from web.schemas import DecisionIn, TaskCreate
 
 _HEAD_CATCH_UP_TRIES = 5
@@ -34,6 +33,8 @@ async def submit(
 ) -> tuple[Task, bool]:
     """Store and start a task; with a key, the same key and body give the same task.
 
+    Whether a new task may start is the one rule every path shares (`Tasks.admit`: the
+    team's cap, its limit on active tasks, the person's rate); a replay is not a new task.
     Either the workflow starts or nothing is left behind: a row this request inserted is
     removed again when starting fails. A replay whose workflow never started starts it.
     Returns the task and whether it was an idempotent replay.
@@ -43,21 +44,14 @@ async def submit(
     team = await services.directory.team(body.team)
     if team is None:
         raise Invalid(f"no team {body.team!r}")
-    cap = AutonomyLevel(team.max_autonomy)
-    refusal = above_cap(body.autonomy, cap)
-    if refusal:
-        raise AboveCap(refusal)
     print_ = fingerprint(canonical_json(body.model_dump(mode="json")))
     task = await _existing(services, principal.email, idempotency_key, print_)
     replayed = task is not None
     inserted = False
     if task is None:
-        await services.limits.submission(principal.email, team.submissions_per_minute)
-        active = await services.tasks.active_count(team.name)
-        if active >= team.max_active_tasks:
-            raise Throttled(f"team {team.name} has {active} tasks not yet ended, its limit", 30)
+        await services.tasks.admit(team, principal.email, body.autonomy)
         task = Task(
-            id=f"t_{uuid.uuid4().hex[:20]}",
+            id=new_task_id(),
             title=body.title,
             instructions=body.instructions,
             team=body.team,

@@ -23,8 +23,8 @@ from exosuit.storage.tables import Task, TaskSchedule, TaskTemplate, WebhookDeli
 from exosuit.storage.templates import TemplateExists, Templates
 from exosuit.storage.webhooks import Webhooks, delivery_policies
 from web import actions
+from web.automation_gateway import AutomationGateway
 from web.deps import Services, ServicesDep
-from web.gateway import AutomationGateway
 from web.schemas import TaskCreate
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from exosuit.domain.refusals import Forbidden, Invalid, RefusalKind, Refused
+from exosuit.domain.refusals import Forbidden, Invalid, RefusalKind, Refused, Throttled
 from exosuit.storage.db import DatabaseDown
-from web.limits import Throttled
 
 PROBLEM = "application/problem+json"
 DATABASE_RETRY_SECONDS = 2  # a lock or a full pool clears in moments; a database down answers fast
@@ -70,6 +69,7 @@ _TYPE_OF_REFUSAL = {
     RefusalKind.FINISHED: ProblemType.TASK_FINISHED,
     RefusalKind.ABOVE_CAP: ProblemType.ABOVE_CAP,
     RefusalKind.INVALID: ProblemType.INVALID,
+    RefusalKind.THROTTLED: ProblemType.RATE_LIMITED,
 }
 _TYPE_OF_STATUS = {
     401: ProblemType.UNAUTHORIZED,
@@ -92,8 +92,11 @@ class Unavailable(Exception):
         self.message, self.retry_after = str(self), retry_after
 
 
-def status_of(refused: Refused) -> int:
-    """The HTTP status of a refusal: 403 not allowed, 422 invalid, else 409 (not open, finished)."""
+def status_of(refused: Refused | Throttled) -> int:
+    """The HTTP status of a refusal: 403 not allowed, 422 invalid, 429 not now, else 409 (not
+    open, finished)."""
+    if isinstance(refused, Throttled):
+        return 429
     if isinstance(refused, Forbidden):
         return 403
     if isinstance(refused, Invalid):
@@ -111,18 +114,22 @@ class Problem(Exception):
         detail: str | None = None,
         *,
         type: ProblemType | None = None,
+        headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail or title)
         self.status, self.title, self.detail, self.extra = status, title, detail, extra
         self.type = type or type_of_status(status)
+        self.headers = headers
 
     @classmethod
-    def of(cls, refused: Refused) -> Problem:
-        """The problem document a refused action answers with."""
+    def of(cls, refused: Refused | Throttled) -> Problem:
+        """The problem document a refused action answers with, wherever it was refused."""
         status = status_of(refused)
         extra: dict[str, Any] = getattr(refused, "problem_extra", {})  # members a refusal adds
-        return cls(status, _title(status), refused.message, type=_TYPE_OF_REFUSAL[refused.kind], **extra)
+        headers = {"Retry-After": str(refused.retry_after)} if isinstance(refused, Throttled) else None
+        kind = _TYPE_OF_REFUSAL[refused.kind]
+        return cls(status, _title(status), refused.message, type=kind, headers=headers, **extra)
 
     def document(self) -> dict[str, Any]:
         return problem_document(self.status, self.title, self.detail, type=self.type, **self.extra)
@@ -165,7 +172,7 @@ def problem_response(
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
-        return problem_response(exc.status, exc.title, exc.detail, type=exc.type, **exc.extra)
+        return problem_response(exc.status, exc.title, exc.detail, exc.headers, type=exc.type, **exc.extra)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
@@ -185,8 +192,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_throttled(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Throttled)
-        headers = {"Retry-After": str(exc.retry_after)}
-        return problem_response(429, "Too Many Requests", exc.message, headers=headers)
+        return await on_problem(request, Problem.of(exc))
 
     async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # Logged here, once (the log context carries the request id), without a traceback:

@@ -1,4 +1,5 @@
-"""The web side's one door to Temporal: typed handles; refusals come back as the domain's."""
+"""The web side's door to Temporal for tasks (automations have theirs, web/automation_gateway.py):
+typed handles; refusals come back as the domain's."""
 
 from __future__ import annotations
 
@@ -10,11 +11,6 @@ from datetime import timedelta
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import (
     Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleHandle,
-    ScheduleSpec,
-    ScheduleState,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowHistoryEventFilterType,
@@ -28,7 +24,6 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from exosuit.domain.audit import Anchor
-from exosuit.domain.automation import DeliveryPolicy, OutboxInput, Outlet, ScheduledRun
 from exosuit.domain.contracts import (
     AutonomyChange,
     CancelRequest,
@@ -37,11 +32,8 @@ from exosuit.domain.contracts import (
     TaskOutcome,
     workflow_id_for,
 )
-from exosuit.domain.refusals import Finished, NotOpen, Refused, refusal
+from exosuit.domain.refusals import Finished, NotOpen, Refused, Throttled, refusal
 from web.errors import Unavailable
-from web.limits import Throttled
-from workflows.outbox import OutboxWorkflow
-from workflows.schedules import ScheduledRunWorkflow
 from workflows.task import TaskWorkflow
 
 TemporalClient = Client  # what the entry points hand the web app
@@ -67,7 +59,7 @@ BUSY_RETRY_SECONDS = 2
 
 
 @contextlib.contextmanager
-def _answers_from_temporal() -> Iterator[None]:
+def answers_from_temporal() -> Iterator[None]:
     """Temporal's errors as the web's: a refusal, a finished task, Temporal busy (429) or
     unavailable (503). Other RPC errors are bugs of ours and stay 500s."""
     try:
@@ -120,7 +112,7 @@ class TaskGateway:
 
     async def start(self, task: TaskInput) -> None:
         """Start the task's workflow; starting it again is harmless, even after it has closed."""
-        with contextlib.suppress(WorkflowAlreadyStartedError), _answers_from_temporal():
+        with contextlib.suppress(WorkflowAlreadyStartedError), answers_from_temporal():
             await self.client.start_workflow(
                 TaskWorkflow.run,
                 task,
@@ -132,7 +124,7 @@ class TaskGateway:
 
     async def latest_run(self, task_id: str) -> Run | None:
         """The task's latest workflow run; None when Temporal has no workflow for it."""
-        with _answers_from_temporal():
+        with answers_from_temporal():
             try:
                 found = await self._handle(task_id).describe(rpc_timeout=RPC_TIMEOUT)
             except RPCError as err:
@@ -145,7 +137,7 @@ class TaskGateway:
     async def server_end(self, task_id: str, run_id: str) -> ServerEnd:
         """Why the server closed this run, read from its close event (one event, not the history)."""
         handle = self.client.get_workflow_handle(workflow_id_for(task_id), run_id=run_id)
-        with _answers_from_temporal():
+        with answers_from_temporal():
             async for event in handle.fetch_history_events(
                 event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT, rpc_timeout=RPC_TIMEOUT
             ):
@@ -157,19 +149,19 @@ class TaskGateway:
 
     async def decide(self, task_id: str, decision: Decision, update_id: str | None = None) -> None:
         """Decide; with an `update_id`, Temporal answers a retry with the first attempt's outcome."""
-        with _answers_from_temporal():
+        with answers_from_temporal():
             await self._handle(task_id).execute_update(
                 TaskWorkflow.decide, decision, id=update_id, rpc_timeout=RPC_TIMEOUT
             )
 
     async def set_autonomy(self, task_id: str, change: AutonomyChange) -> None:
-        with _answers_from_temporal():
+        with answers_from_temporal():
             await self._handle(task_id).execute_update(
                 TaskWorkflow.set_autonomy, change, rpc_timeout=RPC_TIMEOUT
             )
 
     async def cancel(self, task_id: str, request: CancelRequest) -> None:
-        with _answers_from_temporal():
+        with answers_from_temporal():
             await self._handle(task_id).signal(TaskWorkflow.cancel, request, rpc_timeout=RPC_TIMEOUT)
 
     async def audit_head(self, task_id: str) -> Anchor | None:
@@ -188,7 +180,7 @@ class TaskGateway:
     async def resume(self, task_id: str, by: str, via: str | None) -> None:
         """Start a failed task's next run from its failed step (what its last run returned)."""
         workflow_id = workflow_id_for(task_id)
-        with _answers_from_temporal():
+        with answers_from_temporal():
             found = await self._handle(task_id).describe(rpc_timeout=RPC_TIMEOUT)
             if found.status is not WorkflowExecutionStatus.COMPLETED:
                 raise Finished("the task cannot be resumed: its workflow is not a finished run")
@@ -220,85 +212,3 @@ def _server_end(event: HistoryEvent) -> ServerEnd:
     if event.HasField("workflow_execution_failed_event_attributes"):
         return ServerEnd(event.workflow_execution_failed_event_attributes.failure.message or None)
     return ServerEnd(None)  # timed out or cancelled: the status says it all
-
-
-@dataclass(frozen=True)
-class ScheduleStatus:
-    """A schedule as Temporal has it: paused or not, and when it fires next."""
-
-    paused: bool
-    next_runs: list[str]
-    runs: int
-
-
-def schedule_id_for(schedule_id: str) -> str:
-    return f"schedule-{schedule_id}"
-
-
-class AutomationGateway:
-    """The automations' door to Temporal: wake an outbox queue, manage a template's schedule."""
-
-    def __init__(self, client: Client, task_queue: str) -> None:
-        self.client = client
-        self.task_queue = task_queue
-
-    async def wake(self, outlet: Outlet, policy: DeliveryPolicy) -> None:
-        """Signal-with-start the workflow that drains the queue (a message sent again)."""
-        with _answers_from_temporal():
-            await self.client.start_workflow(
-                OutboxWorkflow.run,
-                OutboxInput(outlet, policy),
-                id=outlet.workflow_id,
-                task_queue=self.task_queue,
-                start_signal="wake",
-                rpc_timeout=RPC_TIMEOUT,
-            )
-
-    async def create_schedule(self, schedule_id: str, cron: str, note: str) -> None:
-        """A Temporal Schedule (visible in its UI) that starts a run of the template at each firing."""
-        with _answers_from_temporal():
-            await self.client.create_schedule(
-                schedule_id_for(schedule_id),
-                Schedule(
-                    action=ScheduleActionStartWorkflow(
-                        ScheduledRunWorkflow.run,
-                        ScheduledRun(schedule_id),
-                        id=f"run-{schedule_id}",
-                        task_queue=self.task_queue,
-                    ),
-                    spec=ScheduleSpec(cron_expressions=[cron]),
-                    state=ScheduleState(note=note),
-                ),
-                rpc_timeout=RPC_TIMEOUT,
-            )
-
-    def _schedule(self, schedule_id: str) -> ScheduleHandle:
-        return self.client.get_schedule_handle(schedule_id_for(schedule_id))
-
-    async def delete_schedule(self, schedule_id: str) -> None:
-        with _answers_from_temporal(), contextlib.suppress(Finished):
-            await self._schedule(schedule_id).delete(rpc_timeout=RPC_TIMEOUT)
-
-    async def pause_schedule(self, schedule_id: str, paused: bool, by: str) -> None:
-        handle = self._schedule(schedule_id)
-        with _answers_from_temporal():
-            if paused:
-                await handle.pause(note=f"paused by {by}", rpc_timeout=RPC_TIMEOUT)
-            else:
-                await handle.unpause(note=f"resumed by {by}", rpc_timeout=RPC_TIMEOUT)
-
-    async def trigger_schedule(self, schedule_id: str) -> None:
-        """Fire now, whatever the cron says."""
-        with _answers_from_temporal():
-            await self._schedule(schedule_id).trigger(rpc_timeout=RPC_TIMEOUT)
-
-    async def schedule_state(self, schedule_id: str) -> ScheduleStatus | None:
-        try:
-            found = await self._schedule(schedule_id).describe(rpc_timeout=RPC_TIMEOUT)
-        except RPCError:
-            return None
-        return ScheduleStatus(
-            paused=found.schedule.state.paused,
-            next_runs=[t.isoformat() for t in found.info.next_action_times[:3]],
-            runs=found.info.num_actions,
-        )

@@ -1,38 +1,32 @@
-"""Request limits: sign-in attempts, submissions, event streams, and admission: the
-requests a process serves at once (429 with Retry-After).
+"""Request limits: sign-in attempts, event streams, and admission: the requests a process
+serves at once (429 with Retry-After).
 
 Counted in this process's memory with the `limits` library's moving windows; with several
-web processes behind a balancer each counts its own share (the concurrent-task limit is
-counted in the database, so it holds across processes).
+web processes behind a balancer each counts its own share. (New tasks are limited apart, in
+the database, by the one submission rule: `Tasks.admit`.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 
-from limits import RateLimitItem, RateLimitItemPerMinute, parse
+from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from exosuit.domain.refusals import Throttled
 from exosuit.settings import Settings
 from web.metrics import Metrics
 
 logger = logging.getLogger(__name__)
-
-
-class Throttled(Exception):
-    """Too many requests; `retry_after` seconds until one is allowed again."""
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.message, self.retry_after = message, max(1, retry_after)
 
 
 class Limits:
@@ -57,18 +51,16 @@ class Limits:
     async def sign_in_failed(self, email: str) -> None:
         await self._window.hit(self._per_account, "login-account", email.strip().lower())
 
-    async def submission(self, email: str, per_minute: int) -> None:
-        """One new task by this person, within their team's rate."""
-        await self._spend(RateLimitItemPerMinute(per_minute), ("submit", email), "Too many new tasks")
-
-    def open_stream(self, email: str) -> None:
-        """Take one of the person's event streams (close_stream gives it back)."""
+    @contextlib.contextmanager
+    def stream(self, email: str) -> Iterator[None]:
+        """Hold one of the person's event streams while it is open (429 past the limit)."""
         if self._streams[email] >= self._streams_per_user:
             raise Throttled(f"At most {self._streams_per_user} open event streams per person", 5)
         self._streams[email] += 1
-
-    def close_stream(self, email: str) -> None:
-        self._streams[email] -= 1
+        try:
+            yield
+        finally:
+            self._streams[email] -= 1
 
     async def _spend(self, item: RateLimitItem, key: tuple[str, ...], message: str) -> None:
         if not await self._window.hit(item, *key):

@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from exosuit.domain.autonomy import AutonomyLevel
 from exosuit.domain.decisions import DecisionAction, OnReject
-from exosuit.domain.refusals import Refused
+from exosuit.domain.refusals import Refused, Throttled
 from exosuit.storage.identity import Principal
 from exosuit.storage.tasks import TaskView
 from web import actions
@@ -31,7 +31,6 @@ from web.api.approvals import approvals_page
 from web.api.waiting import WaitFor, wait_until
 from web.deps import Services, bearer_principal, task_visible_to
 from web.errors import Problem, Unavailable, problem_response
-from web.limits import Throttled
 from web.schemas import ApprovalList, DecisionIn, TaskCreate, TaskOut, task_out
 
 INSTRUCTIONS = (
@@ -140,15 +139,13 @@ def refusals_as_tool_errors() -> Any:
     """A refusal or an invalid argument as the tool error an agent reads: status, type, why."""
     try:
         yield
-    except Refused as refused:
+    except (Refused, Throttled) as refused:  # the API's status and problem type for the same refusal
         problem = Problem.of(refused)
         raise ToolError(f"{problem.status} {problem.type.value}: {problem.detail}") from None
     except Problem as problem:
         raise ToolError(f"{problem.status} {problem.type.value}: {problem.detail}") from None
     except ValidationError as invalid:
         raise ToolError(f"422 /problems/validation: {invalid}") from None
-    except Throttled as throttled:
-        raise ToolError(f"429 /problems/rate-limited: {throttled.message}") from None
     except Unavailable as down:
         raise ToolError(f"503 /problems/unavailable: {down.message}") from None
 

@@ -2,20 +2,21 @@
 
 One poller per process reads the `updated_at` of every task someone waits on, in one
 primary-key query every `interval` seconds while anyone waits (none while nobody does),
-and wakes the waiters whose task changed since the version they saw.
+and wakes the waiters whose task changed since the version they saw. Every live view
+waits here: the API's long-poll and event stream, the task page's event stream, the MCP
+server's wait.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 logger = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.1
 _BATCH = 500  # ids in one IN (...) list
 
 
@@ -23,8 +24,11 @@ class Versions(Protocol):
     async def versions(self, task_ids: Sequence[str]) -> dict[str, datetime]: ...
 
 
+Seen = TypeVar("Seen")  # what a follower reads of the task each time it changes
+
+
 class TaskWatch:
-    def __init__(self, tasks: Versions, interval: float = POLL_SECONDS) -> None:
+    def __init__(self, tasks: Versions, interval: float) -> None:
         self._tasks = tasks
         self._interval = interval
         self._waiters: dict[str, list[tuple[datetime | None, asyncio.Future[None]]]] = {}
@@ -48,6 +52,33 @@ class TaskWatch:
                 waiting.remove(waiter)
             if not waiting:
                 self._waiters.pop(task_id, None)
+
+    async def follow(
+        self,
+        task_id: str,
+        first: Seen,
+        read: Callable[[], Awaitable[Seen | None]],
+        version: Callable[[Seen], datetime],
+        *,
+        seconds: float,
+        last: Callable[[Seen], bool] = lambda _: False,
+    ) -> AsyncIterator[Seen]:
+        """`first`, then the task `read` again each time it changes: an event stream's
+        content. Ends after the one that is `last`, when the task is gone, or after `seconds`
+        (a stream's client reconnects for more)."""
+        current = first
+        yield current
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + seconds
+        while not last(current):
+            left = ends - loop.time()
+            if left <= 0 or not await self.changed(task_id, version(current), left):
+                return
+            found = await read()
+            if found is None:
+                return
+            current = found
+            yield current
 
     @property
     def watched(self) -> int:

@@ -1,7 +1,8 @@
 """ScheduledRunWorkflow: what a Temporal Schedule starts for each firing of a template's
 schedule. It makes an ordinary task (the same rules as a submission through the API: the
 creator's membership, the team's cap and limits) and starts its TaskWorkflow, which then
-meets every gate its autonomy level demands. The task outlives this short workflow.
+meets every gate its autonomy level demands. The task outlives this short workflow. A run
+that is refused fails with the refusal's kind as its error type: that is its result.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from exosuit.domain.automation import PREPARE_SCHEDULED_RUN_ACTIVITY, ScheduledRun, ScheduledRunRequest
+    from exosuit.domain.automation import (
+        PREPARE_SCHEDULED_RUN_ACTIVITY,
+        RUN_SKIPPED_ERRORS,
+        ScheduledRun,
+        ScheduledRunRequest,
+    )
     from exosuit.domain.contracts import TaskInput, workflow_id_for
     from workflows.task import TaskWorkflow
 
@@ -32,7 +38,7 @@ class ScheduledRunWorkflow:
             retry_policy=RetryPolicy(
                 maximum_interval=timedelta(seconds=10),
                 maximum_attempts=20,
-                non_retryable_error_types=["LookupError", "Forbidden", "Invalid", "AboveCap"],
+                non_retryable_error_types=RUN_SKIPPED_ERRORS,
             ),
         )
         with contextlib.suppress(WorkflowAlreadyStartedError):  # a retry found its task going

@@ -68,7 +68,7 @@ async def _team(directory: Directory, args: argparse.Namespace) -> int:
         monthly_budget_usd=args.monthly_budget,
         max_active_tasks=args.max_active_tasks,
         submissions_per_minute=args.submissions_per_minute,
-        model_wait_hours=args.model_wait,
+        model_wait_seconds=None if args.model_wait is None else args.model_wait * 3600,
         max_revisions=args.max_revisions,
     )
     hours = team.gate_deadline_seconds / 3600
@@ -77,7 +77,7 @@ async def _team(directory: Directory, args: argparse.Namespace) -> int:
         f"{team.name}: max autonomy {team.max_autonomy}, gate deadline {hours:g} h, "
         f"monthly budget {budget}, at most {team.max_active_tasks} active tasks, "
         f"{team.submissions_per_minute} submissions a minute per person, model outages waited out "
-        f"for {team.model_wait_hours:g} h, {team.max_revisions} revisions per gate"
+        f"for {team.model_wait_seconds / 3600:g} h, {team.max_revisions} revisions per gate"
     )
     if args.notify is not None:
         urls = [u for u in args.notify if u.strip().lower() != "none"]

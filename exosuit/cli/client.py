@@ -16,11 +16,12 @@ from typing import Any
 
 import httpx
 
+from exosuit.domain.autonomy import AutonomyLevel
+
 COMMANDS = ("submit", "wait", "approve")
 DEFAULT_URL = "http://127.0.0.1:8000"
 LONG_POLL_SECONDS = 60  # the server's most
 EXIT_REFUSED, EXIT_TIMEOUT = 1, 2
-ENDED = ("completed", "rejected", "failed", "cancelled")
 
 
 def add_parsers(commands: Any) -> None:
@@ -33,7 +34,9 @@ def add_parsers(commands: Any) -> None:
     submit.add_argument("--title", required=True)
     submit.add_argument("--instructions", required=True, help="the text, or @FILE to read it from a file")
     submit.add_argument("--team", required=True)
-    submit.add_argument("--autonomy", default="supervised")
+    submit.add_argument(
+        "--autonomy", choices=[level.value for level in AutonomyLevel], default=AutonomyLevel.SUPERVISED.value
+    )
     submit.add_argument("--idempotency-key", help="the same key and body again give the same task")
     submit.add_argument("--id-only", action="store_true", help="print the task's id alone")
 

@@ -117,7 +117,7 @@ async def _checkpoints(settings: Settings, db: Database) -> None:
     """Sign every task's audit head every few minutes, for as long as the worker runs."""
     audit = AuditLog(db, anchor_key(settings.resolved_secret_key))
     while True:
-        await asyncio.sleep(settings.audit_checkpoint_minutes * 60)
+        await asyncio.sleep(settings.audit_checkpoint_seconds)
         try:
             await audit.checkpoint()
         except DatabaseDown:  # the next one will do

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from exosuit.domain.refusals import RefusalKind
+
 DRAIN_WEBHOOKS_ACTIVITY = "drain_webhooks"
 GIVE_UP_WEBHOOK_ACTIVITY = "give_up_webhook"
 DRAIN_NOTIFICATIONS_ACTIVITY = "drain_notifications"
@@ -16,6 +18,11 @@ PREPARE_SCHEDULED_RUN_ACTIVITY = "prepare_scheduled_run"
 NOT_ACCEPTED = "DeliveryNotAccepted"
 # ... and when the destination is refused (a private address): retrying cannot help.
 DESTINATION_REFUSED = "DestinationRefused"
+# Why a scheduled run made no task (the error type its run fails with, never retried): the
+# refusal's kind, as any submission would be refused, or this when its schedule, template or
+# team is gone.
+SCHEDULE_GONE = "ScheduleGone"
+RUN_SKIPPED_ERRORS = [SCHEDULE_GONE, *(kind.value for kind in RefusalKind)]
 
 
 class OutletKind(StrEnum):
@@ -37,13 +44,14 @@ class Outlet:
 
 @dataclass
 class DeliveryPolicy:
-    """How an outlet is drained; from settings, so tests can make it fast."""
+    """How an outlet is drained: no defaults here, every number comes from `Settings`
+    (`storage.webhooks.delivery_policies`), so tests can make it fast."""
 
-    initial_seconds: float = 5.0  # first retry
-    maximum_seconds: float = 3600.0  # retries space out to this at most
-    give_up_seconds: float = 25 * 3600.0  # retried this long (>= 24 h), then given up
-    gather_seconds: float = 0.0  # wait this long after a wake, so that a burst goes out as one digest
-    idle_seconds: float = 60.0  # the workflow ends after this long with nothing to send
+    initial_seconds: float  # first retry
+    maximum_seconds: float  # retries space out to this at most
+    give_up_seconds: float  # retried this long, then given up
+    gather_seconds: float  # wait this long after a wake, so that a burst goes out as one digest
+    idle_seconds: float  # the workflow ends after this long with nothing to send
 
 
 @dataclass

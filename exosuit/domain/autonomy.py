@@ -48,7 +48,8 @@ DEFAULT_MAX_AUTONOMY = AutonomyLevel.DELEGATED
 DEFAULT_GATE_DEADLINE_SECONDS = 24 * 3600.0
 DEFAULT_MAX_ACTIVE_TASKS = 100  # a team's tasks not yet ended (each one a workflow and paid calls)
 DEFAULT_SUBMISSIONS_PER_MINUTE = 30  # one person's new tasks
-DEFAULT_MODEL_WAIT_HOURS = 24.0  # how long a step waits out a model provider's outage
+DEFAULT_MODEL_WAIT_SECONDS = 24 * 3600.0  # how long a step waits out a model provider's outage
+DEFAULT_MODEL_WAIT_HOURS = DEFAULT_MODEL_WAIT_SECONDS / 3600  # what domain/contracts.py still reads
 DEFAULT_MAX_REVISIONS = 20  # `revise` rejections at one gate before the task stops
 _FOUR_EYES_LEVELS = {AutonomyLevel.MANUAL, AutonomyLevel.SUPERVISED}
 

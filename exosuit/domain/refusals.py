@@ -2,7 +2,9 @@
 
 The workflow sends a refusal across Temporal as an `ApplicationError` whose type is the
 refusal's `kind`; the web gateway turns it back into the same exception, and the web
-layer maps each kind to its HTTP status.
+layer maps each kind to its HTTP status. `Throttled` is not a refusal of the request
+itself but of its moment (a limit on how much arrives or runs at once): the same request
+later may pass, so it is kept apart from `Refused`, and answered 429 with Retry-After.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ class RefusalKind(StrEnum):
     INVALID = "Invalid"
     ABOVE_CAP = "AboveCap"
     FINISHED = "TaskFinished"
+    THROTTLED = "Throttled"  # not a `Refused`: see `Throttled`
 
 
 class Refused(Exception):
@@ -64,6 +67,17 @@ class AboveCap(Invalid):
     """The autonomy level asked for is above the team's cap."""
 
     kind = RefusalKind.ABOVE_CAP
+
+
+class Throttled(Exception):
+    """Not now: too many requests, or too many tasks under way; `retry_after` seconds until
+    one is allowed again."""
+
+    kind: ClassVar[RefusalKind] = RefusalKind.THROTTLED
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.message, self.retry_after = message, max(1, retry_after)
 
 
 REFUSALS: tuple[type[Refused], ...] = (NotOpen, Finished, Forbidden, FourEyes, Invalid, AboveCap)

@@ -26,6 +26,7 @@ class TaskStatus(StrEnum):
 
 
 ACTIVE_STATUSES = frozenset({TaskStatus.PLANNING, TaskStatus.AWAITING_APPROVAL, TaskStatus.RUNNING})
+ENDED_STATUSES = frozenset(set(TaskStatus) - ACTIVE_STATUSES)  # final: nothing changes it any more
 
 
 class StepStatus(StrEnum):

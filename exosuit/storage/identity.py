@@ -94,7 +94,7 @@ class Directory:
         monthly_budget_usd: float | None = None,
         max_active_tasks: int | None = None,
         submissions_per_minute: int | None = None,
-        model_wait_hours: float | None = None,
+        model_wait_seconds: float | None = None,
         max_revisions: int | None = None,
     ) -> Team:
         """Change what is given; a monthly budget of 0 removes the budget."""
@@ -112,8 +112,8 @@ class Directory:
                 team.max_active_tasks = max_active_tasks
             if submissions_per_minute is not None:
                 team.submissions_per_minute = submissions_per_minute
-            if model_wait_hours is not None:
-                team.model_wait_hours = model_wait_hours
+            if model_wait_seconds is not None:
+                team.model_wait_seconds = model_wait_seconds
             if max_revisions is not None:
                 team.max_revisions = max_revisions
             session.add(team)

@@ -13,7 +13,7 @@ from exosuit.domain.autonomy import (
     DEFAULT_MAX_ACTIVE_TASKS,
     DEFAULT_MAX_AUTONOMY,
     DEFAULT_MAX_REVISIONS,
-    DEFAULT_MODEL_WAIT_HOURS,
+    DEFAULT_MODEL_WAIT_SECONDS,
     DEFAULT_SUBMISSIONS_PER_MINUTE,
 )
 from exosuit.domain.task import TITLE_MAX_CHARS, StepKind, StepStatus, TaskStatus
@@ -33,7 +33,7 @@ class Team(SQLModel, table=True):
     monthly_budget_usd: float | None = None
     max_active_tasks: int = DEFAULT_MAX_ACTIVE_TASKS  # tasks of the team not yet ended
     submissions_per_minute: int = DEFAULT_SUBMISSIONS_PER_MINUTE  # per person
-    model_wait_hours: float = DEFAULT_MODEL_WAIT_HOURS  # a model provider's outage is waited out
+    model_wait_seconds: float = DEFAULT_MODEL_WAIT_SECONDS  # a model provider's outage is waited out
     max_revisions: int = DEFAULT_MAX_REVISIONS  # `revise` rejections per gate
     created_at: datetime = _when()
 

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from exosuit.domain.autonomy import AutonomyLevel
 from exosuit.domain.contracts import TaskInput
+from exosuit.domain.submissions import RATE_WINDOW, SubmissionLimits, SubmissionLoad, admit
 from exosuit.domain.task import ACTIVE_STATUSES
 from exosuit.storage.db import Database, UTCDateTime, utcnow
 from exosuit.storage.tables import AuditEvent, Step, Task, Team, table_of
@@ -238,13 +239,27 @@ class Tasks:
         async with self.db.session() as session:
             return (await session.exec(query)).first() is not None
 
-    async def active_count(self, team: str) -> int:
-        """How many of the team's tasks have not ended."""
+    async def admit(self, team: Team, submitter: str, autonomy: AutonomyLevel) -> None:
+        """Raise unless a new task of `submitter` at `autonomy` may start in `team` now: the one
+        rule (`domain.submissions.admit`) over what the database holds of the team's load."""
+        now = utcnow()
         async with self.db.session() as session:
-            found = await session.exec(
-                select(func.count()).where(Task.team == team, col(Task.status).in_(list(ACTIVE_STATUSES)))
+            active = await session.exec(
+                select(func.count()).where(
+                    Task.team == team.name, col(Task.status).in_(list(ACTIVE_STATUSES))
+                )
             )
-            return int(found.one())
+            active_tasks = int(active.one())
+            recent = await session.exec(
+                select(func.count(), func.min(Task.created_at)).where(
+                    Task.team == team.name,
+                    Task.submitted_by == submitter,
+                    col(Task.created_at) >= now - RATE_WINDOW,
+                )
+            )
+            count, oldest = recent.one()
+        load = SubmissionLoad(active_tasks, int(count), oldest)  # min() keeps the column's type: UTC
+        admit(team.name, autonomy, submission_limits(team), load, now)
 
     async def note_waiting(self, task_id: str, reason: str) -> None:
         """The task is waiting on something outside it (since the first time it was noted)."""
@@ -280,6 +295,12 @@ class Tasks:
         return [TaskView(t, by_task[t.id]) for t in tasks]
 
 
+def submission_limits(team: Team) -> SubmissionLimits:
+    return SubmissionLimits(
+        AutonomyLevel(team.max_autonomy), team.max_active_tasks, team.submissions_per_minute
+    )
+
+
 def workflow_input(task: Task, team: Team, *, submitted_via: str | None = None) -> TaskInput:
     """What a task's workflow starts with: the task, and its team's policy as it is now."""
     return TaskInput(
@@ -290,7 +311,7 @@ def workflow_input(task: Task, team: Team, *, submitted_via: str | None = None) 
         max_autonomy=AutonomyLevel(team.max_autonomy),
         gate_deadline_seconds=team.gate_deadline_seconds,
         submitted_via=submitted_via,
-        model_wait_seconds=team.model_wait_hours * 3600,
+        model_wait_seconds=team.model_wait_seconds,
         max_revisions=team.max_revisions,
     )
 

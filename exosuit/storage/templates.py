@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from exosuit.domain.autonomy import AutonomyLevel, above_cap
+from exosuit.domain.autonomy import AutonomyLevel
 from exosuit.domain.contracts import TaskInput
-from exosuit.domain.refusals import Forbidden, Invalid
+from exosuit.domain.refusals import Forbidden
+from exosuit.domain.submissions import new_task_id
 from exosuit.domain.templates import render
 from exosuit.storage.db import Database
 from exosuit.storage.tables import Membership, Task, TaskSchedule, TaskTemplate, Team, User
@@ -84,8 +85,8 @@ class Templates:
                 await session.commit()
 
     async def scheduled_task(self, schedule_id: str, run_key: str) -> TaskInput:
-        """The task one firing of a schedule submits, as its creator, under the team's rules
-        (membership, the cap, the limit on active tasks); the same run key, the same task."""
+        """The task one firing of a schedule submits, as its creator, under the rules every
+        submission meets (membership, then `Tasks.admit`); the same run key, the same task."""
         async with self.db.session() as session:
             schedule = await session.get(TaskSchedule, schedule_id)
             if schedule is None:
@@ -107,16 +108,11 @@ class Templates:
             raise LookupError(f"schedule {schedule_id} names a template or team that is gone")
         if member is None:
             raise Forbidden(f"{schedule.created_by} is no longer a member of team {team.name}")
-        refusal = above_cap(AutonomyLevel(template.autonomy), AutonomyLevel(team.max_autonomy))
-        if refusal:
-            raise Invalid(refusal)
         task = await self._tasks.by_idempotency_key(schedule.created_by, run_key)
         if task is None:
-            active = await self._tasks.active_count(team.name)
-            if active >= team.max_active_tasks:
-                raise Invalid(f"team {team.name} has {active} tasks not yet ended, its limit")
+            await self._tasks.admit(team, schedule.created_by, AutonomyLevel(template.autonomy))
             task = Task(
-                id=f"t_{uuid.uuid4().hex[:20]}",
+                id=new_task_id(),
                 title=render(template.title, schedule.params),
                 instructions=render(template.instructions, schedule.params),
                 team=team.name,

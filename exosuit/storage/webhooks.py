@@ -20,18 +20,21 @@ from exosuit.storage.tables import WebhookDelivery, WebhookSubscription
 
 
 def delivery_policies(settings: Settings) -> dict[OutletKind, DeliveryPolicy]:
-    """How the outbox's queues are drained, from settings (tests make them fast)."""
+    """How the outbox's queues are drained: every number from settings (tests make them fast)."""
     return {
         OutletKind.WEBHOOK: DeliveryPolicy(
             initial_seconds=settings.webhook_retry_initial_seconds,
             maximum_seconds=settings.webhook_retry_max_seconds,
-            give_up_seconds=settings.webhook_retry_hours * 3600,
+            give_up_seconds=settings.webhook_give_up_seconds,
+            gather_seconds=0.0,  # each task's events go out one by one, in order
+            idle_seconds=settings.outbox_idle_seconds,
         ),
         OutletKind.NOTIFY: DeliveryPolicy(
             initial_seconds=settings.webhook_retry_initial_seconds,
-            maximum_seconds=min(settings.webhook_retry_max_seconds, 600.0),
-            give_up_seconds=6 * 3600.0,
+            maximum_seconds=min(settings.webhook_retry_max_seconds, settings.notify_retry_max_seconds),
+            give_up_seconds=settings.notify_give_up_seconds,
             gather_seconds=settings.notify_digest_seconds,
+            idle_seconds=settings.outbox_idle_seconds,
         ),
     }
 

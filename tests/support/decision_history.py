@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Api, System
+from tests.support.system import Api, System
 
 TOOL_TOKEN_ENV = "I21_TOOL_TOKEN"
 TOOL_TOKEN = "tok-3f9a1c77e2b84d09"  # a credential tools.toml names: never in an export

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from exosuit.domain.task import ENDED_STATUSES
 from tests.support.system import Api
 
-ENDED = ("completed", "rejected", "failed", "cancelled")
+ENDED = ENDED_STATUSES
 MAX_GATES = 50  # more than any scenario here opens: a loop that goes on is a bug
 
 THREE_RISKS = [

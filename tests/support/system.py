@@ -26,6 +26,7 @@ from exosuit.cli.temporal_server import DevServer, metrics_runtime
 from exosuit.cli.worker import build_worker
 from exosuit.domain.autonomy import AutonomyLevel, Role
 from exosuit.domain.contracts import workflow_id_for
+from exosuit.domain.task import ENDED_STATUSES
 from exosuit.sealing import sealed_converter
 from exosuit.settings import Settings
 from exosuit.storage.db import Database
@@ -37,7 +38,7 @@ from web.app import create_app
 from web.deps import Services
 
 WAIT_SECONDS = 30.0
-ENDED = ("completed", "rejected", "failed", "cancelled")
+ENDED = ENDED_STATUSES
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = WAIT_SECONDS) -> None:
@@ -194,7 +195,7 @@ class System:
             max_autonomy=AutonomyLevel(policy["max_autonomy"]) if "max_autonomy" in policy else None,
             gate_deadline_seconds=policy.get("gate_deadline_seconds"),
             monthly_budget_usd=policy.get("monthly_budget_usd"),
-            model_wait_hours=policy.get("model_wait_hours"),
+            model_wait_seconds=policy.get("model_wait_seconds"),
             max_revisions=policy.get("max_revisions"),
         )
 

@@ -13,7 +13,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from exosuit.storage import admin_log
 from exosuit.storage.db import Database
-from tests.conftest import System, running_system
 from tests.support.cli import run_cli
 from tests.support.decision_history import (
     LEARNING,
@@ -26,6 +25,7 @@ from tests.support.decision_history import (
     tools_file,
 )
 from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.system import System, running_system
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from temporalio.testing import WorkflowEnvironment
 
 from exosuit.storage.db import Database
-from tests.conftest import System, running_system
 from tests.support.decision_history import LEARNING, TOOL_TOKEN, TOOL_TOKEN_ENV, History, seed, tools_file
 from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.system import System, running_system
 
 pytestmark = pytest.mark.browser
 

@@ -12,6 +12,7 @@ from sqlalchemy import insert, select
 from exosuit.domain.audit import GENESIS_HASH, Anchor, event_hash
 from exosuit.domain.autonomy import GateKind, Risk
 from exosuit.domain.contracts import Gate, TaskEvent
+from exosuit.domain.submissions import new_task_id
 from exosuit.domain.task import EventAction, StepStatus, TaskStatus
 from exosuit.domain.usage import CallRecord
 from exosuit.storage.db import Database
@@ -23,7 +24,7 @@ SUBMITTER = "writer@test"
 
 async def new_task(db: Database, steps: int = 2) -> str:
     """A planned task of `steps` steps (ids `<task>_s<i>`) in a team of its own."""
-    task_id, team = f"t_{uuid.uuid4().hex[:16]}", f"team-{uuid.uuid4().hex[:8]}"
+    task_id, team = new_task_id(), f"team-{uuid.uuid4().hex[:8]}"
     async with db.engine.begin() as connection:
         await connection.execute(insert(Team.__table__).values(name=team))  # type: ignore[attr-defined]
         await connection.execute(

@@ -20,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from exosuit.domain.autonomy import Role
-from exosuit.domain.refusals import Finished
+from exosuit.domain.refusals import Finished, Throttled
 from exosuit.settings import Settings
 from exosuit.storage.db import Database, migrate
 from exosuit.storage.identity import Directory
@@ -29,8 +29,7 @@ from tests.support.system import System, running_system, until
 from web.app import create_app
 from web.deps import Services
 from web.errors import Unavailable
-from web.gateway import _answers_from_temporal
-from web.limits import Throttled
+from web.gateway import answers_from_temporal
 
 
 @asynccontextmanager
@@ -209,5 +208,5 @@ async def test_a_decision_retried_after_its_answer_was_lost_is_told_it_stands(ui
     ],
 )
 def test_temporal_rpc_errors_map_to_what_a_client_should_do(status: RPCStatusCode, answer: type) -> None:
-    with pytest.raises(answer), _answers_from_temporal():
+    with pytest.raises(answer), answers_from_temporal():
         raise RPCError("from the server", status, b"")

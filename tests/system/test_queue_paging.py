@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import inspect
 
+from exosuit.domain.submissions import new_task_id
 from exosuit.storage.db import Database, utcnow
 from exosuit.storage.tables import Step, Task
 from tests.support.pages import HTMX, signed_in
@@ -25,7 +26,7 @@ async def seed_gates(db: Database, team: str, count: int, **gate: Any) -> list[s
     them (oldest first); `gate` overrides the gate's columns. Their ids, oldest gate first."""
     day_ago, tasks, steps = utcnow() - timedelta(days=1), [], []
     for n in range(count):
-        task_id = f"t_{uuid.uuid4().hex[:20]}"
+        task_id = new_task_id()
         step_ids = [f"s_{uuid.uuid4().hex[:16]}" for _ in range(2)]
         steps += [
             Step(id=s, task_id=task_id, index=i, title=f"Step {i + 1}", instructions="Do it.").model_dump()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 from exosuit.cli.reconciler import Reconciled, Reconciler
 from exosuit.domain.audit import anchor_key
+from exosuit.domain.submissions import new_task_id
 from exosuit.storage.db import Database
 from exosuit.storage.events import EventWriter
 from exosuit.storage.tables import Task
@@ -32,7 +32,7 @@ def reconciler(system: System, grace: timedelta = timedelta(0)) -> Reconciler:
 
 async def stored_but_never_started(system: System, submitter: str) -> str:
     """A task row as a submission that died before starting its workflow leaves it."""
-    task_id = f"t_{uuid.uuid4().hex[:20]}"
+    task_id = new_task_id()
     await Tasks(system.db).insert(
         Task(
             id=task_id,

@@ -27,6 +27,7 @@ from temporalio.client import Client
 from exosuit.cli import supervisor
 from exosuit.cli.supervisor import TemporalSupervisor
 from exosuit.domain.autonomy import AutonomyLevel, Role
+from exosuit.domain.task import ENDED_STATUSES
 from exosuit.processes import PROC, alive, free_port, holders_of, port_free, process_info
 from exosuit.storage.db import Database, migrate
 from exosuit.storage.identity import Directory
@@ -157,7 +158,7 @@ async def running(tmp_path: Path, model_server: ModelServer) -> AsyncIterator[li
 
 async def wait_done(http: httpx.AsyncClient, path: str, within: float = 30.0) -> dict[str, Any]:
     deadline = time.perf_counter() + within
-    while (task := (await http.get(path)).json())["status"] not in ("completed", "failed", "cancelled"):
+    while (task := (await http.get(path)).json())["status"] not in ENDED_STATUSES:
         assert time.perf_counter() < deadline, f"the task did not finish: {task}"
         await asyncio.sleep(0.05)
     result: dict[str, Any] = task

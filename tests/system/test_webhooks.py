@@ -236,7 +236,7 @@ async def test_a_message_refused_for_the_whole_window_is_given_up_and_the_next_g
     tmp_path: Path,
     receiver: Receiver,
 ) -> None:
-    window = FAST | {"webhook_retry_hours": 1.5 / 3600}  # 1.5 s instead of 25 h
+    window = FAST | {"webhook_give_up_seconds": 1.5}  # 1.5 s instead of 25 h
     async with running_system(
         temporal_env.client, model_server, sqlite_db, scripted_model, tmp_path, **window
     ) as system:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,7 +15,9 @@ from exosuit.storage.tables import TaskSchedule, TaskTemplate
 from web import automation
 from web.api.webhooks import automation_problems
 from web.automation import AutomationsDep
+from web.automation_gateway import LastRun
 from web.deps import CurrentPrincipal, ServicesDep
+from web.errors import Problem
 from web.schemas import TaskOut, task_out
 
 templates = APIRouter(prefix="/templates", tags=["templates"])
@@ -64,6 +66,15 @@ class ScheduleIn(BaseModel):
     cron: str = Field(min_length=9, max_length=200, description="five fields, e.g. `0 9 * * 1-5`")
 
 
+class RunOut(BaseModel):
+    """A schedule's latest firing: the task it made, or the problem document POST /tasks would
+    have answered the same submission with (one rule decides both)."""
+
+    started_at: datetime
+    task_id: str | None = None
+    problem: dict[str, Any] | None = None
+
+
 class ScheduleOut(BaseModel):
     id: str
     template: str
@@ -74,11 +85,23 @@ class ScheduleOut(BaseModel):
     created_at: datetime
     paused: bool | None = None
     next_runs: list[str] = Field(default_factory=list)
+    last_run: RunOut | None = None
     temporal_schedule_id: str
 
 
 class ScheduleList(BaseModel):
     items: list[ScheduleOut]
+
+
+def run_out(run: LastRun | None) -> RunOut | None:
+    if run is None:
+        return None
+    problem = None
+    if run.refused is not None:
+        problem = Problem.of(run.refused).document()
+    elif run.failed is not None:
+        problem = Problem(404, "Not Found", run.failed).document()
+    return RunOut(started_at=run.started_at, task_id=run.task_id, problem=problem)
 
 
 def template_out(template: TaskTemplate) -> TemplateOut:
@@ -97,6 +120,7 @@ async def schedule_out(auto: automation.Automations, schedule: TaskSchedule) -> 
         created_at=schedule.created_at,
         paused=state.paused if state else None,
         next_runs=state.next_runs if state else [],
+        last_run=run_out(state.last_run if state else None),
         temporal_schedule_id=f"schedule-{schedule.id}",
     )
 

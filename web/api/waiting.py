@@ -1,21 +1,19 @@
 """Waiting without polling: long-poll `wait` for scripts, an event stream for API clients.
 
 Both sleep on the process's shared `TaskWatch` (one read of the watched tasks' versions a
-tick, whatever the number of waiters) and read a task again only when it changed.
+tick, whatever the number of waiters) and read a task again only when it changed; FastAPI
+writes the stream's frames and its keep-alive comments.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import StreamingResponse
-from starlette.background import BackgroundTask
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from exosuit.domain.task import TaskStatus
 from exosuit.storage.tasks import TaskView
@@ -89,43 +87,28 @@ async def wait_until(
     return view, True
 
 
+async def stream_slot(principal: CurrentPrincipal, services: ServicesDep) -> AsyncIterator[None]:
+    """One of the caller's event streams, held until the stream ends (429 past the limit)."""
+    with services.limits.stream(principal.email):
+        yield
+
+
 @router.get(
     "/{task_id}/events",
-    response_class=StreamingResponse,
-    responses={
-        200: {"content": {"text/event-stream": {}}, "description": "`changed` events; data: the task"}
-    },
+    response_class=EventSourceResponse,
+    responses={200: {"description": "`changed` events; data: the task"}},
 )
 async def task_events(
-    request: Request, view: VisibleTask, principal: CurrentPrincipal, services: ServicesDep
-) -> StreamingResponse:
+    view: VisibleTask, services: ServicesDep, _slot: Annotated[None, Depends(stream_slot)]
+) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: `changed` with the task as JSON, now and whenever it changes; the
     stream ends once the task has finished (or after 5 minutes: reconnect for more)."""
-    services.limits.open_stream(principal.email)  # 429 when the caller already holds too many
 
-    async def changes() -> AsyncIterator[str]:
-        current = view
-        loop = asyncio.get_running_loop()
-        ends = loop.time() + STREAM_SECONDS
-        while True:
-            body = json.dumps(jsonable_encoder(task_out(current)), separators=(",", ":"))
-            yield f"event: changed\nid: {current.task.updated_at.isoformat()}\ndata: {body}\n\n"
-            if _finished(current):
-                return
-            while not await services.watch.changed(current.task.id, current.task.updated_at, 15.0):
-                if loop.time() > ends or await request.is_disconnected():
-                    return
-                yield ": keep-alive\n\n"
-            if loop.time() > ends:
-                return
-            found = await services.tasks.task(current.task.id)
-            if found is None:
-                return
-            current = found
+    async def read() -> TaskView | None:  # None: deleted meanwhile (a start that failed)
+        return await services.tasks.task(view.task.id)
 
-    return StreamingResponse(
-        changes(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store"},
-        background=BackgroundTask(services.limits.close_stream, principal.email),
+    changes = services.watch.follow(
+        view.task.id, view, read, lambda v: v.task.updated_at, seconds=STREAM_SECONDS, last=_finished
     )
+    async for current in changes:
+        yield ServerSentEvent(event="changed", id=current.task.updated_at.isoformat(), data=task_out(current))

@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from exosuit.domain.refusals import Throttled
 from web.deps import ServicesDep
-from web.limits import Throttled
 from web.pages.common import CheckedForm, redirect, render
 from web.security import clear_session_cookie, session_cookie, set_session_cookie
 

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
-from starlette.background import BackgroundTask
 
 from exosuit.domain.autonomy import AutonomyLevel, GateKind
 from exosuit.domain.decisions import DecisionAction, OnReject
-from exosuit.domain.refusals import Refused
+from exosuit.domain.refusals import Refused, Throttled
 from exosuit.domain.tools import ToolSpec
 from exosuit.storage.tasks import TaskView
 from web import actions
 from web.deps import ServicesDep, task_visible_to
 from web.errors import status_of
-from web.limits import Throttled
 from web.pages.common import CheckedForm, CurrentVisitor, Visitor, redirect, render
 from web.pages.queue import queue_response
 from web.pages.views import LEVELS, live_version, task_context, version_of, waiting_for
@@ -28,7 +27,6 @@ from web.schemas import DecisionIn, TaskCreate, readable
 from web.tool_edits import args_from_form, step_spec, tools_config
 
 router = APIRouter()
-EVENTS_CHECK_SECONDS = 0.25
 EVENTS_STREAM_SECONDS = 60.0
 
 
@@ -96,34 +94,35 @@ async def task_live(
     return render(request, "task.html", await task_context(services, visitor, view), block="live")
 
 
-@router.get("/tasks/{task_id}/events")
+async def watched_task(
+    task_id: str, visitor: CurrentVisitor, services: ServicesDep
+) -> AsyncIterator[TaskView]:
+    """The task, with one of the person's event streams held until the stream ends (404 if
+    the person's teams cannot see it, 429 past the limit)."""
+    view = await task_visible_to(services, visitor.principal, task_id)
+    if view is None:
+        raise HTTPException(404, f"no task {task_id}")
+    with services.limits.stream(visitor.principal.email):
+        yield view
+
+
+@router.get("/tasks/{task_id}/events", response_class=EventSourceResponse)
 async def task_events(
-    request: Request, task_id: str, visitor: CurrentVisitor, services: ServicesDep
-) -> Response:
-    """Server-sent events: `changed` whenever the task's read model changes."""
-    if await task_visible_to(services, visitor.principal, task_id) is None:
-        return not_found(request, visitor)
-    email = visitor.principal.email
-    services.limits.open_stream(email)  # 429 when the person already holds too many
+    view: Annotated[TaskView, Depends(watched_task)], services: ServicesDep
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: `changed` (data: the version) now and whenever the task's read model
+    changes; the page then fetches its live part. The browser reconnects by itself when a
+    stream ends, and that first event tells it whether it missed a change meanwhile."""
+    task_id = view.task.id
 
-    async def changes() -> AsyncIterator[str]:
-        loop = asyncio.get_running_loop()
-        ends, sent = loop.time() + EVENTS_STREAM_SECONDS, ""
-        while loop.time() < ends and not await request.is_disconnected():
-            updated_at = await services.tasks.updated_at(task_id)
-            version = version_of(updated_at) if updated_at else ""
-            if version != sent:
-                yield f"event: changed\ndata: {version}\n\n"
-                sent = version
-            await asyncio.sleep(EVENTS_CHECK_SECONDS)
+    async def read() -> datetime | None:
+        return await services.tasks.updated_at(task_id)
 
-    # The browser reconnects by itself when a stream ends, so no stream lives for ever.
-    return StreamingResponse(
-        changes(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store"},
-        background=BackgroundTask(services.limits.close_stream, email),  # runs after a disconnect too
+    changes = services.watch.follow(
+        task_id, view.task.updated_at, read, lambda v: v, seconds=EVENTS_STREAM_SECONDS
     )
+    async for version in changes:
+        yield ServerSentEvent(event="changed", raw_data=version_of(version))
 
 
 def decision_of(form: dict[str, str], kind: str, tool: ToolSpec | None = None) -> DecisionIn:

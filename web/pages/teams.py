@@ -1,5 +1,5 @@
 """A team's automations page: webhooks with their delivery log and "Send again", templates
-(each with a page to run it), schedules."""
+(each with a page to run it), schedules with how their latest firing went."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from exosuit.domain.autonomy import can_approve
-from exosuit.domain.refusals import Refused
+from exosuit.domain.refusals import Refused, Throttled
 from web import automation
 from web.automation import AutomationsDep
+from web.errors import status_of
 from web.pages.common import CheckedForm, CurrentVisitor, Visitor, redirect, render
 
 router = APIRouter()
@@ -26,13 +27,17 @@ async def _team_page(
     if approver:
         for sub in await auto.webhooks.subscriptions([team]):
             hooks.append({"sub": sub, "deliveries": await auto.webhooks.deliveries(sub.id, 25)})
+    schedules = []  # with each one's latest firing: the task it made, or why it made none
+    for schedule in await auto.templates.schedules([team]):
+        state = await auto.gateway.schedule_state(schedule.id)
+        schedules.append((schedule, state.last_run if state else None))
     context = {
         "visitor": visitor,
         "team": team,
         "approver": approver,
         "hooks": hooks,
         "templates": await auto.templates.templates([team]),
-        "schedules": await auto.templates.schedules([team]),
+        "schedules": schedules,
         "notify": len(await auto.notifications.targets(team)) if approver else 0,
         "error": error,
     }
@@ -83,7 +88,7 @@ async def run_from_page(
     params = {p: form.get(f"param_{p}", "") for p in template.params}
     try:
         task, _ = await automation.run_template(auto, visitor.principal, template, params)
-    except Refused as refused:
-        context = {"visitor": visitor, "template": template, "error": str(refused), "values": params}
-        return render(request, "template_run.html", context, status=400)
+    except (Refused, Throttled) as refused:  # the status the API answers the same run with
+        context = {"visitor": visitor, "template": template, "error": refused.message, "values": params}
+        return render(request, "template_run.html", context, status=status_of(refused))
     return redirect(request, f"/tasks/{task.id}")

@@ -44,7 +44,7 @@ def _people() -> None:
         sa.Column("monthly_budget_usd", sa.Float(), nullable=True),
         sa.Column("max_active_tasks", sa.Integer(), nullable=False, server_default="100"),
         sa.Column("submissions_per_minute", sa.Integer(), nullable=False, server_default="30"),
-        sa.Column("model_wait_hours", sa.Float(), nullable=False, server_default="24"),
+        sa.Column("model_wait_seconds", sa.Float(), nullable=False, server_default="86400"),
         sa.Column("max_revisions", sa.Integer(), nullable=False, server_default="20"),
     )
     op.create_table(
