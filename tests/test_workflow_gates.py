@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from exosuit.domain.autonomy import AutonomyLevel, GateKind, Risk, Role
+from exosuit.domain.autonomy import AutonomyLevel, DecisionAction, GateKind, OnReject, Risk, Role
 from exosuit.domain.contracts import (
     ANSWER_STEP_ACTIVITY,
     COST_CHECK_ACTIVITY,
@@ -45,7 +45,6 @@ from exosuit.domain.contracts import (
     TaskInput,
     TaskOutcome,
 )
-from exosuit.domain.decisions import DecisionAction, OnReject
 from exosuit.domain.refusals import RefusalKind
 from exosuit.domain.task import EventAction, StepKind
 from workflows.task import TaskWorkflow

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exosuit.domain.autonomy import GateKind
-from exosuit.domain.decisions import DecisionAction
+from exosuit.domain.autonomy import DecisionAction, GateKind
 from exosuit.domain.plan import PlanInvalid, validate_steps
 from exosuit.domain.refusals import Invalid
 from exosuit.domain.tools import (

@@ -38,6 +38,22 @@ class GateKind(StrEnum):
     COST = "cost"  # a step that may cross a budget, whatever the level
 
 
+class DecisionAction(StrEnum):
+    """A decision on a gate."""
+
+    APPROVE = "approve"
+    EDIT = "edit"  # approve with changes: the edited text is what runs
+    REJECT = "reject"
+
+
+class OnReject(StrEnum):
+    """What a rejection asks for."""
+
+    REVISE = "revise"  # back to the model with the reason; a new gate opens
+    SKIP = "skip"  # the step is skipped (step, output and cost gates)
+    STOP = "stop"  # the task ends as rejected
+
+
 class Role(StrEnum):
     MEMBER = "member"
     APPROVER = "approver"

@@ -12,8 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.background import BackgroundTask
 
-from exosuit.domain.autonomy import AutonomyLevel, GateKind
-from exosuit.domain.decisions import DecisionAction, OnReject
+from exosuit.domain.autonomy import AutonomyLevel, DecisionAction, GateKind, OnReject
 from exosuit.domain.refusals import Refused
 from exosuit.domain.tools import ToolSpec
 from exosuit.storage.tasks import TaskView
