@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -33,7 +33,19 @@ with workflow.unsafe.imports_passed_through():
     from workflows.open_gate import GatePhase, OpenGate
     from workflows.recorder import Recorder
 
-Ruling = tuple[Verdict, str | None]  # what a gate's decision means, and the reviewer's reason
+
+class Ruling(NamedTuple):
+    """What a gate's decision means for the flow, and the reviewer's reason."""
+
+    verdict: Verdict
+    reason: str | None = None
+
+    @property
+    def go(self) -> bool:
+        return self.verdict is Verdict.GO
+
+
+GO = Ruling(Verdict.GO)  # approved, or no gate was needed
 # What a `revise` does, given the reason: None to ask again, or a ruling that ends the loop.
 Redo = Callable[[str | None], Awaitable[Ruling | None]]
 
@@ -59,9 +71,9 @@ class GateKeeper:
         """While the level demands this gate, open it; on `revise`, redo and ask again."""
         revisions = 0
         while gate_required(kind, self._state.level, step.risk if step else Risk.LOW):
-            verdict, reason = await self.ruling(kind, step)
-            if verdict is not Verdict.REVISE:
-                return verdict, reason
+            ruling = await self.ruling(kind, step)
+            if ruling.verdict is not Verdict.REVISE:
+                return ruling
             revisions += 1
             if revisions > self._task.max_revisions:
                 raise ApplicationError(
@@ -70,15 +82,15 @@ class GateKeeper:
                     type=REVISION_LIMIT,
                     non_retryable=True,
                 )
-            ended = await redo(reason)
+            ended = await redo(ruling.reason)
             if ended is not None:
                 return ended
-        return Verdict.GO, None
+        return GO
 
     async def ruling(self, kind: GateKind, step: StepState | None, why: str | None = None) -> Ruling:
         """One gate's decision, and what it means (with the reason)."""
         decision = await self.decision(kind, step, why)
-        return verdict_of(decision), decision.reason if decision else None
+        return Ruling(verdict_of(decision), decision.reason if decision else None)
 
     async def decision(self, kind: GateKind, step: StepState | None, why: str | None) -> Decision | None:
         """Open a gate, wait for its decision, settle it; None if the task was cancelled."""

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
     from exosuit.domain.task_state import StepState, TaskState
     from exosuit.domain.tools import args_hash, execution_key
-    from workflows.gates import GateKeeper, Ruling
+    from workflows.gates import GO, GateKeeper, Ruling
     from workflows.policies import STORE_WRITE, model_call, tool_call
     from workflows.recorder import Recorder
 
@@ -50,13 +50,13 @@ class StepWalker:
     async def walk(self, step: StepState) -> Outcome | None:
         """Cost gate, step gate, run, output gate; an outcome if the task ends here."""
         ruling = await self._cost_gate(step)
-        if ruling[0] is Verdict.GO:
+        if ruling.go:
             ruling = await self._gates.until_approved(GateKind.STEP, step, partial(self._redraft, step))
-        if ruling[0] is Verdict.GO:
-            ruling = await self._run(step, None) or await self._gates.until_approved(
-                GateKind.OUTPUT, step, partial(self._run, step)
-            )
-        if ruling[0] is not Verdict.GO:
+        if ruling.go:
+            not_sent = await self._run(step, None)  # a tool call a person chose not to send again
+            redo = partial(self._run, step)
+            ruling = not_sent or await self._gates.until_approved(GateKind.OUTPUT, step, redo)
+        if not ruling.go:
             return await self._leave(step, ruling)
         step.status = StepStatus.COMPLETED
         await self._recorder.record(
@@ -68,7 +68,7 @@ class StepWalker:
         """A model step that may cross a budget waits for a person, whatever the level.
         Without a budget (as the last record saw it) there is nothing to check."""
         if step.kind is not StepKind.LLM or not self._state.budgeted:
-            return Verdict.GO, None
+            return GO
         await self._recorder.flush()  # the check reads what was spent
         check = await workflow.execute_local_activity(
             COST_CHECK_ACTIVITY,
@@ -77,14 +77,13 @@ class StepWalker:
             **STORE_WRITE,
         )
         if check.crosses is None:
-            return Verdict.GO, None
+            return GO
         return await self._gates.ruling(GateKind.COST, step, check.crosses)
 
     async def _leave(self, step: StepState, ruling: Ruling) -> Outcome | None:
         """Skip the step (the task goes on), or end the task."""
-        verdict, reason = ruling
-        if verdict is not Verdict.SKIP:
-            return ENDING[verdict], reason
+        if ruling.verdict is not Verdict.SKIP:
+            return ENDING[ruling.verdict], ruling.reason
         step.status = StepStatus.SKIPPED
         await self._recorder.record(EventAction.STEP_SKIPPED, step_id=step.id, step_status=StepStatus.SKIPPED)
         return None
@@ -157,7 +156,7 @@ class StepWalker:
                 return None
             await self._recorder.record(EventAction.TOOL_UNKNOWN, step_id=step.id, data=answer.data)
             ruling = await self._gates.ruling(GateKind.STEP, step, _unknown_result(step, attempt["key"]))
-            if ruling[0] is not Verdict.GO:
+            if not ruling.go:
                 return ruling
             resend = step.args_sha256 == attempt["args_sha256"]
             if not resend:  # edited at that gate: other arguments, a new execution and key

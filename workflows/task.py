@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         TaskInput,
         TaskOutcome,
     )
-    from exosuit.domain.decisions import Verdict, check_autonomy_change, check_decision
+    from exosuit.domain.decisions import check_autonomy_change, check_decision
     from exosuit.domain.task import EventAction, StepStatus, TaskStatus
     from exosuit.domain.task_state import DONE, StepState, TaskState
     from workflows.gates import GateKeeper, states_of, via
@@ -117,9 +117,9 @@ class TaskWorkflow:
     async def _drive(self) -> Outcome:
         if not self._state.planned:
             await self._plan(None)
-            verdict, reason = await self._gates.until_approved(GateKind.PLAN, None, self._plan)
-            if verdict is not Verdict.GO:
-                return ENDING[verdict], reason
+            ruling = await self._gates.until_approved(GateKind.PLAN, None, self._plan)
+            if not ruling.go:
+                return ENDING[ruling.verdict], ruling.reason
             self._state.planned = True
         for step in self._state.steps:
             if step.status in DONE:
