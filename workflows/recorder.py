@@ -72,7 +72,11 @@ class Recorder:
             if answering is not None:
                 answering.phase = GatePhase.UNRECORDED
             raise
-        self._state.head = Anchor(recorded.seq, recorded.hash)
-        self._state.budgeted = recorded.budgeted
+        self.adopt(recorded)
         if answering is not None:
             answering.phase = GatePhase.RECORDED
+
+    def adopt(self, recorded: Recorded) -> None:
+        """The chain's head after events something recorded (the next record must follow it)."""
+        self._state.head = Anchor(recorded.seq, recorded.hash)
+        self._state.budgeted = recorded.budgeted
