@@ -18,8 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
-from sqlmodel import select as select_model
+from sqlmodel import Session
 
 from exosuit.domain.audit import GENESIS_HASH, Anchor, event_hash, format_at, sign_anchor
 from exosuit.domain.autonomy import excluded_decider
@@ -197,16 +196,6 @@ class EventWriter:
             session.commit()
 
         await self.db.write(work)
-
-    async def event(self, task_id: str, key: str) -> AuditEvent | None:
-        """The audit event written under an idempotency key, if any."""
-        async with self.db.session() as session:
-            found = await session.exec(
-                select_model(AuditEvent).where(
-                    col(AuditEvent.task_id) == task_id, col(AuditEvent.idem_key) == key
-                )
-            )
-            return found.first()
 
     def _apply(
         self, conn: Connection, task: _TaskRow, chain: Anchor, ev: TaskEvent, call: CallRecord | None
