@@ -66,6 +66,9 @@ class GateKeeper:
         self._cancelled = cancelled
         self._wait = timedelta(seconds=task.gate_deadline_seconds)
         self.open: OpenGate | None = None  # the one gate a task has open
+        # A step's approval in this run: the seq of its gate.decided, which a tool step's
+        # execution key names (a resumed run approves, and so executes, afresh).
+        self.approved_at: dict[str, int] = {}
 
     async def until_approved(self, kind: GateKind, step: StepState | None, redo: Redo) -> Ruling:
         """While the level demands this gate, open it; on `revise`, redo and ask again."""
@@ -206,7 +209,7 @@ class GateKeeper:
             **edit,
         )
         if bound and step is not None:
-            self._state.approved_at[step.id] = self._state.seq
+            self.approved_at[step.id] = self._state.seq
 
     def _apply_edit(self, gate: Gate, decision: Decision, step: StepState | None) -> dict[str, Any]:
         """What an edit changes, as the fields of its record; the state follows it."""

@@ -164,7 +164,7 @@ class StepWalker:
 
     def _key(self, step: StepState) -> str:
         """The execution key: the task, the step and the seq of the approval it runs under."""
-        seq = self._state.approved_at.get(step.id) or self._state.seq
+        seq = self._gates.approved_at.get(step.id) or self._state.seq
         return execution_key(self._task.task_id, step.id, seq)
 
     async def _send(self, step: StepState, attempt: dict[str, Any], resend: bool) -> Answer:

@@ -39,7 +39,6 @@ class TaskState:
     head: Anchor | None = field(default_factory=lambda: Anchor(0, GENESIS_HASH))  # None: chain broken
     planned: bool = False  # the plan was approved; the steps not yet done are what is left
     budgeted: bool = True  # the task or its team has a budget (as the last record saw it)
-    approved_at: dict[str, int] = field(default_factory=dict)  # step id: seq of its approval
 
     @property
     def seq(self) -> int:
