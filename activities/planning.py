@@ -12,25 +12,18 @@ from activities.errors import model_errors
 from activities.heartbeats import beating
 from activities.metering import count_call, meter
 from activities.tools import ToolRunner
-from exosuit.domain.audit import SYSTEM_ACTOR, Anchor
-from exosuit.domain.autonomy import Risk
+from exosuit.domain.audit import SYSTEM_ACTOR
 from exosuit.domain.contracts import (
     DRAFT_INSTRUCTIONS_ACTIVITY,
     DRAFT_PLAN_ACTIVITY,
-    PLAN_ACTIVITY,
-    REDRAFT_ACTIVITY,
     Answer,
     NewStep,
     PlanDraft,
     PlanRequest,
-    PlanResult,
     StepRequest,
-    StepState,
-    TaskEvent,
 )
 from exosuit.domain.plan import MAX_STEPS, PlanInvalid, PlanStep, parse_plan, plan_json_schema
 from exosuit.domain.rules_planner import rules_plan
-from exosuit.domain.task import EventAction, StepKind, StepStatus
 from exosuit.domain.tools import TOOLS, ArgsInvalid, Catalogue, args_text
 from exosuit.llm.client import ModelClient
 from exosuit.storage.events import EventWriter
@@ -122,27 +115,6 @@ class PlannerActivities:
         data = {"planner": "rules", "reason": why, "attempt": request.attempt}
         return PlanDraft(SYSTEM_ACTOR, data, steps=_with_ids(steps))
 
-    @activity.defn(name=PLAN_ACTIVITY)
-    async def plan_task(self, request: PlanRequest) -> PlanResult:
-        """Runs started before "separate-store-writes": the plan, stored here."""
-        view = await self._tasks.task(request.task_id)
-        if view is None:
-            raise LookupError(f"task {request.task_id} does not exist")
-        earlier = await self._writer.event(request.task_id, request.key)
-        if earlier is not None:  # a retry after the plan was stored: answer the same
-            head = Anchor(earlier.seq, earlier.hash)
-            if earlier.action == EventAction.PLAN_INVALID:
-                return PlanResult(valid=False, error=str(earlier.data.get("error")), head=head)
-            return PlanResult(valid=True, steps=_states(view), head=head)
-        draft = await self.draft_plan(request)
-        action = EventAction.TASK_PLANNED if draft.steps is not None else EventAction.PLAN_INVALID
-        event = TaskEvent(request.task_id, request.key, draft.actor, action, draft.data, new_plan=draft.steps)
-        head = await self._writer.apply(event, draft.call)
-        if draft.steps is None:
-            return PlanResult(valid=False, error=draft.error, head=head)
-        states = [StepState(s.id, i, s.kind, s.risk, s.tool) for i, s in enumerate(draft.steps)]
-        return PlanResult(valid=True, steps=states, head=head)
-
     def _messages(
         self, view: TaskView, request: PlanRequest, catalogue: Catalogue | None = None
     ) -> list[dict[str, str]]:
@@ -223,25 +195,6 @@ class PlannerActivities:
             return Answer(step.instructions, actor, data | {"error": f"the redrafted args: {exc}"}, call)
         return Answer(step.instructions, actor, data, call, args=args)
 
-    @activity.defn(name=REDRAFT_ACTIVITY)
-    async def redraft_step(self, request: StepRequest) -> Anchor:
-        """Runs started before "separate-store-writes": the redraft, stored here."""
-        earlier = await self._writer.event(request.task_id, request.key)
-        if earlier is not None:
-            return Anchor(earlier.seq, earlier.hash)
-        answer = await self.draft_instructions(request)
-        event = TaskEvent(
-            request.task_id,
-            request.key,
-            answer.actor,
-            EventAction.STEP_REDRAFTED,
-            data=answer.data,
-            step_id=request.step_id,
-            step_status=StepStatus.PENDING,
-            instructions=answer.text,
-        )
-        return await self._writer.apply(event, answer.call)
-
 
 def _with_ids(steps: list[PlanStep], catalogue: Catalogue | None = None) -> list[NewStep]:
     new = []
@@ -250,10 +203,3 @@ def _with_ids(steps: list[PlanStep], catalogue: Catalogue | None = None) -> list
         info = {"description": spec.description, "input_schema": spec.input_schema} if spec else None
         new.append(NewStep(f"s_{uuid.uuid4().hex[:16]}", **step.model_dump(), tool_info=info))
     return new
-
-
-def _states(view: TaskView) -> list[StepState]:
-    return [
-        StepState(s.id, s.index, StepKind(s.kind), Risk(s.risk), s.tool, StepStatus(s.status))
-        for s in view.steps
-    ]

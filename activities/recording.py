@@ -7,10 +7,8 @@ from collections.abc import Awaitable, Callable
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from exosuit.domain.audit import Anchor
 from exosuit.domain.contracts import (
     CHAIN_CHANGED,
-    RECORD_ACTIVITY,
     RECORD_EVENTS_ACTIVITY,
     Recorded,
     TaskEvent,
@@ -24,17 +22,6 @@ class RecordActivities:
     ) -> None:
         self._writer = writer
         self._after = after  # (task, from seq): wakes the outbox's workflows once committed
-
-    @activity.defn(name=RECORD_ACTIVITY)
-    async def record_event(self, event: TaskEvent) -> Anchor:
-        """Apply the event; the chain's head after it, which the workflow keeps as the anchor."""
-        try:
-            head = await self._writer.apply(event, event.call)
-        except ChainChanged as exc:  # retrying cannot help: the task stops, saying why
-            raise ApplicationError(str(exc), type=CHAIN_CHANGED, non_retryable=True) from None
-        if self._after is not None:  # the outbox: its workflows are woken without waiting for them
-            await self._after(event.task_id, head.seq)
-        return head
 
     @activity.defn(name=RECORD_EVENTS_ACTIVITY)
     async def record_events(self, events: list[TaskEvent]) -> Recorded:

@@ -1,4 +1,4 @@
-"""Running one step: the model for `llm` steps, a tool for `tool` steps."""
+"""A model step: its answer, and what it may cost before it runs (tool steps: tool_calls.py)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,14 @@ from temporalio import activity
 from activities.errors import model_errors
 from activities.heartbeats import beating
 from activities.metering import count_call, meter
-from activities.tools import ToolRunner
-from exosuit.domain.audit import SYSTEM_ACTOR, Anchor
 from exosuit.domain.contracts import (
     ANSWER_STEP_ACTIVITY,
     COST_CHECK_ACTIVITY,
-    RUN_STEP_ACTIVITY,
     Answer,
     CostCheck,
     StepRequest,
-    TaskEvent,
 )
-from exosuit.domain.task import EventAction, StepKind, StepStatus
+from exosuit.domain.task import StepKind, StepStatus
 from exosuit.domain.tools import fenced
 from exosuit.llm.client import ModelClient
 from exosuit.storage.db import DatabaseDown, utcnow
@@ -44,24 +40,18 @@ class StepActivities:
         tasks: Tasks,
         writer: EventWriter,
         reports: Reports,
-        tools: ToolRunner,
         max_tokens: int | None = None,
     ) -> None:
         self._model = model
         self._tasks = tasks
         self._writer = writer
         self._reports = reports
-        self._tools = tools
         self._max_tokens = max_tokens
 
     @activity.defn(name=ANSWER_STEP_ACTIVITY)
     async def answer_step(self, request: StepRequest) -> Answer:
-        """Run the step (the model, or its tool) and return its output; the workflow records it."""
+        """Run a model step and return its output; the workflow records it."""
         view, step = await self._tasks.step(request.task_id, request.step_id)
-        if step.kind == StepKind.TOOL:
-            async with beating():
-                output = await self._tools.run(step, view)
-            return Answer(output, SYSTEM_ACTOR, {"tool": step.tool})
 
         async def show(text: str) -> None:
             activity.heartbeat(len(text))
@@ -77,24 +67,6 @@ class StepActivities:
         call = await meter(self._writer, request, completion, "step", step.id)
         data = {"feedback": request.feedback} if request.feedback else {}
         return Answer(completion.text, f"model:{completion.model}", data, call)
-
-    @activity.defn(name=RUN_STEP_ACTIVITY)
-    async def run_step(self, request: StepRequest) -> Anchor:
-        """Runs started before "separate-store-writes": the answer, stored here."""
-        earlier = await self._writer.event(request.task_id, request.key)
-        if earlier is not None:
-            return Anchor(earlier.seq, earlier.hash)
-        answer = await self.answer_step(request)
-        event = TaskEvent(
-            request.task_id,
-            request.key,
-            answer.actor,
-            EventAction.STEP_FINISHED,
-            data=answer.data,
-            step_id=request.step_id,
-            output=answer.text,
-        )
-        return await self._writer.apply(event, answer.call)
 
     @activity.defn(name=COST_CHECK_ACTIVITY)
     async def check_step_cost(self, request: StepRequest) -> CostCheck:

@@ -21,8 +21,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from exosuit.domain.autonomy import AutonomyLevel
-from exosuit.domain.decisions import DecisionAction, OnReject
+from exosuit.domain.autonomy import AutonomyLevel, DecisionAction, OnReject
 from exosuit.domain.refusals import Refused, Throttled
 from exosuit.storage.identity import Principal
 from exosuit.storage.tasks import TaskView

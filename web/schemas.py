@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from exosuit.domain.autonomy import AutonomyLevel, GateKind, Risk
-from exosuit.domain.decisions import DecisionAction, OnReject
+from exosuit.domain.autonomy import AutonomyLevel, DecisionAction, GateKind, OnReject, Risk
 from exosuit.domain.task import INSTRUCTIONS_MAX_CHARS, TITLE_MAX_CHARS, StepKind, StepStatus, TaskStatus
 from exosuit.storage.tables import AuditEvent, Step, Task
 from exosuit.storage.tasks import TaskView

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exosuit.domain.autonomy import GateKind
-from exosuit.domain.decisions import DecisionAction
+from exosuit.domain.autonomy import DecisionAction, GateKind
 from exosuit.domain.plan import PlanInvalid, validate_steps
 from exosuit.domain.refusals import Invalid
 from exosuit.domain.tools import (
@@ -178,33 +177,40 @@ def args_from_form(spec: ToolSpec, form: dict[str, str]) -> dict[str, Any]:
         raw = form.get(f"arg.{f.name}")
         if f.widget == "checkbox":
             args[f.name] = raw is not None
-            continue
-        if raw is None or (raw.strip() == "" and not f.required):
-            continue
-        if f.widget == "headers":
-            headers = {}
-            for line in raw.splitlines():
-                if line.strip():
-                    name, sep, value = line.partition(":")
-                    if not sep or not name.strip():
-                        raise ValueError(f"{f.name}: write each header as Name: value")
-                    headers[name.strip()] = value.strip()
-            args[f.name] = headers
-        elif f.widget == "list":
-            args[f.name] = [v.strip() for v in raw.split(",") if v.strip()]
-        elif f.widget == "number":
-            try:
-                args[f.name] = json.loads(raw)
-            except json.JSONDecodeError:
-                raise ValueError(f"{f.name}: {raw!r} is not a number") from None
-        elif f.widget == "json":
-            try:
-                args[f.name] = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{f.name}: not valid JSON ({exc})") from None
-        else:
-            args[f.name] = raw.replace("\r\n", "\n")
+        elif raw is not None and (raw.strip() != "" or f.required):
+            args[f.name] = _read_field(f.name, f.widget, raw)
     return args
+
+
+def _read_field(name: str, widget: str, raw: str) -> Any:
+    """One posted field's value, read as its widget writes it."""
+    if widget == "headers":
+        return _headers(name, raw)
+    if widget == "list":
+        return [v.strip() for v in raw.split(",") if v.strip()]
+    if widget == "number":
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            raise ValueError(f"{name}: {raw!r} is not a number") from None
+    if widget == "json":
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{name}: not valid JSON ({exc})") from None
+    return raw.replace("\r\n", "\n")
+
+
+def _headers(name: str, raw: str) -> dict[str, str]:
+    """`Name: value` lines, one header a line."""
+    headers = {}
+    for line in raw.splitlines():
+        if line.strip():
+            key, sep, value = line.partition(":")
+            if not sep or not key.strip():
+                raise ValueError(f"{name}: write each header as Name: value")
+            headers[key.strip()] = value.strip()
+    return headers
 
 
 @dataclass

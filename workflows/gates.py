@@ -1,42 +1,259 @@
-"""The open gate's state, and how a policy refusal leaves the workflow."""
+"""The gate loop: open a gate, wait for its decision (escalating once), settle it.
+
+`until_approved` asks while the level (read at each turn) demands the gate and redoes the
+work on `revise`; `decision` is one gate's life: open -> wait -> settle. The `decide`
+update claims the open gate (`claim`) and answers once the decision is recorded.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from enum import Enum, auto
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, NamedTuple
 
-from temporalio.exceptions import ApplicationError
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
-from exosuit.domain.contracts import Decision, Gate
-from exosuit.domain.refusals import Refused
-
-
-class GatePhase(Enum):
-    """Where the open gate stands; only an OPEN gate can be claimed by a decision."""
-
-    OPEN = auto()  # waiting for a decision
-    CLAIMED = auto()  # a person's decision won it; the flow records it
-    EXPIRED = auto()  # the second deadline passed; the flow records a rejection
-    RECORDED = auto()  # the person's decision is recorded; its update may answer
-    ANSWERED = auto()  # the update has answered; the flow goes on
-    UNRECORDED = auto()  # recording the decision failed; the update says so, the task stops
-
-
-@dataclass
-class OpenGate:
-    """The one gate a task has open, and where it stands."""
-
-    gate: Gate
-    phase: GatePhase = GatePhase.OPEN
-    decision: Decision | None = None
+with workflow.unsafe.imports_passed_through():
+    from exosuit.domain.audit import SYSTEM_ACTOR
+    from exosuit.domain.autonomy import (
+        DecisionAction,
+        GateKind,
+        OnReject,
+        Risk,
+        four_eyes_required,
+        gate_required,
+    )
+    from exosuit.domain.contracts import REVISION_LIMIT, Decision, Gate, NewStep, TaskInput
+    from exosuit.domain.decisions import ArgsEdit, TextEdit, Verdict, check_edit, decision_data, verdict_of
+    from exosuit.domain.refusals import RefusalKind
+    from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
+    from exosuit.domain.task_state import StepState, TaskState
+    from exosuit.domain.tools import args_hash
+    from workflows.open_gate import GatePhase, OpenGate
+    from workflows.recorder import Recorder
 
 
-@contextmanager
-def as_application_errors() -> Iterator[None]:
-    """A policy refusal leaves the workflow as an ApplicationError typed by its kind."""
-    try:
-        yield
-    except Refused as refused:
-        raise ApplicationError(refused.message, type=refused.kind.value, non_retryable=True) from None
+class Ruling(NamedTuple):
+    """What a gate's decision means for the flow, and the reviewer's reason."""
+
+    verdict: Verdict
+    reason: str | None = None
+
+    @property
+    def go(self) -> bool:
+        return self.verdict is Verdict.GO
+
+
+GO = Ruling(Verdict.GO)  # approved, or no gate was needed
+# What a `revise` does, given the reason: None to ask again, or a ruling that ends the loop.
+Redo = Callable[[str | None], Awaitable[Ruling | None]]
+
+_STEP_WAITS = {
+    GateKind.STEP: StepStatus.AWAITING_APPROVAL,
+    GateKind.COST: StepStatus.AWAITING_APPROVAL,
+    GateKind.OUTPUT: StepStatus.AWAITING_REVIEW,
+}
+
+
+class GateKeeper:
+    def __init__(
+        self, task: TaskInput, state: TaskState, recorder: Recorder, cancelled: Callable[[], bool]
+    ) -> None:
+        self._task = task
+        self._state = state
+        self._recorder = recorder
+        self._cancelled = cancelled
+        self._wait = timedelta(seconds=task.gate_deadline_seconds)
+        self.open: OpenGate | None = None  # the one gate a task has open
+        # A step's approval in this run: the seq of its gate.decided, which a tool step's
+        # execution key names (a resumed run approves, and so executes, afresh).
+        self.approved_at: dict[str, int] = {}
+
+    async def until_approved(self, kind: GateKind, step: StepState | None, redo: Redo) -> Ruling:
+        """While the level demands this gate, open it; on `revise`, redo and ask again."""
+        revisions = 0
+        while gate_required(kind, self._state.level, step.risk if step else Risk.LOW):
+            ruling = await self.ruling(kind, step)
+            if ruling.verdict is not Verdict.REVISE:
+                return ruling
+            revisions += 1
+            if revisions > self._task.max_revisions:
+                raise ApplicationError(
+                    f"the {kind.value} gate was sent back for revision {revisions} times; "
+                    f"the team allows {self._task.max_revisions}",
+                    type=REVISION_LIMIT,
+                    non_retryable=True,
+                )
+            ended = await redo(ruling.reason)
+            if ended is not None:
+                return ended
+        return GO
+
+    async def ruling(self, kind: GateKind, step: StepState | None, why: str | None = None) -> Ruling:
+        """One gate's decision, and what it means (with the reason)."""
+        decision = await self.decision(kind, step, why)
+        return Ruling(verdict_of(decision), decision.reason if decision else None)
+
+    async def decision(self, kind: GateKind, step: StepState | None, why: str | None) -> Decision | None:
+        """Open a gate, wait for its decision, settle it; None if the task was cancelled."""
+        if self._cancelled():
+            return None
+        slot = await self._open(kind, step, why)
+        await self._wait_with_escalation(slot)
+        self.open = None
+        if slot.decision is None:
+            return None
+        await self._settle(slot, step)
+        return slot.decision
+
+    async def _open(self, kind: GateKind, step: StepState | None, why: str | None) -> OpenGate:
+        risk = step.risk if step else self._state.highest_risk()
+        now = workflow.now()
+        gate = Gate(
+            id=f"g_{workflow.uuid4().hex[:16]}",
+            kind=kind,
+            step_id=step.id if step else None,
+            opened_at=now,
+            deadline=now + self._wait,
+            four_eyes=four_eyes_required(self._state.level, risk),
+            risk=risk,
+            reason=why,
+        )
+        # Decidable from here on: the read model may show the gate before this record returns.
+        slot = self.open = OpenGate(gate)
+        await self._recorder.record(
+            EventAction.GATE_OPENED,
+            status=TaskStatus.AWAITING_APPROVAL,
+            open_gate=gate,
+            step_id=gate.step_id,
+            step_status=_STEP_WAITS.get(kind),
+            data={"gate_id": gate.id, "kind": gate.kind, "four_eyes": gate.four_eyes}
+            | ({"reason": why} if why else {}),
+        )
+        return slot
+
+    async def _wait_with_escalation(self, slot: OpenGate) -> None:
+        """Until a decision claims the gate or the task is cancelled; at the first deadline the
+        gate is escalated, at the second it is rejected (stop), never approved."""
+        if await self._answered_within(slot):
+            return
+        gate = slot.gate
+        gate.escalated, gate.deadline = True, workflow.now() + self._wait
+        await self._recorder.record(EventAction.GATE_ESCALATED, open_gate=gate, data={"gate_id": gate.id})
+        if await self._answered_within(slot):
+            return
+        slot.phase = GatePhase.EXPIRED
+        slot.decision = Decision(
+            gate.id,
+            DecisionAction.REJECT,
+            actor=SYSTEM_ACTOR,
+            reason="no decision before the deadline",
+            on_reject=OnReject.STOP,
+        )
+
+    async def _answered_within(self, slot: OpenGate) -> bool:
+        try:
+            await workflow.wait_condition(
+                lambda: slot.phase is GatePhase.CLAIMED or self._cancelled(), timeout=self._wait
+            )
+        except TimeoutError:
+            return False
+        return True
+
+    async def _settle(self, slot: OpenGate, step: StepState | None) -> None:
+        """Record the decision; a person's update answers once it is written.
+
+        A person's approval of a model step is written with the step's start, which follows
+        at once (one transaction). A tool step's approval names its seq in the execution key,
+        so it is written on its own."""
+        decision = slot.decision
+        assert decision is not None
+        claimed = slot.phase is GatePhase.CLAIMED
+        with_next = (
+            claimed
+            and slot.gate.kind is GateKind.STEP
+            and step is not None
+            and step.kind is StepKind.LLM
+            and decision.action is DecisionAction.APPROVE
+        )
+        try:
+            await self._record_decision(
+                slot.gate, decision, defer=with_next, answering=slot if claimed else None
+            )
+        except (ActivityError, ApplicationError):
+            slot.phase = GatePhase.UNRECORDED
+            raise
+        if claimed and not with_next:  # the deciding update answers before the flow goes on
+            await workflow.wait_condition(lambda: slot.phase is GatePhase.ANSWERED)
+
+    async def _record_decision(
+        self, gate: Gate, decision: Decision, *, defer: bool, answering: OpenGate | None
+    ) -> None:
+        """The decision in the read model and the audit; an edit's text becomes what runs."""
+        step = self._state.step(gate.step_id)
+        edit = self._apply_edit(gate, decision, step) if decision.action is DecisionAction.EDIT else {}
+        person = decision.actor != SYSTEM_ACTOR
+        bound: dict[str, Any] = {}
+        approves = decision.action is not DecisionAction.REJECT
+        if approves and gate.kind is GateKind.STEP and step is not None and step.args_sha256:
+            bound = {"args_sha256": step.args_sha256}  # what runs is exactly this
+        await self._recorder.record(
+            EventAction.GATE_DECIDED,
+            actor=f"user:{decision.actor}" if person else SYSTEM_ACTOR,
+            status=TaskStatus.RUNNING if person else None,
+            close_gate=True,
+            data=decision_data(gate, decision) | bound | via(decision.via_token),
+            defer=defer,
+            answering=answering,
+            **edit,
+        )
+        if bound and step is not None:
+            self.approved_at[step.id] = self._state.seq
+
+    def _apply_edit(self, gate: Gate, decision: Decision, step: StepState | None) -> dict[str, Any]:
+        """What an edit changes, as the fields of its record; the state follows it."""
+        changed = check_edit(gate.kind, decision.changes)
+        if isinstance(changed, ArgsEdit):
+            if step is not None:
+                step.args_sha256 = args_hash(changed.args)
+            return {"step_id": gate.step_id, "args": changed.args}
+        if isinstance(changed, TextEdit):
+            return {"step_id": gate.step_id, changed.field: changed.text}
+        plan = [NewStep(f"s_{workflow.uuid4().hex[:16]}", **s.model_dump()) for s in changed]
+        self._state.steps = states_of(plan)
+        return {"new_plan": plan}
+
+    # --- the `decide` update's side --------------------------------------------------------
+
+    def decidable(self) -> Gate | None:
+        """The gate a decision may still claim."""
+        slot = self.open
+        return slot.gate if slot is not None and slot.phase is GatePhase.OPEN else None
+
+    async def claim(self, decision: Decision) -> None:
+        """Claim the open gate (already validated) and wait until the decision is recorded."""
+        slot = self.open
+        assert slot is not None
+        slot.phase, slot.decision = GatePhase.CLAIMED, decision
+        await workflow.wait_condition(lambda: slot.phase in (GatePhase.RECORDED, GatePhase.UNRECORDED))
+        if slot.phase is GatePhase.UNRECORDED:
+            raise ApplicationError(
+                "the decision could not be recorded; the task has stopped", type=RefusalKind.NOT_OPEN.value
+            )
+        slot.phase = GatePhase.ANSWERED
+
+
+def states_of(plan: list[NewStep]) -> list[StepState]:
+    """The workflow's memory of a plan: ids, kinds, risks, and each tool step's args hash."""
+    return [
+        StepState(
+            s.id, i, s.kind, s.risk, s.tool, args_sha256=args_hash(s.args) if s.args is not None else None
+        )
+        for i, s in enumerate(plan)
+    ]
+
+
+def via(token_name: str | None) -> dict[str, Any]:
+    """An event's `token` field: the API token a person acted through, if any."""
+    return {"token": token_name} if token_name else {}

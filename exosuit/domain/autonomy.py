@@ -38,6 +38,22 @@ class GateKind(StrEnum):
     COST = "cost"  # a step that may cross a budget, whatever the level
 
 
+class DecisionAction(StrEnum):
+    """A decision on a gate."""
+
+    APPROVE = "approve"
+    EDIT = "edit"  # approve with changes: the edited text is what runs
+    REJECT = "reject"
+
+
+class OnReject(StrEnum):
+    """What a rejection asks for."""
+
+    REVISE = "revise"  # back to the model with the reason; a new gate opens
+    SKIP = "skip"  # the step is skipped (step, output and cost gates)
+    STOP = "stop"  # the task ends as rejected
+
+
 class Role(StrEnum):
     MEMBER = "member"
     APPROVER = "approver"
@@ -49,7 +65,6 @@ DEFAULT_GATE_DEADLINE_SECONDS = 24 * 3600.0
 DEFAULT_MAX_ACTIVE_TASKS = 100  # a team's tasks not yet ended (each one a workflow and paid calls)
 DEFAULT_SUBMISSIONS_PER_MINUTE = 30  # one person's new tasks
 DEFAULT_MODEL_WAIT_SECONDS = 24 * 3600.0  # how long a step waits out a model provider's outage
-DEFAULT_MODEL_WAIT_HOURS = DEFAULT_MODEL_WAIT_SECONDS / 3600  # what domain/contracts.py still reads
 DEFAULT_MAX_REVISIONS = 20  # `revise` rejections at one gate before the task stops
 _FOUR_EYES_LEVELS = {AutonomyLevel.MANUAL, AutonomyLevel.SUPERVISED}
 

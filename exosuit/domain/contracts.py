@@ -15,22 +15,20 @@ from typing import Any
 from exosuit.domain.audit import Anchor
 from exosuit.domain.autonomy import (
     DEFAULT_MAX_REVISIONS,
-    DEFAULT_MODEL_WAIT_HOURS,
+    DEFAULT_MODEL_WAIT_SECONDS,
     AutonomyLevel,
+    DecisionAction,
     GateKind,
+    OnReject,
     Risk,
     Role,
 )
-from exosuit.domain.decisions import DecisionAction, OnReject
 from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
+from exosuit.domain.task_state import TaskState
 from exosuit.domain.usage import CallRecord
 
 # Activity names: the workflow calls activities by name so it never imports their I/O.
-RECORD_ACTIVITY = "record_event"
 RECORD_EVENTS_ACTIVITY = "record_events"  # the events one workflow task produces, together
-PLAN_ACTIVITY = "plan_task"
-RUN_STEP_ACTIVITY = "run_step"
-REDRAFT_ACTIVITY = "redraft_step"
 COST_CHECK_ACTIVITY = "check_step_cost"
 # The model's (or a tool's) work, returned to the workflow, which records it: no store writes.
 DRAFT_PLAN_ACTIVITY = "draft_plan"
@@ -65,22 +63,11 @@ class TaskInput:
     max_autonomy: AutonomyLevel
     gate_deadline_seconds: float
     submitted_via: str | None = None
-    model_wait_seconds: float = DEFAULT_MODEL_WAIT_HOURS * 3600  # a provider outage is waited out
+    model_wait_seconds: float = DEFAULT_MODEL_WAIT_SECONDS  # a provider outage is waited out
     max_revisions: int = DEFAULT_MAX_REVISIONS  # `revise` rejections per gate
-    carried: Carried | None = None  # a later run: where the earlier one stopped
+    state: TaskState | None = None  # a later run: where the earlier one stopped
     resumed_by: str | None = None  # a person resumed the task after it failed
     resumed_via: str | None = None  # ... through this API token
-
-
-@dataclass
-class Carried:
-    """The one state value a task's next run starts from (continue-as-new, or a resume)."""
-
-    level: AutonomyLevel
-    steps: list[StepState]
-    events: int  # event keys go on from here
-    head: Anchor | None  # the audit chain goes on from here
-    planned: bool  # the plan was approved; a later run walks the steps not yet done
 
 
 @dataclass
@@ -90,19 +77,6 @@ class TaskOutcome:
     status: TaskStatus
     audit_head: Anchor | None = None
     resume: TaskInput | None = None  # a failed task: how to start it again from its failed step
-
-
-@dataclass
-class StepState:
-    """What the workflow remembers of a step (its texts live in the database)."""
-
-    id: str
-    index: int
-    kind: StepKind
-    risk: Risk
-    tool: str | None = None
-    status: StepStatus = StepStatus.PENDING
-    args_sha256: str | None = None  # a tool step's arguments, as they stand (what approval binds)
 
 
 @dataclass
@@ -203,14 +177,6 @@ class PlanRequest:
     feedback: str | None = None
     validation_error: str | None = None
     fallback: bool = False  # the model gave no valid plan: the rules planner plans
-
-
-@dataclass
-class PlanResult:
-    valid: bool
-    steps: list[StepState] = field(default_factory=list)
-    error: str | None = None
-    head: Anchor | None = None  # the audit chain's head after the planner's event
 
 
 @dataclass

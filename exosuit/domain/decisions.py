@@ -8,34 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from exosuit.domain.autonomy import (
     AutonomyLevel,
+    DecisionAction,
     GateKind,
+    OnReject,
     above_cap,
     can_approve,
     excluded_decider,
     may_decide,
     may_set_autonomy,
 )
+from exosuit.domain.contracts import AutonomyChange, Decision, Gate
 from exosuit.domain.plan import PlanInvalid, PlanStep, validate_steps
 from exosuit.domain.refusals import AboveCap, Finished, Forbidden, FourEyes, Invalid, NotOpen
-
-if TYPE_CHECKING:
-    from exosuit.domain.contracts import AutonomyChange, Decision, Gate
-
-
-class DecisionAction(StrEnum):
-    APPROVE = "approve"
-    EDIT = "edit"  # approve with changes: the edited text is what runs
-    REJECT = "reject"
-
-
-class OnReject(StrEnum):
-    REVISE = "revise"  # back to the model with the reason; a new gate opens
-    SKIP = "skip"  # the step is skipped (step, output and cost gates)
-    STOP = "stop"  # the task ends as rejected
 
 
 class Verdict(StrEnum):

@@ -18,8 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
-from sqlmodel import select as select_model
+from sqlmodel import Session
 
 from exosuit.domain.audit import GENESIS_HASH, Anchor, event_hash, format_at, sign_anchor
 from exosuit.domain.autonomy import excluded_decider
@@ -199,16 +198,6 @@ class EventWriter:
 
         await self.db.write(work)
 
-    async def event(self, task_id: str, key: str) -> AuditEvent | None:
-        """The audit event written under an idempotency key, if any."""
-        async with self.db.session() as session:
-            found = await session.exec(
-                select_model(AuditEvent).where(
-                    col(AuditEvent.task_id) == task_id, col(AuditEvent.idem_key) == key
-                )
-            )
-            return found.first()
-
     def _apply(
         self, conn: Connection, task: _TaskRow, chain: Anchor, ev: TaskEvent, call: CallRecord | None
     ) -> tuple[Anchor, bool]:
@@ -223,26 +212,7 @@ class EventWriter:
         if ev.action is EventAction.TASK_SUBMITTED:  # the chain holds what was submitted
             data |= {"title": task["title"], "instructions": task["instructions"], "team": task["team"]}
         now = utcnow()
-        task.set(waiting_reason=None, waiting_since=None)  # it moved
-        if ev.action is EventAction.TASK_RESUMED:  # live again: the workflow's head anchors it
-            task.set(error=None)
-            conn.execute(_DELETE_ANCHOR, {"task": ev.task_id})
-        if ev.status is not None:
-            task.set(status=ev.status)
-            if ev.status is TaskStatus.COMPLETED:
-                task.set(result=conn.execute(_LAST_OUTPUT, {"task": ev.task_id}).scalar())
-        if ev.error is not None:
-            task.set(error=ev.error)
-        if ev.autonomy is not None:
-            task.set(autonomy=ev.autonomy)
-        if ev.close_gate:
-            task.set(**_gate_columns(None, task["submitted_by"]))
-        if ev.open_gate is not None:
-            task.set(**_gate_columns(ev.open_gate, task["submitted_by"]))
-            if ev.action is EventAction.GATE_OPENED:
-                facts.opened(conn, task.columns, ev.open_gate, now)
-        if ev.action is EventAction.TASK_PLANNED:
-            task.set(planned_by=facts.planner(ev.actor))
+        _update_task(conn, task, ev, now)
         if ev.new_plan is not None:
             data.update(_replace_plan(conn, ev))
         if ev.step_id is not None:
@@ -256,23 +226,22 @@ class EventWriter:
             else:
                 facts.closed(conn, closes, now)
         if call is not None:
-            data.update(_usage(call))
-            if _record_call(conn, ev.task_id, task["team"], call):
-                task.set(
-                    prompt_tokens=task["prompt_tokens"] + call.prompt_tokens,
-                    completion_tokens=task["completion_tokens"] + call.completion_tokens,
-                    cost_usd=task["cost_usd"] + call.cost_usd,
-                )
+            data.update(_charge(conn, task, ev.task_id, call))
         task.set(updated_at=now)
         head = _append(conn, ev, chain, data, now)
         # The outbox: webhook messages and notifications commit with the event or not at all.
         enqueued = outbox.enqueue(conn, task.columns, ev, head, closing)
         if ev.action in _ENDINGS and self._anchor_key is not None:
-            signature = sign_anchor(self._anchor_key, ev.task_id, head)
-            conn.execute(_DELETE_ANCHOR, {"task": ev.task_id})
-            anchor = {"task_id": ev.task_id, "seq": head.seq, "hash": head.hash, "signature": signature}
-            conn.execute(_INSERT_ANCHOR, anchor)
+            self._sign_ending(conn, ev.task_id, head)
         return head, enqueued
+
+    def _sign_ending(self, conn: Connection, task_id: str, head: Anchor) -> None:
+        """A finished task's head, signed: what verification holds its chain against."""
+        assert self._anchor_key is not None
+        signature = sign_anchor(self._anchor_key, task_id, head)
+        conn.execute(_DELETE_ANCHOR, {"task": task_id})
+        anchor = {"task_id": task_id, "seq": head.seq, "hash": head.hash, "signature": signature}
+        conn.execute(_INSERT_ANCHOR, anchor)
 
     async def meter(self, task_id: str, call: CallRecord) -> None:
         """A model call's usage, stored as soon as it is known (once per key)."""
@@ -356,6 +325,41 @@ def _update_step(conn: Connection, ev: TaskEvent) -> dict[str, Any]:
     if values:
         conn.execute(_UPDATE_STEP, {"step": ev.step_id, **values})
     return data
+
+
+def _update_task(conn: Connection, task: _TaskRow, ev: TaskEvent, now: datetime) -> None:
+    """The task's own columns after the event (the caller writes them)."""
+    task.set(waiting_reason=None, waiting_since=None)  # it moved
+    if ev.action is EventAction.TASK_RESUMED:  # live again: the workflow's head anchors it
+        task.set(error=None)
+        conn.execute(_DELETE_ANCHOR, {"task": ev.task_id})
+    if ev.status is not None:
+        task.set(status=ev.status)
+        if ev.status is TaskStatus.COMPLETED:
+            task.set(result=conn.execute(_LAST_OUTPUT, {"task": ev.task_id}).scalar())
+    if ev.error is not None:
+        task.set(error=ev.error)
+    if ev.autonomy is not None:
+        task.set(autonomy=ev.autonomy)
+    if ev.close_gate:
+        task.set(**_gate_columns(None, task["submitted_by"]))
+    if ev.open_gate is not None:
+        task.set(**_gate_columns(ev.open_gate, task["submitted_by"]))
+        if ev.action is EventAction.GATE_OPENED:
+            facts.opened(conn, task.columns, ev.open_gate, now)
+    if ev.action is EventAction.TASK_PLANNED:
+        task.set(planned_by=facts.planner(ev.actor))
+
+
+def _charge(conn: Connection, task: _TaskRow, task_id: str, call: CallRecord) -> dict[str, Any]:
+    """A model call's usage on the task (once per call), and the event's usage fields."""
+    if _record_call(conn, task_id, task["team"], call):
+        task.set(
+            prompt_tokens=task["prompt_tokens"] + call.prompt_tokens,
+            completion_tokens=task["completion_tokens"] + call.completion_tokens,
+            cost_usd=task["cost_usd"] + call.cost_usd,
+        )
+    return _usage(call)
 
 
 def _usage(call: CallRecord) -> dict[str, Any]:

@@ -1,14 +1,16 @@
-"""Determinism: workflow histories recorded by the suite replay against today's code.
+"""Determinism: workflow histories recorded by each release replay against today's code.
 
-`tests/histories/` holds histories recorded by earlier versions; a change to TaskWorkflow
-that would break running workflows fails here. Record new ones with
-`EXOSUIT_RECORD_HISTORIES=1 .venv/bin/pytest tests/system/test_replay.py -k record`.
+`tests/histories/` holds one history per release (`<version>-rich-manual-task.json`); a
+change to TaskWorkflow that would break a workflow started by any of them fails here.
+Record this version's with `EXOSUIT_RECORD_HISTORIES=1 .venv/bin/pytest -p no:xdist
+tests/system/test_replay.py -k record` (docs/workflow-versioning.md says when).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -24,8 +26,8 @@ from tests.support.paths import HISTORIES
 from tests.support.system import System, running_system
 from workflows.task import TaskWorkflow
 
-RECORDING = "rich_manual_task_records_with_next.json"  # what this version of the workflow records
-# The recorded plan ends with a tool step, so the history holds a tool call ("tool-calls").
+RECORDING = f"{version('exosuit')}-rich-manual-task.json"  # this release's history
+# The recorded plan ends with a tool step, so the history holds a tool call.
 RECORDED_PLAN = [
     *DEFAULT_PLAN,
     {"title": "Save", "instructions": "{previous result}", "kind": "tool", "tool": "write_file"}
@@ -93,7 +95,7 @@ async def test_record_a_history_unsealed(
     (HISTORIES / RECORDING).write_text(history.to_json())
 
 
-async def test_committed_histories_still_replay() -> None:
+async def test_every_releases_history_still_replays() -> None:
     files = sorted(HISTORIES.glob("*.json"))
     assert files, "no recorded histories in tests/histories"
     replayer = Replayer(workflows=[TaskWorkflow])

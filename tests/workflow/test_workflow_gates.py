@@ -19,13 +19,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from exosuit.domain.autonomy import AutonomyLevel, GateKind, Risk, Role
+from exosuit.domain.autonomy import AutonomyLevel, DecisionAction, GateKind, OnReject, Risk, Role
 from exosuit.domain.contracts import (
     ANSWER_STEP_ACTIVITY,
     COST_CHECK_ACTIVITY,
     DRAFT_INSTRUCTIONS_ACTIVITY,
     DRAFT_PLAN_ACTIVITY,
-    RECORD_ACTIVITY,
     RECORD_EVENTS_ACTIVITY,
     Answer,
     AutonomyChange,
@@ -36,15 +35,15 @@ from exosuit.domain.contracts import (
     NewStep,
     PlanDraft,
     PlanRequest,
+    Recorded,
     StepRequest,
-    StepState,
     TaskEvent,
     TaskInput,
     TaskOutcome,
 )
-from exosuit.domain.decisions import DecisionAction, OnReject
 from exosuit.domain.refusals import RefusalKind
 from exosuit.domain.task import EventAction, StepKind
+from exosuit.domain.task_state import StepState
 from workflows.task import TaskWorkflow
 
 DAY = 24 * 3600.0
@@ -61,17 +60,14 @@ class Script:
     events: list[TaskEvent] = field(default_factory=list)
     calls: list[tuple[str, str | None]] = field(default_factory=list)  # (activity, feedback)
 
-    @activity.defn(name=RECORD_ACTIVITY)
-    async def record(self, event: TaskEvent) -> None:
+    @activity.defn(name=RECORD_EVENTS_ACTIVITY)
+    async def record_all(self, events: list[TaskEvent]) -> Recorded:
         # Idempotent by key, like the real event writer: a local activity may run again
         # when its workflow task is retried.
-        if all(e.key != event.key for e in self.events):
-            self.events.append(event)
-
-    @activity.defn(name=RECORD_EVENTS_ACTIVITY)
-    async def record_all(self, events: list[TaskEvent]) -> None:
         for event in events:
-            await self.record(event)
+            if all(e.key != event.key for e in self.events):
+                self.events.append(event)
+        return Recorded(len(self.events), f"{len(self.events):064x}", budgeted=True)
 
     @activity.defn(name=DRAFT_PLAN_ACTIVITY)
     async def plan(self, request: PlanRequest) -> PlanDraft:
@@ -172,7 +168,6 @@ async def start(time_env: WorkflowEnvironment) -> AsyncIterator[Start]:
             task_queue=queue,
             workflows=[TaskWorkflow],
             activities=[
-                script.record,
                 script.record_all,
                 script.plan,
                 script.run_step,

@@ -12,8 +12,7 @@ from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
-from exosuit.domain.autonomy import AutonomyLevel, GateKind
-from exosuit.domain.decisions import DecisionAction, OnReject
+from exosuit.domain.autonomy import AutonomyLevel, DecisionAction, GateKind, OnReject
 from exosuit.domain.refusals import Refused, Throttled
 from exosuit.domain.tools import ToolSpec
 from exosuit.storage.tasks import TaskView

@@ -1,0 +1,186 @@
+"""Walking one step: its cost gate, its step gate, running it, its output gate.
+
+A model step's answer comes back to the workflow and is recorded from here. A tool step
+runs once under its execution key (the attempt recorded before, the result after); if a
+crash left its result unknown, a person decides at the step's gate whether to send it
+again (same key) or not.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from exosuit.domain.autonomy import GateKind
+    from exosuit.domain.contracts import (
+        ANSWER_STEP_ACTIVITY,
+        CALL_TOOL_ACTIVITY,
+        COST_CHECK_ACTIVITY,
+        DRAFT_INSTRUCTIONS_ACTIVITY,
+        Answer,
+        CostCheck,
+        StepRequest,
+        TaskInput,
+        ToolCall,
+    )
+    from exosuit.domain.decisions import Verdict
+    from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
+    from exosuit.domain.task_state import StepState, TaskState
+    from exosuit.domain.tools import args_hash, execution_key
+    from workflows.gates import GO, GateKeeper, Ruling
+    from workflows.policies import STORE_WRITE, model_call, tool_call
+    from workflows.recorder import Recorder
+
+Outcome = tuple[TaskStatus, str | None]  # how the task ends, and the reason when there is one
+ENDING = {Verdict.STOP: TaskStatus.REJECTED, Verdict.CANCELLED: TaskStatus.CANCELLED}
+
+
+class StepWalker:
+    def __init__(self, task: TaskInput, state: TaskState, recorder: Recorder, gates: GateKeeper) -> None:
+        self._task = task
+        self._state = state
+        self._recorder = recorder
+        self._gates = gates
+        self._wait = timedelta(seconds=task.model_wait_seconds)
+
+    async def walk(self, step: StepState) -> Outcome | None:
+        """Cost gate, step gate, run, output gate; an outcome if the task ends here."""
+        ruling = await self._cost_gate(step)
+        if ruling.go:
+            ruling = await self._gates.until_approved(GateKind.STEP, step, partial(self._redraft, step))
+        if ruling.go:
+            not_sent = await self._run(step, None)  # a tool call a person chose not to send again
+            redo = partial(self._run, step)
+            ruling = not_sent or await self._gates.until_approved(GateKind.OUTPUT, step, redo)
+        if not ruling.go:
+            return await self._leave(step, ruling)
+        step.status = StepStatus.COMPLETED
+        await self._recorder.record(
+            EventAction.STEP_COMPLETED, step_id=step.id, step_status=StepStatus.COMPLETED, defer=True
+        )
+        return None
+
+    async def _cost_gate(self, step: StepState) -> Ruling:
+        """A model step that may cross a budget waits for a person, whatever the level.
+        Without a budget (as the last record saw it) there is nothing to check."""
+        if step.kind is not StepKind.LLM or not self._state.budgeted:
+            return GO
+        await self._recorder.flush()  # the check reads what was spent
+        check = await workflow.execute_local_activity(
+            COST_CHECK_ACTIVITY,
+            StepRequest(self._task.task_id, step.id, self._recorder.next_key()),
+            result_type=CostCheck,
+            **STORE_WRITE,
+        )
+        if check.crosses is None:
+            return GO
+        return await self._gates.ruling(GateKind.COST, step, check.crosses)
+
+    async def _leave(self, step: StepState, ruling: Ruling) -> Outcome | None:
+        """Skip the step (the task goes on), or end the task."""
+        if ruling.verdict is not Verdict.SKIP:
+            return ENDING[ruling.verdict], ruling.reason
+        step.status = StepStatus.SKIPPED
+        await self._recorder.record(EventAction.STEP_SKIPPED, step_id=step.id, step_status=StepStatus.SKIPPED)
+        return None
+
+    async def _redraft(self, step: StepState, reason: str | None) -> None:
+        """A `revise` at the step gate: the model redrafts the instructions (or a tool's args)."""
+        answer = await self._answer(DRAFT_INSTRUCTIONS_ACTIVITY, step, reason)
+        await self._recorder.record(
+            EventAction.STEP_REDRAFTED,
+            actor=answer.actor,
+            data=answer.data,
+            step_id=step.id,
+            step_status=StepStatus.PENDING,
+            instructions=answer.text,
+            args=answer.args,
+            call=answer.call,
+        )
+        if answer.args is not None:
+            step.args_sha256 = args_hash(answer.args)
+
+    async def _run(self, step: StepState, feedback: str | None) -> Ruling | None:
+        """Run the step (again, with the reviewer's feedback); a ruling if a tool step's
+        unknown result was not approved for sending again."""
+        await self._recorder.record(
+            EventAction.STEP_STARTED,
+            status=TaskStatus.RUNNING,
+            step_id=step.id,
+            step_status=StepStatus.RUNNING,
+        )
+        if step.kind is StepKind.TOOL:
+            return await self._call_tool(step)
+        answer = await self._answer(ANSWER_STEP_ACTIVITY, step, feedback)
+        await self._recorder.record(
+            EventAction.STEP_FINISHED,
+            actor=answer.actor,
+            data=answer.data,
+            step_id=step.id,
+            output=answer.text,
+            call=answer.call,
+            defer=True,  # with what comes next: an output gate, or step.completed and on
+        )
+        return None
+
+    async def _answer(self, activity: str, step: StepState, feedback: str | None) -> Answer:
+        await self._recorder.flush()
+        request = StepRequest(self._task.task_id, step.id, self._recorder.next_key(), feedback)
+        answer: Answer = await workflow.execute_activity(
+            activity, request, result_type=Answer, **model_call(self._wait)
+        )
+        return answer
+
+    # --- tool steps ------------------------------------------------------------------------
+
+    async def _call_tool(self, step: StepState) -> Ruling | None:
+        """Send the tool call under its key until its result is known (None), or a person
+        decides not to send it again (their ruling)."""
+        key = self._key(step)
+        attempt: dict[str, Any] = {"tool": step.tool, "key": key, "args_sha256": step.args_sha256}
+        resend = False
+        while True:
+            answer = await self._send(step, attempt, resend)
+            if not answer.unknown:
+                await self._recorder.record(
+                    EventAction.STEP_FINISHED,
+                    actor=answer.actor,
+                    data=answer.data,
+                    step_id=step.id,
+                    output=answer.text,
+                )
+                return None
+            await self._recorder.record(EventAction.TOOL_UNKNOWN, step_id=step.id, data=answer.data)
+            ruling = await self._gates.ruling(GateKind.STEP, step, _unknown_result(step, attempt["key"]))
+            if not ruling.go:
+                return ruling
+            resend = step.args_sha256 == attempt["args_sha256"]
+            if not resend:  # edited at that gate: other arguments, a new execution and key
+                attempt |= {"key": self._key(step), "args_sha256": step.args_sha256}
+
+    def _key(self, step: StepState) -> str:
+        """The execution key: the task, the step and the seq of the approval it runs under."""
+        seq = self._gates.approved_at.get(step.id) or self._state.seq
+        return execution_key(self._task.task_id, step.id, seq)
+
+    async def _send(self, step: StepState, attempt: dict[str, Any], resend: bool) -> Answer:
+        await self._recorder.record(
+            EventAction.TOOL_CALLED, step_id=step.id, data=attempt | ({"resend": True} if resend else {})
+        )
+        call = ToolCall(self._task.task_id, step.id, attempt["key"], step.args_sha256, resend)
+        answer: Answer = await workflow.execute_activity(
+            CALL_TOOL_ACTIVITY, call, result_type=Answer, **tool_call(self._wait)
+        )
+        return answer
+
+
+def _unknown_result(step: StepState, key: str) -> str:
+    return (
+        f"sent, result unknown: the worker stopped after sending {step.tool} (key {key}) and "
+        "before recording its result. Check the other side; approve to send it again with "
+        "the same key, or reject to skip or stop"
+    )
