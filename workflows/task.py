@@ -122,7 +122,9 @@ class TaskWorkflow:
             await self._record(
                 EventAction.TASK_SUBMITTED,
                 actor=f"user:{task.submitted_by}",
-                data=_via(task.submitted_via) | {"team": task.team, "autonomy": task.autonomy},
+                data=_via(task.submitted_via)
+                | {"team": task.team, "autonomy": task.autonomy}
+                | ({"solo": True} if task.solo else {}),
                 defer=self._with_next,  # with task.planning, which follows at once
             )
         resumable = True
@@ -424,10 +426,11 @@ class TaskWorkflow:
             step_id=step.id if step else None,
             opened_at=now,
             deadline=now + wait,
-            four_eyes=four_eyes_required(self._level, risk),
+            four_eyes=four_eyes_required(self._level, risk, solo=self._task.solo),
             risk=risk,
             reason=why,
         )
+        waived = self._task.solo and four_eyes_required(self._level, risk)  # said in the audit
         # Decidable from here on: the read model may show the gate before this record returns.
         slot = self._open = OpenGate(gate)
         await self._record(
@@ -437,6 +440,7 @@ class TaskWorkflow:
             step_id=gate.step_id,
             step_status=_STEP_WAITS.get(kind),
             data={"gate_id": gate.id, "kind": gate.kind, "four_eyes": gate.four_eyes}
+            | ({"four_eyes_waived": "solo"} if waived else {})
             | ({"reason": why} if why else {}),
         )
 

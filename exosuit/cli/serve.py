@@ -110,7 +110,12 @@ async def first_start(directory: Directory, data_dir: Path) -> list[str]:
         with os.fdopen(descriptor, "w") as out:
             out.write("\n".join(line.strip() for line in secret) + "\n")
         lines.append(f"  How to sign in (not printed: this is not a terminal): {path.resolve()}")
-    return [*lines, "  Add people with `exosuit user add EMAIL --team TEAM --role approver`."]
+    return [
+        *lines,
+        f"  You are the only approver of {ADMIN_TEAM!r}: your tasks there run solo (you decide their",
+        "  gates; the audit says so). Four-eyes starts with a second approver:",
+        f"  `exosuit user add EMAIL --team {ADMIN_TEAM} --role approver --password PW`.",
+    ]
 
 
 async def _checkpoints(settings: Settings, db: Database) -> None:
@@ -145,7 +150,9 @@ async def run_dev(settings: Settings, port: int) -> None:
     temporal: TemporalSupervisor | None = None
     model: EmbeddedModel | None = None
     worker: WorkerProcess | None = None
-    decided: dict[str, Any] = {}  # settings worked out here, which the worker process gets too
+    # Settings worked out here, which the worker process gets too: the port, so that links
+    # in notifications name the one this app serves on (without EXOSUIT_PUBLIC_URL).
+    decided: dict[str, Any] = {"port": port}
     try:
         address = settings.temporal_address
         if not address:

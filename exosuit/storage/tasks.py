@@ -280,7 +280,9 @@ class Tasks:
         return [TaskView(t, by_task[t.id]) for t in tasks]
 
 
-def workflow_input(task: Task, team: Team, *, submitted_via: str | None = None) -> TaskInput:
+def workflow_input(
+    task: Task, team: Team, *, submitted_via: str | None = None, solo: bool = False
+) -> TaskInput:
     """What a task's workflow starts with: the task, and its team's policy as it is now."""
     return TaskInput(
         task_id=task.id,
@@ -292,6 +294,7 @@ def workflow_input(task: Task, team: Team, *, submitted_via: str | None = None) 
         submitted_via=submitted_via,
         model_wait_seconds=team.model_wait_hours * 3600,
         max_revisions=team.max_revisions,
+        solo=solo,
     )
 
 

@@ -15,6 +15,7 @@ from exosuit.settings import Settings
 from exosuit.storage.identity import Principal
 from exosuit.storage.tables import AuditEvent, Step
 from exosuit.storage.tasks import TaskView
+from web.actions import verify_audit
 from web.deps import Services
 from web.pages.common import Visitor, when
 from web.tool_edits import ToolView, tool_view
@@ -115,6 +116,10 @@ def _summary(event: AuditEvent) -> str:
         if data.get("args_sha256"):
             text += f"; approved args sha256 {str(data['args_sha256'])[:12]}…"
         return text
+    if event.action == EventAction.TASK_SUBMITTED and data.get("solo"):
+        return "solo: the submitter is the team's only approver and decides its gates (no four-eyes)"
+    if event.action == EventAction.GATE_OPENED and data.get("four_eyes_waived"):
+        return "four-eyes waived: solo task (the team has no second approver)"
     if event.action == EventAction.TOOL_CALLED:
         again = ", sent again by a person's approval" if data.get("resend") else ""
         return f"calling {data.get('tool')} with key {data.get('key')}{again}"
@@ -205,6 +210,7 @@ async def task_context(services: Services, visitor: Visitor, view: TaskView) -> 
         f"namespaces/{services.settings.temporal_namespace}/workflows/{workflow_id_for(view.task.id)}"
     )
     events = await services.audit.events(view.task.id)
+    finished = not TaskStatus(view.task.status).active
     return decision_context(visitor, view, services.settings) | {
         "waiting": waiting_for(view),
         "timeline": timeline(events),
@@ -214,4 +220,6 @@ async def task_context(services: Services, visitor: Visitor, view: TaskView) -> 
         "version": live_version(view),
         "temporal_link": f"{ui}/{workflow_path}" if ui else None,
         "may_resume": may_resume(visitor.principal.role_in(view.task.team)),
+        # Once the task has finished its chain no longer grows: the page says whether it holds.
+        "audit_check": await verify_audit(services, view) if finished else None,
     }
