@@ -9,7 +9,7 @@ MODEL_STAMP := $(VENV)/.embedded-model
 # The embedded model is needed only when no endpoint is configured (and by the tests).
 RUN_MODEL := $(if $(or $(EXOSUIT_LLM_BASE_URL),$(OPENAI_BASE_URL)),,embedded-model)
 
-.PHONY: setup bytecode run test lint test-tools embedded-model bench clean
+.PHONY: setup bytecode run test lint test-tools embedded-model bench clean vendor
 
 setup: $(STAMP) $(RUN_MODEL) bytecode
 
@@ -19,15 +19,22 @@ setup: $(STAMP) $(RUN_MODEL) bytecode
 bytecode: $(STAMP)
 	$(BIN)/python -m compileall -q exosuit workflows activities web
 
-$(STAMP): pyproject.toml package.json package-lock.json
+$(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The front-end files are committed (web/static/vendor/README.md): this refreshes them from
+# the npm registry after a version in package.json changes.
+vendor: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
-	mkdir -p web/static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx-ext-sse/dist/sse.min.js web/static/vendor/
 	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css web/static/vendor/
-	touch $(STAMP)
+	cp node_modules/htmx.org/LICENSE web/static/vendor/htmx.LICENSE.txt
+	cp node_modules/htmx-ext-sse/LICENSE web/static/vendor/htmx-ext-sse.LICENSE.txt
+	cp node_modules/swagger-ui-dist/LICENSE web/static/vendor/swagger-ui.LICENSE.txt
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js.LICENSE.txt web/static/vendor/
 
 # SmolLM2-135M-Instruct: llama-cpp-python builds from source (about 7 minutes on 2 cores,
 # once per machine: pip caches the wheel); GGML_NATIVE=OFF avoids CPU instructions some
