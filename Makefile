@@ -60,10 +60,12 @@ run: setup
 	$(BIN)/exosuit dev
 
 # Debian tools the suite uses: docker-compose validates docker-compose.yml,
-# Chromium runs the browser tests (driven by Playwright, never downloading a browser).
+# Chromium runs the browser tests (driven by Playwright, never downloading a browser),
+# promtool (from the prometheus package) checks deploy/prometheus's alert rules.
 test-tools:
-	@{ command -v docker-compose >/dev/null && test -x /usr/bin/chromium; } || { \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-compose chromium; }
+	@{ command -v docker-compose >/dev/null && test -x /usr/bin/chromium && command -v promtool >/dev/null; } || { \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-compose chromium \
+	  && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
 
 # Two workers (`-n 2`), each with its own Temporal dev server, model server, SQLite file
 # and PostgreSQL schema: most of the suite waits on real processes, timers and outages, so
