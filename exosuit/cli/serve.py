@@ -184,6 +184,7 @@ async def run_dev(settings: Settings, port: int) -> None:
                 port=port,
                 log_level="warning",
                 log_config=None,  # uvicorn's loggers go through ours (exosuit/observability/logs.py)
+                access_log=False,  # the app writes its own, as JSON with route and duration
                 timeout_graceful_shutdown=3,
             )
         )
@@ -243,7 +244,12 @@ async def run_web(settings: Settings, port: int) -> None:
         client = await _connect_when_up(settings, within=None)
         app = create_app(Services.build(settings, db, client))
         config = uvicorn.Config(
-            app, host=settings.host, port=port, log_config=None, timeout_graceful_shutdown=3
+            app,
+            host=settings.host,
+            port=port,
+            log_config=None,
+            access_log=False,  # the app writes its own (web/access_log.py)
+            timeout_graceful_shutdown=3,
         )
         server = _Server(config)
         _stop_on_signals(server)
@@ -272,7 +278,8 @@ async def run_worker(settings: Settings) -> None:
         async with worker:
             checkpoints = asyncio.create_task(_checkpoints(settings, db))
             reconciling = asyncio.create_task(reconcile_forever(settings, db, client))
-            print(f"worker polling {settings.task_queue!r} on {settings.temporal_address}", flush=True)
+            # A log line like every other (worker.log is JSON from its first line); its words
+            # are what a supervisor or a test waits for.
             log.info("worker started: polling %r on %s", settings.task_queue, settings.temporal_address)
             await stop.wait()
             log.info(

@@ -6,10 +6,12 @@ model answers (a scripted one, as `EXOSUIT_LLM_BASE_URL` would point at any endp
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
@@ -88,3 +90,19 @@ async def test_a_newcomer_follows_the_tour_from_first_start_to_a_completed_verif
     await expect(page.locator("#live .state .status")).to_have_text("completed")
     await expect(page.get_by_role("status")).to_contain_text("Audit verified")
     await expect(page.locator(".timeline")).to_contain_text("solo")
+    await logs_are_json(dev)
+
+
+async def logs_are_json(dev: Dev) -> None:
+    """`exosuit dev` writes JSON access lines; worker.log is JSON from its first line."""
+    async with httpx.AsyncClient(base_url=dev.base_url) as http:
+        assert (await http.get("/login", headers={"X-Request-ID": "tour-1"})).status_code == 200
+    await dev.stop()
+    logged = [json.loads(line) for line in dev.log().splitlines()]
+    login = next(entry for entry in logged if entry.get("request_id") == "tour-1")
+    assert login["logger"] == "exosuit.access" and login["level"] == "INFO"
+    assert (login["method"], login["route"], login["status"]) == ("GET", "/login", 200)
+    assert login["duration_seconds"] >= 0
+    worker_log = (dev.data_dir / "worker.log").read_text().splitlines()
+    assert worker_log and all(json.loads(line)["level"] for line in worker_log)
+    assert any("worker started" in json.loads(line)["message"] for line in worker_log)
