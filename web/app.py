@@ -71,6 +71,7 @@ def create_app(services: Services) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with mcp.running():
             yield
+        await services.metrics.close()
 
     app = FastAPI(
         title="Exosuit",

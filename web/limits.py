@@ -1,9 +1,10 @@
 """Request limits: sign-in attempts, submissions, event streams, and admission: the
 requests a process serves at once (429 with Retry-After).
 
-Counted in this process's memory with the `limits` library's moving windows; with several
-web processes behind a balancer each counts its own share (the concurrent-task limit is
-counted in the database, so it holds across processes).
+Counted with the `limits` library's moving windows: in this process's memory, or, with
+EXOSUIT_LIMITS_STORAGE_URL (redis://…), in storage every web replica shares, so that a
+limit holds however many replicas serve. The concurrent-task limit is counted in the
+database; event streams and admission are per process by nature (what it holds open).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from limits import RateLimitItem, RateLimitItemPerMinute, parse
-from limits.aio.storage import MemoryStorage
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from exosuit.settings import Settings
@@ -35,9 +37,18 @@ class Throttled(Exception):
         self.message, self.retry_after = message, max(1, retry_after)
 
 
+def window_storage(url: str | None) -> Storage:
+    """Where the windows count: the URL's storage (its asyncio flavour), else this process."""
+    if not url:
+        return MemoryStorage()
+    storage = storage_from_string(url if url.startswith("async+") else f"async+{url}")
+    assert isinstance(storage, Storage), url
+    return storage
+
+
 class Limits:
     def __init__(self, settings: Settings) -> None:
-        self._window = MovingWindowRateLimiter(MemoryStorage())
+        self._window = MovingWindowRateLimiter(window_storage(settings.limits_storage_url))
         self._per_account = parse(settings.login_limit_per_account)
         self._per_address = parse(settings.login_limit_per_address)
         self._streams_per_user = settings.event_streams_per_user

@@ -1,5 +1,6 @@
-"""`GET /metrics` (Prometheus text): the read model counted at each scrape, and this process's
-decisions. The worker's own and the Temporal SDK's metrics are on EXOSUIT_WORKER_METRICS_PORT.
+"""`GET /metrics` (Prometheus text): the read model counted at each scrape (by one replica
+at a time), and this process's decisions and requests. The worker's own and the Temporal
+SDK's metrics are on EXOSUIT_WORKER_METRICS_PORT.
 
 Each app has a registry of its own (tests run many apps in one process).
 """
@@ -13,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from exosuit.storage.leases import ReporterLease
 from exosuit.storage.reports import Reports
 
 WAIT_BUCKETS = (1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 48 * 3600, float("inf"))
@@ -41,8 +43,10 @@ class _UsageTotals(Collector):
 
 
 class Metrics:
-    def __init__(self, reports: Reports) -> None:
-        self._reports = reports
+    def __init__(self, reports: Reports, lease: ReporterLease | None = None) -> None:
+        """`lease`: the database-wide series (tasks, gates, deliveries, usage) come from the one
+        replica that holds it (exosuit/storage/leases.py); None: from this process alone."""
+        self._reports, self._lease = reports, lease
         self.registry = registry = CollectorRegistry()
         decisions = "Decisions made through this process, by action and outcome."
         self.decisions = Counter("exosuit_decisions", decisions, ["action", "outcome"], registry=registry)
@@ -71,6 +75,8 @@ class Metrics:
         self._deliveries = Gauge(
             "exosuit_webhook_deliveries", deliveries, ["status", "team"], registry=registry
         )
+        reporter = "1 on the one web process that reports the database-wide series, else 0."
+        self._reporter = Gauge("exosuit_read_model_reporter", reporter, registry=registry)
         self._usage = _UsageTotals()
         registry.register(self._usage)
 
@@ -78,10 +84,23 @@ class Metrics:
         self.http_requests.labels(method, route, str(status)).observe(seconds)
 
     async def scrape(self) -> tuple[bytes, str]:
-        """The text exposition, with the read model counted now."""
-        snapshot = await self._reports.snapshot()
+        """The text exposition, with the read model counted now (by the reporting replica)."""
         for gauge in (self._open_gates, self._tasks, self._deliveries):
             gauge.clear()  # a team or a kind with nothing left is not reported at its last value
+        self._usage.rows = []
+        reporting = self._lease is None or await self._lease.held()
+        self._reporter.set(1 if reporting else 0)
+        if reporting:
+            await self._count_read_model()
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    async def close(self) -> None:
+        """Let another replica report the read model from now on."""
+        if self._lease is not None:
+            await self._lease.release()
+
+    async def _count_read_model(self) -> None:
+        snapshot = await self._reports.snapshot()
         for kind, team, count in snapshot.open_gates:
             self._open_gates.labels(kind, team).set(count)
         for status, team, count in snapshot.tasks:
@@ -100,4 +119,3 @@ class Metrics:
             )
             for row in snapshot.usage
         ]
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
