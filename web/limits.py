@@ -9,12 +9,13 @@ database; event streams and admission are per process by nature (what it holds o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
 
 from limits import RateLimitItem, RateLimitItemPerMinute, parse
@@ -46,6 +47,21 @@ def window_storage(url: str | None) -> Storage:
     return storage
 
 
+class LimitsDown(Exception):
+    """The shared storage the limits count in did not answer (503: the limited call waits)."""
+
+
+@contextlib.asynccontextmanager
+async def _counting() -> AsyncIterator[None]:
+    """Any failure of the window's storage (Redis down, cut off) is an outage, not a bug."""
+    try:
+        yield
+    except Throttled:
+        raise
+    except Exception as error:
+        raise LimitsDown(f"{type(error).__name__}: {error}") from error
+
+
 class Limits:
     def __init__(self, settings: Settings) -> None:
         self._window = MovingWindowRateLimiter(window_storage(settings.limits_storage_url))
@@ -60,13 +76,16 @@ class Limits:
             self._per_address, ("login-address", address), "Too many sign-in attempts from here"
         )
         account = ("login-account", email.strip().lower())
-        if not await self._window.test(self._per_account, *account):
+        async with _counting():
+            allowed = await self._window.test(self._per_account, *account)
+        if not allowed:
             raise Throttled(
                 "Too many failed sign-ins for this account", await self._wait(self._per_account, account)
             )
 
     async def sign_in_failed(self, email: str) -> None:
-        await self._window.hit(self._per_account, "login-account", email.strip().lower())
+        async with _counting():
+            await self._window.hit(self._per_account, "login-account", email.strip().lower())
 
     async def submission(self, email: str, per_minute: int) -> None:
         """One new task by this person, within their team's rate."""
@@ -82,11 +101,14 @@ class Limits:
         self._streams[email] -= 1
 
     async def _spend(self, item: RateLimitItem, key: tuple[str, ...], message: str) -> None:
-        if not await self._window.hit(item, *key):
+        async with _counting():
+            allowed = await self._window.hit(item, *key)
+        if not allowed:
             raise Throttled(message, await self._wait(item, key))
 
     async def _wait(self, item: RateLimitItem, key: tuple[str, ...]) -> int:
-        stats = await self._window.get_window_stats(item, *key)
+        async with _counting():
+            stats = await self._window.get_window_stats(item, *key)
         return math.ceil(stats.reset_time - time.time())
 
 
