@@ -21,11 +21,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from exosuit.domain.autonomy import AutonomyLevel, Role
 from exosuit.processes import free_port
+from exosuit.settings import Settings
 from exosuit.storage.db import Database
 from exosuit.storage.identity import Directory
 from tests.conftest import POSTGRES_URL
 from tests.support.cli import EXOSUIT
 from tests.support.model_server import ModelServer, ScriptedModel
+from web.limits import Limits, LimitsDown
 
 pytestmark = pytest.mark.postgres
 REDIS_URL = "redis://127.0.0.1:6379"
@@ -198,3 +200,10 @@ async def test_alembic_itself_reads_the_migrations_and_the_configured_database(t
     out, _ = await process.communicate()
     assert process.returncode == 0, out.decode()
     assert f"-> {MIGRATIONS:04d} (head)" in out.decode()
+
+
+async def test_shared_limit_storage_that_does_not_answer_is_an_outage_not_a_crash() -> None:
+    closed = f"redis://127.0.0.1:{free_port()}"  # nothing listens there
+    limits = Limits(Settings(limits_storage_url=closed))
+    with pytest.raises(LimitsDown):
+        await limits.submission("someone@example.com", per_minute=3)
