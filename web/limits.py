@@ -56,8 +56,6 @@ async def _counting() -> AsyncIterator[None]:
     """Any failure of the window's storage (Redis down, cut off) is an outage, not a bug."""
     try:
         yield
-    except Throttled:
-        raise
     except Exception as error:
         raise LimitsDown(f"{type(error).__name__}: {error}") from error
 

@@ -231,9 +231,9 @@ def migrate(url: str) -> list[str]:
     from exosuit.storage import schema
 
     _ensure_sqlite_folder(url)
-    config = alembic_config(url)
     if schema.at_head(url):  # the usual start: no lock taken, nothing written
         return []
+    config = alembic_config(url)
     command.upgrade(config, "head")
     applied: list[str] = config.attributes["applied"]
     return applied

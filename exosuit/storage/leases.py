@@ -9,6 +9,7 @@ replica scraped takes it. SQLite is one machine's database: its one process repo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -28,26 +29,30 @@ class ReporterLease:
         self._db = db
         self._connection: AsyncConnection | None = None
         self._held = False
+        self._one_at_a_time = asyncio.Lock()
 
     async def held(self) -> bool:
         """Whether this process reports now: takes the lease if it is free."""
         if self._db.engine.dialect.name != "postgresql":
             return True
-        try:
-            if self._connection is None:
-                self._connection = await self._db.engine.connect()
-            if self._held:  # still ours while its session lives
-                await self._connection.execute(text("SELECT 1"))
-            else:
-                self._held = bool(
-                    (await self._connection.execute(_TRY, {"lock_class": REPORTER_LOCK_CLASS})).scalar()
-                )
-                if self._held:
-                    log.info("this process now reports the database-wide metrics")
-            await self._connection.commit()  # the session lock outlives the transaction
-        except DatabaseDown:
-            await self.release()
-        return self._held
+        async with self._one_at_a_time:  # two scrapes at once share the one connection
+            try:
+                await self._renew()
+            except DatabaseDown:
+                await self.release()
+            return self._held
+
+    async def _renew(self) -> None:
+        if self._connection is None:
+            self._connection = await self._db.engine.connect()
+        if self._held:  # still ours while its session lives: a broken one raises here
+            await self._connection.execute(text("SELECT 1"))
+        else:
+            taken = await self._connection.execute(_TRY, {"lock_class": REPORTER_LOCK_CLASS})
+            self._held = bool(taken.scalar())
+            if self._held:
+                log.info("this process now reports the database-wide metrics")
+        await self._connection.commit()  # the session's lock outlives the transaction
 
     async def release(self) -> None:
         """Give the lease up (closing the connection ends the session, and frees the lock)."""

@@ -74,29 +74,43 @@ class Replicas:
     def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
         self.tmp_path, self.env = tmp_path, env
         self.processes: list[asyncio.subprocess.Process] = []
-        self.web: list[str] = []
+        self.web: dict[str, asyncio.subprocess.Process] = {}
         self.worker_metrics: list[str] = []
+        self._draining: list[asyncio.Task[None]] = []
 
     async def start_web(self) -> None:
         port = free_port()
-        await self._spawn(f"web-{port}", "web", "--port", str(port))
-        self.web.append(f"http://127.0.0.1:{port}")
+        process, _ = await self._spawn("web", "--port", str(port))
+        self.web[f"http://127.0.0.1:{port}"] = process
+
+    async def stop_web(self, url: str) -> None:
+        process = self.web.pop(url)
+        process.terminate()
+        assert await process.wait() == 0
 
     async def start_worker(self) -> None:
         port = free_port()
-        log = await self._spawn(f"worker-{port}", "worker", EXOSUIT_WORKER_METRICS_PORT=str(port))
-        while b"worker started" not in await asyncio.wait_for(log.readline(), 60):
-            pass
+        _, started = await self._spawn("worker", EXOSUIT_WORKER_METRICS_PORT=str(port))
+        await asyncio.wait_for(started.wait(), 60)  # its log says so once it polls
         self.worker_metrics.append(f"http://127.0.0.1:{port}/metrics")
 
-    async def _spawn(self, name: str, *args: str, **extra: str) -> asyncio.StreamReader:
+    async def _spawn(self, *args: str, **extra: str) -> tuple[asyncio.subprocess.Process, asyncio.Event]:
+        """The process, and an event set once its log says the worker started."""
         process = await asyncio.create_subprocess_exec(
             EXOSUIT, *args, env=os.environ | self.env | extra,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         self.processes.append(process)
+        started = asyncio.Event()
+
+        async def drain(log: asyncio.StreamReader) -> None:  # read all: a full pipe would stall it
+            async for line in log:
+                if b"worker started" in line:
+                    started.set()
+
         assert process.stderr is not None
-        return process.stderr
+        self._draining.append(asyncio.create_task(drain(process.stderr)))
+        return process, started
 
     async def ready(self, http: httpx.AsyncClient) -> None:
         for base in self.web:
@@ -116,6 +130,7 @@ class Replicas:
                 process.terminate()
         for process in self.processes:
             await process.wait()
+        await asyncio.gather(*self._draining)
 
 
 def samples(text: str, name: str, **labels: str) -> float:
@@ -163,17 +178,18 @@ async def test_two_web_replicas_and_two_workers_share_limits_and_report_metrics_
                 auth = {"Authorization": f"Bearer {token}"}
                 body = {"title": "Note", "instructions": "Two lines.", "team": team, "autonomy": "autonomous"}
                 answers = []
+                web_urls = list(replicas.web)
                 for n in range(4):  # alternately through each replica: 3 a minute for the team's member
-                    web = replicas.web[n % 2]
+                    web = web_urls[n % 2]
                     answers.append(await http.post(f"{web}/api/v1/tasks", json=body, headers=auth))
                 assert [a.status_code for a in answers] == [201, 201, 201, 429], [a.text for a in answers]
                 assert int(answers[3].headers["Retry-After"]) > 0
-                for answer, web in zip(answers[:3], replicas.web * 2, strict=False):
+                for answer, web in zip(answers[:3], web_urls * 2, strict=False):
                     path = f"{web}/api/v1/tasks/{answer.json()['id']}/wait"
                     done = await http.get(path, params={"for": "finished", "timeout": 60}, headers=auth)
                     assert done.json()["status"] == "completed", done.text
 
-                scraped = [(await http.get(f"{web}/metrics")).text for web in replicas.web]
+                scraped = [(await http.get(f"{web}/metrics")).text for web in web_urls]
                 assert sum(samples(t, "exosuit_read_model_reporter") for t in scraped) == 1
                 completed = sum(samples(t, "exosuit_tasks", status="completed", team=team) for t in scraped)
                 assert completed == 3  # counted once, not once per replica
@@ -181,6 +197,13 @@ async def test_two_web_replicas_and_two_workers_share_limits_and_report_metrics_
                 assert calls == 9  # three plans, three times two steps
                 workers = [(await http.get(url)).text for url in replicas.worker_metrics]
                 assert sum(samples(t, "exosuit_worker_model_calls_total") for t in workers) == calls
+
+                # The reporting replica goes: the other takes over at its next scrape.
+                reporter = [samples(t, "exosuit_read_model_reporter") for t in scraped].index(1)
+                await replicas.stop_web(web_urls[reporter])
+                other = (await http.get(f"{web_urls[1 - reporter]}/metrics")).text
+                assert samples(other, "exosuit_read_model_reporter") == 1
+                assert samples(other, "exosuit_tasks", status="completed", team=team) == 3
         finally:
             await replicas.stop()
 
