@@ -71,8 +71,8 @@ async def test_two_processes_starting_on_an_empty_database_migrate_it_once(tmp_p
 
 
 class Replicas:
-    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
-        self.tmp_path, self.env = tmp_path, env
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
         self.processes: list[asyncio.subprocess.Process] = []
         self.web: dict[str, asyncio.subprocess.Process] = {}
         self.worker_metrics: list[str] = []
@@ -157,7 +157,7 @@ async def test_two_web_replicas_and_two_workers_share_limits_and_report_metrics_
             "EXOSUIT_LLM_API_KEY": "test",
             "EXOSUIT_LLM_MODEL": "scripted-model",
         }
-        replicas = Replicas(tmp_path, env)
+        replicas = Replicas(env)
         try:
             # Both web processes start on the empty schema at once: one migrates, both serve.
             await asyncio.gather(replicas.start_web(), replicas.start_web())
