@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -45,17 +46,24 @@ def test_the_wheel_from_a_clean_clone_carries_htmx_its_sse_extension_and_swagger
 async def test_the_installed_wheel_serves_docs_and_the_ui_from_its_own_files(
     wheel: Path, tmp_path: Path, temporal_env: WorkflowEnvironment
 ) -> None:
-    target = tmp_path / "site"
-    install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target)]
+    fresh = tmp_path / "venv"
+    await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True
+    )
+    python = fresh / "bin" / "python"
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps"]
     await asyncio.to_thread(subprocess.run, [*install, str(wheel)], check=True)
+    site = Path(sysconfig.get_paths(vars={"base": str(fresh), "platbase": str(fresh)})["purelib"])
+    # The dependencies come from this venv's site-packages as a plain path: its .pth files
+    # (this checkout's editable install among them) are not read, so Exosuit is the wheel's.
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     port = free_port()
     env = os.environ | {
-        "PYTHONPATH": str(target),  # the wheel's packages, ahead of this checkout's
         "EXOSUIT_DATA_DIR": str(tmp_path / "var"),
         "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "from exosuit.cli.main import main; main()", "web", "--port", str(port),
+        str(fresh / "bin" / "exosuit"), "web", "--port", str(port),
         env=env, cwd=tmp_path, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -72,7 +80,7 @@ async def test_the_installed_wheel_serves_docs_and_the_ui_from_its_own_files(
             for path in ("/static/vendor/swagger-ui-bundle.js", "/static/vendor/htmx.min.js", "/login"):
                 assert (await http.get(path)).status_code == 200, path
             served = await http.get("/static/vendor/sse.min.js")
-            assert served.content == (target / "web/static/vendor/sse.min.js").read_bytes()
+            assert served.content == (site / "web/static/vendor/sse.min.js").read_bytes()
     finally:
         process.terminate()
         await process.wait()
