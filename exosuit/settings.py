@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     )
     login_limit_per_address: str = Field("30 per minute", description="Sign-in attempts per client address.")
     event_streams_per_user: int = Field(20, description="Open server-sent-event streams per person.")
+    limits_storage_url: str | None = Field(
+        None,
+        description="Where the rate limits count, shared by every web replica: a `limits` storage URL "
+        "such as redis://HOST:6379 (default: each process's memory).",
+    )
     worker_metrics_port: int | None = Field(
         None, description="Where a worker serves its and the Temporal SDK's Prometheus metrics."
     )

@@ -11,7 +11,7 @@ import contextlib
 from typing import Any
 
 from exosuit.domain.audit import ChainCheck, canonical_json
-from exosuit.domain.autonomy import AutonomyLevel, may_cancel, may_resume
+from exosuit.domain.autonomy import AutonomyLevel, is_solo, may_cancel, may_resume
 from exosuit.domain.contracts import AutonomyChange, CancelRequest, Decision
 from exosuit.domain.refusals import Finished, Forbidden, Invalid, NotOpen, Refused
 from exosuit.domain.submissions import new_task_id
@@ -68,8 +68,11 @@ async def submit(
             task = await _existing(services, principal.email, idempotency_key, print_)
             assert task is not None
             replayed = True
+    solo = await solo_in(services, principal, team.name)
     try:
-        await services.gateway.start(workflow_input(task, team, submitted_via=principal.token_name))
+        await services.gateway.start(
+            workflow_input(task, team, submitted_via=principal.token_name, solo=solo)
+        )
     except Exception:
         # The workflow records task.submitted first, so a row without events never started:
         # it goes (if this request dies first, the reconciler starts it). A row with events
@@ -77,6 +80,12 @@ async def submit(
         if not inserted or await services.tasks.discard_unstarted(task.id):
             raise
     return task, replayed
+
+
+async def solo_in(services: Services, principal: Principal, team: str) -> bool:
+    """Whether the person's tasks in this team run solo: they are its only approver."""
+    others = await services.directory.approvers_besides(team, principal.email)
+    return is_solo(principal.role_in(team), others)
 
 
 async def _existing(services: Services, email: str, key: str | None, print_: str) -> Task | None:

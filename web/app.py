@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from exosuit.observability.tracing import fastapi_telemetry
 from web import codec, docs
+from web.access_log import AccessLog
 from web.api import approvals, learning, tasks, waiting, webhooks
 from web.api import templates as task_templates
 from web.api.openapi import install_openapi, operation_id, problems
@@ -70,6 +71,7 @@ def create_app(services: Services) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with mcp.running():
             yield
+        await services.metrics.close()
 
     app = FastAPI(
         title="Exosuit",
@@ -90,6 +92,7 @@ def create_app(services: Services) -> FastAPI:
     # Outside the body limit: a shed request's body is never read.
     app.add_middleware(Admission, bounds=bounds, metrics=services.metrics, refuse=overloaded)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLog, metrics=services.metrics)  # inside RequestContext: has its id
     app.add_middleware(RequestContext)  # the last added runs first: every response and log line has an id
     api = APIRouter(prefix="/api/v1")
     api.include_router(tasks.router)

@@ -14,6 +14,7 @@ from exosuit.storage.answers import DecisionAnswers
 from exosuit.storage.audit_log import AuditLog
 from exosuit.storage.db import Database
 from exosuit.storage.identity import Directory, Principal
+from exosuit.storage.leases import ReporterLease
 from exosuit.storage.reports import Reports
 from exosuit.storage.tasks import Tasks, TaskView
 from web.errors import Problem
@@ -48,7 +49,7 @@ class Services:
             gateway=TaskGateway(temporal, settings.task_queue),
             limits=Limits(settings),
             answers=DecisionAnswers(db),
-            metrics=Metrics(Reports(db)),
+            metrics=Metrics(Reports(db), ReporterLease(db)),
             watch=TaskWatch(tasks, settings.watch_interval_seconds),
         )
 

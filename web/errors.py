@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exosuit.domain.refusals import Forbidden, Invalid, RefusalKind, Refused, Throttled
 from exosuit.storage.db import DatabaseDown
+from web.limits import LimitsDown
 
 PROBLEM = "application/problem+json"
 DATABASE_RETRY_SECONDS = 2  # a lock or a full pool clears in moments; a database down answers fast
@@ -199,6 +200,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         # an outage is not a bug, and under load a traceback a request floods the log.
         if isinstance(exc, Unavailable):
             answer, cause = exc, exc.message
+        elif isinstance(exc, LimitsDown):  # the shared rate-limit storage (Redis)
+            answer, cause = Unavailable("the rate limits' storage", DATABASE_RETRY_SECONDS), str(exc)
         elif isinstance(exc, TimeoutError):  # a wait of ours ran out (asyncio.timeout, wait_for)
             answer, cause = Unavailable("a dependency", DATABASE_RETRY_SECONDS), "a timeout"
         else:  # the database's own: locked, busy, out of pooled connections, down
@@ -217,6 +220,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(Throttled, on_throttled)
     app.add_exception_handler(Unavailable, on_unavailable)
+    app.add_exception_handler(LimitsDown, on_unavailable)
     for database_error in DatabaseDown:
         app.add_exception_handler(database_error, on_unavailable)
     app.add_exception_handler(TimeoutError, on_unavailable)

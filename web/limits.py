@@ -1,9 +1,11 @@
 """Request limits: sign-in attempts, event streams, and admission: the requests a process
 serves at once (429 with Retry-After).
 
-Counted in this process's memory with the `limits` library's moving windows; with several
-web processes behind a balancer each counts its own share. (New tasks are limited apart, in
-the database, by the one submission rule: `Tasks.admit`.)
+Counted with the `limits` library's moving windows: in this process's memory, or, with
+EXOSUIT_LIMITS_STORAGE_URL (redis://…), in storage every web replica shares, so that a
+limit holds however many replicas serve. New tasks are limited apart, in the database, by
+the one submission rule (`Tasks.admit`); event streams and admission are per process by
+nature (what it holds open).
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import math
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from enum import StrEnum
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from exosuit.domain.refusals import Throttled
@@ -29,9 +32,31 @@ from web.metrics import Metrics
 logger = logging.getLogger(__name__)
 
 
+def window_storage(url: str | None) -> Storage:
+    """Where the windows count: the URL's storage (its asyncio flavour), else this process."""
+    if not url:
+        return MemoryStorage()
+    storage = storage_from_string(url if url.startswith("async+") else f"async+{url}")
+    assert isinstance(storage, Storage), url
+    return storage
+
+
+class LimitsDown(Exception):
+    """The shared storage the limits count in did not answer (503: the limited call waits)."""
+
+
+@contextlib.asynccontextmanager
+async def _counting() -> AsyncIterator[None]:
+    """Any failure of the window's storage (Redis down, cut off) is an outage, not a bug."""
+    try:
+        yield
+    except Exception as error:
+        raise LimitsDown(f"{type(error).__name__}: {error}") from error
+
+
 class Limits:
     def __init__(self, settings: Settings) -> None:
-        self._window = MovingWindowRateLimiter(MemoryStorage())
+        self._window = MovingWindowRateLimiter(window_storage(settings.limits_storage_url))
         self._per_account = parse(settings.login_limit_per_account)
         self._per_address = parse(settings.login_limit_per_address)
         self._streams_per_user = settings.event_streams_per_user
@@ -43,13 +68,16 @@ class Limits:
             self._per_address, ("login-address", address), "Too many sign-in attempts from here"
         )
         account = ("login-account", email.strip().lower())
-        if not await self._window.test(self._per_account, *account):
+        async with _counting():
+            allowed = await self._window.test(self._per_account, *account)
+        if not allowed:
             raise Throttled(
                 "Too many failed sign-ins for this account", await self._wait(self._per_account, account)
             )
 
     async def sign_in_failed(self, email: str) -> None:
-        await self._window.hit(self._per_account, "login-account", email.strip().lower())
+        async with _counting():
+            await self._window.hit(self._per_account, "login-account", email.strip().lower())
 
     @contextlib.contextmanager
     def stream(self, email: str) -> Iterator[None]:
@@ -63,11 +91,14 @@ class Limits:
             self._streams[email] -= 1
 
     async def _spend(self, item: RateLimitItem, key: tuple[str, ...], message: str) -> None:
-        if not await self._window.hit(item, *key):
+        async with _counting():
+            allowed = await self._window.hit(item, *key)
+        if not allowed:
             raise Throttled(message, await self._wait(item, key))
 
     async def _wait(self, item: RateLimitItem, key: tuple[str, ...]) -> int:
-        stats = await self._window.get_window_stats(item, *key)
+        async with _counting():
+            stats = await self._window.get_window_stats(item, *key)
         return math.ceil(stats.reset_time - time.time())
 
 

@@ -109,6 +109,7 @@ class GateKeeper:
 
     async def _open(self, kind: GateKind, step: StepState | None, why: str | None) -> OpenGate:
         risk = step.risk if step else self._state.highest_risk()
+        waived = self._task.solo and four_eyes_required(self._state.level, risk)  # said in the audit
         now = workflow.now()
         gate = Gate(
             id=f"g_{workflow.uuid4().hex[:16]}",
@@ -116,7 +117,7 @@ class GateKeeper:
             step_id=step.id if step else None,
             opened_at=now,
             deadline=now + self._wait,
-            four_eyes=four_eyes_required(self._state.level, risk),
+            four_eyes=four_eyes_required(self._state.level, risk, solo=self._task.solo),
             risk=risk,
             reason=why,
         )
@@ -129,6 +130,7 @@ class GateKeeper:
             step_id=gate.step_id,
             step_status=_STEP_WAITS.get(kind),
             data={"gate_id": gate.id, "kind": gate.kind, "four_eyes": gate.four_eyes}
+            | ({"four_eyes_waived": "solo"} if waived else {})
             | ({"reason": why} if why else {}),
         )
         return slot

@@ -79,7 +79,9 @@ class TaskWorkflow:
             await self._recorder.record(
                 EventAction.TASK_SUBMITTED,
                 actor=f"user:{task.submitted_by}",
-                data=via(task.submitted_via) | {"team": task.team, "autonomy": task.autonomy},
+                data=via(task.submitted_via)
+                | {"team": task.team, "autonomy": task.autonomy}
+                | ({"solo": True} if task.solo else {}),
                 defer=True,  # with task.planning, which follows at once
             )
 

@@ -79,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every task (exit 1 naming the broken ones)")
     audit.add_parser("checkpoint", help="sign every task's current head (workers do it every few minutes)")
     export.add_parser(commands)
+    db = commands.add_parser("db", help="the database schema").add_subparsers(dest="action", required=True)
+    db.add_parser("upgrade", help="migrate to the newest schema, under a lock (a migration Job runs this)")
+    db.add_parser("current", help="the schema revision the database is at")
+    db.add_parser("history", help="every migration, newest first")
     client.add_parsers(commands)  # submit, wait, approve: over HTTP, from any machine
     return parser
 
@@ -131,7 +135,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             stop_tracing()  # exports the spans still buffered
         return 0
+    if args.command == "db":
+        return _schema(settings, args.action)
     return asyncio.run(_administer(settings, args))
+
+
+def _schema(settings: Settings, action: str) -> int:
+    """`exosuit db upgrade|current|history`: the schema, by hand (they never migrate otherwise)."""
+    from exosuit.storage import schema
+    from exosuit.storage.db import migrate
+
+    url = settings.resolved_database_url
+    if action == "upgrade":
+        applied = migrate(url)
+        print(f"applied {len(applied)} migrations: {' '.join(applied)}" if applied else "already at head")
+    elif action == "current":
+        print(schema.current(url) or "empty: no migration applied")
+    else:
+        for revision in schema.history(url):
+            mark = " (head)" if revision.head else ""
+            print(f"{revision.down or '<base>'} -> {revision.id}{mark}, {revision.message}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -114,7 +114,12 @@ async def first_start(directory: Directory, data_dir: Path) -> list[str]:
         with os.fdopen(descriptor, "w") as out:
             out.write("\n".join(line.strip() for line in secret) + "\n")
         lines.append(f"  How to sign in (not printed: this is not a terminal): {path.resolve()}")
-    return [*lines, "  Add people with `exosuit user add EMAIL --team TEAM --role approver`."]
+    return [
+        *lines,
+        f"  You are the only approver of {ADMIN_TEAM!r}: your tasks there run solo (you decide their",
+        "  gates; the audit says so). Four-eyes starts with a second approver:",
+        f"  `exosuit user add EMAIL --team {ADMIN_TEAM} --role approver --password PW`.",
+    ]
 
 
 async def _checkpoints(settings: Settings, db: Database) -> None:
@@ -207,7 +212,9 @@ async def run_dev(settings: Settings, port: int) -> None:
     temporal: TemporalSupervisor | None = None
     model: EmbeddedModel | None = None
     worker: WorkerProcess | None = None
-    decided: dict[str, Any] = {}  # settings worked out here, which the worker process gets too
+    # Settings worked out here, which the worker process gets too: the port, so that links
+    # in notifications name the one this app serves on (without EXOSUIT_PUBLIC_URL).
+    decided: dict[str, Any] = {"port": port}
     try:
         address = settings.temporal_address
         if not address:
@@ -255,7 +262,13 @@ def _web_server(settings: Settings, db: Database, client: Client, port: int, **c
     app = create_app(Services.build(settings, db, client))
     return _Server(
         uvicorn.Config(
-            app, host=settings.host, port=port, log_config=None, timeout_graceful_shutdown=3, **config
+            app,
+            host=settings.host,
+            port=port,
+            log_config=None,
+            access_log=False,  # the app writes its own, as JSON with route and duration (web/access_log.py)
+            timeout_graceful_shutdown=3,
+            **config,
         )
     )
 
@@ -292,7 +305,8 @@ async def run_worker(settings: Settings) -> None:
         async with worker:
             checkpoints = asyncio.create_task(_checkpoints(settings, db))
             reconciling = asyncio.create_task(reconcile_forever(settings, db, client))
-            print(f"worker polling {settings.task_queue!r} on {settings.temporal_address}", flush=True)
+            # A log line like every other (worker.log is JSON from its first line); its words
+            # are what a supervisor or a test waits for.
             log.info("worker started: polling %r on %s", settings.task_queue, settings.temporal_address)
             await stop.wait()
             log.info(

@@ -29,7 +29,8 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
     if not settings.worker_metrics_port:
         return None
     bind = f"{settings.host}:{settings.worker_metrics_port}"
-    metrics = PrometheusConfig(bind_address=bind)
+    # Prometheus conventions: counters end in `_total`, durations are in seconds.
+    metrics = PrometheusConfig(bind_address=bind, counters_total_suffix=True, durations_as_seconds=True)
     return Runtime(telemetry=TelemetryConfig(metrics=metrics, logging=temporal_core_logging()))
 
 

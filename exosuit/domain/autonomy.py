@@ -101,9 +101,21 @@ def gate_required(kind: GateKind, level: AutonomyLevel, risk: Risk = Risk.LOW) -
     return False  # cost gates follow budgets, not the level
 
 
-def four_eyes_required(level: AutonomyLevel, risk: Risk) -> bool:
-    """The submitter cannot decide: at manual and supervised, and for high risk at any level."""
-    return level in _FOUR_EYES_LEVELS or risk is Risk.HIGH
+def four_eyes_required(level: AutonomyLevel, risk: Risk, *, solo: bool = False) -> bool:
+    """The submitter cannot decide: at manual and supervised, and for high risk at any level;
+    unless the task is `solo` (see `is_solo`)."""
+    return (level in _FOUR_EYES_LEVELS or risk is Risk.HIGH) and not solo
+
+
+def is_solo(submitter_role: Role | None, other_approvers: int) -> bool:
+    """A task runs solo when its submitter may approve and nobody else in the team may.
+
+    Four-eyes needs a second person: without one, every gate it covers would wait for
+    ever (a first run has only its admin). A solo task lets its submitter decide those
+    gates instead, and says so (on the page and in the audit); from the moment the team
+    has a second approver, new tasks are four-eyes again.
+    """
+    return can_approve(submitter_role) and other_approvers == 0
 
 
 def excluded_decider(*, four_eyes: bool, submitter: str) -> str | None:

@@ -68,6 +68,7 @@ class TaskInput:
     state: TaskState | None = None  # a later run: where the earlier one stopped
     resumed_by: str | None = None  # a person resumed the task after it failed
     resumed_via: str | None = None  # ... through this API token
+    solo: bool = False  # the submitter was the team's only approver: no four-eyes (is_solo)
 
 
 @dataclass

@@ -143,6 +143,9 @@ class JsonFormatter(logging.Formatter):
         for key in _CONTEXT:
             if (value := getattr(record, key, None)) is not None:
                 entry[key] = value
+        fields = getattr(record, "fields", None)  # logger.info(..., extra={"fields": {...}})
+        if isinstance(fields, dict):
+            entry |= {k: v for k, v in fields.items() if k not in entry}
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:

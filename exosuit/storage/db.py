@@ -223,13 +223,28 @@ class _Writer:
         self._thread.shutdown(wait=False)
 
 
-def migrate(url: str) -> None:
-    """Bring the schema up to date with Alembic (run on every start)."""
+def migrate(url: str) -> list[str]:
+    """Bring the schema up to date with Alembic, under the schema's lock (run on every start,
+    and by `exosuit db upgrade`); the revisions this call applied (none: already at head)."""
     from alembic import command
-    from alembic.config import Config
+
+    from exosuit.storage import schema
 
     _ensure_sqlite_folder(url)
+    if schema.at_head(url):  # the usual start: no lock taken, nothing written
+        return []
+    config = alembic_config(url)
+    command.upgrade(config, "head")
+    applied: list[str] = config.attributes["applied"]
+    return applied
+
+
+def alembic_config(url: str) -> Any:
+    """Alembic's configuration for this database (no ini file: the URL is given)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["url"] = sync_url(url)
-    command.upgrade(config, "head")
+    config.attributes["applied"] = []
+    return config

@@ -151,6 +151,18 @@ class Directory:
             await session.commit()
             return user
 
+    async def approvers_besides(self, team: str, email: str) -> int:
+        """How many enabled people other than `email` may decide the team's gates."""
+        roles = [Role.APPROVER.value, Role.ADMIN.value]
+        query = (
+            select(User.id)
+            .join(Membership, col(Membership.user_id) == col(User.id))
+            .where(Membership.team == team, col(Membership.role).in_(roles))
+            .where(User.email != email.strip().lower(), col(User.disabled_at).is_(None))
+        )
+        async with self.db.session() as session:
+            return len(list(await session.exec(query)))
+
     async def user_count(self) -> int:
         async with self.db.session() as session:
             return len(list(await session.exec(select(User.id))))

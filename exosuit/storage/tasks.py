@@ -301,7 +301,9 @@ def submission_limits(team: Team) -> SubmissionLimits:
     )
 
 
-def workflow_input(task: Task, team: Team, *, submitted_via: str | None = None) -> TaskInput:
+def workflow_input(
+    task: Task, team: Team, *, submitted_via: str | None = None, solo: bool = False
+) -> TaskInput:
     """What a task's workflow starts with: the task, and its team's policy as it is now."""
     return TaskInput(
         task_id=task.id,
@@ -313,6 +315,7 @@ def workflow_input(task: Task, team: Team, *, submitted_via: str | None = None) 
         submitted_via=submitted_via,
         model_wait_seconds=team.model_wait_seconds,
         max_revisions=team.max_revisions,
+        solo=solo,
     )
 
 

@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from exosuit.domain.autonomy import AutonomyLevel
+from exosuit.domain.autonomy import AutonomyLevel, Role, is_solo
 from exosuit.domain.contracts import TaskInput
 from exosuit.domain.refusals import Forbidden
 from exosuit.domain.submissions import new_task_id
 from exosuit.domain.templates import render
 from exosuit.storage.db import Database
+from exosuit.storage.identity import Directory
 from exosuit.storage.tables import Membership, Task, TaskSchedule, TaskTemplate, Team, User
 from exosuit.storage.tasks import DuplicateKey, Tasks, workflow_input
 
@@ -126,4 +127,6 @@ class Templates:
             except DuplicateKey:
                 task = await self._tasks.by_idempotency_key(schedule.created_by, run_key)
                 assert task is not None
-        return workflow_input(task, team)
+        # As a person's submission: solo when its creator is still the team's only approver.
+        others = await Directory(self.db).approvers_besides(team.name, schedule.created_by)
+        return workflow_input(task, team, solo=is_solo(Role(member), others))

@@ -281,9 +281,12 @@ async def start_worker(
         stdout=asyncio.subprocess.PIPE,
         stderr=stderr,
     )
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 60)
-    assert b"worker polling" in line, line
+    log = process.stderr if stderr == asyncio.subprocess.PIPE else process.stdout
+    assert log is not None
+    lines: list[bytes] = []
+    while not lines or b"worker started" not in lines[-1]:  # its log says so once it polls
+        lines.append(await asyncio.wait_for(log.readline(), 60))
+        assert lines[-1], b"".join(lines)
     return process
 
 

@@ -20,13 +20,31 @@ async def test_submitter_cannot_approve_own_supervised_gate(system: System) -> N
     assert (await colleague.decide(task, "approve")).status_code == 200
 
 
+async def test_the_only_approver_of_a_team_decides_their_own_supervised_task_as_solo(
+    system: System,
+) -> None:
+    alone = await system.user("approver")
+    task = await alone.submit(system.team, "supervised")
+    task = await alone.wait_gate(task["id"], "plan")
+    assert task["open_gate"]["four_eyes"] is False
+    assert (await alone.decide(task, "approve")).status_code == 200
+    audit = (await alone.http.get(f"/api/v1/tasks/{task['id']}/audit")).json()["items"]
+    assert audit[0]["data"]["solo"] is True
+    opened = next(e for e in audit if e["action"] == "gate.opened")
+    assert opened["data"]["four_eyes_waived"] == "solo"
+    colleague = await system.user("approver")  # from now on the team has two
+    again = await alone.wait_gate((await alone.submit(system.team, "supervised"))["id"], "plan")
+    assert (await alone.decide(again, "approve")).status_code == 403
+    assert (await colleague.decide(again, "approve")).status_code == 200
+
+
 async def test_submitter_may_approve_own_guarded_gate_but_not_a_high_risk_step(system: System) -> None:
     system.model.plan = THREE_RISKS
     submitter = await system.user("approver")
+    colleague = await system.user("approver")  # before the submission: a team of two, not solo
     task = await submitter.submit(system.team, "guarded")
     task = await submitter.wait_gate(task["id"], "plan")
     assert task["open_gate"]["four_eyes"] is True  # the plan holds a high-risk step
-    colleague = await system.user("approver")
     await colleague.approve(task)
     task = await submitter.wait_gate(task["id"], "step")  # medium risk
     assert task["open_gate"]["four_eyes"] is False

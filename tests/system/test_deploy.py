@@ -209,7 +209,18 @@ def test_every_manifest_is_valid_kubernetes(version: str) -> None:
     for name in names:
         kubernetes_validate.validate(manifest(name), version, strict=True)
     kinds = {manifest(name)["kind"] for name in names}
-    assert kinds == {"ConfigMap", "Secret", "Deployment", "Service", "HorizontalPodAutoscaler"}
+    assert kinds == {"ConfigMap", "Secret", "Deployment", "Service", "HorizontalPodAutoscaler", "Job"}
+
+
+def test_a_migration_job_upgrades_the_schema_with_the_apps_image_config_and_secret() -> None:
+    [job] = by_kind("Job")
+    pod = job["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    [web] = deployment("web")["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["exosuit", "db", "upgrade"]
+    assert container["image"] == web["image"] and container["envFrom"] == web["envFrom"]
+    assert container["env"] == web["env"]  # the same database and secret
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["restartPolicy"] == "OnFailure"
 
 
 def test_selectors_match_the_pods_they_select() -> None:

@@ -46,9 +46,9 @@ async def test_metrics_count_gates_tasks_usage_and_decisions(system: System) -> 
     assert value(metrics, "exosuit_open_gates", kind="plan", team=team) == 1
     assert value(metrics, "exosuit_tasks", status="completed", team=team) == 1
     assert value(metrics, "exosuit_tasks", status="awaiting_approval", team=team) == 1
-    assert value(metrics, "exosuit_model_calls", team=team) == 4  # two plans, two steps
-    assert value(metrics, "exosuit_prompt_tokens", team=team) == 44  # 11 a call
-    assert value(metrics, "exosuit_cost_usd", team=team) > 0
+    assert value(metrics, "exosuit_model_calls_total", team=team) == 4  # two plans, two steps
+    assert value(metrics, "exosuit_prompt_tokens_total", team=team) == 44  # 11 a call
+    assert value(metrics, "exosuit_cost_usd_total", team=team) > 0
 
 
 async def test_the_worker_serves_its_own_and_the_sdks_metrics(

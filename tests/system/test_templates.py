@@ -75,6 +75,7 @@ async def test_a_template_run_is_an_ordinary_gated_task_and_idempotent(auto_syst
 
 async def test_a_schedule_fired_now_makes_an_ordinary_gated_task(auto_system: System) -> None:
     approver = await auto_system.user("approver")
+    await auto_system.user("approver")  # a team of two: its runs are four-eyes, not solo
     name = f"nightly-{auto_system.team}"
     await make_template(approver, auto_system.team, name)
     body = {"template": name, "params": {"client": "Initech", "topic": "TPS"}, "cron": "0 3 1 1 *"}

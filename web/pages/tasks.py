@@ -42,8 +42,15 @@ async def my_tasks(request: Request, visitor: CurrentVisitor, services: Services
 
 
 @router.get("/tasks/new")
-async def new_task_form(request: Request, visitor: CurrentVisitor) -> Response:
-    return render(request, "new_task.html", {"visitor": visitor, "levels": LEVELS, "form": {}})
+async def new_task_form(request: Request, visitor: CurrentVisitor, services: ServicesDep) -> Response:
+    context = {"visitor": visitor, "levels": LEVELS, "form": {}}
+    return render(request, "new_task.html", context | await _solo_teams(services, visitor))
+
+
+async def _solo_teams(services: ServicesDep, visitor: CurrentVisitor) -> dict[str, list[str]]:
+    """The teams where the visitor is the only approver: their tasks there run solo."""
+    principal = visitor.principal
+    return {"solo_teams": [t for t in principal.teams if await actions.solo_in(services, principal, t)]}
 
 
 @router.post("/tasks/new")
@@ -67,6 +74,7 @@ async def submit_task(
     except Throttled as throttled:
         error, status = f"{throttled.message}. Try again in {throttled.retry_after} s.", 429
     context = {"visitor": visitor, "levels": LEVELS, "form": form, "error": error}
+    context |= await _solo_teams(services, visitor)
     return render(request, "new_task.html", context, status=status)
 
 

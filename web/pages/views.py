@@ -15,6 +15,7 @@ from exosuit.settings import Settings
 from exosuit.storage.identity import Principal
 from exosuit.storage.tables import AuditEvent, Step
 from exosuit.storage.tasks import TaskView
+from web.actions import verify_audit
 from web.deps import Services
 from web.pages.common import Visitor, when
 from web.tool_edits import ToolView, tool_view
@@ -108,21 +109,9 @@ def waiting_for(view: TaskView) -> str:
 
 def _summary(event: AuditEvent) -> str:
     data: dict[str, Any] = event.data
-    if event.action == EventAction.GATE_DECIDED:
-        text = f"{data.get('action')} on the {data.get('kind')} gate"
-        if data.get("reason"):
-            text += f" ({data.get('on_reject', '')}): {data['reason']}"
-        if data.get("args_sha256"):
-            text += f"; approved args sha256 {str(data['args_sha256'])[:12]}…"
-        return text
-    if event.action == EventAction.TOOL_CALLED:
-        again = ", sent again by a person's approval" if data.get("resend") else ""
-        return f"calling {data.get('tool')} with key {data.get('key')}{again}"
-    if event.action == EventAction.TOOL_UNKNOWN:
-        return f"sent, result unknown: {data.get('tool')} with key {data.get('key')}"
-    if event.action == EventAction.STEP_FINISHED and data.get("key"):
-        repeat = " (already done: the recorded result, not sent again)" if data.get("repeat") else ""
-        return f"{data.get('tool')} {data.get('outcome', 'completed')}{repeat}"
+    told = _gate_summary(event.action, data) or _tool_summary(event.action, data)
+    if told is not None:
+        return told
     if event.action == EventAction.AUTONOMY_CHANGED:
         return f"{data.get('from')} → {data.get('to')}"
     with_model = (EventAction.STEP_FINISHED, EventAction.TASK_PLANNED, EventAction.STEP_REDRAFTED)
@@ -139,6 +128,35 @@ def _summary(event: AuditEvent) -> str:
     if event.action.startswith("task.") and data.get("reason"):
         return str(data["reason"])
     return ""
+
+
+def _gate_summary(action: str, data: dict[str, Any]) -> str | None:
+    """What a decision, or a solo task's waived four-eyes, says in the history."""
+    if action == EventAction.GATE_DECIDED:
+        text = f"{data.get('action')} on the {data.get('kind')} gate"
+        if data.get("reason"):
+            text += f" ({data.get('on_reject', '')}): {data['reason']}"
+        if data.get("args_sha256"):
+            text += f"; approved args sha256 {str(data['args_sha256'])[:12]}…"
+        return text
+    if action == EventAction.TASK_SUBMITTED and data.get("solo"):
+        return "solo: the submitter is the team's only approver and decides its gates (no four-eyes)"
+    if action == EventAction.GATE_OPENED and data.get("four_eyes_waived"):
+        return "four-eyes waived: solo task (the team has no second approver)"
+    return None
+
+
+def _tool_summary(action: str, data: dict[str, Any]) -> str | None:
+    """What a tool step's call, its unknown result or its outcome says in the history."""
+    if action == EventAction.TOOL_CALLED:
+        again = ", sent again by a person's approval" if data.get("resend") else ""
+        return f"calling {data.get('tool')} with key {data.get('key')}{again}"
+    if action == EventAction.TOOL_UNKNOWN:
+        return f"sent, result unknown: {data.get('tool')} with key {data.get('key')}"
+    if action == EventAction.STEP_FINISHED and data.get("key"):
+        repeat = " (already done: the recorded result, not sent again)" if data.get("repeat") else ""
+        return f"{data.get('tool')} {data.get('outcome', 'completed')}{repeat}"
+    return None
 
 
 def _plan_text(steps: list[dict[str, Any]]) -> str:
@@ -205,6 +223,7 @@ async def task_context(services: Services, visitor: Visitor, view: TaskView) -> 
         f"namespaces/{services.settings.temporal_namespace}/workflows/{workflow_id_for(view.task.id)}"
     )
     events = await services.audit.events(view.task.id)
+    finished = not TaskStatus(view.task.status).active
     return decision_context(visitor, view, services.settings) | {
         "waiting": waiting_for(view),
         "timeline": timeline(events),
@@ -214,4 +233,6 @@ async def task_context(services: Services, visitor: Visitor, view: TaskView) -> 
         "version": live_version(view),
         "temporal_link": f"{ui}/{workflow_path}" if ui else None,
         "may_resume": may_resume(visitor.principal.role_in(view.task.team)),
+        # Once the task has finished its chain no longer grows: the page says whether it holds.
+        "audit_check": await verify_audit(services, view) if finished else None,
     }
