@@ -165,7 +165,8 @@ def problem_response(
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
-        return problem_response(exc.status, exc.title, exc.detail, type=exc.type, **exc.extra)
+        challenge = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None  # RFC 9110: a 401 names it
+        return problem_response(exc.status, exc.title, exc.detail, challenge, type=exc.type, **exc.extra)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
