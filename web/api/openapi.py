@@ -46,7 +46,7 @@ SOMETIMES: dict[tuple[str, str], tuple[str, ...]] = {
     ("create_task", "201"): ("Idempotent-Replayed",),
     ("run_template", "201"): ("Idempotent-Replayed",),
     ("wait_for_task", "200"): ("Exosuit-Wait",),
-    **{("decide_gate", code): ("Idempotent-Replayed",) for code in ("200", "403", "404", "409", "422")},
+    **{("decide_gate", code): ("Idempotent-Replayed",) for code in ("200", "403", "409", "422")},
 }
 # ...and those that every answer of that status carries.
 ALWAYS: dict[tuple[str, str], tuple[str, ...]] = {
