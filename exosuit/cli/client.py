@@ -193,13 +193,14 @@ def _decide(api: Api, args: argparse.Namespace, decision: dict[str, Any]) -> int
 
 
 def _edit(api: Api, args: argparse.Namespace) -> int:
-    changes = args.changes or (
-        {"instructions": args.instructions}
-        if args.instructions is not None
-        else {"args": args.args}
-        if args.args is not None
-        else {"output": args.output_text}
-    )
+    if args.changes is not None:
+        changes = args.changes
+    elif args.instructions is not None:
+        changes = {"instructions": args.instructions}
+    elif args.args is not None:
+        changes = {"args": args.args}
+    else:
+        changes = {"output": args.output_text}
     return _decide(api, args, {"action": "edit", "changes": changes})
 
 
