@@ -86,6 +86,7 @@ async def test_every_answer_to_generated_requests_is_declared_and_none_is_a_5xx(
         "--request-timeout", "75",
         "--header", f"Authorization: {approver.http.headers['authorization']}",
         "--report-dir", str(tmp_path),
+        cwd=tmp_path,  # its cache (.schemathesis/) goes there, not into the checkout
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     out, _ = await asyncio.wait_for(process.communicate(), 600)
