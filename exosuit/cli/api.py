@@ -14,9 +14,16 @@ LONG_POLL_SECONDS = 60  # the most a `wait` call holds
 class ApiError(Exception):
     """What went wrong, as a line for stderr and the exit code it maps to."""
 
-    def __init__(self, code: ExitCode, message: str, details: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        code: ExitCode,
+        message: str,
+        details: list[str] | None = None,
+        document: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code, self.message, self.details = code, message, details or []
+        self.document = document  # the problem the server answered, if it answered one
 
     def lines(self) -> list[str]:
         return [f"exosuit: {self.message}", *(f"  {d}" for d in self.details)]
@@ -81,4 +88,4 @@ def problem(response: httpx.Response) -> ApiError:
     for error in document.get("errors") or []:
         where = ".".join(str(part) for part in error.get("loc", []))
         details.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
-    return ApiError(code, message, details)
+    return ApiError(code, message, details, document)

@@ -120,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
             return _COMMANDS[command](api, args)
         except ApiError as error:
             print("\n".join(error.lines()), file=sys.stderr)
+            if args.output == "json" and error.document is not None:  # a script parses what refused it
+                print(json.dumps(error.document, indent=2))
             return error.code
 
 

@@ -125,6 +125,8 @@ async def test_each_kind_of_failure_has_its_own_exit_code(cli_system: System, tm
     assert code == ExitCode.INVALID
     assert err.splitlines()[0] == "exosuit: 422 /problems/validation: the request is invalid"
     assert "  body.title: String should have at least 1 character" in err.splitlines()
+    code, out, _ = await member("get", "t_doesnotexist", "--output", "json")  # the problem, for a script
+    assert code == ExitCode.NOT_FOUND and json.loads(out)["type"] == "/problems/not-found"
 
     task = await member.json("submit", "--title", "Memo", "--instructions", "x", "--team", cli_system.team)
     await member.json("wait", task["id"], "--for", "gate")
