@@ -20,6 +20,7 @@ from exosuit.cli.api import LONG_POLL_SECONDS, Api, ApiError
 from exosuit.cli.arguments import json_object, param, text_or_file
 from exosuit.cli.connection import NotConfigured, connection
 from exosuit.cli.exit_codes import ExitCode
+from exosuit.cli.version import add_version
 from exosuit.domain.task import TaskStatus
 
 COMMANDS = (
@@ -97,8 +98,6 @@ def add_parsers(commands: Any) -> None:
 
 def main(argv: list[str]) -> int:
     """The HTTP commands alone (so they never import the storage or read the settings)."""
-    from exosuit.cli.version import add_version
-
     parser = argparse.ArgumentParser(prog="exosuit")
     add_version(parser)
     add_parsers(parser.add_subparsers(dest="command", required=True))
