@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from exosuit.domain.contracts import workflow_id_for
 from exosuit.sealing import Payload, PayloadSealer, workflow_of
 from exosuit.storage.identity import Principal
+from web.api.openapi import problems
 from web.deps import ServicesDep, bearer_principal
 from web.errors import Problem
 from web.security import session_cookie
@@ -51,13 +52,16 @@ async def preflight(request: Request, services: ServicesDep) -> Response:
     return _cors(request, services, Response(status_code=204))
 
 
-@router.post("/codec/decode")
+@router.post("/codec/decode", responses=problems(422))
 async def decode(request: Request, services: ServicesDep) -> Response:
     """Open the sealed payloads of tasks the caller's teams own; leave the rest sealed."""
     principal = await _caller(request, services)
     if principal is None:
         raise Problem(401, "Unauthorized", "sign in to Exosuit (or send a bearer token) to see payloads")
-    body = await request.json()
+    try:
+        body = await request.json()
+    except ValueError:  # not JSON (or not UTF-8): answered as any other body of the wrong shape
+        body = None
     payloads = body.get("payloads") if isinstance(body, dict) else None
     if not isinstance(payloads, list) or len(payloads) > MAX_PAYLOADS:
         raise Problem(

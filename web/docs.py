@@ -89,7 +89,10 @@ curl -s -X POST $API/tasks/$ID/decisions -H "Authorization: Bearer $TOKEN" \\
 
 - [OpenAPI](BASE/openapi.json), [interactive docs](BASE/docs)
 - MCP: `BASE/mcp` (Streamable HTTP, the same bearer token) with the tools `submit_task`,
-  `get_task`, `wait_for_task`, `list_approvals` and `decide`, bound by the same rules.
+  `get_task`, `wait_for_task`, `list_approvals` and `decide`, bound by the same rules. Their
+  arguments carry the API's names (`wait_for_task`: `task_id`, `for`, `timeout`); one a tool
+  does not take is refused.
+- Webhooks: the messages Exosuit sends are described in the OpenAPI document's `webhooks`.
 """
 
 

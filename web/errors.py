@@ -173,7 +173,11 @@ def problem_response(
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
-        return problem_response(exc.status, exc.title, exc.detail, exc.headers, type=exc.type, **exc.extra)
+        challenge = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}  # RFC 9110: a 401 names it
+        headers = (exc.headers or {}) | challenge
+        return problem_response(
+            exc.status, exc.title, exc.detail, headers or None, type=exc.type, **exc.extra
+        )
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)

@@ -17,6 +17,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types import ToolAnnotations
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
@@ -26,10 +27,21 @@ from exosuit.domain.refusals import Refused, Throttled
 from exosuit.storage.identity import Principal
 from exosuit.storage.tasks import TaskView
 from web import actions
-from web.api.approvals import approvals_page
+from web.api.approvals import DEFAULT_LIMIT, approvals_page
 from web.api.waiting import WaitFor, wait_until
 from web.deps import Services, bearer_principal, task_visible_to
 from web.errors import Problem, Unavailable, problem_response
+from web.mcp_tools import (
+    READ_ONLY,
+    DecideArguments,
+    ExosuitMcp,
+    ListApprovalsArguments,
+    SubmitTaskArguments,
+    TaskIdArguments,
+    WaitForTaskArguments,
+    WaitResult,
+    strict_tool,
+)
 from web.schemas import ApprovalList, DecisionIn, TaskCreate, TaskOut, task_out
 
 INSTRUCTIONS = (
@@ -40,13 +52,6 @@ INSTRUCTIONS = (
 
 def build_mcp(services: Services) -> MCPServer:
     """The MCP server whose tools act for the caller of each request."""
-    root = logging.getLogger()
-    guard = logging.NullHandler()
-    root.addHandler(guard)  # MCPServer calls logging.basicConfig: leave the process's logging as it is
-    try:
-        server = MCPServer("exosuit", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING")
-    finally:
-        root.removeHandler(guard)
 
     async def caller(ctx: Context) -> Principal:
         request = ctx.request_context.request
@@ -70,46 +75,47 @@ def build_mcp(services: Services) -> MCPServer:
         assert view is not None
         return task_out(view)
 
-    @server.tool()
     async def submit_task(
         title: str,
         instructions: str,
         team: str,
         ctx: Context,
         autonomy: AutonomyLevel = AutonomyLevel.SUPERVISED,
+        budget_usd: float | None = None,
         idempotency_key: str | None = None,
     ) -> TaskOut:
-        """Submit a task to a team; gates open as its autonomy level demands. The same
-        idempotency_key and arguments again return the same task."""
+        """Submit a task to a team (as POST /api/v1/tasks); gates open as its autonomy level
+        demands. The same idempotency_key and arguments again return the same task."""
         principal = await caller(ctx)
         with refusals_as_tool_errors():
-            body = TaskCreate(title=title, instructions=instructions, team=team, autonomy=autonomy)
+            body = TaskCreate(
+                title=title, instructions=instructions, team=team, autonomy=autonomy, budget_usd=budget_usd
+            )
             task, _ = await actions.submit(services, principal, body, idempotency_key=idempotency_key)
         return await fresh(task.id)
 
-    @server.tool()
     async def get_task(task_id: str, ctx: Context) -> TaskOut:
         """A task: status, steps, its open gate (what a decision must name) and result."""
         return task_out(await visible(await caller(ctx), task_id))
 
-    @server.tool()
     async def wait_for_task(
-        task_id: str, ctx: Context, wait_for: WaitFor = WaitFor.FINISHED, timeout_seconds: float = 30.0
-    ) -> dict[str, Any]:
-        """Wait until the task has an open gate (`gate`) or has finished (`finished`), at most
-        60 s; `timed_out` is true when it is neither yet (call again)."""
+        task_id: str, ctx: Context, for_: WaitFor = WaitFor.FINISHED, seconds: float = 30.0
+    ) -> WaitResult:
+        """Wait until the task has an open gate (`for`: `gate`) or has finished (`finished`),
+        at most `timeout` seconds (60 at most); `timed_out` is true when it is neither yet
+        (call again). As GET /api/v1/tasks/{task_id}/wait."""
         view = await visible(await caller(ctx), task_id)
-        view, ready = await wait_until(services, view, wait_for, max(timeout_seconds, 0.0))
-        return {"task": task_out(view).model_dump(mode="json"), "timed_out": not ready}
+        view, ready = await wait_until(services, view, for_, seconds)
+        return WaitResult(task=task_out(view), timed_out=not ready)
 
-    @server.tool()
-    async def list_approvals(ctx: Context, limit: int = 20, cursor: str | None = None) -> ApprovalList:
-        """Open gates the caller may decide, oldest first (pass next_cursor for more)."""
+    async def list_approvals(
+        ctx: Context, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    ) -> ApprovalList:
+        """Open gates the caller may decide, oldest first (pass next_cursor as cursor for more)."""
         principal = await caller(ctx)
         with refusals_as_tool_errors():
-            return await approvals_page(services, principal, cursor, max(1, min(limit, 500)))
+            return await approvals_page(services, principal, cursor, limit)
 
-    @server.tool()
     async def decide(
         task_id: str,
         gate_id: str,
@@ -119,8 +125,9 @@ def build_mcp(services: Services) -> MCPServer:
         on_reject: OnReject = OnReject.REVISE,
         changes: dict[str, Any] | None = None,
     ) -> TaskOut:
-        """Approve, edit (with changes) or reject (with a reason) the task's open gate. Only an
-        approver of the task's team may; under four-eyes not the task's submitter."""
+        """Approve, edit (with changes) or reject (with a reason) the task's open gate, as
+        POST /api/v1/tasks/{task_id}/decisions. Only an approver of the task's team may; under
+        four-eyes not the task's submitter. Approving lets the step run (tools act on the world)."""
         principal = await caller(ctx)
         view = await visible(principal, task_id)
         with refusals_as_tool_errors():
@@ -130,7 +137,28 @@ def build_mcp(services: Services) -> MCPServer:
             await actions.decide(services, principal, view, body)
         return await fresh(task_id)
 
-    return server
+    writes = ToolAnnotations(
+        readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False
+    )
+    decides = ToolAnnotations(
+        readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=True
+    )
+    tools = [
+        strict_tool(submit_task, SubmitTaskArguments, "Submit a task", writes),
+        strict_tool(get_task, TaskIdArguments, "Read a task", READ_ONLY),
+        strict_tool(wait_for_task, WaitForTaskArguments, "Wait for a gate or the end", READ_ONLY),
+        strict_tool(list_approvals, ListApprovalsArguments, "Gates I may decide", READ_ONLY),
+        strict_tool(decide, DecideArguments, "Decide a gate", decides),
+    ]
+    root = logging.getLogger()
+    guard = logging.NullHandler()
+    root.addHandler(guard)  # MCPServer calls logging.basicConfig: leave the process's logging as it is
+    try:
+        return ExosuitMcp(
+            "exosuit", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING", tools=tools
+        )
+    finally:
+        root.removeHandler(guard)
 
 
 @contextlib.contextmanager

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from datetime import UTC, datetime
 
+from exosuit.cli.exit_codes import ExitCode
 from exosuit.domain.audit import anchor_key
 from exosuit.domain.autonomy import AutonomyLevel, Role
 from exosuit.storage.audit_log import AuditLog
@@ -16,23 +16,7 @@ from exosuit.storage.notifications import Notifications
 from exosuit.storage.reports import Reports
 
 
-def finite(text: str) -> float:
-    """A finite, non-negative number (argparse type)."""
-    value = float(text)
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a finite, non-negative number")
-    return value
-
-
-def count(text: str) -> int:
-    """A whole number of at least 1 (argparse type)."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not at least 1")
-    return value
-
-
-async def run(db: Database, args: argparse.Namespace, secret: str) -> int:
+async def run(db: Database, args: argparse.Namespace, secret: str | None) -> int:
     """Run one administration command; its exit code (`secret` checks audit anchors)."""
     directory = Directory(db)
     try:
@@ -44,10 +28,11 @@ async def run(db: Database, args: argparse.Namespace, secret: str) -> int:
             return await _usage(Reports(db), args.month, args.team)
         if args.command == "token":
             return await _token(directory, args)
+        assert secret is not None, "the audit commands are given the secret"
         return await _audit(AuditLog(db, anchor_key(secret)), args)
-    except LookupError as exc:
+    except LookupError as exc:  # no such user, team or token
         print(str(exc).strip("'\""), file=sys.stderr)
-        return 2
+        return ExitCode.NOT_FOUND
 
 
 async def _user(directory: Directory, args: argparse.Namespace) -> int:
@@ -102,7 +87,7 @@ async def _token(directory: Directory, args: argparse.Namespace) -> int:
         revoked = await directory.revoke_token(args.email, args.name)
         if not revoked:
             print(f"{args.email.lower()} has no live token named {args.name!r}", file=sys.stderr)
-            return 1
+            return ExitCode.NOT_FOUND
         print(f"revoked {revoked} token(s) named {args.name!r} of {args.email.lower()}")
         return 0
     token = await directory.create_token(args.email, name=args.name, expires_days=args.expires_days)
@@ -117,6 +102,9 @@ async def _audit(audit: AuditLog, args: argparse.Namespace) -> int:
         return 0
     ids = await audit.task_ids() if args.all else [args.task_id]
     checkpoint = await audit.latest_checkpoint()  # read once, not once a task
+    if not args.all and not await audit.known(args.task_id, checkpoint):
+        print(f"{args.task_id}: no such task (no row, no audit event, no anchor)", file=sys.stderr)
+        return ExitCode.NOT_FOUND
     broken = []
     for task_id in ids:
         check = await audit.verify(task_id, checkpoint=checkpoint)
@@ -131,7 +119,7 @@ async def _audit(audit: AuditLog, args: argparse.Namespace) -> int:
             f"{len(ids) - len(broken)} of {len(ids)} chains hold"
             + (f"; broken: {', '.join(broken)}" if broken else "")
         )
-    return 1 if broken else 0
+    return ExitCode.REFUSED if broken else ExitCode.OK
 
 
 async def _usage(reports: Reports, month: str | None, team: str | None) -> int:
@@ -143,7 +131,7 @@ async def _usage(reports: Reports, month: str | None, team: str | None) -> int:
         )
     except ValueError:
         print(f"--month takes YYYY-MM, not {month!r}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     end = (
         start.replace(year=start.year + 1, month=1)
         if start.month == 12

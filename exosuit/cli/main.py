@@ -8,6 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from exosuit.cli import client
+from exosuit.cli.arguments import count, finite
+from exosuit.cli.exit_codes import ExitCode
+from exosuit.cli.version import add_version
 from exosuit.domain.autonomy import AutonomyLevel, Role
 from exosuit.observability.logs import configure_logging, temporal_core_logging
 from exosuit.observability.tracing import start_tracing, stop_tracing
@@ -15,9 +18,10 @@ from exosuit.settings import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
-    from exosuit.cli import admin, export  # the storage's imports are heavy: not for the HTTP commands
+    from exosuit.cli import export  # the storage's imports are heavy: not for the HTTP commands
 
     parser = argparse.ArgumentParser(prog="exosuit", description="Human-in-the-loop jobs.")
+    add_version(parser)
     commands = parser.add_subparsers(dest="command", required=True)
 
     dev = commands.add_parser("dev", help="Temporal + worker + web, as `make run` starts them")
@@ -41,14 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     tset = team.add_parser("set", help="a team's policy")
     tset.add_argument("team")
     tset.add_argument("--max-autonomy", choices=[a.value for a in AutonomyLevel])
-    tset.add_argument("--gate-deadline", type=admin.finite, metavar="HOURS")
-    tset.add_argument("--monthly-budget", type=admin.finite, metavar="USD", help="0 removes the budget")
-    tset.add_argument("--max-active-tasks", type=admin.count, metavar="N", help="tasks not yet ended")
-    tset.add_argument("--submissions-per-minute", type=admin.count, metavar="N", help="per person")
+    tset.add_argument("--gate-deadline", type=finite, metavar="HOURS")
+    tset.add_argument("--monthly-budget", type=finite, metavar="USD", help="0 removes the budget")
+    tset.add_argument("--max-active-tasks", type=count, metavar="N", help="tasks not yet ended")
+    tset.add_argument("--submissions-per-minute", type=count, metavar="N", help="per person")
     tset.add_argument(
-        "--model-wait", type=admin.finite, metavar="HOURS", help="how long a model outage is waited out"
+        "--model-wait", type=finite, metavar="HOURS", help="how long a model outage is waited out"
     )
-    tset.add_argument("--max-revisions", type=admin.count, metavar="N", help="`revise` rejections per gate")
+    tset.add_argument("--max-revisions", type=count, metavar="N", help="`revise` rejections per gate")
     tset.add_argument(
         "--notify",
         action="append",
@@ -65,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     create = token.add_parser("create", help="a new token, printed alone on the last line")
     create.add_argument("email")
     create.add_argument("--name", default="default")
-    create.add_argument("--expires-days", type=admin.finite, metavar="N")
+    create.add_argument("--expires-days", type=finite, metavar="N")
     listing = token.add_parser("list", help="a user's tokens: names, dates, state (never the token)")
     listing.add_argument("email")
     revoke = token.add_parser("revoke", help="revoke a user's tokens of that name")
@@ -83,22 +87,26 @@ def _parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="migrate to the newest schema, under a lock (a migration Job runs this)")
     db.add_parser("current", help="the schema revision the database is at")
     db.add_parser("history", help="every migration, newest first")
-    client.add_parsers(commands)  # submit, wait, approve: over HTTP, from any machine
+    client.add_parsers(commands)  # list, get, submit, wait, approve...: over HTTP, from any machine
     return parser
 
 
 async def _administer(settings: Settings, args: argparse.Namespace) -> int:
-    from exosuit.cli import admin
+    from exosuit.cli import admin, data_dir, export
     from exosuit.storage.db import Database, migrate
 
+    refused = data_dir.refusal(settings, args)
+    if refused:
+        print(f"exosuit: {refused}", file=sys.stderr)
+        return ExitCode.NOT_SET_UP
     migrate(settings.resolved_database_url)
     db = Database.from_settings(settings)
     try:
         if args.command == "export":
-            from exosuit.cli import export
-
             return await export.run(db, args, settings)
-        return await admin.run(db, args, settings.resolved_secret_key)
+        # Only the audit needs the secret: read (or made) here, beside the database, never elsewhere.
+        secret = settings.resolved_secret_key if args.command == "audit" else None
+        return await admin.run(db, args, secret)
     finally:
         await db.dispose()
 

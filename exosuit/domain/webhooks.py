@@ -17,7 +17,7 @@ SECRET_PREFIX = "whsec_"
 
 
 class WebhookEvent(StrEnum):
-    """What a subscription may ask for (docs/webhooks.md)."""
+    """What a subscription may ask for: the moments of a task's life a webhook message reports."""
 
     TASK_CREATED = "task.created"
     GATE_OPENED = "gate.opened"

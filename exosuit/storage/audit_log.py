@@ -36,6 +36,19 @@ class AuditLog:
         checkpoint = await self.latest_checkpoint()
         return sorted(rows | set(checkpoint.heads if checkpoint else ()))
 
+    async def known(self, task_id: str, checkpoint: AuditCheckpoint | None) -> bool:
+        """Whether anything records the task (its row, an event, an anchor, a checkpoint): a task
+        with none of them does not exist, one with some but not all has a broken chain."""
+        if checkpoint is not None and task_id in checkpoint.heads:
+            return True
+        async with self.db.session() as session:
+            if await session.get(Task, task_id) is not None:
+                return True
+            if await session.get(AuditAnchor, task_id) is not None:
+                return True
+            found = await session.exec(select(AuditEvent.seq).where(AuditEvent.task_id == task_id).limit(1))
+            return found.first() is not None
+
     async def checkpoint(self) -> int:
         """Sign every task's current head into one checkpoint; how many tasks it covers."""
         assert self._anchor_key is not None, "checkpoints are signed: the audit log needs the key"

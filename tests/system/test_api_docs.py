@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import httpx
@@ -98,3 +100,43 @@ async def test_llms_txt_and_problem_type_pages(ui_system: System) -> None:
         four_eyes = await anonymous.get("/problems/four-eyes")
         assert four_eyes.status_code == 200 and "another approver" in four_eyes.text
         assert (await anonymous.get("/problems/nonsense")).json()["type"] == "/problems/not-found"
+
+
+async def test_openapi_declares_each_answers_headers_the_webhook_messages_and_cites_no_file(
+    ui_system: System,
+) -> None:
+    async with httpx.AsyncClient(base_url=ui_system.base_url) as anonymous:
+        text = (await anonymous.get("/openapi.json")).text
+    spec: dict[str, Any] = json.loads(text)
+    assert not re.search(r"[\w/]+\.(md|py)\b", text)  # descriptions stand alone: no file to open
+    paths = spec["paths"]
+    for path in (
+        "/api/v1/templates/{name}",
+        "/api/v1/webhooks/{webhook_id}",
+        "/api/v1/schedules/{schedule_id}",
+    ):
+        for operation in paths[path].values():
+            assert {"401", "404"} <= set(operation["responses"]), (path, operation["operationId"])
+    created = paths["/api/v1/tasks"]["post"]["responses"]
+    assert created["201"]["headers"]["Location"]["required"] is True
+    assert created["201"]["headers"]["Idempotent-Replayed"]["required"] is False
+    assert created["429"]["headers"]["Retry-After"]["required"] is True
+    assert created["401"]["headers"]["WWW-Authenticate"]["required"] is True
+    assert "400" in created and "413" in created
+    waited = paths["/api/v1/tasks/{task_id}/wait"]["get"]["responses"]["200"]
+    assert "Exosuit-Wait" in waited["headers"]
+    assert set(spec["webhooks"]) == {
+        "task.created", "gate.opened", "gate.decided", "task.completed", "task.failed", "task.rejected",
+        "task.cancelled",
+    }  # fmt: skip
+    delivery = spec["webhooks"]["gate.opened"]["post"]
+    assert {p["name"] for p in delivery["parameters"]} == {
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    }
+    message = spec["components"]["schemas"]["WebhookMessage"]
+    assert set(message["required"]) == {"type", "timestamp", "data"}
+    async with httpx.AsyncClient(base_url=ui_system.base_url) as anonymous:
+        refused = await anonymous.get("/api/v1/tasks")
+    assert refused.headers["www-authenticate"] == "Bearer"

@@ -86,7 +86,7 @@ async def test_cli_manages_users_teams_and_tokens(tmp_path: Path) -> None:
     finally:
         await db.dispose()
     code, out = await run_cli("audit", "verify", "t_missing", env=env)
-    assert code == 1
+    assert code == 3 and "no such task" in out
 
 
 @pytest.fixture

@@ -58,7 +58,7 @@ async def test_submit_wait_approve_from_another_machine(ui_system: System, tmp_p
     assert code == 0, err
     task_id = out.strip()
 
-    code, out, err = await exosuit(cwd, "wait", task_id, "--for", "gate", **as_member)
+    code, out, err = await exosuit(cwd, "wait", task_id, "--for", "gate", "--output", "json", **as_member)
     assert code == 0, err
     gated: dict[str, Any] = json.loads(out)
     assert gated["open_gate"]["kind"] == "plan"
@@ -67,7 +67,9 @@ async def test_submit_wait_approve_from_another_machine(ui_system: System, tmp_p
     assert code == 1 and "403 /problems/forbidden" in err
 
     flags = ["--url", ui_system.base_url, "--token", token_of(approver)]
-    waiting = asyncio.create_task(exosuit(cwd, "wait", task_id, "--for", "finished", **as_member))
+    waiting = asyncio.create_task(
+        exosuit(cwd, "wait", task_id, "--for", "finished", "-o", "json", **as_member)
+    )
     code, out, err = await exosuit(cwd, "approve", task_id, *flags)
     assert code == 0, err
     code, out, err = await waiting
@@ -79,14 +81,14 @@ async def test_submit_wait_approve_from_another_machine(ui_system: System, tmp_p
     assert await asyncio.to_thread(os.listdir, cwd) == []  # no data dir, database or secret: HTTP only
 
 
-async def test_wait_gives_up_with_exit_2(ui_system: System, tmp_path: Path) -> None:
+async def test_wait_gives_up_with_exit_5(ui_system: System, tmp_path: Path) -> None:
     member = await ui_system.user("member")
     task = await member.wait_gate((await member.submit(ui_system.team, "supervised"))["id"], "plan")
     flags = ["--url", ui_system.base_url, "--token", token_of(member)]
-    code, out, err = await exosuit(tmp_path, "wait", task["id"], "--timeout", "0.5", *flags)
-    assert code == 2 and "timed out" in err
+    code, out, err = await exosuit(tmp_path, "wait", task["id"], "--timeout", "0.5", "-o", "json", *flags)
+    assert code == 5 and "timed out" in err
     assert json.loads(out)["status"] == "awaiting_approval"
     code, _, err = await exosuit(
         tmp_path, "wait", task["id"], "--url", ui_system.base_url, "--token", "exo_bad"
     )
-    assert code == 1 and "401 /problems/unauthorized" in err
+    assert code == 6 and "401 /problems/unauthorized" in err

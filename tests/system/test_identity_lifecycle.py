@@ -54,7 +54,7 @@ async def test_tokens_are_listed_revoked_and_expire(ui_system: System) -> None:
     assert (await api.get("/api/v1/tasks")).status_code == 401
     code, out = await cli(ui_system, "token", "list", email)
     assert "revoked" in out
-    assert (await cli(ui_system, "token", "revoke", email, "ci"))[0] == 1  # nothing live by that name
+    assert (await cli(ui_system, "token", "revoke", email, "ci"))[0] == 3  # nothing live by that name
 
 
 async def test_a_new_password_ends_every_session(ui_system: System) -> None:

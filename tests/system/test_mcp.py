@@ -58,9 +58,7 @@ async def test_an_agent_submits_waits_and_an_approvers_agent_decides(ui_system: 
             )
         )
         waited = answer(
-            await worker.call_tool(
-                "wait_for_task", {"task_id": task["id"], "wait_for": "gate", "timeout_seconds": 20}
-            )
+            await worker.call_tool("wait_for_task", {"task_id": task["id"], "for": "gate", "timeout": 20})
         )
         assert waited["timed_out"] is False
         gate = waited["task"]["open_gate"]
@@ -87,9 +85,7 @@ async def test_an_agent_submits_waits_and_an_approvers_agent_decides(ui_system: 
             )
         )
         assert again.startswith("409 /problems/gate-not-open")
-        done = answer(
-            await worker.call_tool("wait_for_task", {"task_id": task["id"], "wait_for": "finished"})
-        )
+        done = answer(await worker.call_tool("wait_for_task", {"task_id": task["id"], "for": "finished"}))
         assert done["task"]["status"] == "completed"
         assert answer(await worker.call_tool("get_task", {"task_id": task["id"]}))["status"] == "completed"
 
@@ -107,7 +103,7 @@ async def test_four_eyes_holds_for_an_agent(ui_system: System) -> None:
                 },
             )
         )
-        gate = answer(await submitter.call_tool("wait_for_task", {"task_id": task["id"], "wait_for": "gate"}))
+        gate = answer(await submitter.call_tool("wait_for_task", {"task_id": task["id"], "for": "gate"}))
         gate_id = gate["task"]["open_gate"]["id"]
         decision = {"task_id": task["id"], "gate_id": gate_id, "action": "approve"}
         assert refusal(await submitter.call_tool("decide", decision)).startswith("403 /problems/four-eyes")

@@ -15,7 +15,8 @@ from web.errors import Problem, ProblemType
 Cursor = Annotated[
     str | None, Query(max_length=400, description="`next_cursor` of the previous page; omit for the first")
 ]
-Limit = Annotated[int, Query(ge=1, le=500, description="at most this many items")]
+MAX_LIMIT = 500
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="at most this many items")]
 
 
 def encode(listing: str, at: datetime, row_id: str) -> str:

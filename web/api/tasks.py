@@ -181,7 +181,8 @@ async def verify_audit(view: VisibleTask, services: ServicesDep) -> VerifyOut:
 
 @router.get("/{task_id}/audit/export", responses=problems(404))
 async def export_audit(view: VisibleTask, services: ServicesDep) -> dict[str, Any]:
-    """The chain with its anchor, for a third party to check (docs/check_audit_export.py)."""
+    """The chain with its anchor, for a third party to check without access to Exosuit."""
+    # docs/check_audit_export.py is such a check.
     events = await services.audit.events(view.task.id)
     head = await services.gateway.audit_head(view.task.id)
     return {

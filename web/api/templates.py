@@ -13,6 +13,7 @@ from exosuit.domain.task import INSTRUCTIONS_MAX_CHARS, TITLE_MAX_CHARS
 from exosuit.domain.templates import TEMPLATE_NAME
 from exosuit.storage.tables import TaskSchedule, TaskTemplate
 from web import automation
+from web.api.openapi import problems
 from web.api.webhooks import automation_problems
 from web.automation import AutomationsDep
 from web.automation_gateway import LastRun
@@ -125,7 +126,7 @@ async def schedule_out(auto: automation.Automations, schedule: TaskSchedule) -> 
     )
 
 
-@templates.post("", status_code=201)
+@templates.post("", status_code=201, responses=problems(403, 404, 422))
 async def create_template(body: TemplateIn, principal: CurrentPrincipal, auto: AutomationsDep) -> TemplateOut:
     """A named task definition; `{{param}}` placeholders in its title and instructions."""
     async with automation_problems():
@@ -140,13 +141,13 @@ async def list_templates(principal: CurrentPrincipal, auto: AutomationsDep) -> T
     return TemplateList(items=[template_out(t) for t in await auto.templates.templates(principal.teams)])
 
 
-@templates.get("/{name}")
+@templates.get("/{name}", responses=problems(404))
 async def get_template(name: str, principal: CurrentPrincipal, auto: AutomationsDep) -> TemplateOut:
     async with automation_problems():
         return template_out(await automation.visible_template(auto, principal, name))
 
 
-@templates.post("/{name}/runs", status_code=201)
+@templates.post("/{name}/runs", status_code=201, responses=problems(403, 404, 409, 422))
 async def run_template(
     name: str,
     body: RunIn,
@@ -170,7 +171,7 @@ async def run_template(
     return task_out(view)
 
 
-@schedules.post("", status_code=201)
+@schedules.post("", status_code=201, responses=problems(403, 404, 422))
 async def create_schedule(body: ScheduleIn, principal: CurrentPrincipal, auto: AutomationsDep) -> ScheduleOut:
     """Recurring runs of a template, as a Temporal Schedule; each run an ordinary gated task."""
     async with automation_problems():
@@ -186,7 +187,7 @@ async def list_schedules(principal: CurrentPrincipal, auto: AutomationsDep) -> S
     )
 
 
-@schedules.delete("/{schedule_id}", status_code=204)
+@schedules.delete("/{schedule_id}", status_code=204, responses=problems(403, 404))
 async def delete_schedule(schedule_id: str, principal: CurrentPrincipal, auto: AutomationsDep) -> Response:
     async with automation_problems():
         schedule = await automation.visible_schedule(auto, principal, schedule_id)
@@ -194,7 +195,7 @@ async def delete_schedule(schedule_id: str, principal: CurrentPrincipal, auto: A
     return Response(status_code=204)
 
 
-@schedules.post("/{schedule_id}/pause")
+@schedules.post("/{schedule_id}/pause", responses=problems(403, 404))
 async def pause_schedule(schedule_id: str, principal: CurrentPrincipal, auto: AutomationsDep) -> ScheduleOut:
     async with automation_problems():
         schedule = await automation.visible_schedule(auto, principal, schedule_id)
@@ -202,7 +203,7 @@ async def pause_schedule(schedule_id: str, principal: CurrentPrincipal, auto: Au
     return await schedule_out(auto, schedule)
 
 
-@schedules.post("/{schedule_id}/resume")
+@schedules.post("/{schedule_id}/resume", responses=problems(403, 404))
 async def resume_schedule(schedule_id: str, principal: CurrentPrincipal, auto: AutomationsDep) -> ScheduleOut:
     async with automation_problems():
         schedule = await automation.visible_schedule(auto, principal, schedule_id)
@@ -210,7 +211,7 @@ async def resume_schedule(schedule_id: str, principal: CurrentPrincipal, auto: A
     return await schedule_out(auto, schedule)
 
 
-@schedules.post("/{schedule_id}/trigger", status_code=202)
+@schedules.post("/{schedule_id}/trigger", status_code=202, responses=problems(403, 404))
 async def trigger_schedule(
     schedule_id: str, principal: CurrentPrincipal, auto: AutomationsDep
 ) -> ScheduleOut:

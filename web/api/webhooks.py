@@ -14,6 +14,7 @@ from exosuit.domain.refusals import Refused
 from exosuit.domain.webhooks import WebhookEvent
 from exosuit.storage.tables import WebhookDelivery, WebhookSubscription
 from web import automation
+from web.api.openapi import problems
 from web.automation import AutomationsDep
 from web.deps import CurrentPrincipal
 from web.errors import Problem
@@ -91,7 +92,7 @@ def delivery_out(row: WebhookDelivery) -> DeliveryOut:
     return DeliveryOut.model_validate(row, from_attributes=True)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=problems(403, 404, 422))
 async def create_webhook(
     body: WebhookIn, principal: CurrentPrincipal, auto: AutomationsDep, response: Response
 ) -> WebhookCreated:
@@ -109,7 +110,7 @@ async def list_webhooks(principal: CurrentPrincipal, auto: AutomationsDep) -> We
     return WebhookList(items=[webhook_out(s) for s in subs])
 
 
-@router.delete("/{webhook_id}", status_code=204)
+@router.delete("/{webhook_id}", status_code=204, responses=problems(403, 404))
 async def delete_webhook(webhook_id: str, principal: CurrentPrincipal, auto: AutomationsDep) -> Response:
     """No more deliveries; pending ones are cancelled, the log stays."""
     async with automation_problems():
@@ -118,7 +119,7 @@ async def delete_webhook(webhook_id: str, principal: CurrentPrincipal, auto: Aut
     return Response(status_code=204)
 
 
-@router.get("/{webhook_id}/deliveries")
+@router.get("/{webhook_id}/deliveries", responses=problems(403, 404))
 async def list_deliveries(
     webhook_id: str,
     principal: CurrentPrincipal,
@@ -131,7 +132,7 @@ async def list_deliveries(
     return DeliveryList(items=[delivery_out(r) for r in await auto.webhooks.deliveries(sub.id, limit)])
 
 
-@router.post("/{webhook_id}/deliveries/{delivery_id}/resend", status_code=202)
+@router.post("/{webhook_id}/deliveries/{delivery_id}/resend", status_code=202, responses=problems(403, 404))
 async def resend_delivery(
     webhook_id: str, delivery_id: str, principal: CurrentPrincipal, auto: AutomationsDep
 ) -> DeliveryOut:
