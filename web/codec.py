@@ -57,7 +57,10 @@ async def decode(request: Request, services: ServicesDep) -> Response:
     principal = await _caller(request, services)
     if principal is None:
         raise Problem(401, "Unauthorized", "sign in to Exosuit (or send a bearer token) to see payloads")
-    body = await request.json()
+    try:
+        body = await request.json()
+    except ValueError:  # not JSON, or not UTF-8
+        raise Problem(400, "Bad Request", "the body is not JSON") from None
     payloads = body.get("payloads") if isinstance(body, dict) else None
     if not isinstance(payloads, list) or len(payloads) > MAX_PAYLOADS:
         raise Problem(

@@ -37,7 +37,7 @@ from exosuit.domain.contracts import (
     TaskOutcome,
     workflow_id_for,
 )
-from exosuit.domain.refusals import Finished, NotOpen, Refused, refusal
+from exosuit.domain.refusals import Finished, Invalid, NotOpen, Refused, refusal
 from web.errors import Unavailable
 from web.limits import Throttled
 from workflows.outbox import OutboxWorkflow
@@ -83,6 +83,17 @@ def _answers_from_temporal() -> Iterator[None]:
             raise Throttled("Temporal is busy; try again shortly", BUSY_RETRY_SECONDS) from None
         if err.status in _DOWN:
             raise Unavailable("Temporal") from None
+        raise
+
+
+@contextlib.contextmanager
+def _invalid_as_refusal(what: str) -> Iterator[None]:
+    """Temporal's INVALID_ARGUMENT (a cron it cannot parse) is the caller's 422, not our 500."""
+    try:
+        yield
+    except RPCError as err:
+        if err.status == RPCStatusCode.INVALID_ARGUMENT:
+            raise Invalid(f"Temporal refused {what}: {err.message}") from None
         raise
 
 
@@ -256,7 +267,7 @@ class AutomationGateway:
 
     async def create_schedule(self, schedule_id: str, cron: str, note: str) -> None:
         """A Temporal Schedule (visible in its UI) that starts a run of the template at each firing."""
-        with _answers_from_temporal():
+        with _answers_from_temporal(), _invalid_as_refusal("the schedule"):
             await self.client.create_schedule(
                 schedule_id_for(schedule_id),
                 Schedule(
