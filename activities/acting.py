@@ -118,7 +118,9 @@ async def http_request(config: ToolsConfig, args: dict[str, Any], key: str, env:
                             method, body = "GET", None
                         continue
                     text = await _capped(response, http.max_response_bytes)
-                    return masked(f"HTTP {response.status_code} {response.reason_phrase}\n\n{text}", config, env)
+                    return masked(
+                        f"HTTP {response.status_code} {response.reason_phrase}\n\n{text}", config, env
+                    )
                 finally:
                     await response.aclose()
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:

@@ -87,7 +87,9 @@ class NotifyActivities:
         for url in targets:
             refusal = await destination_refusal(url, allow_loopback=self._allow_loopback)
             if refusal:  # never retried: the address will not become allowed by waiting
-                log.warning("team %s: notification target %s://… refused: %s", team, url.split(":")[0], refusal)
+                log.warning(
+                    "team %s: notification target %s://… refused: %s", team, url.split(":")[0], refusal
+                )
                 continue
             if RECIPIENT in url:
                 for recipient, rows in mine.items():

@@ -176,8 +176,22 @@ class Settings(BaseSettings):
     notify_digest_seconds: float = Field(
         10.0, description="Notifications that arrive within this window go out as one digest."
     )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (sign-in limits, logs, links); none by default.",
+    )
+    metrics_token: str | None = Field(
+        None,
+        description="When set, /metrics answers only `Authorization: Bearer TOKEN`; when unset, only "
+        "clients on this machine (loopback).",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def resolved_tools_file(self) -> Path:
@@ -220,4 +234,4 @@ class Settings(BaseSettings):
         generated = self.data_dir / "secret_key"
         root = self.secret_key or (generated.read_text().strip() if generated.is_file() else None)
         previous = [s.strip() for s in (self.previous_secret_keys or "").split(",")]
-        return [s for s in (root, *previous, self.llm_api_key) if s]
+        return [s for s in (root, *previous, self.llm_api_key, self.metrics_token) if s]

@@ -171,7 +171,9 @@ def normalised_url(url: str) -> str:
     path = _ENCODED_DOT.sub(".", parts.path)
     if any(seg.split(";")[0] in (".", "..") and ";" in seg for seg in path.split("/")):
         raise UrlAmbiguous("a URL path must not carry parameters on a dot segment (..;)")
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), remove_dot_segments(path), parts.query, ""))
+    return urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), remove_dot_segments(path), parts.query, "")
+    )
 
 
 def remove_dot_segments(path: str) -> str:

@@ -186,7 +186,9 @@ async def test_any_query_string_or_path_segment_answers_without_a_5xx(
     assert_no_5xx(await http.get(url, params=params, headers={"HX-Request": "true"}), (url, params))
 
 
-CRON_FIELD = st.sampled_from(["*", "0", "5", "a", "99", "*/0", "*/15", "1-", "1-5", "60", "32", "13", "MON", "L"])
+CRON_FIELD = st.sampled_from(
+    ["*", "0", "5", "a", "99", "*/0", "*/15", "1-", "1-5", "60", "32", "13", "MON", "L"]
+)
 CRON = st.lists(CRON_FIELD | st.text(max_size=4), min_size=0, max_size=7).map(" ".join) | st.text(max_size=30)
 
 

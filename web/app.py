@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from exosuit.observability.tracing import fastapi_telemetry
 from web import codec, docs
@@ -54,9 +57,24 @@ async def readyz(services: ServicesDep) -> dict[str, str] | JSONResponse:
     return problem_response(503, "Service Unavailable", "a dependency is unreachable", headers, checks=checks)
 
 
+def _may_scrape(request: Request, token: str | None) -> bool:
+    """With EXOSUIT_METRICS_TOKEN, only its bearer; without, only this machine (the metrics
+    name every team): the client as the trusted proxies report it, not as a header claims."""
+    if token:
+        given = request.headers.get("authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    try:
+        return request.client is not None and ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:
+        return False
+
+
 @health.get("/metrics", include_in_schema=False)
-async def metrics(services: ServicesDep) -> Response:
+async def metrics(request: Request, services: ServicesDep) -> Response:
     """Prometheus text format: open gates, tasks, model usage, decisions, gate waits."""
+    if not _may_scrape(request, services.settings.metrics_token):
+        detail = "send Authorization: Bearer EXOSUIT_METRICS_TOKEN (or scrape from this machine)"
+        return problem_response(401, "Unauthorized", detail, {"WWW-Authenticate": 'Bearer realm="metrics"'})
     body, media_type = await services.metrics.scrape()
     return Response(body, media_type=media_type)
 
@@ -91,6 +109,8 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(Admission, bounds=bounds, metrics=services.metrics, refuse=overloaded)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestContext)  # the last added runs first: every response and log line has an id
+    if settings.trusted_proxy_list:  # outermost: limits, logs and links see the client it reports
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     api = APIRouter(prefix="/api/v1")
     api.include_router(tasks.router)
     api.include_router(approvals.router)

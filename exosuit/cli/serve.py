@@ -178,6 +178,7 @@ async def run_dev(settings: Settings, port: int) -> None:
                 log_level="warning",
                 log_config=None,  # uvicorn's loggers go through ours (exosuit/observability/logs.py)
                 timeout_graceful_shutdown=3,
+                proxy_headers=False,  # forwarded headers count only from EXOSUIT_TRUSTED_PROXIES (web/app.py)
             )
         )
         _stop_on_signals(server)
@@ -236,7 +237,12 @@ async def run_web(settings: Settings, port: int) -> None:
         client = await _connect_when_up(settings, within=None)
         app = create_app(Services.build(settings, db, client))
         config = uvicorn.Config(
-            app, host=settings.host, port=port, log_config=None, timeout_graceful_shutdown=3
+            app,
+            host=settings.host,
+            port=port,
+            log_config=None,
+            timeout_graceful_shutdown=3,
+            proxy_headers=False,  # forwarded headers count only from EXOSUIT_TRUSTED_PROXIES (web/app.py)
         )
         server = _Server(config)
         _stop_on_signals(server)

@@ -261,7 +261,9 @@ def resolve_args(args: dict[str, Any], previous: str) -> dict[str, Any]:
 
 UNTRUSTED_OPEN = "<<<untrusted data"
 UNTRUSTED_CLOSE = "<<<end of untrusted data>>>"
-_FENCE_LINE = re.compile(r"^[ \t]*<<<(?:untrusted data\b.*?|end of untrusted data)>>>[ \t]*(?:\r?\n|\Z)", re.M)
+_FENCE_LINE = re.compile(
+    r"^[ \t]*<<<(?:untrusted data\b.*?|end of untrusted data)>>>[ \t]*(?:\r?\n|\Z)", re.M
+)
 
 
 def fenced(source: str, text: str) -> str:

@@ -53,7 +53,9 @@ async def test_no_notification_reaches_loopback_without_the_switch(
             temporal_env.client, model_server, sqlite_db, scripted_model, tmp_path, **settings
         ) as system:
             notifications = Notifications(system.db)
-            await notifications.set_targets(system.team, [f"json://127.0.0.1:{receiver.port}/notify/{{email}}"])
+            await notifications.set_targets(
+                system.team, [f"json://127.0.0.1:{receiver.port}/notify/{{email}}"]
+            )
             submitter, approver = await system.user("member"), await system.user("approver")
             task = await submitter.submit(system.team, "supervised")
             await approver.wait_gate(task["id"], "plan")
