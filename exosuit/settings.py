@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         description="Long-polls (`/wait`), event streams and /mcp calls one web process holds at once; "
         "past it, 429 with Retry-After.",
     )
+    max_waiting_requests_per_person: int = Field(
+        32,
+        ge=1,
+        description="Of those, the most one person (or one anonymous address) holds at once; never "
+        "more than half the bound. Past it, 429 naming the person's limit.",
+    )
     database_pool_size: int = Field(5, ge=1, description="Pooled database connections a process keeps.")
     database_max_overflow: int = Field(
         10, ge=0, description="Connections the pool may open beyond its size under load."

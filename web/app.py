@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from functools import partial
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Route
+from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from exosuit.observability.tracing import fastapi_telemetry
@@ -19,7 +21,7 @@ from web import codec, docs
 from web.api import approvals, tasks, waiting, webhooks
 from web.api import templates as task_templates
 from web.api.openapi import install_openapi, operation_id, problems
-from web.deps import Services, ServicesDep
+from web.deps import Services, ServicesDep, bearer_principal
 from web.errors import BodySizeLimit, install_problem_handlers, overloaded, problem_response
 from web.limits import Admission, Pool
 from web.mcp_server import McpEndpoint
@@ -28,7 +30,7 @@ from web.pages import tasks as task_pages
 from web.pages import teams as team_pages
 from web.pages.common import install_page_handlers
 from web.request_context import RequestContext
-from web.security import SecurityHeaders
+from web.security import SecurityHeaders, session_cookie
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -79,6 +81,16 @@ async def metrics(request: Request, services: ServicesDep) -> Response:
     return Response(body, media_type=media_type)
 
 
+async def person_of(services: Services, scope: Scope) -> str | None:
+    """Whom a waiting request is from (bearer token or session), for the per-person bound."""
+    request = Request(scope)
+    principal = await bearer_principal(request, services)
+    if principal is None and (cookie := session_cookie(request)):
+        found = await services.directory.session_for(cookie)
+        principal = found[0] if found else None
+    return principal.email if principal else None
+
+
 def create_app(services: Services) -> FastAPI:
     """The app over services its entry point built (`exosuit web`, `exosuit dev`, the tests)."""
     settings = services.settings
@@ -106,7 +118,14 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     bounds = {Pool.WORK: settings.max_concurrent_requests, Pool.WAITING: settings.max_waiting_requests}
     # Outside the body limit: a shed request's body is never read.
-    app.add_middleware(Admission, bounds=bounds, metrics=services.metrics, refuse=overloaded)
+    app.add_middleware(
+        Admission,
+        bounds=bounds,
+        metrics=services.metrics,
+        refuse=overloaded,
+        per_person=settings.max_waiting_requests_per_person,
+        identify=partial(person_of, services),
+    )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestContext)  # the last added runs first: every response and log line has an id
     if settings.trusted_proxy_list:  # outermost: limits, logs and links see the client it reports
