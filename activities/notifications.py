@@ -11,6 +11,7 @@ import apprise
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from exosuit import outbound
 from exosuit.domain.automation import (
     DRAIN_NOTIFICATIONS_ACTIVITY,
     GIVE_UP_NOTIFICATIONS_ACTIVITY,
@@ -18,7 +19,6 @@ from exosuit.domain.automation import (
     Drained,
     Outlet,
 )
-from exosuit import outbound
 from exosuit.storage.notifications import Notifications
 from exosuit.storage.tables import Notification
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from functools import partial
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request

@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from exosuit.storage.db import Database
 from tests.conftest import WAIT_SECONDS, Api, System, running_system
 from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.polling import until
 
 
 async def waiting_in_flight(system: System) -> float:
@@ -31,9 +32,11 @@ async def hold_waits(
         asyncio.create_task(api.http.get(f"/api/v1/tasks/{task_id}/wait", params={"timeout": 60}))
         for _ in range(count)
     ]
-    async with asyncio.timeout(WAIT_SECONDS):
-        while await waiting_in_flight(system) < before + count:
-            await asyncio.sleep(0.02)
+
+    async def counted() -> bool:
+        return await waiting_in_flight(system) >= before + count
+
+    await until(counted, WAIT_SECONDS, "the long-polls to be in flight")
     return held
 
 

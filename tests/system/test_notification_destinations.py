@@ -3,7 +3,6 @@ EXOSUIT_WEBHOOK_ALLOW_LOOPBACK, private and metadata addresses never."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from exosuit.storage.db import Database
 from exosuit.storage.notifications import Notifications
 from tests.conftest import WAIT_SECONDS, running_system
 from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.polling import until
 from tests.support.webhook_receiver import Receiver
 from tests.test_webhooks import FAST
 
@@ -61,9 +61,11 @@ async def test_no_notification_reaches_loopback_without_the_switch(
             await approver.wait_gate(task["id"], "plan")
             # The gate's notice is written with the gate's event; drained means refused, not sent.
             assert await notifications.pending(system.team) != []
-            async with asyncio.timeout(WAIT_SECONDS):
-                while await notifications.pending(system.team) != []:
-                    await asyncio.sleep(0.05)
+
+            async def drained() -> bool:
+                return await notifications.pending(system.team) == []
+
+            await until(drained, WAIT_SECONDS, "the notice to be drained")
             assert receiver.delivered("/notify/") == []
     finally:
         await receiver.stop()
