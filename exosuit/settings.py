@@ -192,8 +192,28 @@ class Settings(BaseSettings):
         description="When set, /metrics answers only `Authorization: Bearer TOKEN`; when unset, only "
         "clients on this machine (loopback).",
     )
+    oidc_issuer: str | None = Field(
+        None,
+        description="OpenID Connect issuer URL; with the client id and secret, the sign-in page offers it.",
+    )
+    oidc_client_id: str | None = Field(None, description="This app's client id at the provider.")
+    oidc_client_secret: str | None = Field(None, description="Its client secret.")
+    oidc_team_claim: str = Field(
+        "exosuit_team", description="The claim naming the person's team (a string or a list)."
+    )
+    oidc_role_claim: str = Field(
+        "exosuit_role", description="The claim naming their role there: member, approver or admin."
+    )
+    oidc_scopes: str = Field("openid email profile", description="The scopes asked for at sign-in.")
+    local_passwords: bool = Field(
+        True, description="Whether people may also sign in with a local password (false: provider only)."
+    )
     host: str = "127.0.0.1"
     port: int = 8000
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
 
     @property
     def trusted_proxy_list(self) -> list[str]:
@@ -240,4 +260,6 @@ class Settings(BaseSettings):
         generated = self.data_dir / "secret_key"
         root = self.secret_key or (generated.read_text().strip() if generated.is_file() else None)
         previous = [s.strip() for s in (self.previous_secret_keys or "").split(",")]
-        return [s for s in (root, *previous, self.llm_api_key, self.metrics_token) if s]
+        return [
+            s for s in (root, *previous, self.llm_api_key, self.metrics_token, self.oidc_client_secret) if s
+        ]

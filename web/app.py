@@ -25,7 +25,7 @@ from web.deps import Services, ServicesDep, bearer_principal
 from web.errors import BodySizeLimit, install_problem_handlers, overloaded, problem_response
 from web.limits import Admission, Pool
 from web.mcp_server import McpEndpoint
-from web.pages import auth, queue
+from web.pages import auth, oidc, queue
 from web.pages import tasks as task_pages
 from web.pages import teams as team_pages
 from web.pages.common import install_page_handlers
@@ -126,7 +126,7 @@ def create_app(services: Services) -> FastAPI:
         per_person=settings.max_waiting_requests_per_person,
         identify=partial(person_of, services),
     )
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, form_targets=oidc.form_targets(settings))
     app.add_middleware(RequestContext)  # the last added runs first: every response and log line has an id
     if settings.trusted_proxy_list:  # outermost: limits, logs and links see the client it reports
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
@@ -143,6 +143,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(docs.router)
     app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
     app.include_router(auth.router, include_in_schema=False)  # pages: not part of the API
+    app.include_router(oidc.router, include_in_schema=False)
     app.include_router(task_pages.router, include_in_schema=False)
     app.include_router(queue.router, include_in_schema=False)
     app.include_router(team_pages.router, include_in_schema=False)
