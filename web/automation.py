@@ -138,8 +138,8 @@ async def visible_template(
     if not found:
         raise LookupError(name)
     if len(found) > 1:
-        teams = ", ".join(t.team for t in found)
-        raise Invalid(f"your teams {teams} each have a template {name!r}: say which team")
+        named = ", ".join(t.team for t in found)
+        raise Invalid(f"your teams {named} each have a template {name!r}: say which team")
     return found[0]
 
 

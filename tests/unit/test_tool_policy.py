@@ -87,7 +87,7 @@ def test_ordinary_drafted_headers_pass() -> None:
 
 
 @pytest.mark.parametrize(
-    "field, value",
+    ("field", "value"),
     [("subject", "Hello\n"), ("subject", "Hello\r\n"), ("to", ["a@example.com\n"])],
 )
 def test_an_email_field_ending_in_a_line_break_is_refused(field: str, value: Any) -> None:
