@@ -169,7 +169,11 @@ class Admission:
             gauge.dec()
 
     async def _who(self, scope: Scope) -> str:
-        person = await self.identify(scope) if self.identify else None
+        try:
+            person = await self.identify(scope) if self.identify else None
+        except Exception:  # the database busy: fairness falls back to the address; auth comes later
+            logger.debug("could not tell whom a waiting request is from", exc_info=True)
+            person = None
         if person:
             return person
         client = scope.get("client")

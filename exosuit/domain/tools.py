@@ -277,4 +277,4 @@ def fenced(source: str, text: str) -> str:
 
 def unfenced(text: str) -> str:
     """The text without fence lines: what a tool sends or a gate shows as args."""
-    return _FENCE_LINE.sub("", text).rstrip("\n") if UNTRUSTED_OPEN[:3] in text else text
+    return _FENCE_LINE.sub("", text)
