@@ -93,7 +93,7 @@ class Settings(BaseSettings):
         "past it, 429 with Retry-After.",
     )
     max_waiting_requests_per_person: int = Field(
-        32,
+        64,
         ge=1,
         description="Of those, the most one person (or one anonymous address) holds at once; never "
         "more than half the bound. Past it, 429 naming the person's limit.",
