@@ -160,7 +160,10 @@ async def oidc_login(request: Request, services: ServicesDep, next: str | None =
     settings = services.settings
     if not settings.oidc_enabled:
         raise Problem(404, "Not Found", "OpenID Connect sign-in is not configured")
-    found = await provider(settings)
+    try:
+        found = await provider(settings)
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        return _refused(request, f"The identity provider cannot be reached now ({exc}).", 502)
     state, nonce, verifier = (secrets.token_urlsafe(24) for _ in range(3))
     verifier += secrets.token_urlsafe(24)  # 43-128 characters (RFC 7636)
     async with _client(request, settings) as client:
@@ -193,8 +196,8 @@ async def oidc_callback(request: Request, services: ServicesDep) -> Response:
         return _refused(request, "The sign-in expired or did not start here. Please try again.", 400)
     if "error" in params or "code" not in params:
         return _refused(request, f"The identity provider said: {params.get('error', 'no code')}.", 401)
-    found = await provider(settings)
     try:
+        found = await provider(settings)
         async with _client(request, settings) as client:
             token = await client.fetch_token(
                 found.token_endpoint, code=params["code"], code_verifier=pending["verifier"]
