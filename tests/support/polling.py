@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 
-async def until(check: Callable[[], Awaitable[bool]], within: float = 30.0, what: str = "") -> None:
+async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 30.0) -> None:
     """Return once `check()` holds; fail after `within` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while not await check():
-        assert loop.time() < deadline, f"timed out waiting for {what or check}"
+        assert loop.time() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.02)

@@ -11,7 +11,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from exosuit.storage.db import Database
-from tests.conftest import WAIT_SECONDS, Api, System, running_system
+from tests.conftest import Api, System, running_system
 from tests.support.model_server import ModelServer, ScriptedModel
 from tests.support.polling import until
 
@@ -36,7 +36,7 @@ async def hold_waits(
     async def counted() -> bool:
         return await waiting_in_flight(system) >= before + count
 
-    await until(counted, WAIT_SECONDS, "the long-polls to be in flight")
+    await until(counted, "the long-polls to be in flight")
     return held
 
 

@@ -11,11 +11,10 @@ from temporalio.testing import WorkflowEnvironment
 from activities.notifications import destination_refusal
 from exosuit.storage.db import Database
 from exosuit.storage.notifications import Notifications
-from tests.conftest import WAIT_SECONDS, running_system
+from tests.conftest import running_system
 from tests.support.model_server import ModelServer, ScriptedModel
 from tests.support.polling import until
 from tests.support.webhook_receiver import Receiver
-from tests.test_webhooks import FAST
 
 
 @pytest.mark.parametrize(
@@ -47,7 +46,7 @@ async def test_no_notification_reaches_loopback_without_the_switch(
     tmp_path: Path,
 ) -> None:
     receiver = await Receiver().start()
-    settings = FAST | {"webhook_allow_loopback": False}
+    settings = {"webhook_allow_loopback": False, "notify_digest_seconds": 0.6}
     try:
         async with running_system(
             temporal_env.client, model_server, sqlite_db, scripted_model, tmp_path, **settings
@@ -65,7 +64,7 @@ async def test_no_notification_reaches_loopback_without_the_switch(
             async def drained() -> bool:
                 return await notifications.pending(system.team) == []
 
-            await until(drained, WAIT_SECONDS, "the notice to be drained")
+            await until(drained, "the notice to be drained")
             assert receiver.delivered("/notify/") == []
     finally:
         await receiver.stop()

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from exosuit.domain.autonomy import Role
 from exosuit.storage.db import Database
-from tests.conftest import WAIT_SECONDS, System, running_system
+from tests.conftest import System, running_system
 from tests.support.model_server import ModelServer, ScriptedModel
 from tests.support.polling import until
 from tests.test_browser import chromium  # noqa: F401  (the session's browser)
@@ -54,7 +54,7 @@ async def provider() -> AsyncIterator[str]:
             return False
 
     try:
-        await until(up, WAIT_SECONDS, "the OIDC provider to answer")
+        await until(up, "the OIDC provider to answer")
         yield issuer
     finally:
         process.terminate()
