@@ -17,7 +17,7 @@ import aiosmtplib
 import httpx
 
 from exosuit import outbound
-from exosuit.tooling import ToolsConfig, allowed_prefix
+from exosuit.tooling import ToolsConfig, allowed_prefix, normalised_url
 
 READ_CHUNK = 16_384
 # The contract's Message-ID `<TASK:STEP:SEQ@exosuit>` has colons, which the standard msg-id
@@ -99,7 +99,7 @@ async def http_request(config: ToolsConfig, args: dict[str, Any], key: str, env:
             refusal = config.url_refusal(url)
             if refusal:
                 raise ToolRefused(refusal)
-            url = config.normalised_url(url)  # what was checked is what is sent
+            url = normalised_url(url)  # what was checked is what is sent
             pinned = await _pinned(config, url)
             headers = httpx.Headers(given)  # case-blind: ours replace any spelling of theirs
             headers.update(_secret_headers(config, url, env) | {"Idempotency-Key": key} | pinned.headers)

@@ -126,9 +126,6 @@ class ToolsConfig(BaseModel):
             return f"{normal} is not on the allow-list ({', '.join(self.http.allow) or 'empty'})"
         return None
 
-    def normalised_url(self, url: str) -> str:
-        return normalised_url(url)
-
     def headers_refusal(self, headers: Any) -> str | None:
         """Drafted headers may not frame, route or stand in for a configured secret."""
         secrets = [s.name for s in self.http.secret_headers] if self.http else []

@@ -12,6 +12,7 @@ from activities.notifications import destination_refusal
 from exosuit.storage.db import Database
 from exosuit.storage.notifications import Notifications
 from tests.conftest import running_system
+from tests.support.cli import run_cli
 from tests.support.model_server import ModelServer, ScriptedModel
 from tests.support.polling import until
 from tests.support.webhook_receiver import Receiver
@@ -68,3 +69,19 @@ async def test_no_notification_reaches_loopback_without_the_switch(
             assert receiver.delivered("/notify/") == []
     finally:
         await receiver.stop()
+
+
+async def test_team_set_refuses_a_notification_url_inside_the_network(tmp_path: Path) -> None:
+    code, out = await run_cli(
+        "team",
+        "set",
+        "alpha",
+        "--notify",
+        "json://169.254.169.254/latest",
+        env={"EXOSUIT_DATA_DIR": str(tmp_path)},
+    )
+    assert code != 0 and "169.254.169.254" in out
+    code, out = await run_cli(
+        "team", "set", "alpha", "--notify", "none", env={"EXOSUIT_DATA_DIR": str(tmp_path)}
+    )
+    assert code == 0, out
