@@ -6,19 +6,18 @@ side can tell a repeat; both check the policy again right before they send, redi
 
 from __future__ import annotations
 
-import asyncio
 import email.policy
-import socket
 from collections.abc import Mapping
 from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import aiosmtplib
 import httpx
 
-from exosuit.tooling import ToolsConfig, allowed_prefix, is_private_literal
+from exosuit import outbound
+from exosuit.tooling import ToolsConfig, allowed_prefix, normalised_url
 
 READ_CHUNK = 16_384
 # The Message-ID `<TASK:STEP:SEQ@exosuit>` (docs/tools.md) has colons, which the standard msg-id
@@ -49,21 +48,38 @@ def _secret_headers(config: ToolsConfig, url: str, env: Mapping[str, str]) -> di
     return headers
 
 
-async def _check_address(config: ToolsConfig, url: str) -> None:
-    """No private-network surprises: a name that resolves to a private address is refused
-    unless the configuration (or an allow-list prefix naming that address) says so."""
-    host = urlsplit(url).hostname or ""
-    if config.private_allowed(url):
-        return
-    if is_private_literal(host):
-        raise ToolRefused(f"{host} is a private address")
+async def _pinned(config: ToolsConfig, url: str) -> outbound.Pinned:
+    """No private-network surprises: the host resolved once, each address checked under the
+    shared policy (private ones only where the configuration or a prefix naming the address
+    allows), and the request sent to the address checked."""
+    private = config.private_allowed(url)
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise NothingSent(f"cannot resolve {host}: {exc}") from None
-    private = sorted({str(info[4][0]) for info in infos if is_private_literal(str(info[4][0]))})
-    if private:
-        raise ToolRefused(f"{host} resolves to a private address ({', '.join(private)})")
+        return await outbound.pin(url, allow_loopback=private, allow_private=private)
+    except outbound.Unresolved as exc:
+        raise NothingSent(f"cannot resolve: {exc}") from None
+    except outbound.DestinationRefused as exc:
+        raise ToolRefused(str(exc)) from None
+
+
+def secret_values(config: ToolsConfig, env: Mapping[str, str]) -> list[str]:
+    """Every configured secret as it may appear in an answer: raw and as its header sends it."""
+    values: set[str] = set()
+    for secret in config.http.secret_headers if config.http else []:
+        if raw := env.get(secret.env):
+            values |= {raw, secret.format.format(raw)}
+    for server in config.mcp:
+        values |= {v for name in server.headers_env.values() if (v := env.get(name))}
+    if config.email and config.email.password_env and (password := env.get(config.email.password_env)):
+        values.add(password)
+    return sorted(values, key=len, reverse=True)
+
+
+def masked(text: str, config: ToolsConfig, env: Mapping[str, str]) -> str:
+    """The text with every configured secret replaced: an endpoint that echoes our headers
+    must not put the secret into a step's output (members read it, later prompts see it)."""
+    for value in secret_values(config, env):
+        text = text.replace(value, "[secret withheld]")
+    return text
 
 
 async def http_request(config: ToolsConfig, args: dict[str, Any], key: str, env: Mapping[str, str]) -> str:
@@ -73,6 +89,9 @@ async def http_request(config: ToolsConfig, args: dict[str, Any], key: str, env:
     method, url = str(args["method"]).upper(), str(args["url"])
     body: str | None = args.get("body")
     given = {str(k): str(v) for k, v in (args.get("headers") or {}).items()}
+    refusal = config.headers_refusal(given)
+    if refusal:
+        raise ToolRefused(refusal)
     timeout = httpx.Timeout(http.timeout_seconds)
     sent = False
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client:
@@ -80,11 +99,17 @@ async def http_request(config: ToolsConfig, args: dict[str, Any], key: str, env:
             refusal = config.url_refusal(url)
             if refusal:
                 raise ToolRefused(refusal)
-            await _check_address(config, url)
-            headers = given | _secret_headers(config, url, env) | {"Idempotency-Key": key}
+            url = normalised_url(url)  # what was checked is what is sent
+            pinned = await _pinned(config, url)
+            headers = httpx.Headers(given)  # case-blind: ours replace any spelling of theirs
+            headers.update(_secret_headers(config, url, env) | {"Idempotency-Key": key} | pinned.headers)
             try:
-                async with client.stream(method, url, headers=headers, content=body) as response:
-                    sent = True
+                request = client.build_request(
+                    method, pinned.url, headers=headers, content=body, extensions=pinned.extensions
+                )
+                response = await client.send(request, stream=True)
+                sent = True
+                try:
                     if response.is_redirect and "location" in response.headers:
                         url = urljoin(url, response.headers["location"])
                         if response.status_code == 303 or (
@@ -93,7 +118,11 @@ async def http_request(config: ToolsConfig, args: dict[str, Any], key: str, env:
                             method, body = "GET", None
                         continue
                     text = await _capped(response, http.max_response_bytes)
-                    return f"HTTP {response.status_code} {response.reason_phrase}\n\n{text}"
+                    return masked(
+                        f"HTTP {response.status_code} {response.reason_phrase}\n\n{text}", config, env
+                    )
+                finally:
+                    await response.aclose()
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 if not sent:
                     raise NothingSent(f"cannot connect to {url}: {exc}") from None

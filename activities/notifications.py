@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import apprise
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from exosuit import outbound
 from exosuit.domain.automation import (
     DRAIN_NOTIFICATIONS_ACTIVITY,
     GIVE_UP_NOTIFICATIONS_ACTIVITY,
@@ -20,9 +22,34 @@ from exosuit.domain.automation import (
 from exosuit.storage.notifications import Notifications
 from exosuit.storage.tables import Notification
 
+log = logging.getLogger(__name__)
+
 RECIPIENT = "{email}"  # in a target URL: one message per approver, to their own address
 
 Send = Callable[[str, str, str], Awaitable[bool]]  # (url, title, body) -> sent
+# Apprise's own HTTP posts: the URL names any host, so it must resolve and pass the policy.
+CUSTOM_HTTP = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
+
+
+async def destination_refusal(url: str, *, allow_loopback: bool) -> str | None:
+    """Why a notification URL may not be used: the webhooks' address policy on the host it
+    names (a service URL whose "host" is a token, such as slack://A/B/C, names none)."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if not host or (scheme not in CUSTOM_HTTP and "." not in host and host != "localhost"):
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return "the URL's port is not a number"
+    netloc = f"[{host}]" if ":" in host else host
+    try:
+        await outbound.pin(f"http://{netloc}:{port or 80}/", allow_loopback=allow_loopback)
+    except outbound.Unresolved as exc:
+        return str(exc) if scheme in CUSTOM_HTTP else None
+    except outbound.DestinationRefused as exc:
+        return str(exc)
+    return None
 
 
 async def send_with_apprise(url: str, title: str, body: str) -> bool:
@@ -33,8 +60,16 @@ async def send_with_apprise(url: str, title: str, body: str) -> bool:
 
 
 class NotifyActivities:
-    def __init__(self, notifications: Notifications, public_url: str, send: Send = send_with_apprise) -> None:
+    def __init__(
+        self,
+        notifications: Notifications,
+        public_url: str,
+        send: Send = send_with_apprise,
+        *,
+        allow_loopback: bool = False,
+    ) -> None:
         self._notifications, self._public_url, self._send = notifications, public_url, send
+        self._allow_loopback = allow_loopback
 
     @activity.defn(name=DRAIN_NOTIFICATIONS_ACTIVITY)
     async def drain_notifications(self, outlet: Outlet) -> Drained:
@@ -50,6 +85,12 @@ class NotifyActivities:
             mine[row.recipient].append(row)
         failed = []
         for url in targets:
+            refusal = await destination_refusal(url, allow_loopback=self._allow_loopback)
+            if refusal:  # never retried: the address will not become allowed by waiting
+                log.warning(
+                    "team %s: notification target %s://… refused: %s", team, url.split(":")[0], refusal
+                )
+                continue
             if RECIPIENT in url:
                 for recipient, rows in mine.items():
                     title, body = self._digest(rows)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from activities.acting import ToolRefused, http_request, send_email
+from activities.acting import ToolRefused, http_request, masked, send_email
 from activities.mcp_tools import McpTools
 from exosuit.domain.task import StepKind
 from exosuit.domain.tools import MCP_PREFIX, PREVIOUS_RESULT, ArgsInvalid, Catalogue, ToolSpec, resolve_args
@@ -64,7 +64,7 @@ class ToolRunner:
             return await http_request(self.config, args, key, self._env)
         if spec.name == "send_email":
             return await send_email(self.config, args, key, self._env)
-        return await self.mcp.call(spec.name, args, key)
+        return masked(await self.mcp.call(spec.name, args, key), self.config, self._env)
 
     def checked_args(self, spec: ToolSpec, step: Step, view: TaskView) -> dict[str, Any]:
         """The step's arguments with earlier results filled in, against schema and policy."""

@@ -24,7 +24,7 @@ from exosuit.domain.automation import (
     OutletKind,
 )
 from exosuit.domain.webhooks import retry_delay, sign
-from exosuit.outbound import DestinationRefused, check_destination
+from exosuit.outbound import DestinationRefused, pin
 from exosuit.storage.db import utcnow
 from exosuit.storage.notifications import Notifications
 from exosuit.storage.webhooks import Message, Webhooks
@@ -115,11 +115,6 @@ class WebhookActivities:
         await self._webhooks.give_up(sub_id, task_id, f"given up (retried for up to {hours:g} h)")
 
     async def _send(self, message: Message) -> None:
-        try:
-            await check_destination(message.url, allow_loopback=self._allow_loopback)
-        except DestinationRefused as refused:
-            await self._webhooks.attempted(message.id, status_code=None, error=str(refused), delivered=False)
-            raise ApplicationError(str(refused), type=DESTINATION_REFUSED, non_retryable=True) from None
         timestamp = int(time.time())
         headers = {
             "content-type": "application/json",
@@ -130,9 +125,14 @@ class WebhookActivities:
         }
         status: int | None = None
         try:
-            response = await self._http.post(message.url, content=message.body.encode(), headers=headers)
+            response = await post_pinned(
+                self._http, message.url, message.body, headers, allow_loopback=self._allow_loopback
+            )
             status = response.status_code
             error = None if response.is_success else f"the receiver answered {status}"
+        except DestinationRefused as refused:
+            await self._webhooks.attempted(message.id, status_code=None, error=str(refused), delivered=False)
+            raise ApplicationError(str(refused), type=DESTINATION_REFUSED, non_retryable=True) from None
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if error is None:
@@ -151,3 +151,14 @@ class WebhookActivities:
         log.info("webhook %s not delivered: %s", message.id, error)
         # Benign: an expected refusal, retried by Temporal; logged once above, not as a failure.
         raise ApplicationError(error, type=NOT_ACCEPTED, category=ApplicationErrorCategory.BENIGN)
+
+
+async def post_pinned(
+    http: httpx.AsyncClient, url: str, body: str, headers: dict[str, str], *, allow_loopback: bool
+) -> httpx.Response:
+    """POST to the address the destination check passed (one resolution, pinned), never to
+    whatever the name resolves to a moment later. DestinationRefused if it may not be reached."""
+    pinned = await pin(url, allow_loopback=allow_loopback)
+    return await http.post(
+        pinned.url, content=body.encode(), headers=headers | pinned.headers, extensions=pinned.extensions
+    )

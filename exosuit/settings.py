@@ -115,6 +115,12 @@ class Settings(BaseSettings):
         description="Long-polls (`/wait`), event streams and /mcp calls one web process holds at once; "
         "past it, 429 with Retry-After.",
     )
+    max_waiting_requests_per_person: int = Field(
+        64,
+        ge=1,
+        description="Of those, the most one person (or one anonymous address) holds at once; never "
+        "more than half the bound. Past it, 429 naming the person's limit.",
+    )
     database_pool_size: int = Field(5, ge=1, description="Pooled database connections a process keeps.")
     database_max_overflow: int = Field(
         10, ge=0, description="Connections the pool may open beyond its size under load."
@@ -230,11 +236,45 @@ class Settings(BaseSettings):
         description="A queue's delivery workflow (one per subscription and task, one per team's "
         "notifications) ends after this long with nothing to send; the next message starts it again.",
     )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (sign-in limits, logs, links); none by default.",
+    )
+    metrics_token: str | None = Field(
+        None,
+        description="When set, /metrics answers only `Authorization: Bearer TOKEN`; when unset, only "
+        "clients on this machine (loopback).",
+    )
+    oidc_issuer: str | None = Field(
+        None,
+        description="OpenID Connect issuer URL; with the client id and secret, the sign-in page offers it.",
+    )
+    oidc_client_id: str | None = Field(None, description="This app's client id at the provider.")
+    oidc_client_secret: str | None = Field(None, description="Its client secret.")
+    oidc_team_claim: str = Field(
+        "exosuit_team", description="The claim naming the person's team (a string or a list)."
+    )
+    oidc_role_claim: str = Field(
+        "exosuit_role", description="The claim naming their role there: member, approver or admin."
+    )
+    oidc_scopes: str = Field("openid email profile", description="The scopes asked for at sign-in.")
+    local_passwords: bool = Field(
+        True, description="Whether people may also sign in with a local password (false: provider only)."
+    )
     host: str = Field(
         "127.0.0.1",
         description="The address the web app, a worker's health port and its metrics port listen on.",
     )
     port: int = Field(8000, description="The web app's port (`exosuit dev` and `exosuit web` take `--port`).")
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def resolved_tools_file(self) -> Path:
@@ -277,4 +317,6 @@ class Settings(BaseSettings):
         generated = self.data_dir / "secret_key"
         root = self.secret_key or (generated.read_text().strip() if generated.is_file() else None)
         previous = [s.strip() for s in (self.previous_secret_keys or "").split(",")]
-        return [s for s in (root, *previous, self.llm_api_key) if s]
+        return [
+            s for s in (root, *previous, self.llm_api_key, self.metrics_token, self.oidc_client_secret) if s
+        ]

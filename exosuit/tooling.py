@@ -8,15 +8,16 @@ by environment variable, never written: the worker reads them when it calls.
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from exosuit.domain.autonomy import Risk
-from exosuit.domain.tools import ACTING_TOOLS, TOOLS, Catalogue, ToolSpec
+from exosuit.domain.tools import ACTING_TOOLS, TOOLS, Catalogue, ToolSpec, header_refusal
 
 
 class SecretHeader(BaseModel):
@@ -104,7 +105,7 @@ class ToolsConfig(BaseModel):
     def refusal(self, spec: ToolSpec, args: dict[str, Any]) -> str | None:
         """Why the policy refuses these arguments (beyond the schema), or None."""
         if spec.name == "http_request":
-            return self.url_refusal(str(args.get("url", "")))
+            return self.url_refusal(str(args.get("url", ""))) or self.headers_refusal(args.get("headers"))
         if spec.name == "send_email":
             return self.recipients_refusal([str(a) for a in args.get("to", [])])
         return None
@@ -117,11 +118,18 @@ class ToolsConfig(BaseModel):
             return f"{url!r} is not an http(s) URL"
         if parts.username or parts.password:
             return "a URL must not carry credentials"
-        if "/../" in parts.path or parts.path.endswith("/.."):
-            return "a URL must not climb out of its path"
-        if allowed_prefix(self.http.allow, url) is None:
-            return f"{url} is not on the allow-list ({', '.join(self.http.allow) or 'empty'})"
+        try:
+            normal = normalised_url(url)
+        except UrlAmbiguous as exc:
+            return str(exc)
+        if allowed_prefix(self.http.allow, normal) is None:
+            return f"{normal} is not on the allow-list ({', '.join(self.http.allow) or 'empty'})"
         return None
+
+    def headers_refusal(self, headers: Any) -> str | None:
+        """Drafted headers may not frame, route or stand in for a configured secret."""
+        secrets = [s.name for s in self.http.secret_headers] if self.http else []
+        return header_refusal({str(k): str(v) for k, v in (headers or {}).items()}, secrets)
 
     def recipients_refusal(self, recipients: list[str]) -> str | None:
         if self.email is None:
@@ -142,16 +150,67 @@ class ToolsConfig(BaseModel):
         return host is not None and (host == "localhost" or is_private_literal(host))
 
 
-def allowed_prefix(allow: list[str], url: str) -> str | None:
-    """The allow-list prefix the URL starts with (scheme and host compared case-blind)."""
+class UrlAmbiguous(ValueError):
+    """A path that servers may read differently (a hidden slash, `..;`): refused, not guessed."""
+
+
+_ENCODED_DOT = re.compile(r"%2e", re.IGNORECASE)
+_HIDDEN_SEPARATOR = re.compile(r"%2f|%5c|\\", re.IGNORECASE)
+
+
+def normalised_url(url: str) -> str:
+    """The URL as a server that normalises paths reads it: scheme and host lower-cased,
+    percent-encoded dots decoded, `.` and `..` segments resolved (RFC 3986, 5.2.4); the
+    fragment (never sent) dropped. What the allow-list compares and what is sent."""
     parts = urlsplit(url)
-    normal = f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path or '/'}"
-    if parts.query:
-        normal += f"?{parts.query}"
+    if _HIDDEN_SEPARATOR.search(parts.path):
+        raise UrlAmbiguous("a URL path must not hide a slash (%2F, %5C or a backslash)")
+    path = _ENCODED_DOT.sub(".", parts.path)
+    if any(seg.split(";")[0] in (".", "..") and ";" in seg for seg in path.split("/")):
+        raise UrlAmbiguous("a URL path must not carry parameters on a dot segment (..;)")
+    return urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), remove_dot_segments(path), parts.query, "")
+    )
+
+
+def remove_dot_segments(path: str) -> str:
+    segments = path.split("/")
+    kept: list[str] = []
+    for i, segment in enumerate(segments):
+        last = i == len(segments) - 1
+        if segment in (".", ".."):
+            if segment == ".." and len(kept) > 1:
+                kept.pop()
+            if last:
+                kept.append("")
+            continue
+        kept.append(segment)
+    return "/".join(kept) or "/"
+
+
+def _origin(scheme: str, host: str | None, port: int | None) -> tuple[str, str, int]:
+    return scheme.lower(), (host or "").lower(), port or (443 if scheme.lower() == "https" else 80)
+
+
+def allowed_prefix(allow: list[str], url: str) -> str | None:
+    """The allow-list entry the URL falls under: same scheme, host and port, and a path inside
+    the entry's path by whole segments (`/hooks` holds `/hooks/a`, never `/hooksevil`)."""
+    try:
+        parts = urlsplit(normalised_url(url))
+    except UrlAmbiguous:
+        return None
     for prefix in allow:
-        p = urlsplit(prefix)
-        normal_prefix = f"{p.scheme.lower()}://{p.netloc.lower()}{p.path or '/'}"
-        if normal.startswith(normal_prefix):
+        try:
+            p = urlsplit(normalised_url(prefix))
+        except UrlAmbiguous:
+            continue
+        if _origin(parts.scheme, parts.hostname, parts.port) != _origin(p.scheme, p.hostname, p.port):
+            continue
+        base = p.path or "/"
+        inside = parts.path.startswith(base if base.endswith("/") else base + "/") or parts.path == base
+        if p.query:
+            inside = parts.path == base and (parts.query == p.query or parts.query.startswith(p.query + "&"))
+        if inside:
             return prefix
     return None
 

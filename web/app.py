@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Route
+from starlette.types import Scope
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from exosuit.observability.tracing import fastapi_telemetry
 from web import codec, docs
@@ -17,16 +22,16 @@ from web.access_log import AccessLog
 from web.api import approvals, learning, tasks, waiting, webhooks
 from web.api import templates as task_templates
 from web.api.openapi import install_openapi, operation_id, problems
-from web.deps import Services, ServicesDep
+from web.deps import Services, ServicesDep, bearer_principal
 from web.errors import BodySizeLimit, install_problem_handlers, overloaded, problem_response
 from web.limits import Admission, Pool
 from web.mcp_server import McpEndpoint
-from web.pages import auth, dashboard, queue
+from web.pages import auth, dashboard, oidc, queue
 from web.pages import tasks as task_pages
 from web.pages import teams as team_pages
 from web.pages.common import install_page_handlers
 from web.request_context import RequestContext
-from web.security import SecurityHeaders
+from web.security import SecurityHeaders, session_cookie
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -55,11 +60,36 @@ async def readyz(services: ServicesDep) -> dict[str, str] | JSONResponse:
     return problem_response(503, "Service Unavailable", "a dependency is unreachable", headers, checks=checks)
 
 
+def _may_scrape(request: Request, token: str | None) -> bool:
+    """With EXOSUIT_METRICS_TOKEN, only its bearer; without, only this machine (the metrics
+    name every team): the client as the trusted proxies report it, not as a header claims."""
+    if token:
+        given = request.headers.get("authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    try:
+        return request.client is not None and ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:
+        return False
+
+
 @health.get("/metrics", include_in_schema=False)
-async def metrics(services: ServicesDep) -> Response:
+async def metrics(request: Request, services: ServicesDep) -> Response:
     """Prometheus text format: open gates, tasks, model usage, decisions, gate waits."""
+    if not _may_scrape(request, services.settings.metrics_token):
+        detail = "send Authorization: Bearer EXOSUIT_METRICS_TOKEN (or scrape from this machine)"
+        return problem_response(401, "Unauthorized", detail, {"WWW-Authenticate": 'Bearer realm="metrics"'})
     body, media_type = await services.metrics.scrape()
     return Response(body, media_type=media_type)
+
+
+async def person_of(services: Services, scope: Scope) -> str | None:
+    """Whom a waiting request is from (bearer token or session), for the per-person bound."""
+    request = Request(scope)
+    principal = await bearer_principal(request, services)
+    if principal is None and (cookie := session_cookie(request)):
+        found = await services.directory.session_for(cookie)
+        principal = found[0] if found else None
+    return principal.email if principal else None
 
 
 def create_app(services: Services) -> FastAPI:
@@ -90,10 +120,19 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     bounds = {Pool.WORK: settings.max_concurrent_requests, Pool.WAITING: settings.max_waiting_requests}
     # Outside the body limit: a shed request's body is never read.
-    app.add_middleware(Admission, bounds=bounds, metrics=services.metrics, refuse=overloaded)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        Admission,
+        bounds=bounds,
+        metrics=services.metrics,
+        refuse=overloaded,
+        per_person=settings.max_waiting_requests_per_person,
+        identify=partial(person_of, services),
+    )
+    app.add_middleware(SecurityHeaders, form_targets=oidc.form_targets(settings))
     app.add_middleware(AccessLog, metrics=services.metrics)  # inside RequestContext: has its id
     app.add_middleware(RequestContext)  # the last added runs first: every response and log line has an id
+    if settings.trusted_proxy_list:  # outermost: limits, logs and links see the client it reports
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     api = APIRouter(prefix="/api/v1")
     api.include_router(tasks.router)
     api.include_router(approvals.router)
@@ -108,6 +147,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(docs.router)
     app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
     app.include_router(auth.router, include_in_schema=False)  # pages: not part of the API
+    app.include_router(oidc.router, include_in_schema=False)
     app.include_router(task_pages.router, include_in_schema=False)
     app.include_router(queue.router, include_in_schema=False)
     app.include_router(team_pages.router, include_in_schema=False)

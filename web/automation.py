@@ -130,11 +130,18 @@ async def create_template(auto: Automations, principal: Principal, template: Tas
     return template
 
 
-async def visible_template(auto: Automations, principal: Principal, name: str) -> TaskTemplate:
-    template = await auto.templates.template(name)
-    if template is None or principal.role_in(template.team) is None:
+async def visible_template(
+    auto: Automations, principal: Principal, name: str, team: str | None = None
+) -> TaskTemplate:
+    """The caller's team's template of this name (`team` says which when several have one)."""
+    teams = principal.teams if team is None else [t for t in principal.teams if t == team]
+    found = await auto.templates.named(name, teams)
+    if not found:
         raise LookupError(name)
-    return template
+    if len(found) > 1:
+        named = ", ".join(t.team for t in found)
+        raise Invalid(f"your teams {named} each have a template {name!r}: say which team")
+    return found[0]
 
 
 async def run_template(

@@ -4,6 +4,7 @@ read how its latest firing went (refusals come back as the domain's, as for task
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,10 +21,10 @@ from temporalio.client import (
     WorkflowFailureError,
 )
 from temporalio.exceptions import ApplicationError, FailureError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from exosuit.domain.automation import DeliveryPolicy, OutboxInput, Outlet, ScheduledRun
-from exosuit.domain.refusals import Finished, RefusalKind, Refused, Throttled, refusal
+from exosuit.domain.refusals import Finished, Invalid, RefusalKind, Refused, Throttled, refusal
 from web.gateway import RPC_TIMEOUT, answers_from_temporal
 from workflows.outbox import OutboxWorkflow
 from workflows.schedules import ScheduledRunWorkflow
@@ -73,7 +74,7 @@ class AutomationGateway:
 
     async def create_schedule(self, schedule_id: str, cron: str, note: str) -> None:
         """A Temporal Schedule (visible in its UI) that starts a run of the template at each firing."""
-        with answers_from_temporal():
+        with answers_from_temporal(), _invalid_as_refusal("the schedule"):
             await self.client.create_schedule(
                 schedule_id_for(schedule_id),
                 Schedule(
@@ -154,3 +155,14 @@ def _skipped(started_at: datetime, err: WorkflowFailureError) -> LastRun:
     if cause.type in {kind.value for kind in RefusalKind}:
         return LastRun(started_at, refused=refusal(cause.type, cause.message))
     return LastRun(started_at, failed=cause.message)
+
+
+@contextlib.contextmanager
+def _invalid_as_refusal(what: str) -> Iterator[None]:
+    """Temporal's INVALID_ARGUMENT (a cron it cannot parse) is the caller's 422, not our 500."""
+    try:
+        yield
+    except RPCError as err:
+        if err.status == RPCStatusCode.INVALID_ARGUMENT:
+            raise Invalid(f"Temporal refused {what}: {err.message}") from None
+        raise

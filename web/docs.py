@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
+from web.deps import ServicesDep
 from web.errors import PROBLEM_TYPES, Problem, ProblemType
 
 router = APIRouter(include_in_schema=False)
@@ -102,8 +103,10 @@ async def docs() -> HTMLResponse:
 
 
 @router.get("/llms.txt")
-async def llms_txt(request: Request) -> PlainTextResponse:
-    base = str(request.base_url).rstrip("/")
+async def llms_txt(request: Request, services: ServicesDep) -> PlainTextResponse:
+    # EXOSUIT_PUBLIC_URL where set: a cache must never hand agents an address a request made up.
+    public = services.settings.public_url
+    base = public.rstrip("/") if public else str(request.base_url).rstrip("/")
     listed = "\n".join(f"- `{kind.value}`: {meaning}" for kind, meaning in PROBLEM_TYPES.items())
     text = LLMS_TXT.replace("BASE", base).replace("{problems}", listed)
     return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")

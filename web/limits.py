@@ -16,7 +16,7 @@ import math
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from enum import StrEnum
 
 from limits import RateLimitItem, parse
@@ -124,11 +124,16 @@ def pool_of(path: str) -> Pool | None:
     return Pool.WAITING if _WAITING.fullmatch(path) else Pool.WORK
 
 
+Identify = Callable[[Scope], Awaitable[str | None]]  # the person a request is from, if any
+
+
 class Admission:
     """ASGI middleware: at most `bounds[pool]` requests of each pool in flight; one more is
     answered at once (`refuse`: 429 problem+json with Retry-After) instead of queueing until
-    every request times out. Counted in `exosuit_requests_shed_total` and logged at most
-    every 10 s."""
+    every request times out. Waiting requests are also bounded per person (`per_person`,
+    `identify` names them; an anonymous one counts by its address), so one person holding
+    long-polls cannot starve everyone else. Counted in `exosuit_requests_shed_total` and
+    logged at most every 10 s."""
 
     def __init__(
         self,
@@ -137,9 +142,15 @@ class Admission:
         bounds: dict[Pool, int],
         metrics: Metrics,
         refuse: Callable[[str, int], ASGIApp],
+        per_person: int | None = None,
+        identify: Identify | None = None,
     ) -> None:
         self.app, self.bounds, self.metrics, self.refuse = app, bounds, metrics, refuse
+        # Never more than half the pool: whoever else comes always finds room.
+        self.per_person = min(per_person or bounds[Pool.WAITING], max(1, bounds[Pool.WAITING] // 2))
+        self.identify = identify
         self.in_flight: Counter[Pool] = Counter()
+        self.waiting_by: Counter[str] = Counter()
         self._unlogged: Counter[Pool] = Counter()
         self._logged_at = -_LOG_EVERY_SECONDS
 
@@ -148,19 +159,48 @@ class Admission:
         if pool is None:
             await self.app(scope, receive, send)
             return
+        who = await self._who(scope) if pool is Pool.WAITING else None
+        if who is not None and self.waiting_by[who] >= self.per_person:
+            self._shed(pool, scope)
+            message = (
+                f"{who} already holds {self.per_person} waiting requests (long-polls, event streams, "
+                "/mcp) at once, the limit per person"
+            )
+            await self.refuse(message, SHED_RETRY_SECONDS)(scope, receive, send)
+            return
         if self.in_flight[pool] >= self.bounds[pool]:
             self._shed(pool, scope)
-            message = f"this server is serving {self.bounds[pool]} requests ({pool}) at once, its limit"
+            message = (
+                f"this server is serving {self.bounds[pool]} requests ({pool}) at once, "
+                "its limit for everyone together"
+            )
             await self.refuse(message, SHED_RETRY_SECONDS)(scope, receive, send)
             return
         self.in_flight[pool] += 1
+        if who is not None:
+            self.waiting_by[who] += 1
         gauge = self.metrics.in_flight.labels(pool.value)
         gauge.inc()
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_flight[pool] -= 1
+            if who is not None:
+                self.waiting_by[who] -= 1
+                if not self.waiting_by[who]:
+                    del self.waiting_by[who]
             gauge.dec()
+
+    async def _who(self, scope: Scope) -> str:
+        try:
+            person = await self.identify(scope) if self.identify else None
+        except Exception:  # the database busy: fairness falls back to the address; auth comes later
+            logger.debug("could not tell whom a waiting request is from", exc_info=True)
+            person = None
+        if person:
+            return person
+        client = scope.get("client")
+        return f"address {client[0] if client else 'unknown'}"
 
     def _shed(self, pool: Pool, scope: Scope) -> None:
         self.metrics.shed.labels(pool.value).inc()

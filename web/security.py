@@ -59,8 +59,13 @@ class SecurityHeaders:
         (b"referrer-policy", b"same-origin"),
     ]
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, form_targets: list[str] | None = None) -> None:
         self.app = app
+        if form_targets:  # sign-out continues to the identity provider, a form's redirect
+            policy = CONTENT_SECURITY_POLICY.replace(
+                "form-action 'self'", "form-action 'self' " + " ".join(form_targets)
+            )
+            self.HEADERS = [(b"content-security-policy", policy.encode()), *self.HEADERS[1:]]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

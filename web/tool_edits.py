@@ -4,6 +4,7 @@ the workflow: against the tool's input schema and tools.toml's policy, so a bad 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,14 @@ from exosuit.domain.tools import (
 from exosuit.settings import Settings
 from exosuit.storage.tables import Step
 from exosuit.storage.tasks import TaskView
-from exosuit.tooling import ToolsConfig, ToolsFileInvalid, allowed_prefix, load_tools_config
+from exosuit.tooling import (
+    ToolsConfig,
+    ToolsFileInvalid,
+    UrlAmbiguous,
+    allowed_prefix,
+    load_tools_config,
+    normalised_url,
+)
 from web.schemas import DecisionIn
 
 _cache: dict[Path, tuple[float, ToolsConfig]] = {}
@@ -236,6 +244,10 @@ def tool_view(settings: Settings, view: TaskView, step: Step) -> ToolView | None
     if spec.name == "http_request":
         kind = "http"
         url = str(args.get("url", ""))
+        # Where it goes: the URL as normalised for the allow-list and for sending (an
+        # ambiguous one is shown as written; the policy refuses it before anything is sent).
+        with contextlib.suppress(UrlAmbiguous):
+            url = normalised_url(url)
         exact.append(("Request", f"{args.get('method', '')} {url}"))
         headers = {str(k): str(v) for k, v in (args.get("headers") or {}).items()}
         for secret in config.http.secret_headers if config.http else []:

@@ -39,7 +39,9 @@ def automation_parts(client: Client, settings: Settings, db: Database, task_queu
     sender = WebhookActivities(
         webhooks, http, policies[OutletKind.WEBHOOK], allow_loopback=settings.webhook_allow_loopback
     )
-    notify = NotifyActivities(notifications, settings.resolved_public_url)
+    notify = NotifyActivities(
+        notifications, settings.resolved_public_url, allow_loopback=settings.webhook_allow_loopback
+    )
     runs = ScheduleActivities(Templates(db))
     dispatcher = OutboxDispatcher(client, task_queue, webhooks, notifications, policies)
     return AutomationParts(

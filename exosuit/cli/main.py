@@ -91,6 +91,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def _notify_refusal(settings: Settings, urls: list[str]) -> str | None:
+    """A notification URL the outbound address policy refuses, said before it is stored."""
+    from activities.notifications import destination_refusal
+
+    for url in urls:
+        if url.strip().lower() == "none":
+            continue
+        refusal = await destination_refusal(url, allow_loopback=settings.webhook_allow_loopback)
+        if refusal:
+            return f"{url.split(':', 1)[0]}:// target refused: {refusal}"
+    return None
+
+
 async def _administer(settings: Settings, args: argparse.Namespace) -> int:
     from exosuit.cli import admin, data_dir, export
     from exosuit.storage.db import Database, migrate
@@ -99,6 +112,10 @@ async def _administer(settings: Settings, args: argparse.Namespace) -> int:
     if refused:
         print(f"exosuit: {refused}", file=sys.stderr)
         return ExitCode.NOT_SET_UP
+    refusal = await _notify_refusal(settings, getattr(args, "notify", None) or [])
+    if refusal:
+        print(f"exosuit: {refusal}", file=sys.stderr)
+        return ExitCode.USAGE
     migrate(settings.resolved_database_url)
     db = Database.from_settings(settings)
     try:

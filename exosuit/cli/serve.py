@@ -267,6 +267,7 @@ def _web_server(settings: Settings, db: Database, client: Client, port: int, **c
             port=port,
             log_config=None,
             access_log=False,  # the app writes its own, as JSON with route and duration (web/access_log.py)
+            proxy_headers=False,  # forwarded headers count only from EXOSUIT_TRUSTED_PROXIES (web/app.py)
             timeout_graceful_shutdown=3,
             **config,
         )

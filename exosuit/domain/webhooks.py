@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from enum import StrEnum
 
@@ -81,20 +80,3 @@ def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
 def retry_delay(attempt: int, initial: float, maximum: float, coefficient: float = 2.0) -> float:
     """Seconds before try `attempt + 1`, as Temporal's retry policy spaces them."""
     return float(min(initial * coefficient ** max(attempt - 1, 0), maximum))
-
-
-# --- destinations -------------------------------------------------------------------------
-
-
-def address_refusal(address: str, *, allow_loopback: bool) -> str | None:
-    """Why an IP address may not be reached (private networks, metadata services...), or None."""
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return None if allow_loopback else f"{ip} is a loopback address"
-    if ip.is_private or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified:
-        return f"{ip} is not a public address"
-    if not ip.is_global:
-        return f"{ip} is not a public address"
-    return None

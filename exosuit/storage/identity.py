@@ -6,6 +6,7 @@ import asyncio
 import functools
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -252,19 +253,35 @@ class Directory:
                 return None
             if not await asyncio.to_thread(check_password, user.password_hash, password):
                 return None
-            if replacing:
-                old = await session.get(WebSession, hash_token(replacing))
-                if old is not None:
-                    await session.delete(old)
-            token = secrets.token_urlsafe(32)
-            session.add(
-                WebSession(
-                    id_hash=hash_token(token),
-                    user_id=user.id,
-                    csrf_token=secrets.token_urlsafe(32),
-                    expires_at=utcnow() + SESSION_LIFETIME,
+            token = await _new_session(session, user.id, replacing)
+            await session.commit()
+            return token
+
+    async def sign_in_vouched(
+        self, email: str, memberships: Mapping[str, Role], *, replacing: str | None = None
+    ) -> str | None:
+        """A new session for a person the identity provider vouched for (OpenID Connect): the
+        user made if missing (no password), their role set in each existing team the provider
+        names; None if the user is disabled here (a local disable outranks the provider)."""
+        email = email.strip().lower()
+        async with self.db.session() as session:
+            user = (await session.exec(select(User).where(User.email == email))).first()
+            if user is not None and user.disabled_at:
+                return None
+            if user is None:
+                user = User(email=email)
+                session.add(user)
+                await session.flush()
+            assert user.id is not None
+            for team, role in memberships.items():
+                if await session.get(Team, team) is None:
+                    continue  # teams are made here (`exosuit team set`), never by a claim
+                member = await session.get(Membership, (user.id, team)) or Membership(
+                    user_id=user.id, team=team, role=role.value
                 )
-            )
+                member.role = role.value
+                session.add(member)
+            token = await _new_session(session, user.id, replacing)
             await session.commit()
             return token
 
@@ -297,6 +314,24 @@ async def _user(session: AsyncSession, email: str) -> tuple[User, int]:
     if user is None or user.id is None:
         raise LookupError(f"no user {email}")
     return user, user.id
+
+
+async def _new_session(session: AsyncSession, user_id: int, replacing: str | None) -> str:
+    """A new browser session's token (an older one from this browser ended)."""
+    if replacing:
+        old = await session.get(WebSession, hash_token(replacing))
+        if old is not None:
+            await session.delete(old)
+    token = secrets.token_urlsafe(32)
+    session.add(
+        WebSession(
+            id_hash=hash_token(token),
+            user_id=user_id,
+            csrf_token=secrets.token_urlsafe(32),
+            expires_at=utcnow() + SESSION_LIFETIME,
+        )
+    )
+    return token
 
 
 async def _end_sessions(session: AsyncSession, user_id: int) -> None:

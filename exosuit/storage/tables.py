@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Table, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, ForeignKeyConstraint, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from exosuit.domain.autonomy import (
@@ -332,10 +332,11 @@ class Notification(SQLModel, table=True):
 
 
 class TaskTemplate(SQLModel, table=True):
-    """A named task definition whose title and instructions hold `{{param}}` placeholders."""
+    """A named task definition whose title and instructions hold `{{param}}` placeholders.
+    Its name is unique within its team (another team's names are neither seen nor taken)."""
 
     name: str = Field(primary_key=True, max_length=100)
-    team: str = Field(foreign_key="team.name", index=True, max_length=100)
+    team: str = Field(foreign_key="team.name", primary_key=True, index=True, max_length=100)
     title: str = Field(max_length=TITLE_MAX_CHARS)
     instructions: str = Field(sa_column=Column(Text, nullable=False))
     autonomy: str = Field(max_length=20)
@@ -347,8 +348,10 @@ class TaskTemplate(SQLModel, table=True):
 class TaskSchedule(SQLModel, table=True):
     """A template's recurring runs; the Temporal Schedule `schedule-<id>` fires them."""
 
+    __table_args__ = (ForeignKeyConstraint(["template", "team"], ["tasktemplate.name", "tasktemplate.team"]),)
+
     id: str = Field(primary_key=True, max_length=40)
-    template: str = Field(foreign_key="tasktemplate.name", max_length=100)
+    template: str = Field(max_length=100)
     team: str = Field(foreign_key="team.name", index=True, max_length=100)
     params: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     cron: str = Field(max_length=200)

@@ -36,9 +36,15 @@ class Templates:
         except IntegrityError:
             raise TemplateExists(template.name) from None
 
-    async def template(self, name: str) -> TaskTemplate | None:
+    async def named(self, name: str, teams: Sequence[str]) -> list[TaskTemplate]:
+        """The templates of these teams with this name (names are unique within a team)."""
         async with self.db.session() as session:
-            return await session.get(TaskTemplate, name)
+            found = await session.exec(
+                select(TaskTemplate)
+                .where(TaskTemplate.name == name, col(TaskTemplate.team).in_(list(teams)))
+                .order_by(col(TaskTemplate.team))
+            )
+            return list(found)
 
     async def templates(self, teams: Sequence[str]) -> list[TaskTemplate]:
         async with self.db.session() as session:
@@ -92,7 +98,7 @@ class Templates:
             schedule = await session.get(TaskSchedule, schedule_id)
             if schedule is None:
                 raise LookupError(f"no schedule {schedule_id}")
-            template = await session.get(TaskTemplate, schedule.template)
+            template = await session.get(TaskTemplate, (schedule.template, schedule.team))
             team = await session.get(Team, schedule.team)
             member = (
                 await session.exec(

@@ -148,7 +148,13 @@ class ModelServer:
 async def serve(app: Any, port: int = 0) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
     """Run an ASGI app on a real loopback port inside this event loop."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=1
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+        proxy_headers=False,  # as `exosuit web` runs: the app decides whose forwarded headers count
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

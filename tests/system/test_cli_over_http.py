@@ -15,9 +15,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from exosuit.cli.exit_codes import ExitCode
 from exosuit.storage.db import Database
-from tests.conftest import Api, System, running_system
 from tests.support.cli import EXOSUIT
 from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.system import Api, System, running_system
 
 
 @pytest.fixture

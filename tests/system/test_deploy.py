@@ -219,7 +219,8 @@ def test_a_migration_job_upgrades_the_schema_with_the_apps_image_config_and_secr
     [web] = deployment("web")["spec"]["template"]["spec"]["containers"]
     assert container["args"] == ["exosuit", "db", "upgrade"]
     assert container["image"] == web["image"] and container["envFrom"] == web["envFrom"]
-    assert container["env"] == web["env"]  # the same database and secret
+    assert all(e in web["env"] for e in container["env"])  # the same database and secret
+    assert {"EXOSUIT_DATABASE_URL", "EXOSUIT_SECRET_KEY"} <= {e["name"] for e in container["env"]}
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["restartPolicy"] == "OnFailure"
 
 

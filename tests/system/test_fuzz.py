@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from exosuit.storage.db import Database
 from tests.support.model_server import ModelServer, ScriptedModel
 from tests.support.pages import Browser, signed_in
-from tests.support.system import System, running_system
+from tests.support.system import Api, System, running_system
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -184,3 +184,45 @@ async def test_any_query_string_or_path_segment_answers_without_a_5xx(
     url = path.replace("{id}", world["task"]["id"]).replace("{seg}", segment)
     http = world["browser"].http if not url.startswith("/api/") else world["approver"].http
     assert_no_5xx(await http.get(url, params=params, headers={"HX-Request": "true"}), (url, params))
+
+
+CRON_FIELD = st.sampled_from(
+    ["*", "0", "5", "a", "99", "*/0", "*/15", "1-", "1-5", "60", "32", "13", "MON", "L"]
+)
+CRON = st.lists(CRON_FIELD | st.text(max_size=4), min_size=0, max_size=7).map(" ".join) | st.text(max_size=30)
+
+
+async def _schedulable(world: World) -> str:
+    """A template of the approver's team that schedules can run (made once per world)."""
+    if "template" not in world:
+        approver: Api = world["approver"]
+        team = world["task"]["team"]
+        name = f"fuzzed-{team}"
+        body = {"name": name, "team": team, "title": "Report", "instructions": "Draft it.", "params": []}
+        made = await approver.http.post("/api/v1/templates", json=body)
+        assert made.status_code == 201, made.text
+        world["template"] = name
+    return str(world["template"])
+
+
+@FUZZ
+@given(cron=CRON)
+async def test_a_schedule_with_any_cron_answers_without_a_5xx(world: World, cron: str) -> None:
+    approver: Api = world["approver"]
+    body = {"template": await _schedulable(world), "params": {}, "cron": cron}
+    response = await approver.http.post("/api/v1/schedules", json=body)
+    assert_no_5xx(response, cron)
+    if response.status_code == 201:  # a valid one: gone again, so the next examples start clean
+        await approver.http.delete(f"/api/v1/schedules/{response.json()['id']}")
+
+
+@FUZZ
+@given(body=st.binary(max_size=200) | JSON.map(lambda v: json.dumps(v, allow_nan=True).encode()))
+async def test_the_codec_answers_any_body_without_a_5xx(world: World, body: bytes) -> None:
+    approver: Api = world["approver"]
+    response = await approver.http.post(
+        "/codec/decode", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert_no_5xx(response, body)
+    if response.status_code >= 400:
+        assert response.headers["content-type"] == "application/problem+json", body

@@ -15,8 +15,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from exosuit.storage.db import Database
-from tests.conftest import Api, System, running_system
 from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.system import Api, System, running_system
 
 ST = str(Path(sys.executable).parent / "st")
 CHECKS = ",".join(

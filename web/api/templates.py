@@ -63,6 +63,7 @@ class ScheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     template: str = Field(min_length=1, max_length=100)
+    team: str | None = Field(None, description="the template's team, when several of yours have the name")
     params: Params = Field(default_factory=dict)
     cron: str = Field(min_length=9, max_length=200, description="five fields, e.g. `0 9 * * 1-5`")
 
@@ -142,9 +143,11 @@ async def list_templates(principal: CurrentPrincipal, auto: AutomationsDep) -> T
 
 
 @templates.get("/{name}", responses=problems(404))
-async def get_template(name: str, principal: CurrentPrincipal, auto: AutomationsDep) -> TemplateOut:
+async def get_template(
+    name: str, principal: CurrentPrincipal, auto: AutomationsDep, team: str | None = None
+) -> TemplateOut:
     async with automation_problems():
-        return template_out(await automation.visible_template(auto, principal, name))
+        return template_out(await automation.visible_template(auto, principal, name, team))
 
 
 @templates.post("/{name}/runs", status_code=201, responses=problems(403, 404, 409, 422))
@@ -156,10 +159,11 @@ async def run_template(
     services: ServicesDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    team: str | None = None,
 ) -> TaskOut:
     """A task from the template, exactly as POST /tasks makes one (the same key, the same task)."""
     async with automation_problems():
-        template = await automation.visible_template(auto, principal, name)
+        template = await automation.visible_template(auto, principal, name, team)
         task, replayed = await automation.run_template(
             auto, principal, template, body.params, idempotency_key=idempotency_key
         )
@@ -175,7 +179,7 @@ async def run_template(
 async def create_schedule(body: ScheduleIn, principal: CurrentPrincipal, auto: AutomationsDep) -> ScheduleOut:
     """Recurring runs of a template, as a Temporal Schedule; each run an ordinary gated task."""
     async with automation_problems():
-        template = await automation.visible_template(auto, principal, body.template)
+        template = await automation.visible_template(auto, principal, body.template, body.team)
         schedule = await automation.create_schedule(auto, principal, template, body.params, body.cron)
     return await schedule_out(auto, schedule)
 

@@ -289,7 +289,7 @@ def _automations() -> None:
     op.create_index("ix_notification_pending", "notification", ["team", "sent_at"])
     op.create_table(
         "tasktemplate",
-        sa.Column("name", sa.String(length=100), primary_key=True),
+        sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("team", sa.String(length=100), sa.ForeignKey("team.name"), nullable=False),
         sa.Column("title", sa.String(length=300), nullable=False),
         sa.Column("instructions", sa.Text(), nullable=False),
@@ -297,17 +297,19 @@ def _automations() -> None:
         sa.Column("params", sa.JSON(), nullable=False),
         sa.Column("created_by", sa.String(length=320), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name", "team"),  # names are a team's own
     )
     op.create_index("ix_tasktemplate_team", "tasktemplate", ["team"])
     op.create_table(
         "taskschedule",
         sa.Column("id", sa.String(length=40), primary_key=True),
-        sa.Column("template", sa.String(length=100), sa.ForeignKey("tasktemplate.name"), nullable=False),
+        sa.Column("template", sa.String(length=100), nullable=False),
         sa.Column("team", sa.String(length=100), sa.ForeignKey("team.name"), nullable=False),
         sa.Column("params", sa.JSON(), nullable=False),
         sa.Column("cron", sa.String(length=200), nullable=False),
         sa.Column("created_by", sa.String(length=320), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["template", "team"], ["tasktemplate.name", "tasktemplate.team"]),
     )
     op.create_index("ix_taskschedule_team", "taskschedule", ["team"])
 
