@@ -27,7 +27,6 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
 from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
