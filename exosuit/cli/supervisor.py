@@ -73,6 +73,11 @@ class PortKeeper:
         self._backend = (host, int(port))
         self._ready.set()
 
+    @property
+    def relaying(self) -> bool:
+        """Connections go to a checked server now (not held for a restart)."""
+        return self._ready.is_set() and self._backend is not None
+
     def hold(self) -> None:
         """New connections wait; the ones relayed to the old server are cut."""
         self._ready.clear()
@@ -244,8 +249,8 @@ class TemporalSupervisor:
         while True:
             await asyncio.sleep(PROBE_SECONDS)
             server = self.server
-            if server is None or server.process.returncode is not None:
-                misses = 0  # down or restarting: `_watch` has it
+            if server is None or server.process.returncode is not None or not self.keeper.relaying:
+                misses = 0  # down or restarting: `_watch` has it (a new server is checked there)
                 continue
             try:
                 async with asyncio.timeout(PROBE_TIMEOUT):
