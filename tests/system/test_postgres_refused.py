@@ -40,6 +40,7 @@ async def test_postgresql_refusing_connections_is_a_503_and_the_task_goes_on_onc
             task = await approver.wait_gate((await submitter.submit(system.team, "supervised"))["id"], "plan")
             base = f"/api/v1/tasks/{task['id']}"
 
+            await approver.approve(task)  # the worker goes on to the first step: it meets the outage
             await relay.kill()
             answers = [
                 await approver.http.get(base),
@@ -59,6 +60,9 @@ async def test_postgresql_refusing_connections_is_a_503_and_the_task_goes_on_onc
                 if task["open_gate"] is not None:
                     await approver.approve(task)
             assert task["status"] == "completed", task
+            events = (await approver.http.get(f"{base}/audit")).json()["items"]
+            completed = [e["data"].get("step_id") for e in events if e["action"] == "step.completed"]
+            assert sorted(completed) == sorted(s["id"] for s in task["steps"])  # each once
             audit = (await approver.http.get(f"{base}/audit/verify")).json()
             assert audit["ok"], audit
     finally:
