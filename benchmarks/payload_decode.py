@@ -4,7 +4,7 @@ resolves each dataclass's type hints once (exosuit/payload_types.py), side by si
     .venv/bin/python benchmarks/payload_decode.py [--count 5000] [--rounds 3]
 
 Prints the CPU microseconds per decode of a decision (what every update carries) and of a
-continued task's input (nested dataclasses: the carried steps and the audit head).
+value shaped like a continued task's input (nested dataclasses: 5 steps and an audit head).
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from temporalio.converter import DefaultPayloadConverter, PayloadConverter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exosuit.domain.contracts import Decision, TaskInput
-from exosuit.domain.decisions import DecisionAction
+from exosuit.domain.contracts import Decision
 from exosuit.payload_types import ExosuitPayloadConverter
-from tests.unit.test_payload_types import a_carried_task_input
+from tests.unit.test_payload_types import A_DECISION, Carried, a_carried_value
 
 
 def per_decode_us(converter: PayloadConverter, value: Any, hint: type, count: int) -> float:
@@ -35,10 +34,9 @@ def per_decode_us(converter: PayloadConverter, value: Any, hint: type, count: in
 
 
 def main(count: int, rounds: int) -> None:
-    decision = Decision(gate_id="g_1", action=DecisionAction.APPROVE, actor="ana@example.com", role=None)
     cases: list[tuple[str, Any, type]] = [
-        ("decision", decision, Decision),
-        ("task input, 5 carried steps", a_carried_task_input(), TaskInput),
+        ("decision", A_DECISION, Decision),
+        ("nested: 5 steps, a head", a_carried_value(), Carried),
     ]
     converters: list[tuple[str, PayloadConverter]] = [
         ("default", DefaultPayloadConverter()),

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Header, Response
 from fastapi.responses import JSONResponse
 
 from exosuit.domain.audit import canonical_json
-from exosuit.domain.decisions import DecisionAction
 from exosuit.domain.refusals import Refused
 from exosuit.domain.task import TaskStatus
 from exosuit.domain.text import fingerprint
@@ -111,7 +110,7 @@ async def decide_gate(
     """Approve, edit or reject the open gate: exactly one decision wins it. With an
     Idempotency-Key, the same key and body again get the first answer, even once the gate
     has closed; another body with that key is 422."""
-    if body.action is DecisionAction.EDIT:
+    if body.action == "edit":  # checked against the steps (web/tool_edits.py)
         view = await _current(services, view.task.id)
     if idempotency_key is None:
         async with refusals_as_problems():
