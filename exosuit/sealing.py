@@ -30,6 +30,8 @@ from temporalio.converter import (
     WorkflowSerializationContext,
 )
 
+from exosuit.payload_types import ExosuitPayloadConverter
+
 __all__ = ["Payload", "PayloadSealer", "sealed_converter", "workflow_of"]
 
 SEALED = b"binary/exosuit-sealed"
@@ -110,5 +112,10 @@ def workflow_of(payload: Payload) -> str | None:
 
 
 def sealed_converter(secrets: Sequence[str]) -> DataConverter:
-    """Temporal's default data converter with every payload sealed."""
-    return dataclasses.replace(DataConverter.default, payload_codec=PayloadSealer(secrets))
+    """Temporal's default data converter with every payload sealed, and dataclasses decoded
+    with their type hints resolved once (exosuit/payload_types.py)."""
+    return dataclasses.replace(
+        DataConverter.default,
+        payload_converter_class=ExosuitPayloadConverter,
+        payload_codec=PayloadSealer(secrets),
+    )

@@ -25,7 +25,7 @@ from web.api.openapi import install_openapi, operation_id, problems
 from web.deps import Services, ServicesDep, bearer_principal
 from web.errors import BodySizeLimit, install_problem_handlers, overloaded, problem_response
 from web.limits import Admission, Pool
-from web.mcp_server import McpEndpoint
+from web.mcp_on_demand import McpOnDemand
 from web.pages import auth, dashboard, oidc, queue
 from web.pages import tasks as task_pages
 from web.pages import teams as team_pages
@@ -95,7 +95,7 @@ async def person_of(services: Services, scope: Scope) -> str | None:
 def create_app(services: Services) -> FastAPI:
     """The app over services its entry point built (`exosuit web`, `exosuit dev`, the tests)."""
     settings = services.settings
-    mcp = McpEndpoint(services)
+    mcp = McpOnDemand(services)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

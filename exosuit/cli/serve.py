@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 from temporalio.client import Client
 
-from exosuit.cli.reconciler import reconcile_forever
 from exosuit.cli.supervisor import SupervisionError, TemporalSupervisor
 from exosuit.cli.temporal_server import connect, metrics_runtime
 from exosuit.cli.worker_health import WorkerHealth
@@ -287,6 +286,9 @@ async def run_web(settings: Settings, port: int) -> None:
 
 
 async def run_worker(settings: Settings) -> None:
+    # Imported here: only a worker runs them (the reconciler pulls in the automation
+    # activities and their notification libraries, which the web process never needs).
+    from exosuit.cli.reconciler import reconcile_forever
     from exosuit.cli.worker import build_worker
 
     health = WorkerHealth()

@@ -6,6 +6,9 @@
   that connects there reaches anything but the child we started and checked.
 - The child is checked before any connection reaches it: the kernel must say that the child's
   PID holds the listening socket, and it must answer with the cluster id of our database.
+- A child that is alive but does not answer (hung, or stopped with SIGSTOP) is found by a health
+  probe: its cluster info asked every `PROBE_SECONDS`, each within `PROBE_TIMEOUT`; after
+  `PROBE_MISSES` unanswered probes in a row it is killed (`kill -9`) and restarted as below.
 - If the child exits on its own it is restarted on the same database, at once and then with
   back-off; after `MAX_RESTARTS` within `RESTART_WINDOW` seconds `exosuit dev` stops with the
   reason. Connections made meanwhile wait, so the worker and the web app carry on after it.
@@ -18,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
@@ -37,6 +42,9 @@ MAX_RESTARTS = len(RESTART_BACKOFF)
 RESTART_WINDOW = 300.0  # seconds
 HOLD_SECONDS = 60.0  # how long a new connection waits for the server to be back
 STARTUP_SECONDS = 30.0
+PROBE_SECONDS = 5.0  # how often a running server is asked for its cluster info
+PROBE_TIMEOUT = 5.0  # how long one probe waits for the answer
+PROBE_MISSES = 3  # unanswered probes in a row that make a live server hung
 
 
 class SupervisionError(RuntimeError):
@@ -64,6 +72,11 @@ class PortKeeper:
         host, port = address.rsplit(":", 1)
         self._backend = (host, int(port))
         self._ready.set()
+
+    @property
+    def relaying(self) -> bool:
+        """Connections go to a checked server now (not held for a restart)."""
+        return self._ready.is_set() and self._backend is not None
 
     def hold(self) -> None:
         """New connections wait; the ones relayed to the old server are cut."""
@@ -158,6 +171,7 @@ class TemporalSupervisor:
         self._ui_port = 0
         self._restarts: deque[float] = deque()
         self._watching: asyncio.Task[None] | None = None
+        self._probing: asyncio.Task[None] | None = None
         self._stopping = False
 
     @property
@@ -227,6 +241,35 @@ class TemporalSupervisor:
                 on_give_up()
 
         self._watching = asyncio.create_task(watch())
+        self._probing = asyncio.create_task(self._probe())
+
+    async def _probe(self) -> None:
+        """Kill a server that is alive but answers nothing: `_watch` then restarts it."""
+        misses, client, address = 0, None, ""
+        while True:
+            await asyncio.sleep(PROBE_SECONDS)
+            server = self.server
+            if server is None or server.process.returncode is not None or not self.keeper.relaying:
+                misses = 0  # down or restarting: `_watch` has it (a new server is checked there)
+                continue
+            try:
+                async with asyncio.timeout(PROBE_TIMEOUT):
+                    if client is None or address != server.address:
+                        client, address = await Client.connect(server.address), server.address
+                    await client.workflow_service.get_cluster_info(
+                        GetClusterInfoRequest(), timeout=timedelta(seconds=PROBE_TIMEOUT)
+                    )
+                misses = 0
+            except (RuntimeError, RPCError, TimeoutError, OSError) as error:
+                misses += 1
+                log.warning("the embedded Temporal server did not answer a health probe (%d of %d): %r",
+                            misses, PROBE_MISSES, error)  # fmt: skip
+                if misses >= PROBE_MISSES and server.process.returncode is None:
+                    log.error("the embedded Temporal server (PID %d) is hung; killing it to restart it",
+                              server.process.pid)  # fmt: skip
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(server.process.pid, signal.SIGKILL)  # works on a stopped process too
+                    misses = 0
 
     async def _watch(self) -> None:
         while True:
@@ -284,10 +327,11 @@ class TemporalSupervisor:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._watching is not None:
-            self._watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watching
+        for task in (self._probing, self._watching):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.keeper.close()
         if self.server is not None:
             await self.server.stop()

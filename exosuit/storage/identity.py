@@ -12,15 +12,37 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, update
+from sqlalchemy import select as select_core
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from exosuit.domain.autonomy import AutonomyLevel, Role, can_approve
 from exosuit.storage.db import Database, utcnow
-from exosuit.storage.tables import ApiToken, Membership, Team, User, WebSession
+from exosuit.storage.tables import ApiToken, Membership, Team, User, WebSession, table_of
 
 _hasher = PasswordHasher()
+_TOKEN, _USER, _MEMBERSHIP = table_of(ApiToken), table_of(User), table_of(Membership)
+# A bearer token's principal: the token and its user, live, and a row per team membership.
+_TOKEN_PRINCIPAL = (
+    select_core(
+        _TOKEN.c.id.label("token_id"),
+        _TOKEN.c.name,
+        _TOKEN.c.expires_at,
+        _TOKEN.c.last_used_at,
+        _USER.c.id.label("user_id"),
+        _USER.c.email,
+        _MEMBERSHIP.c.team,
+        _MEMBERSHIP.c.role,
+    )
+    .join(_USER, _USER.c.id == _TOKEN.c.user_id)
+    .outerjoin(_MEMBERSHIP, _MEMBERSHIP.c.user_id == _USER.c.id)
+    .where(
+        _TOKEN.c.token_hash == bindparam("token_hash"),
+        _TOKEN.c.revoked_at.is_(None),
+        _USER.c.disabled_at.is_(None),
+    )
+)
 TOKEN_PREFIX = "exo_"
 _TOUCH_EVERY = timedelta(minutes=5)
 SESSION_LIFETIME = timedelta(hours=12)
@@ -218,30 +240,24 @@ class Directory:
             await session.commit()
 
     async def principal_for_token(self, token: str) -> Principal | None:
-        async with self.db.session() as session:
-            row = (
-                await session.exec(
-                    select(ApiToken, User)
-                    .join(User, User.id == ApiToken.user_id)  # type: ignore[arg-type]
-                    .where(ApiToken.token_hash == hash_token(token))
-                )
-            ).first()
-            if row is None:
+        """The live token's user with their roles, in one indexed read (a row per team): no
+        cache, so a revoked token or a disabled user is refused by the very next request."""
+        now = utcnow()
+        async with self.db.engine.connect() as connection:
+            rows = (await connection.execute(_TOKEN_PRINCIPAL, {"token_hash": hash_token(token)})).all()
+            if not rows:
                 return None
-            api_token, user = row
-            now = utcnow()
-            if (
-                user.disabled_at
-                or api_token.revoked_at
-                or (api_token.expires_at and api_token.expires_at <= now)
-            ):
+            first = rows[0]
+            if first.expires_at is not None and first.expires_at <= now:
                 return None
             # Touch at most every few minutes: a write per request would serialise reads.
-            if api_token.last_used_at is None or now - api_token.last_used_at > _TOUCH_EVERY:
-                api_token.last_used_at = now
-                session.add(api_token)
-                await session.commit()
-            return await _principal(session, user, token_name=api_token.name)
+            if first.last_used_at is None or now - first.last_used_at > _TOUCH_EVERY:
+                await connection.execute(
+                    update(_TOKEN).where(_TOKEN.c.id == first.token_id).values(last_used_at=now)
+                )
+                await connection.commit()
+        roles = {row.team: Role(row.role) for row in rows if row.team is not None}
+        return Principal(first.user_id, first.email, roles, first.name)
 
     async def sign_in(self, email: str, password: str, *, replacing: str | None = None) -> str | None:
         """A new session token if the password is right; an older session is ended."""

@@ -128,6 +128,11 @@ class Tasks:
             steps = await session.exec(select(Step).where(Step.task_id == task_id).order_by(col(Step.index)))
             return TaskView(task, list(steps))
 
+    async def row(self, task_id: str) -> Task | None:
+        """The task's row alone (one primary-key read), without its steps."""
+        async with self.db.session() as session:
+            return await session.get(Task, task_id)
+
     async def step(self, task_id: str, step_id: str) -> tuple[TaskView, Step]:
         """A task and one of its steps; LookupError (not retried) if either is gone."""
         view = await self.task(task_id)

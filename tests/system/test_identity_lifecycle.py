@@ -65,3 +65,14 @@ async def test_a_new_password_ends_every_session(ui_system: System) -> None:
     assert (await browser.http.get("/")).headers["location"].startswith("/login")
     fresh = Browser(ui_system)
     assert (await fresh.sign_in(email, "a-new-password")).status_code == 303
+
+
+async def test_a_new_membership_counts_from_the_very_next_request(ui_system: System) -> None:
+    email, _, api = await signed_in_with_token(ui_system)
+    other = f"{ui_system.team}-other"
+    submitter = await ui_system.user("member", team=other)
+    task = await submitter.submit(other, "supervised")
+    assert (await api.get(f"/api/v1/tasks/{task['id']}")).status_code == 404
+    code, out = await cli(ui_system, "user", "add", email, "--team", other, "--role", "approver")
+    assert code == 0, out
+    assert (await api.get(f"/api/v1/tasks/{task['id']}")).status_code == 200

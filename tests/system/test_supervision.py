@@ -288,3 +288,23 @@ async def test_a_server_that_keeps_dying_is_given_up_on_with_the_reason(
             await asyncio.open_connection(*temporal.address.split(":"))
     finally:
         await temporal.stop()
+
+
+async def test_a_hung_temporal_is_found_by_its_health_probe_killed_and_restarted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(supervisor, "PROBE_SECONDS", 0.5)
+    monkeypatch.setattr(supervisor, "PROBE_TIMEOUT", 2.0)
+    monkeypatch.setattr(supervisor, "PROBE_MISSES", 2)
+    temporal = await TemporalSupervisor.start(tmp_path / "temporal")
+    try:
+        temporal.supervise(on_give_up=lambda: None)
+        assert temporal.server is not None
+        hung = temporal.server.process
+        os.kill(hung.pid, signal.SIGSTOP)  # alive, holding its port, answering nothing
+        # Asked through the kept address, the cluster answers again once the restarted server does.
+        assert await supervisor.cluster_id(temporal.address, within=90) == temporal.cluster_id
+        assert await asyncio.wait_for(hung.wait(), 10) == -signal.SIGKILL
+        assert temporal.server.process is not hung and temporal.failure is None
+    finally:
+        await temporal.stop()

@@ -6,17 +6,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
-from fastapi.encoders import jsonable_encoder
+from fastapi import APIRouter, Depends, Header, Response
 from fastapi.responses import JSONResponse
 
 from exosuit.domain.audit import canonical_json
 from exosuit.domain.refusals import Refused
 from exosuit.domain.task import TaskStatus
 from exosuit.domain.text import fingerprint
+from exosuit.storage.tasks import TaskView
 from web import actions
 from web.api import pagination
 from web.api.openapi import problems
+from web.api.task_json import task_response
 from web.deps import CurrentPrincipal, ServicesDep, VisibleTask
 from web.errors import PROBLEM, Problem, Unavailable
 from web.schemas import (
@@ -82,16 +83,26 @@ async def list_tasks(
     )
 
 
-@router.get("/{task_id}", responses=problems(404))
-async def get_task(view: VisibleTask) -> TaskOut:
+@router.get("/{task_id}", response_model=TaskOut, responses=problems(404))
+async def get_task(view: VisibleTask) -> Response:
     """One task: its steps, its open gate, its result."""
-    return task_out(view)
+    return task_response(view)
+
+
+async def decidable_task(task_id: str, principal: CurrentPrincipal, services: ServicesDep) -> TaskView:
+    """The task a decision is for: its row alone (visibility, team, gate), the steps left out
+    (an edit reads them: it is checked against them). The answer reads the whole task once,
+    after the decision, so that it shows the gate closed."""
+    task = await services.tasks.row(task_id)
+    if task is None or task.team not in principal.roles:
+        raise Problem(404, "Not Found", f"no task {task_id}")
+    return TaskView(task, [])
 
 
 @router.post("/{task_id}/decisions", response_model=TaskOut, responses=problems(403, 404, 409, 422))
 async def decide_gate(
     body: DecisionIn,
-    view: VisibleTask,
+    view: Annotated[TaskView, Depends(decidable_task)],
     principal: CurrentPrincipal,
     services: ServicesDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
@@ -99,10 +110,12 @@ async def decide_gate(
     """Approve, edit or reject the open gate: exactly one decision wins it. With an
     Idempotency-Key, the same key and body again get the first answer, even once the gate
     has closed; another body with that key is 422."""
+    if body.action == "edit":  # checked against the steps (web/tool_edits.py)
+        view = await _current(services, view.task.id)
     if idempotency_key is None:
         async with refusals_as_problems():
             await actions.decide(services, principal, view, body)
-        return JSONResponse(jsonable_encoder(await _public(services, view.task.id)))
+        return task_response(await _current(services, view.task.id))
     who, task_id = principal.email, view.task.id
     print_ = fingerprint(canonical_json(body.model_dump(mode="json")))
     first = await services.answers.claim(who, task_id, idempotency_key, print_)
@@ -124,7 +137,7 @@ async def decide_gate(
     except BaseException:  # no answer to keep (a dependency was down): a retry tries again
         await services.answers.release(who, task_id, idempotency_key)
         raise
-    task = jsonable_encoder(await _public(services, task_id))
+    task = task_out(await _current(services, task_id)).model_dump(mode="json")
     await services.answers.keep(who, task_id, idempotency_key, 200, task)
     return JSONResponse(task)
 
@@ -193,6 +206,10 @@ async def export_audit(view: VisibleTask, services: ServicesDep) -> dict[str, An
 
 
 async def _public(services: ServicesDep, task_id: str) -> TaskOut:
+    return task_out(await _current(services, task_id))
+
+
+async def _current(services: ServicesDep, task_id: str) -> TaskView:
     view = await services.tasks.task(task_id)
     assert view is not None
-    return task_out(view)
+    return view

@@ -18,6 +18,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from exosuit.domain.task import TaskStatus
 from exosuit.storage.tasks import TaskView
 from web.api.openapi import problems
+from web.api.task_json import task_response
 from web.deps import CurrentPrincipal, Services, ServicesDep, VisibleTask
 from web.errors import Problem
 from web.schemas import TaskOut, task_out
@@ -53,23 +54,21 @@ async def _current(services: Services, task_id: str) -> TaskView:
 
 @router.get(
     "/{task_id}/wait",
+    response_model=TaskOut,
     responses={200: {"description": f"the task; with `{TIMEOUT_HEADER}: timeout` when the time ran out"}},
 )
 async def wait_for_task(
     view: VisibleTask,
     services: ServicesDep,
-    response: Response,
     for_: Annotated[WaitFor, Query(alias="for", description="what to wait for")] = WaitFor.FINISHED,
     seconds: Annotated[
         float, Query(alias="timeout", ge=0, le=MAX_WAIT_SECONDS, description="seconds, at most 60")
     ] = 30.0,
-) -> TaskOut:
+) -> Response:
     """The task as soon as it has an open gate (`gate`) or has finished (`finished`); after
     `timeout` seconds, the task as it is with the header `Exosuit-Wait: timeout`."""
     view, ready = await wait_until(services, view, for_, seconds)
-    if not ready:
-        response.headers[TIMEOUT_HEADER] = "timeout"
-    return task_out(view)
+    return task_response(view, None if ready else {TIMEOUT_HEADER: "timeout"})
 
 
 async def wait_until(
