@@ -129,6 +129,9 @@ class Settings(BaseSettings):
         "10 per 15 minutes", description="Failed sign-ins an account allows before it waits."
     )
     login_limit_per_address: str = Field("30 per minute", description="Sign-in attempts per client address.")
+    claim_lease_minutes: float = Field(
+        15.0, gt=0, description="How long an approver's claim on a gate lasts unless they claim it again."
+    )
     event_streams_per_user: int = Field(20, description="Open server-sent-event streams per person.")
     worker_metrics_port: int | None = Field(
         None, description="Where a worker serves its and the Temporal SDK's Prometheus metrics."

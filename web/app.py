@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from exosuit.observability.tracing import fastapi_telemetry
 from web import codec, docs
-from web.api import approvals, tasks, waiting, webhooks
+from web.api import approvals, claims, tasks, waiting, webhooks
 from web.api import templates as task_templates
 from web.api.openapi import install_openapi, operation_id, problems
 from web.deps import Services, ServicesDep
@@ -94,6 +94,7 @@ def create_app(services: Services) -> FastAPI:
     api = APIRouter(prefix="/api/v1")
     api.include_router(tasks.router)
     api.include_router(approvals.router)
+    api.include_router(claims.router)
     api.include_router(waiting.router)
     api.include_router(webhooks.router)
     api.include_router(task_templates.templates)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,6 +13,7 @@ from exosuit.domain.audit import anchor_key
 from exosuit.settings import Settings
 from exosuit.storage.answers import DecisionAnswers
 from exosuit.storage.audit_log import AuditLog
+from exosuit.storage.claims import GateClaims
 from exosuit.storage.db import Database
 from exosuit.storage.identity import Directory, Principal
 from exosuit.storage.reports import Reports
@@ -35,6 +37,7 @@ class Services:
     answers: DecisionAnswers
     metrics: Metrics
     watch: TaskWatch
+    claims: GateClaims
 
     @classmethod
     def build(cls, settings: Settings, db: Database, temporal: TemporalClient) -> Services:
@@ -50,6 +53,9 @@ class Services:
             answers=DecisionAnswers(db),
             metrics=Metrics(Reports(db)),
             watch=TaskWatch(tasks, settings.watch_interval_seconds),
+            claims=GateClaims(
+                db, anchor_key(settings.resolved_secret_key), timedelta(minutes=settings.claim_lease_minutes)
+            ),
         )
 
 

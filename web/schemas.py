@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from exosuit.domain import claims
 from exosuit.domain.autonomy import AutonomyLevel, GateKind, Risk
 from exosuit.domain.decisions import DecisionAction, OnReject
 from exosuit.domain.task import INSTRUCTIONS_MAX_CHARS, TITLE_MAX_CHARS, StepKind, StepStatus, TaskStatus
+from exosuit.storage.db import utcnow
 from exosuit.storage.tables import AuditEvent, Step, Task
 from exosuit.storage.tasks import TaskView
 
@@ -123,6 +125,8 @@ class GateOut(BaseModel):
     four_eyes: bool
     escalated: bool
     reason: str | None
+    claimed_by: str | None  # who is working on it (a claim), while the claim lasts
+    claim_expires_at: datetime | None
 
 
 class TaskOut(BaseModel):
@@ -163,6 +167,15 @@ class ApprovalList(BaseModel):
 
     items: list[ApprovalOut]
     next_cursor: str | None = None
+
+
+class ClaimIn(BaseModel):
+    """Claim a gate: for the caller, or assigned to another approver of the task's team."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    assignee: str | None = Field(default=None, max_length=320)
+    take_over: bool = False  # take the gate from whoever holds it now (audited)
 
 
 class ProblemOut(BaseModel):
@@ -216,7 +229,10 @@ def step_out(step: Step) -> StepOut:
 def gate_out(task: Task) -> GateOut | None:
     if task.gate_id is None:
         return None
-    return GateOut(**_copied(task, GateOut, prefix="gate_"))
+    gate = GateOut(**_copied(task, GateOut, prefix="gate_"))
+    if claims.holder(gate.claimed_by, gate.claim_expires_at, utcnow()) is None:
+        gate.claimed_by = gate.claim_expires_at = None  # a lapsed claim holds nothing
+    return gate
 
 
 def task_out(view: TaskView) -> TaskOut:

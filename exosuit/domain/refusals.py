@@ -18,6 +18,7 @@ class RefusalKind(StrEnum):
     INVALID = "Invalid"
     ABOVE_CAP = "AboveCap"
     FINISHED = "TaskFinished"
+    CLAIMED = "Claimed"  # another approver holds the gate (exosuit.domain.claims)
 
 
 class Refused(Exception):
@@ -40,6 +41,12 @@ class Finished(NotOpen):
     """The task has already ended."""
 
     kind = RefusalKind.FINISHED
+
+
+class Claimed(NotOpen):
+    """Another approver holds the gate (a claim): deciding it needs an explicit take-over."""
+
+    kind = RefusalKind.CLAIMED
 
 
 class Forbidden(Refused):
@@ -66,7 +73,7 @@ class AboveCap(Invalid):
     kind = RefusalKind.ABOVE_CAP
 
 
-REFUSALS: tuple[type[Refused], ...] = (NotOpen, Finished, Forbidden, FourEyes, Invalid, AboveCap)
+REFUSALS: tuple[type[Refused], ...] = (NotOpen, Finished, Claimed, Forbidden, FourEyes, Invalid, AboveCap)
 _BY_KIND: dict[str, type[Refused]] = {cls.kind.value: cls for cls in REFUSALS}
 
 

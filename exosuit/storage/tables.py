@@ -111,6 +111,9 @@ class Task(SQLModel, table=True):
     gate_risk: str | None = Field(default=None, max_length=10)
     gate_reason: str | None = Field(default=None, sa_column=Column(Text))
     gate_escalated: bool = False
+    # Who is working on the open gate (a claim) and until when; past that, nobody holds it.
+    gate_claimed_by: str | None = Field(default=None, max_length=320)
+    gate_claim_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Why the task is not moving (a model provider is down) and since when; the next event clears it.
     waiting_reason: str | None = Field(default=None, sa_column=Column(Text))
     waiting_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
