@@ -88,4 +88,3 @@ async def test_a_gate_can_be_assigned_to_an_approver_of_the_team_only(system: Sy
     assert assigned.json()["claimed_by"] == second.email
     assert (await first.decide(task, "approve")).status_code == 409
     assert (await second.decide(task, "approve")).status_code == 200
-

@@ -53,13 +53,17 @@ def test_only_the_holder_may_decide_a_claimed_gate() -> None:
     assert isinstance(claims.decide_refusal(current="ada@x", actor="bob@x"), Claimed)
 
 
+def _at(seq: int) -> str:
+    return f"2026-12-04T08:00:0{seq}.000000Z"
+
+
 def _event(seq: int, prev: str, action: str, data: dict[str, object]) -> ChainEvent:
-    at = f"2026-12-04T08:00:0{seq}.000000Z"
-    return ChainEvent(seq, at, "user:ada@x", action, data, prev, event_hash(prev, seq, at, "user:ada@x", action, data))
+    digest = event_hash(prev, seq, _at(seq), "user:ada@x", action, data)
+    return ChainEvent(seq, _at(seq), "user:ada@x", action, data, prev, digest)
 
 
 def _sealed(seq: int, prev: str) -> ChainEvent:
-    unsealed = ChainEvent(seq, f"2026-12-04T08:00:0{seq}.000000Z", "user:ada@x", "gate.claimed", {"g": 1}, prev, "")
+    unsealed = ChainEvent(seq, _at(seq), "user:ada@x", "gate.claimed", {"g": 1}, prev, "")
     return _event(seq, prev, "gate.claimed", {"g": 1, "seal": side_seal(KEY, "t1", unsealed)})
 
 

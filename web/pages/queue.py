@@ -3,30 +3,40 @@ triaged by keyboard."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
+from starlette.background import BackgroundTask
 
+from exosuit.storage.db import utcnow
+from exosuit.storage.identity import Principal
 from exosuit.storage.tasks import QueuePage
 from web.api import pagination
 from web.deps import ServicesDep
 from web.errors import Problem
-from web.pages.common import CurrentVisitor, Visitor, render
+from web.pages.common import CurrentVisitor, Visitor, is_htmx, render
 from web.pages.views import decision_context
 
 router = APIRouter()
-FILTERS = ("team", "kind", "risk")
+FILTERS = ("team", "kind", "risk", "claim")
+CLAIM_FILTERS = ("mine", "unclaimed")
+STREAM_SECONDS = 300  # the browser reconnects by itself when a stream ends
+RECHECK_SECONDS = 2.0  # a new gate shows within this; a decided or claimed one at once (the watch)
 PAGE_SIZE = 50
 LISTING = "queue"  # the cursor's listing name: a cursor of /approvals is not one of the queue's
 
 
 def _filters(params: Mapping[str, str]) -> dict[str, str]:
-    return {name: params.get(name, "") for name in FILTERS if params.get(name)}
+    found = {name: params.get(name, "") for name in FILTERS if params.get(name)}
+    if found.get("claim") not in (None, *CLAIM_FILTERS):
+        del found["claim"]
+    return found
 
 
 def _after(cursor: str) -> tuple[datetime, str] | None:
@@ -39,7 +49,8 @@ def _after(cursor: str) -> tuple[datetime, str] | None:
 
 def _version(page: QueuePage, off_page: str) -> str:
     """What the live poll compares: the rows shown, how many wait in all, an off-page selection."""
-    shown = "|".join(f"{r.id}:{r.gate_id}:{int(r.gate_escalated)}" for r in page.rows)
+    now = utcnow()
+    shown = "|".join(f"{r.id}:{r.gate_id}:{int(r.gate_escalated)}:{r.held_by(now)}" for r in page.rows)
     return hashlib.sha256(f"{shown}#{page.total}#{page.more}#{off_page}".encode()).hexdigest()[:16]
 
 
@@ -58,15 +69,7 @@ async def queue_response(
     cursor = params.get("cursor", "")
     after = _after(cursor)
     cursor = cursor if after is not None else ""
-    teams = [t for t in principal.approver_teams if filters.get("team") in (None, t)]
-    page = await services.tasks.queue_page(
-        teams,
-        decided_by=principal.email,
-        kind=filters.get("kind"),
-        risk=filters.get("risk"),
-        after=after,
-        limit=PAGE_SIZE,
-    )
+    teams, page = await _page(services, principal, filters, after)
     ids = [r.id for r in page.rows]
     wanted, position = params.get("item", ""), params.get("position", "")
     # An item asked for by id but not on this page (a link, a later page's selection) is shown
@@ -81,7 +84,12 @@ async def queue_response(
     selected_id: str | None = None
     detail: dict[str, Any] | None = None
     if off_page and await services.tasks.in_queue(
-        wanted, teams, decided_by=principal.email, kind=filters.get("kind"), risk=filters.get("risk")
+        wanted,
+        teams,
+        decided_by=principal.email,
+        kind=filters.get("kind"),
+        risk=filters.get("risk"),
+        claim=filters.get("claim"),
     ):
         view = await services.tasks.task(wanted)
         if view is not None:
@@ -110,10 +118,72 @@ async def queue_response(
         "teams": principal.approver_teams,
         "version": version,
         "error": error,
+        "now": utcnow(),
+        "fragment": is_htmx(request),  # the tab's title travels with the board
     }
     return render(request, "queue.html", context, block="board", status=status)
+
+
+async def _page(
+    services: ServicesDep, principal: Principal, filters: dict[str, str], after: tuple[datetime, str] | None
+) -> tuple[list[str], QueuePage]:
+    teams = [t for t in principal.approver_teams if filters.get("team") in (None, t)]
+    page = await services.tasks.queue_page(
+        teams,
+        decided_by=principal.email,
+        kind=filters.get("kind"),
+        risk=filters.get("risk"),
+        claim=filters.get("claim"),
+        after=after,
+        limit=PAGE_SIZE,
+    )
+    return teams, page
 
 
 @router.get("/queue")
 async def queue(request: Request, visitor: CurrentVisitor, services: ServicesDep) -> Response:
     return await queue_response(request, visitor, services, dict(request.query_params))
+
+
+@router.get("/queue/events")
+async def queue_events(request: Request, visitor: CurrentVisitor, services: ServicesDep) -> Response:
+    """Server-sent events: `changed` whenever the visitor's page of the queue changes (a gate
+    opened, decided, claimed or escalated). The rows shown are watched through the shared task
+    watch, so a decided or claimed gate is told at once; new gates are looked for every
+    RECHECK_SECONDS (one indexed query)."""
+    params = dict(request.query_params)
+    filters, after = _filters(params), _after(params.get("cursor", ""))
+    email = visitor.principal.email
+    services.limits.open_stream(email)  # 429 when the person already holds too many
+
+    async def changes() -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        ends, sent = loop.time() + STREAM_SECONDS, params.get("v", "")
+        while loop.time() < ends and not await request.is_disconnected():
+            _, page = await _page(services, visitor.principal, filters, after)
+            version = _version(page, "")
+            if version != sent:
+                yield f"event: changed\ndata: {version}\n\n"
+                sent = version
+            await _any_changed(services, [r.id for r in page.rows], RECHECK_SECONDS)
+
+    return StreamingResponse(
+        changes(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store"},
+        background=BackgroundTask(services.limits.close_stream, email),  # runs after a disconnect too
+    )
+
+
+async def _any_changed(services: ServicesDep, task_ids: list[str], within: float) -> None:
+    """Until one of the tasks changes (through the shared watch), or `within` seconds."""
+    if not task_ids:
+        await asyncio.sleep(within)
+        return
+    seen = await services.tasks.versions(task_ids)
+    waits = [asyncio.ensure_future(services.watch.changed(t, seen.get(t), within)) for t in task_ids]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()

@@ -65,7 +65,7 @@ function onKey(event) {
   }
 }
 
-// Live updates poll every 2 s; never replace a form someone is typing in.
+// Live updates (server-sent events, a poll on older pages) never replace a form someone is typing in.
 function holdPollWhileTyping(event) {
   const source = event.detail.elt;
   const active = document.activeElement;

@@ -1,0 +1,70 @@
+"""A review team in Chromium: a live queue, claims between two approvers, phone width, dark."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.support.paths import ROOT
+from tests.support.system import System
+
+pytestmark = pytest.mark.browser
+
+DOCS = ROOT / "docs"
+LIVE = 15_000  # ms: how long an expectation waits for the page to update itself
+
+
+async def signed_in(chromium: Browser, system: System, **context: object) -> tuple[Page, str]:
+    email, password = await system.person("approver")
+    options = {"viewport": {"width": 1280, "height": 900}} | context
+    page = await (await chromium.new_context(base_url=system.base_url, **options)).new_page()  # type: ignore[arg-type]
+    await page.goto("/login")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="My tasks")).to_be_visible()
+    return page, email
+
+
+async def test_the_queue_shows_a_new_gate_without_a_reload(chromium: Browser, ui_system: System) -> None:
+    page, _ = await signed_in(chromium, ui_system)
+    await page.goto("/queue")
+    await expect(page.locator("#board")).to_contain_text("Nothing is waiting for you")
+    loads: list[str] = []
+    page.on("framenavigated", lambda frame: loads.append(frame.url))
+    submitter = await ui_system.user("member")
+    await submitter.submit(ui_system.team, "guarded")
+    await expect(page.locator("#board tr.item")).to_have_count(1, timeout=LIVE)
+    await expect(page).to_have_title("(1) Review queue · Exosuit", timeout=LIVE)
+    assert loads == []  # it came over the event stream, not a navigation
+
+
+async def test_one_approver_claims_the_other_sees_it_claimed_and_takes_it_over(
+    chromium: Browser, ui_system: System
+) -> None:
+    submitter = await ui_system.user("member")
+    task = await submitter.wait_gate((await submitter.submit(ui_system.team, "guarded"))["id"], "plan")
+    ada, ada_email = await signed_in(chromium, ui_system)
+    bob, bob_email = await signed_in(chromium, ui_system)
+    await ada.goto("/queue")
+    await bob.goto("/queue")
+    await expect(bob.locator("#board").get_by_role("button", name="Approve")).to_be_visible()
+
+    await ada.locator("#board").get_by_role("button", name="Claim").click()
+    await expect(ada.locator("#board form.claim")).to_contain_text("You are working on this gate")
+    # Bob's queue updates itself: the gate is Ada's, and his controls say so instead of deciding.
+    await expect(bob.locator("#board td.holder")).to_contain_text(ada_email, timeout=LIVE)
+    await expect(bob.locator("#board .gate")).to_contain_text(f"{ada_email} has claimed this gate")
+    await expect(bob.locator("#board").get_by_role("button", name="Approve")).to_have_count(0)
+    await bob.goto("/queue?claim=unclaimed")
+    await expect(bob.locator("#board")).to_contain_text("Nothing is waiting for you")
+    await bob.goto("/queue")
+
+    await bob.locator("#board").get_by_role("button", name="Take over").click()
+    await expect(bob.locator("#board form.claim")).to_contain_text("You are working on this gate")
+    await expect(ada.locator("#board td.holder")).to_contain_text(bob_email, timeout=LIVE)
+    await bob.locator("#board").get_by_role("button", name="Approve").click()
+    await submitter.wait_done(task["id"])
+    audit = (await submitter.http.get(f"/api/v1/tasks/{task['id']}/audit")).json()["items"]
+    taken = [e for e in audit if e["action"] == "gate.claimed"][-1]
+    assert (taken["actor"], taken["data"]["previous"]) == (f"user:{bob_email}", ada_email)
