@@ -68,3 +68,22 @@ async def test_one_approver_claims_the_other_sees_it_claimed_and_takes_it_over(
     audit = (await submitter.http.get(f"/api/v1/tasks/{task['id']}/audit")).json()["items"]
     taken = [e for e in audit if e["action"] == "gate.claimed"][-1]
     assert (taken["actor"], taken["data"]["previous"]) == (f"user:{bob_email}", ada_email)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_the_queue_and_a_decision_work_on_a_phone(
+    chromium: Browser, ui_system: System, scheme: str
+) -> None:
+    submitter = await ui_system.user("member")
+    task = await submitter.wait_gate((await submitter.submit(ui_system.team, "guarded"))["id"], "plan")
+    phone = {"viewport": {"width": 390, "height": 844}, "color_scheme": scheme, "is_mobile": True}
+    page, _ = await signed_in(chromium, ui_system, **phone)
+    await page.goto("/queue")
+    await expect(page.locator("#board tr.item")).to_have_count(1, timeout=LIVE)
+    wide = await page.evaluate("document.documentElement.scrollWidth")
+    assert wide <= 390, f"the page is {wide} px wide on a 390 px screen"
+    approve = page.locator("#board").get_by_role("button", name="Approve")
+    await approve.scroll_into_view_if_needed()
+    await page.screenshot(path=str(DOCS / f"review-team-phone-{scheme}.png"), full_page=True)
+    await approve.click()
+    await submitter.wait_done(task["id"])
