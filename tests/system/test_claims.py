@@ -88,3 +88,51 @@ async def test_a_gate_can_be_assigned_to_an_approver_of_the_team_only(system: Sy
     assert assigned.json()["claimed_by"] == second.email
     assert (await first.decide(task, "approve")).status_code == 409
     assert (await second.decide(task, "approve")).status_code == 200
+
+
+async def bulk(api: Api, *items: tuple[dict[str, Any], str]) -> list[dict[str, Any]]:
+    body = {
+        "action": "approve",
+        "items": [{"task_id": t["id"], "gate_id": t["open_gate"]["id"], "etag": etag} for t, etag in items],
+    }
+    response = await api.http.post("/api/v1/approvals/bulk", json=body)
+    assert response.status_code == 200, response.text
+    items_out: list[dict[str, Any]] = response.json()["items"]
+    return items_out
+
+
+async def test_bulk_approves_only_gates_unchanged_since_they_were_shown(system: System) -> None:
+    submitter = await system.user("member")
+    approver, colleague = await system.user("approver"), await system.user("approver")
+    shown, unseen, revised = [
+        await approver.wait_gate((await submitter.submit(system.team, "guarded"))["id"], "plan")
+        for _ in range(3)
+    ]
+    listed = (await approver.http.get("/api/v1/approvals")).json()["items"]
+    etags = {i["task"]["id"]: i["gate"]["etag"] for i in listed}
+    assert etags[shown["id"]] == shown["open_gate"]["etag"]  # the list and the task agree
+    # After it was shown, another approver sends the plan back: the model plans again.
+    revise = await colleague.decide(revised, "reject", reason="Shorter, please.", on_reject="revise")
+    assert revise.status_code == 200, revise.text
+    old_gate = revised["open_gate"]["id"]
+    await approver.wait(revised["id"], lambda t: (t["open_gate"] or {}).get("id") not in (None, old_gate))
+
+    results = await bulk(
+        approver,
+        (shown, etags[shown["id"]]),
+        (unseen, "an etag never shown"),
+        (revised, etags[revised["id"]]),
+    )
+    assert [r["status"] for r in results] == [200, 412, 412]
+    assert (await approver.wait_done(shown["id"]))["status"] == "completed"
+    assert (await approver.task(unseen["id"]))["open_gate"]["id"] == unseen["open_gate"]["id"]
+    assert (await approver.task(revised["id"]))["open_gate"] is not None
+
+
+async def test_bulk_refuses_a_changed_gate_a_claimed_gate_and_the_submitters_own(system: System) -> None:
+    first, second, task = await plan_gate(system)
+    etag = task["open_gate"]["etag"]
+    assert (await first.http.post(claim_url(task), json={})).status_code == 200
+    assert [r["status"] for r in await bulk(second, (task, etag))] == [409]
+    mine = await second.wait_gate((await second.submit(system.team, "supervised"))["id"], "plan")
+    assert [r["status"] for r in await bulk(second, (mine, mine["open_gate"]["etag"]))] == [403]

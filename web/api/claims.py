@@ -43,7 +43,7 @@ async def release_gate(
 
 async def _gate(services: ServicesDep, task_id: str) -> GateOut:
     view = await services.tasks.task(task_id)
-    gate = gate_out(view.task) if view is not None else None
+    gate = gate_out(view) if view is not None else None
     if gate is None:  # decided in the meantime
         raise Problem(409, "Conflict", "the gate closed meanwhile")
     return gate
