@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.async_api import Browser, Page, expect
 
@@ -68,6 +70,34 @@ async def test_one_approver_claims_the_other_sees_it_claimed_and_takes_it_over(
     audit = (await submitter.http.get(f"/api/v1/tasks/{task['id']}/audit")).json()["items"]
     taken = [e for e in audit if e["action"] == "gate.claimed"][-1]
     assert (taken["actor"], taken["data"]["previous"]) == (f"user:{bob_email}", ada_email)
+
+
+async def test_bulk_approve_selects_only_gates_opened_in_the_detail_pane(
+    chromium: Browser, ui_system: System
+) -> None:
+    submitter = await ui_system.user("member")
+    tasks = [await submitter.submit(ui_system.team, "guarded") for _ in range(3)]
+    for task in tasks:
+        await submitter.wait_gate(task["id"], "plan")
+    page, _ = await signed_in(chromium, ui_system)
+    await page.goto("/queue")
+    rows = page.locator("#board tr.item")
+    await expect(rows).to_have_count(3, timeout=LIVE)
+    # The first is open in the pane; the second is opened by a click; the third never is.
+    await rows.nth(1).get_by_role("link").click()
+    await expect(rows.nth(1)).to_have_class(re.compile("selected"))
+    boxes = page.locator("#board input.bulk")
+    await expect(boxes.nth(0)).to_be_enabled()
+    await expect(boxes.nth(1)).to_be_enabled()
+    await expect(boxes.nth(2)).to_be_disabled()
+    await boxes.nth(0).check()
+    await boxes.nth(1).check()
+    await page.get_by_role("button", name="Approve selected").click()
+    await expect(page.locator("#queue-notice")).to_contain_text("Approved 2 of 2.")
+    for task in tasks[:2]:
+        await submitter.wait_done(task["id"])
+    await expect(rows).to_have_count(1, timeout=LIVE)
+    assert (await submitter.task(tasks[2]["id"]))["status"] == "awaiting_approval"
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -18,10 +18,12 @@ from exosuit.storage.db import utcnow
 from exosuit.storage.identity import Principal
 from exosuit.storage.tasks import QueuePage
 from web.api import pagination
+from web.bulk import approve_all
 from web.deps import ServicesDep
 from web.errors import Problem
-from web.pages.common import CurrentVisitor, Visitor, is_htmx, render
+from web.pages.common import CheckedForm, CurrentVisitor, Visitor, is_htmx, render
 from web.pages.views import decision_context
+from web.schemas import BulkItemIn
 
 router = APIRouter()
 FILTERS = ("team", "kind", "risk", "claim")
@@ -61,6 +63,7 @@ async def queue_response(
     params: Mapping[str, str],
     *,
     error: str | None = None,
+    notice: str | None = None,
     status: int = 200,
 ) -> Response:
     """One page of the queue (or its board for htmx), with the selected item's full context."""
@@ -79,7 +82,7 @@ async def queue_response(
         changed = (await services.tasks.versions([wanted])).get(wanted)
         off_page = f"{wanted}@{changed.isoformat()}" if changed else ""
     version = _version(page, off_page)
-    if params.get("v") == version and error is None:
+    if params.get("v") == version and error is None and notice is None:
         return Response(status_code=204)  # nothing changed: htmx keeps what is shown
     selected_id: str | None = None
     detail: dict[str, Any] | None = None
@@ -118,6 +121,7 @@ async def queue_response(
         "teams": principal.approver_teams,
         "version": version,
         "error": error,
+        "notice": notice,
         "now": utcnow(),
         "fragment": is_htmx(request),  # the tab's title travels with the board
     }
@@ -143,6 +147,29 @@ async def _page(
 @router.get("/queue")
 async def queue(request: Request, visitor: CurrentVisitor, services: ServicesDep) -> Response:
     return await queue_response(request, visitor, services, dict(request.query_params))
+
+
+@router.post("/queue/bulk")
+async def bulk_approve(
+    request: Request, visitor: CurrentVisitor, services: ServicesDep, form: CheckedForm
+) -> Response:
+    """Approve the gates selected in the queue: each as `task:gate:etag`, the etag the detail
+    pane showed this session (the page enables only those), each rechecked by the server."""
+    items = []
+    for value in (await request.form()).getlist("item"):
+        task_id, _, rest = str(value).partition(":")
+        gate_id, _, etag = rest.partition(":")
+        if task_id and gate_id and etag:
+            items.append(BulkItemIn(task_id=task_id[:40], gate_id=gate_id[:40], etag=etag[:64]))
+    if not items:
+        return await queue_response(request, visitor, services, form, error="Select gates you have opened.")
+    results = await approve_all(services, visitor.principal, items[:100])
+    approved = sum(r.status == 200 for r in results)
+    refused = [f"{r.task_id}: {r.detail}" for r in results if r.status != 200]
+    notice = f"Approved {approved} of {len(results)}." + (
+        f" Not approved: {'; '.join(refused)}" if refused else ""
+    )
+    return await queue_response(request, visitor, services, form, notice=notice)
 
 
 @router.get("/queue/events")

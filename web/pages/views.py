@@ -26,6 +26,7 @@ from exosuit.storage.tables import AuditEvent, Step
 from exosuit.storage.tasks import TaskView
 from web.deps import Services
 from web.pages.common import Visitor, when
+from web.schemas import gate_etag
 from web.tool_edits import ToolView, tool_view
 
 LEVELS = [(level.value, LEVEL_SUMMARY[level]) for level in AutonomyLevel]
@@ -44,6 +45,7 @@ class GateView:
     held_by: str | None = None  # who has claimed it (while the claim lasts)
     claim_expires_at: datetime | None = None
     can_claim: bool = False  # the visitor is an approver of the task's team
+    etag: str = ""  # what it shows, as the API's gate etag: the queue's bulk approval names it
 
     @property
     def can_decide(self) -> bool:
@@ -106,6 +108,7 @@ def gate_view(view: TaskView, principal: Principal, settings: Settings | None = 
         held_by=held_by,
         claim_expires_at=task.gate_claim_expires_at if held_by else None,
         can_claim=can_approve(role),
+        etag=gate_etag(view),
     )
 
 

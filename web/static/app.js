@@ -75,8 +75,37 @@ function holdPollWhileTyping(event) {
   }
 }
 
+// Bulk approval: a gate can be selected only once this tab has shown it in the detail pane,
+// and it is sent with the etag it was shown with (the server refuses it if it changed since).
+const SEEN = "exosuit-seen-gates";
+
+function seenGates() {
+  try { return JSON.parse(sessionStorage.getItem(SEEN) || "{}"); } catch { return {}; }
+}
+
+function trackSeenGates() {
+  const board = document.getElementById("board");
+  if (!board) return;
+  const seen = seenGates();
+  const detail = board.querySelector("article.detail[data-etag]");
+  if (detail) {
+    seen[detail.dataset.task] = { gate: detail.dataset.gate, etag: detail.dataset.etag };
+    sessionStorage.setItem(SEEN, JSON.stringify(seen));
+  }
+  board.querySelectorAll("tr.item").forEach((row) => {
+    const box = row.querySelector("input.bulk");
+    const gate = seen[row.dataset.task];
+    if (!box || !gate || gate.gate !== row.dataset.gate) return;
+    box.disabled = false;
+    box.title = "Approve together with the others selected";
+    box.value = `${row.dataset.task}:${gate.gate}:${gate.etag}`;
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   explainAutonomy();
+  trackSeenGates();
+  document.body.addEventListener("htmx:afterSettle", trackSeenGates);
   document.addEventListener("keydown", onKey);
   document.body.addEventListener("htmx:beforeRequest", holdPollWhileTyping);
 });
