@@ -13,9 +13,9 @@ from typing import Any
 
 from exosuit.domain import claims
 from exosuit.domain.audit import ChainCheck, canonical_json
-from exosuit.domain.autonomy import AutonomyLevel, above_cap, can_approve, may_cancel, may_resume
+from exosuit.domain.autonomy import AutonomyLevel, above_cap, can_approve, may_cancel, may_decide, may_resume
 from exosuit.domain.contracts import AutonomyChange, CancelRequest, Decision
-from exosuit.domain.refusals import AboveCap, Finished, Forbidden, Invalid, NotOpen, Refused
+from exosuit.domain.refusals import AboveCap, Finished, Forbidden, FourEyes, Invalid, NotOpen, Refused
 from exosuit.domain.task import EventAction, TaskStatus
 from exosuit.domain.text import fingerprint
 from exosuit.storage.db import DatabaseDown, utcnow
@@ -137,6 +137,19 @@ async def decide(
     if view.task.gate_opened_at is not None and view.task.gate_kind is not None:
         waited = (utcnow() - view.task.gate_opened_at).total_seconds()
         services.metrics.gate_wait.labels(view.task.gate_kind).observe(max(waited, 0.0))
+
+
+def check_may_decide(principal: Principal, view: TaskView) -> None:
+    """Refuse early what the workflow would refuse of this person (role, four-eyes) or what a
+    claim forbids, for callers that spend something on trying (a decision link)."""
+    task = view.task
+    role = principal.role_in(task.team)
+    reason = may_decide(actor=principal.email, role=role, excluded=task.gate_excluded)
+    if reason is not None:
+        raise (FourEyes if can_approve(role) else Forbidden)(reason)
+    refused = _claim_refusal(view, task.gate_id or "", principal.email)
+    if refused is not None:
+        raise refused
 
 
 def _claim_refusal(view: TaskView, gate_id: str, actor: str) -> Refused | None:

@@ -20,7 +20,7 @@ from web.deps import Services, ServicesDep
 from web.errors import BodySizeLimit, install_problem_handlers, overloaded, problem_response
 from web.limits import Admission, Pool
 from web.mcp_server import McpEndpoint
-from web.pages import auth, queue
+from web.pages import auth, decision_links, queue
 from web.pages import claims as claim_pages
 from web.pages import tasks as task_pages
 from web.pages import teams as team_pages
@@ -109,6 +109,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(task_pages.router, include_in_schema=False)
     app.include_router(queue.router, include_in_schema=False)
     app.include_router(claim_pages.router, include_in_schema=False)
+    app.include_router(decision_links.router, include_in_schema=False)
     app.include_router(team_pages.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -15,6 +15,7 @@ from exosuit.storage.answers import DecisionAnswers
 from exosuit.storage.audit_log import AuditLog
 from exosuit.storage.claims import GateClaims
 from exosuit.storage.db import Database
+from exosuit.storage.decision_links import DecisionLinks
 from exosuit.storage.identity import Directory, Principal
 from exosuit.storage.reports import Reports
 from exosuit.storage.tasks import Tasks, TaskView
@@ -38,6 +39,7 @@ class Services:
     metrics: Metrics
     watch: TaskWatch
     claims: GateClaims
+    links: DecisionLinks
 
     @classmethod
     def build(cls, settings: Settings, db: Database, temporal: TemporalClient) -> Services:
@@ -56,6 +58,7 @@ class Services:
             claims=GateClaims(
                 db, anchor_key(settings.resolved_secret_key), timedelta(minutes=settings.claim_lease_minutes)
             ),
+            links=DecisionLinks(db),
         )
 
 

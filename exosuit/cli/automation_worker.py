@@ -16,6 +16,7 @@ from activities.webhooks import OutboxDispatcher, WebhookActivities
 from exosuit.domain.automation import OutletKind
 from exosuit.settings import Settings
 from exosuit.storage.db import Database
+from exosuit.storage.decision_links import DecisionLinks
 from exosuit.storage.notifications import Notifications
 from exosuit.storage.sealed_secrets import SecretBox
 from exosuit.storage.templates import Templates
@@ -39,7 +40,7 @@ def automation_parts(client: Client, settings: Settings, db: Database, task_queu
     sender = WebhookActivities(
         webhooks, http, policies[OutletKind.WEBHOOK], allow_loopback=settings.webhook_allow_loopback
     )
-    notify = NotifyActivities(notifications, settings.resolved_public_url)
+    notify = NotifyActivities(notifications, settings.resolved_public_url, links=DecisionLinks(db))
     runs = ScheduleActivities(Templates(db))
     dispatcher = OutboxDispatcher(client, task_queue, webhooks, notifications, policies)
     return AutomationParts(
