@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
 
+from exosuit.storage.db import Database
 from exosuit.storage.decision_links import DecisionLinks
-from tests.support.system import Api, System
+from exosuit.storage.notifications import Notifications
+from exosuit.storage.tables import DecisionLink
+from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.system import Api, System, running_system
+from tests.support.webhook_receiver import FAST, Receiver
 
 
 async def plan_gate(system: System, submitter: Api) -> dict[str, Any]:
@@ -79,3 +88,41 @@ async def test_a_decision_link_refuses_a_gate_changed_since_the_page_showed_it(s
         fields = {"task_id": task["id"], "etag": "what another page showed", "action": "approve"}
         assert (await browser.post(f"/decide/{token}", data=fields)).status_code == 412
     assert (await submitter.task(task["id"]))["open_gate"]["id"] == task["open_gate"]["id"]
+
+
+@pytest.fixture
+async def notified(
+    temporal_env: WorkflowEnvironment,
+    model_server: ModelServer,
+    sqlite_db: Database,
+    scripted_model: ScriptedModel,
+    tmp_path: Path,
+) -> AsyncIterator[tuple[System, Receiver]]:
+    receiver = await Receiver().start()
+    async with running_system(
+        temporal_env.client, model_server, sqlite_db, scripted_model, tmp_path, **FAST
+    ) as system:
+        url = f"json://127.0.0.1:{receiver.port}/notify/{{email}}"
+        await Notifications(system.db).set_targets(system.team, [url])
+        yield system, receiver
+    await receiver.stop()
+
+
+async def test_a_gate_notification_carries_a_link_for_its_recipient_alone(
+    notified: tuple[System, Receiver],
+) -> None:
+    system, receiver = notified
+    submitter = await system.user("member")
+    approver = await system.user("approver")
+    task = await plan_gate(system, submitter)
+    mine = f"/notify/{approver.email}"
+    await receiver.wait_for(lambda: receiver.delivered(mine))
+    message = receiver.delivered(mine)[0].json()["message"]
+    found = re.search(r"/decide/([A-Za-z0-9_-]+)", message)
+    assert found, message
+    links: list[DecisionLink] = await DecisionLinks(system.db).for_task(task["id"])
+    assert [link.email for link in links] == [approver.email]
+    assert found.group(1) not in {link.token_hash for link in links}  # only its hash is stored
+    async with httpx.AsyncClient(base_url=system.base_url) as browser:
+        shown = await browser.get(f"/decide/{found.group(1)}")
+        assert shown.status_code == 200 and approver.email in shown.text
