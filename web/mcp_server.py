@@ -132,6 +132,29 @@ def build_mcp(services: Services) -> MCPServer:
             await actions.decide(services, principal, view, body)
         return await fresh(task_id)
 
+    @server.tool()
+    async def claim_gate(
+        task_id: str,
+        gate_id: str,
+        ctx: Context,
+        assignee: str | None = None,
+        take_over: bool = False,
+        release: bool = False,
+    ) -> TaskOut:
+        """Claim the task's open gate for a while (or assign it to an approver of the team), so
+        other approvers leave it to you; claim again to keep it. Someone else's claim moves
+        only with take_over. release lets your claim go."""
+        principal = await caller(ctx)
+        view = await visible(principal, task_id)
+        with refusals_as_tool_errors():
+            if release:
+                await actions.release(services, principal, view, gate_id)
+            else:
+                await actions.claim(
+                    services, principal, view, gate_id, assignee=assignee, take_over=take_over
+                )
+        return await fresh(task_id)
+
     return server
 
 
