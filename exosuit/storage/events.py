@@ -437,11 +437,6 @@ def _follows(conn: Connection, task_id: str, after: Anchor, chain: Anchor, key: 
     return all(sealed_side_event(key, task_id, e) for e in events[1:])
 
 
-def chain_head(conn: Connection, task_id: str) -> Anchor:
-    """The last event of a task's chain (the genesis before its first)."""
-    return _chain_head(conn, task_id)
-
-
 def append_side_event(
     conn: Connection, task_id: str, actor: str, action: EventAction, data: dict[str, Any], seal_key: bytes
 ) -> Anchor:
