@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, expect
+from temporalio.testing import WorkflowEnvironment
 
+from exosuit.storage.db import Database
+from tests.support.model_server import ModelServer, ScriptedModel
 from tests.support.paths import ROOT
-from tests.support.system import System
+from tests.support.system import System, running_system, until
 
 pytestmark = pytest.mark.browser
 
@@ -117,3 +122,34 @@ async def test_the_queue_and_a_decision_work_on_a_phone(
     await page.screenshot(path=str(DOCS / f"review-team-phone-{scheme}.png"), full_page=True)
     await approve.click()
     await submitter.wait_done(task["id"])
+
+
+@pytest.fixture
+async def short_lease(
+    temporal_env: WorkflowEnvironment,
+    model_server: ModelServer,
+    sqlite_db: Database,
+    scripted_model: ScriptedModel,
+    tmp_path: Path,
+) -> AsyncIterator[System]:
+    """A system whose claims last 3 s, so an open page renews its claim every second."""
+    async with running_system(
+        temporal_env.client, model_server, sqlite_db, scripted_model, tmp_path, claim_lease_minutes=0.05
+    ) as system:
+        yield system
+
+
+async def test_an_open_page_keeps_its_visitors_claim(chromium: Browser, short_lease: System) -> None:
+    submitter = await short_lease.user("member")
+    task = await submitter.wait_gate((await submitter.submit(short_lease.team, "guarded"))["id"], "plan")
+    page, email = await signed_in(chromium, short_lease)
+    await page.goto(f"/tasks/{task['id']}")
+    await page.get_by_role("button", name="Claim").click()
+    await expect(page.locator("form.claim")).to_contain_text("You are working on this gate")
+    first = (await submitter.task(task["id"]))["open_gate"]["claim_expires_at"]
+
+    async def renewed() -> bool:
+        gate = (await submitter.task(task["id"]))["open_gate"]
+        return gate["claimed_by"] == email and gate["claim_expires_at"] > first
+
+    await until(renewed, "the open page to renew its claim")

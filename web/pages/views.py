@@ -46,6 +46,7 @@ class GateView:
     claim_expires_at: datetime | None = None
     can_claim: bool = False  # the visitor is an approver of the task's team
     etag: str = ""  # what it shows, as the API's gate etag: the queue's bulk approval names it
+    renew_seconds: float = 300.0  # how often an open page renews its visitor's claim (a third of the lease)
 
     @property
     def can_decide(self) -> bool:
@@ -109,6 +110,7 @@ def gate_view(view: TaskView, principal: Principal, settings: Settings | None = 
         claim_expires_at=task.gate_claim_expires_at if held_by else None,
         can_claim=can_approve(role),
         etag=gate_etag(view),
+        renew_seconds=settings.claim_lease_minutes * 20 if settings else 300.0,
     )
 
 

@@ -102,7 +102,21 @@ function trackSeenGates() {
   });
 }
 
+// A claim lasts a lease; while the visitor's page shows a gate they hold, it keeps it.
+let lastRenewal = Date.now();
+
+function renewClaimWhileOpen() {
+  const form = document.querySelector("form.claim[data-renew-seconds]");
+  if (!form || !form.querySelector(".claimed.mine") || document.visibilityState !== "visible") return;
+  if (Date.now() - lastRenewal < Number(form.dataset.renewSeconds) * 1000) return;
+  lastRenewal = Date.now();
+  const data = new FormData(form);
+  data.set("claim", "renew");
+  fetch(form.action, { method: "POST", body: data, redirect: "manual" });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  window.setInterval(renewClaimWhileOpen, 1000);
   explainAutonomy();
   trackSeenGates();
   document.body.addEventListener("htmx:afterSettle", trackSeenGates);
