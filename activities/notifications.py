@@ -19,11 +19,14 @@ from exosuit.domain.automation import (
     Drained,
     Outlet,
 )
+from exosuit.domain.webhooks import Notice
+from exosuit.storage.decision_links import DecisionLinks
 from exosuit.storage.notifications import Notifications
 from exosuit.storage.tables import Notification
 
 log = logging.getLogger(__name__)
 
+_GATE_NOTICES = frozenset({Notice.GATE_OPENED.value, Notice.GATE_ESCALATED.value})
 RECIPIENT = "{email}"  # in a target URL: one message per approver, to their own address
 
 Send = Callable[[str, str, str], Awaitable[bool]]  # (url, title, body) -> sent
@@ -65,10 +68,12 @@ class NotifyActivities:
         notifications: Notifications,
         public_url: str,
         send: Send = send_with_apprise,
+        links: DecisionLinks | None = None,
         *,
         allow_loopback: bool = False,
     ) -> None:
         self._notifications, self._public_url, self._send = notifications, public_url, send
+        self._links = links  # a decision link per person and open gate, in their own messages
         self._allow_loopback = allow_loopback
 
     @activity.defn(name=DRAIN_NOTIFICATIONS_ACTIVITY)
@@ -93,7 +98,7 @@ class NotifyActivities:
                 continue
             if RECIPIENT in url:
                 for recipient, rows in mine.items():
-                    title, body = self._digest(rows)
+                    title, body = self._digest(rows, await self._decision_links(recipient, rows))
                     if not await self._send(url.replace(RECIPIENT, quote(recipient, safe="")), title, body):
                         failed.append(url.split(":", 1)[0])
             else:
@@ -114,13 +119,28 @@ class NotifyActivities:
         pending = await self._notifications.pending(outlet.key)
         await self._notifications.mark_sent([row.id for row in pending if row.id is not None])
 
-    def _line(self, row: Notification) -> str:
-        return f"{row.text}: {self._public_url}{row.link}"
+    async def _decision_links(self, recipient: str, rows: list[Notification]) -> dict[int, str]:
+        """A link per row about a gate still open, for this recipient alone (shared targets get
+        none: a link decides as the person it was sent to)."""
+        links: dict[int, str] = {}
+        if self._links is None:
+            return links
+        for row in rows:
+            if row.id is not None and row.kind in _GATE_NOTICES:
+                token = await self._links.mint(row.task_id, recipient)
+                if token is not None:
+                    links[row.id] = f"{self._public_url}/decide/{token}"
+        return links
 
-    def _digest(self, rows: list[Notification]) -> tuple[str, str]:
+    def _line(self, row: Notification, links: dict[int, str] | None = None) -> str:
+        line = f"{row.text}: {self._public_url}{row.link}"
+        link = (links or {}).get(row.id or 0)
+        return f"{line} (decide: {link})" if link else line
+
+    def _digest(self, rows: list[Notification], links: dict[int, str]) -> tuple[str, str]:
         if len(rows) == 1:
-            return f"Exosuit: {rows[0].text}", self._line(rows[0])
-        return f"Exosuit: {len(rows)} things for you", "\n".join(f"- {self._line(r)}" for r in rows)
+            return f"Exosuit: {rows[0].text}", self._line(rows[0], links)
+        return f"Exosuit: {len(rows)} things for you", "\n".join(f"- {self._line(r, links)}" for r in rows)
 
     def _shared_digest(self, rows: list[Notification]) -> tuple[str, str]:
         events: dict[tuple[str, int], list[Notification]] = defaultdict(list)

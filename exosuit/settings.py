@@ -135,6 +135,9 @@ class Settings(BaseSettings):
         "10 per 15 minutes", description="Failed sign-ins an account allows before it waits."
     )
     login_limit_per_address: str = Field("30 per minute", description="Sign-in attempts per client address.")
+    claim_lease_minutes: float = Field(
+        15.0, gt=0, description="How long an approver's claim on a gate lasts unless they claim it again."
+    )
     event_streams_per_user: int = Field(20, description="Open server-sent-event streams per person.")
     limits_storage_url: str | None = Field(
         None,

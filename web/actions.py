@@ -10,10 +10,11 @@ import asyncio
 import contextlib
 from typing import Any
 
+from exosuit.domain import claims
 from exosuit.domain.audit import ChainCheck, canonical_json
-from exosuit.domain.autonomy import AutonomyLevel, is_solo, may_cancel, may_resume
+from exosuit.domain.autonomy import AutonomyLevel, can_approve, is_solo, may_cancel, may_decide, may_resume
 from exosuit.domain.contracts import AutonomyChange, CancelRequest, Decision
-from exosuit.domain.refusals import Finished, Forbidden, Invalid, NotOpen, Refused
+from exosuit.domain.refusals import Finished, Forbidden, FourEyes, Invalid, NotOpen, Refused
 from exosuit.domain.submissions import new_task_id
 from exosuit.domain.task import EventAction, TaskStatus
 from exosuit.domain.text import fingerprint
@@ -108,6 +109,10 @@ async def decide(
     """Answer the open gate; the workflow's validator has the last word. With a key, Temporal
     itself knows a retry (the update's id), even one sent after a lost answer or a timeout."""
     body = tool_edits.checked(services.settings, view, body)
+    refused_for_claim = _claim_refusal(view, body.gate_id, principal.email)
+    if refused_for_claim is not None:
+        services.metrics.decisions.labels(body.action.value, refused_for_claim.kind.value).inc()
+        raise refused_for_claim
     decision = Decision(
         gate_id=body.gate_id,
         action=body.action,
@@ -135,6 +140,64 @@ async def decide(
     if view.task.gate_opened_at is not None and view.task.gate_kind is not None:
         waited = (utcnow() - view.task.gate_opened_at).total_seconds()
         services.metrics.gate_wait.labels(view.task.gate_kind).observe(max(waited, 0.0))
+
+
+def check_may_decide(principal: Principal, view: TaskView) -> None:
+    """Refuse early what the workflow would refuse of this person (role, four-eyes) or what a
+    claim forbids, for callers that spend something on trying (a decision link)."""
+    task = view.task
+    role = principal.role_in(task.team)
+    reason = may_decide(actor=principal.email, role=role, excluded=task.gate_excluded)
+    if reason is not None:
+        raise (FourEyes if can_approve(role) else Forbidden)(reason)
+    refused = _claim_refusal(view, task.gate_id or "", principal.email)
+    if refused is not None:
+        raise refused
+
+
+def _claim_refusal(view: TaskView, gate_id: str, actor: str) -> Refused | None:
+    """A decision on a gate someone else holds is refused (the read model says who holds it; a
+    claim taken in the moment between this check and the workflow's answer does not stop it)."""
+    task = view.task
+    if task.gate_id != gate_id:
+        return None  # the workflow refuses a gate that is not open, with its own reason
+    current = claims.holder(task.gate_claimed_by, task.gate_claim_expires_at, utcnow())
+    return claims.decide_refusal(current=current, actor=actor)
+
+
+async def claim(
+    services: Services,
+    principal: Principal,
+    view: TaskView,
+    gate_id: str,
+    *,
+    assignee: str | None = None,
+    take_over: bool = False,
+) -> None:
+    """Claim an open gate for the caller, or assign it to another approver of the task's team."""
+    team = view.task.team
+    if not can_approve(principal.role_in(team)):
+        raise Forbidden("only an approver of the task's team can claim its gates")
+    if assignee is not None and assignee != principal.email:
+        other = await services.directory.principal_for_email(assignee)
+        if other is None or not can_approve(other.role_in(team)):
+            raise Invalid(f"{assignee} is not an approver of team {team}")
+        assignee = other.email
+    await services.claims.claim(
+        view.task.id,
+        gate_id,
+        caller=principal.email,
+        assignee=assignee,
+        take_over=take_over,
+        via=principal.token_name,
+    )
+
+
+async def release(services: Services, principal: Principal, view: TaskView, gate_id: str) -> None:
+    """Let go of the caller's claim on a gate."""
+    if not can_approve(principal.role_in(view.task.team)):
+        raise Forbidden("only an approver of the task's team can release its gates")
+    await services.claims.release(view.task.id, gate_id, caller=principal.email, via=principal.token_name)
 
 
 class DecidedEarlier(NotOpen):

@@ -19,14 +19,15 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from exosuit.observability.tracing import fastapi_telemetry
 from web import codec, docs
 from web.access_log import AccessLog
-from web.api import approvals, learning, tasks, waiting, webhooks
+from web.api import approvals, claims, learning, tasks, waiting, webhooks
 from web.api import templates as task_templates
 from web.api.openapi import install_openapi, operation_id, problems
 from web.deps import Services, ServicesDep, bearer_principal
 from web.errors import BodySizeLimit, install_problem_handlers, overloaded, problem_response
 from web.limits import Admission, Pool
 from web.mcp_on_demand import McpOnDemand
-from web.pages import auth, dashboard, oidc, queue
+from web.pages import auth, dashboard, decision_links, oidc, queue
+from web.pages import claims as claim_pages
 from web.pages import tasks as task_pages
 from web.pages import teams as team_pages
 from web.pages.common import install_page_handlers
@@ -133,24 +134,39 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(RequestContext)  # the last added runs first: every response and log line has an id
     if settings.trusted_proxy_list:  # outermost: limits, logs and links see the client it reports
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
+    app.include_router(_api())
+    app.include_router(health)
+    app.include_router(codec.router)
+    app.include_router(docs.router)
+    app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
+    for pages in PAGES:  # not part of the API
+        app.include_router(pages, include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _api() -> APIRouter:
+    """The JSON API under /api/v1."""
     api = APIRouter(prefix="/api/v1")
     api.include_router(tasks.router)
     api.include_router(approvals.router)
+    api.include_router(claims.router)
     api.include_router(waiting.router)
     api.include_router(webhooks.router)
     api.include_router(task_templates.templates)
     api.include_router(task_templates.schedules)
     api.include_router(learning.router)
-    app.include_router(api)
-    app.include_router(health)
-    app.include_router(codec.router)
-    app.include_router(docs.router)
-    app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
-    app.include_router(auth.router, include_in_schema=False)  # pages: not part of the API
-    app.include_router(oidc.router, include_in_schema=False)
-    app.include_router(task_pages.router, include_in_schema=False)
-    app.include_router(queue.router, include_in_schema=False)
-    app.include_router(team_pages.router, include_in_schema=False)
-    app.include_router(dashboard.router, include_in_schema=False)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    return app
+    return api
+
+
+# The pages (not part of the API), in the order their routes are matched.
+PAGES = (
+    auth.router,
+    oidc.router,
+    task_pages.router,
+    queue.router,
+    claim_pages.router,
+    decision_links.router,
+    team_pages.router,
+    dashboard.router,
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,7 +13,9 @@ from exosuit.domain.audit import anchor_key
 from exosuit.settings import Settings
 from exosuit.storage.answers import DecisionAnswers
 from exosuit.storage.audit_log import AuditLog
+from exosuit.storage.claims import GateClaims
 from exosuit.storage.db import Database
+from exosuit.storage.decision_links import DecisionLinks
 from exosuit.storage.identity import Directory, Principal
 from exosuit.storage.leases import ReporterLease
 from exosuit.storage.reports import Reports
@@ -36,6 +39,8 @@ class Services:
     answers: DecisionAnswers
     metrics: Metrics
     watch: TaskWatch
+    claims: GateClaims
+    links: DecisionLinks
 
     @classmethod
     def build(cls, settings: Settings, db: Database, temporal: TemporalClient) -> Services:
@@ -51,6 +56,10 @@ class Services:
             answers=DecisionAnswers(db),
             metrics=Metrics(Reports(db), ReporterLease(db)),
             watch=TaskWatch(tasks, settings.watch_interval_seconds),
+            claims=GateClaims(
+                db, anchor_key(settings.resolved_secret_key), timedelta(minutes=settings.claim_lease_minutes)
+            ),
+            links=DecisionLinks(db),
         )
 
 

@@ -30,6 +30,7 @@ class ProblemType(StrEnum):
     FOUR_EYES = "/problems/four-eyes"
     FORBIDDEN = "/problems/forbidden"
     GATE_NOT_OPEN = "/problems/gate-not-open"
+    CLAIMED = "/problems/claimed"
     TASK_FINISHED = "/problems/task-finished"
     ABOVE_CAP = "/problems/above-cap"
     INVALID = "/problems/invalid"
@@ -48,6 +49,7 @@ PROBLEM_TYPES: dict[ProblemType, str] = {
     ProblemType.FOUR_EYES: "403: four-eyes; the submitter cannot decide this gate, another approver must.",
     ProblemType.FORBIDDEN: "403: the caller's role in the task's team does not allow this action.",
     ProblemType.GATE_NOT_OPEN: "409: the gate named is not open (decided, superseded); nothing changed.",
+    ProblemType.CLAIMED: "409: another approver has claimed the gate; claim it with take_over first.",
     ProblemType.TASK_FINISHED: "409: the task has already ended; nothing changed.",
     ProblemType.ABOVE_CAP: "422: the autonomy level is above the team's cap (its max_autonomy).",
     ProblemType.INVALID: "422: the request breaks a rule about its content (a plan, an edit, a reason).",
@@ -68,6 +70,7 @@ _TYPE_OF_REFUSAL = {
     RefusalKind.FORBIDDEN: ProblemType.FORBIDDEN,
     RefusalKind.NOT_OPEN: ProblemType.GATE_NOT_OPEN,
     RefusalKind.FINISHED: ProblemType.TASK_FINISHED,
+    RefusalKind.CLAIMED: ProblemType.CLAIMED,
     RefusalKind.ABOVE_CAP: ProblemType.ABOVE_CAP,
     RefusalKind.INVALID: ProblemType.INVALID,
     RefusalKind.THROTTLED: ProblemType.RATE_LIMITED,

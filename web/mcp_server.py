@@ -33,6 +33,7 @@ from web.deps import Services, bearer_principal, task_visible_to
 from web.errors import Problem, Unavailable, problem_response
 from web.mcp_tools import (
     READ_ONLY,
+    ClaimGateArguments,
     DecideArguments,
     ExosuitMcp,
     ListApprovalsArguments,
@@ -137,6 +138,28 @@ def build_mcp(services: Services) -> MCPServer:
             await actions.decide(services, principal, view, body)
         return await fresh(task_id)
 
+    async def claim_gate(
+        task_id: str,
+        gate_id: str,
+        ctx: Context,
+        assignee: str | None = None,
+        take_over: bool = False,
+        release: bool = False,
+    ) -> TaskOut:
+        """Claim the task's open gate for a while (or assign it to an approver of the team), so
+        other approvers leave it to you; claim again to keep it. Someone else's claim moves
+        only with take_over. release lets your claim go."""
+        principal = await caller(ctx)
+        view = await visible(principal, task_id)
+        with refusals_as_tool_errors():
+            if release:
+                await actions.release(services, principal, view, gate_id)
+            else:
+                await actions.claim(
+                    services, principal, view, gate_id, assignee=assignee, take_over=take_over
+                )
+        return await fresh(task_id)
+
     writes = ToolAnnotations(
         readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False
     )
@@ -149,6 +172,7 @@ def build_mcp(services: Services) -> MCPServer:
         strict_tool(wait_for_task, WaitForTaskArguments, "Wait for a gate or the end", READ_ONLY),
         strict_tool(list_approvals, ListApprovalsArguments, "Gates I may decide", READ_ONLY),
         strict_tool(decide, DecideArguments, "Decide a gate", decides),
+        strict_tool(claim_gate, ClaimGateArguments, "Claim, assign or release a gate", writes),
     ]
     root = logging.getLogger()
     guard = logging.NullHandler()

@@ -69,6 +69,13 @@ class DecideArguments(ToolArguments, DecisionIn):
     task_id: str = Field(min_length=1, max_length=40)
 
 
+class ClaimGateArguments(TaskIdArguments):
+    gate_id: str = Field(min_length=1, max_length=40)
+    assignee: str | None = Field(None, max_length=320, description="an approver of the team (default: you)")
+    take_over: bool = Field(False, description="move someone else's claim to you (audited)")
+    release: bool = Field(False, description="let your claim go")
+
+
 class WaitResult(BaseModel):
     """The task once it is ready, or as it is when the time ran out (`timed_out`: call again)."""
 

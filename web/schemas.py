@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from exosuit.domain import claims
+from exosuit.domain.audit import canonical_json
 from exosuit.domain.autonomy import AutonomyLevel, DecisionAction, GateKind, OnReject, Risk
 from exosuit.domain.task import INSTRUCTIONS_MAX_CHARS, TITLE_MAX_CHARS, StepKind, StepStatus, TaskStatus
+from exosuit.domain.text import fingerprint
+from exosuit.storage.db import utcnow
 from exosuit.storage.tables import AuditEvent, Step, Task
 from exosuit.storage.tasks import TaskView
 
@@ -122,6 +126,9 @@ class GateOut(BaseModel):
     four_eyes: bool
     escalated: bool
     reason: str | None
+    claimed_by: str | None  # who is working on it (a claim), while the claim lasts
+    claim_expires_at: datetime | None
+    etag: str  # what the gate shows (its text, args and plan): a bulk approval names the one it saw
 
 
 class TaskOut(BaseModel):
@@ -162,6 +169,43 @@ class ApprovalList(BaseModel):
 
     items: list[ApprovalOut]
     next_cursor: str | None = None
+
+
+class ClaimIn(BaseModel):
+    """Claim a gate: for the caller, or assigned to another approver of the task's team."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    assignee: str | None = Field(default=None, max_length=320)
+    take_over: bool = False  # take the gate from whoever holds it now (audited)
+
+
+class BulkItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str = Field(max_length=40)
+    gate_id: str = Field(max_length=40)
+    etag: str = Field(max_length=64)  # the gate's etag as the approver was shown it
+
+
+class BulkIn(BaseModel):
+    """Approve several gates at once, each only as it was shown (its etag)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["approve"]
+    items: list[BulkItemIn] = Field(min_length=1, max_length=100)
+
+
+class BulkItemOut(BaseModel):
+    task_id: str
+    gate_id: str
+    status: int  # 200 approved; 403 not allowed; 409 not open or claimed; 412 changed; 422 refused
+    detail: str | None = None
+
+
+class BulkOut(BaseModel):
+    items: list[BulkItemOut]
 
 
 class ProblemOut(BaseModel):
@@ -212,10 +256,27 @@ def step_out(step: Step) -> StepOut:
     return StepOut(**_copied(step, StepOut, skip=frozenset({"usage"})), usage=usage_out(step))
 
 
-def gate_out(task: Task) -> GateOut | None:
+def gate_etag(view: TaskView) -> str:
+    """A digest of what the open gate shows: the gate, the plan with every step's text and args,
+    and the gated step's output; any edit, redraft or new gate changes it."""
+    task = view.task
+    gate_step = next((s for s in view.steps if s.id == task.gate_step_id), None)
+    shown = {
+        "gate": [task.gate_id, task.gate_kind, task.gate_reason],
+        "plan": [s.plan_entry() for s in view.steps],
+        "output": gate_step.output if gate_step is not None else None,
+    }
+    return fingerprint(canonical_json(shown))[:32]
+
+
+def gate_out(view: TaskView) -> GateOut | None:
+    task = view.task
     if task.gate_id is None:
         return None
-    return GateOut(**_copied(task, GateOut, prefix="gate_"))
+    gate = GateOut(**_copied(task, GateOut, prefix="gate_", skip=frozenset({"etag"})), etag=gate_etag(view))
+    if claims.holder(gate.claimed_by, gate.claim_expires_at, utcnow()) is None:
+        gate.claimed_by = gate.claim_expires_at = None  # a lapsed claim holds nothing
+    return gate
 
 
 def task_out(view: TaskView) -> TaskOut:
@@ -223,7 +284,7 @@ def task_out(view: TaskView) -> TaskOut:
     return TaskOut(
         **_copied(task, TaskOut, skip=frozenset({"steps", "open_gate", "usage"})),
         steps=[step_out(s) for s in view.steps],
-        open_gate=gate_out(task),
+        open_gate=gate_out(view),
         usage=usage_out(task),
     )
 

@@ -16,6 +16,7 @@ from activities.webhooks import OutboxDispatcher, WebhookActivities
 from exosuit.domain.automation import OutletKind
 from exosuit.settings import Settings
 from exosuit.storage.db import Database
+from exosuit.storage.decision_links import DecisionLinks
 from exosuit.storage.notifications import Notifications
 from exosuit.storage.sealed_secrets import SecretBox
 from exosuit.storage.templates import Templates
@@ -40,7 +41,10 @@ def automation_parts(client: Client, settings: Settings, db: Database, task_queu
         webhooks, http, policies[OutletKind.WEBHOOK], allow_loopback=settings.webhook_allow_loopback
     )
     notify = NotifyActivities(
-        notifications, settings.resolved_public_url, allow_loopback=settings.webhook_allow_loopback
+        notifications,
+        settings.resolved_public_url,
+        links=DecisionLinks(db),
+        allow_loopback=settings.webhook_allow_loopback,
     )
     runs = ScheduleActivities(Templates(db))
     dispatcher = OutboxDispatcher(client, task_queue, webhooks, notifications, policies)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 GENESIS_HASH = "0" * 64
+# Events the web app appends to a running task's chain beside its workflow (a gate's claims):
+# sealed with the anchor key, so the workflow's head may lag behind them and nothing else.
+SIDE_ACTIONS = frozenset({"gate.claimed", "gate.released"})
 SYSTEM_ACTOR = "system"  # the actor of what neither a person nor a model did (deadlines, tools)
 
 
@@ -60,12 +63,17 @@ class ChainCheck:
     reason: str | None = None
 
 
-def verify_chain(events: Iterable[ChainEvent], anchor: Anchor | None = None) -> ChainCheck:
+def verify_chain(
+    events: Iterable[ChainEvent],
+    anchor: Anchor | None = None,
+    beyond_anchor: Callable[[ChainEvent], bool] | None = None,
+) -> ChainCheck:
     """Recompute every link, then hold the head against the anchor when there is one.
 
     Fails on no events at all, the first event whose seq, link or hash is off, events
     missing after the anchored head, an anchored event that differs (a rewrite re-hashed
-    consistently), and events appended after the anchored head.
+    consistently), and events appended after the anchored head (unless `beyond_anchor`
+    accepts each of them: sealed side events a running workflow has not yet followed).
     """
     chain = list(events)
     size, head = len(chain), chain[-1].hash if chain else None
@@ -88,7 +96,7 @@ def verify_chain(events: Iterable[ChainEvent], anchor: Anchor | None = None) -> 
             return broken(size + 1, f"events {size + 1} to {anchor.seq} are missing at the end")
         if chain[anchor.seq - 1].hash != anchor.hash:
             return broken(anchor.seq, f"seq {anchor.seq} differs from its anchor: the chain was rewritten")
-        if size > anchor.seq:
+        if size > anchor.seq and not (beyond_anchor and all(map(beyond_anchor, chain[anchor.seq :]))):
             return broken(anchor.seq + 1, f"events after the anchored head (seq {anchor.seq}) were added")
     return ChainCheck(True, size, None, head, anchor is not None)
 
@@ -109,3 +117,19 @@ def anchor_signed(key: bytes, task_id: str, anchor: Anchor, signature: str) -> b
 def sign_checkpoint(key: bytes, heads: dict[str, list[Any]]) -> str:
     """The signature of a checkpoint: every task's [seq, hash], as one canonical document."""
     return hmac.new(key, canonical_json(heads).encode(), hashlib.sha256).hexdigest()
+
+
+def side_seal(key: bytes, task_id: str, event: ChainEvent) -> str:
+    """The seal of a side event: an HMAC over where it stands in the chain and what it says
+    (its data without the seal itself, which the data then carries as `seal`)."""
+    data = {k: v for k, v in event.data.items() if k != "seal"}
+    body = canonical_json([task_id, event.seq, event.prev_hash, event.at, event.actor, event.action, data])
+    return hmac.new(key, b"side " + body.encode(), hashlib.sha256).hexdigest()
+
+
+def sealed_side_event(key: bytes | None, task_id: str, event: ChainEvent) -> bool:
+    """Whether an event is a side event the web app sealed with this key."""
+    seal = event.data.get("seal") if isinstance(event.data, dict) else None
+    if key is None or event.action not in SIDE_ACTIONS or not isinstance(seal, str):
+        return False
+    return hmac.compare_digest(side_seal(key, task_id, event), seal)

@@ -21,6 +21,7 @@ class RefusalKind(StrEnum):
     ABOVE_CAP = "AboveCap"
     FINISHED = "TaskFinished"
     THROTTLED = "Throttled"  # not a `Refused`: see `Throttled`
+    CLAIMED = "Claimed"  # another approver holds the gate (exosuit.domain.claims)
 
 
 class Refused(Exception):
@@ -43,6 +44,12 @@ class Finished(NotOpen):
     """The task has already ended."""
 
     kind = RefusalKind.FINISHED
+
+
+class Claimed(NotOpen):
+    """Another approver holds the gate (a claim): deciding it needs an explicit take-over."""
+
+    kind = RefusalKind.CLAIMED
 
 
 class Forbidden(Refused):
@@ -80,7 +87,7 @@ class Throttled(Exception):
         self.message, self.retry_after = message, max(1, retry_after)
 
 
-REFUSALS: tuple[type[Refused], ...] = (NotOpen, Finished, Forbidden, FourEyes, Invalid, AboveCap)
+REFUSALS: tuple[type[Refused], ...] = (NotOpen, Finished, Claimed, Forbidden, FourEyes, Invalid, AboveCap)
 _BY_KIND: dict[str, type[Refused]] = {cls.kind.value: cls for cls in REFUSALS}
 
 

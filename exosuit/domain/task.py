@@ -54,6 +54,8 @@ class EventAction(StrEnum):
     GATE_OPENED = "gate.opened"
     GATE_ESCALATED = "gate.escalated"
     GATE_DECIDED = "gate.decided"
+    GATE_CLAIMED = "gate.claimed"  # an approver claimed, took over or was assigned the gate
+    GATE_RELEASED = "gate.released"  # its holder let the claim go
     STEP_STARTED = "step.started"
     STEP_FINISHED = "step.finished"
     STEP_REDRAFTED = "step.redrafted"

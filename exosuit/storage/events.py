@@ -20,7 +20,16 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from exosuit.domain.audit import GENESIS_HASH, Anchor, event_hash, format_at, sign_anchor
+from exosuit.domain.audit import (
+    GENESIS_HASH,
+    Anchor,
+    ChainEvent,
+    event_hash,
+    format_at,
+    sealed_side_event,
+    side_seal,
+    sign_anchor,
+)
 from exosuit.domain.autonomy import excluded_decider
 from exosuit.domain.contracts import Gate, TaskEvent
 from exosuit.domain.task import EventAction, StepStatus, TaskStatus
@@ -228,7 +237,7 @@ class EventWriter:
         if call is not None:
             data.update(_charge(conn, task, ev.task_id, call))
         task.set(updated_at=now)
-        head = _append(conn, ev, chain, data, now)
+        head = _append(conn, ev, chain, data, now, self._anchor_key)
         # The outbox: webhook messages and notifications commit with the event or not at all.
         enqueued = outbox.enqueue(conn, task.columns, ev, head, closing)
         if ev.action in _ENDINGS and self._anchor_key is not None:
@@ -407,9 +416,11 @@ def _added(call: CallRecord) -> dict[str, Any]:
     }
 
 
-def _append(conn: Connection, ev: TaskEvent, chain: Anchor, data: dict[str, Any], now: datetime) -> Anchor:
+def _append(
+    conn: Connection, ev: TaskEvent, chain: Anchor, data: dict[str, Any], now: datetime, key: bytes | None
+) -> Anchor:
     """The audit event after `chain` (the head this batch has carried forward); the new head."""
-    if ev.after is not None and (chain.seq, chain.hash) != (ev.after.seq, ev.after.hash):
+    if ev.after is not None and not _follows(conn, ev.task_id, ev.after, chain, key):
         raise ChainChanged(
             f"the audit chain of task {ev.task_id} ends at seq {chain.seq}, not at the seq "
             f"{ev.after.seq} this task last recorded: it was changed outside Exosuit"
@@ -431,6 +442,49 @@ def _append(conn: Connection, ev: TaskEvent, chain: Anchor, data: dict[str, Any]
     return Anchor(seq, digest)
 
 
+def _follows(conn: Connection, task_id: str, after: Anchor, chain: Anchor, key: bytes | None) -> bool:
+    """Whether the chain is where the workflow last recorded, or past it only by claims the web
+    app sealed meanwhile (it appends them beside the workflow, which then follows them)."""
+    if (chain.seq, chain.hash) == (after.seq, after.hash):
+        return True
+    if chain.seq <= after.seq:
+        return False
+    rows = conn.execute(
+        select(_a.seq, _a.at, _a.actor, _a.action, _a.data, _a.prev_hash, _a.hash)
+        .where(_a.task_id == task_id, _a.seq >= after.seq)
+        .order_by(_a.seq)
+    ).all()
+    events = [ChainEvent(*row) for row in rows]
+    if not events or (events[0].seq, events[0].hash) != (after.seq, after.hash):
+        return False
+    return all(sealed_side_event(key, task_id, e) for e in events[1:])
+
+
+def append_side_event(
+    conn: Connection, task_id: str, actor: str, action: EventAction, data: dict[str, Any], seal_key: bytes
+) -> Anchor:
+    """A sealed side event (`SIDE_ACTIONS`: a claim) at the end of a running task's chain, written
+    beside its workflow in the caller's transaction (which holds the task's row); the new head."""
+    chain = _chain_head(conn, task_id)
+    seq, prev, at = chain.seq + 1, chain.hash, format_at(utcnow())
+    unsealed = ChainEvent(seq, at, actor, action.value, data, prev, "")
+    data = data | {"seal": side_seal(seal_key, task_id, unsealed)}
+    digest = event_hash(prev, seq, at, actor, action, data)
+    row = {
+        "task_id": task_id,
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "data": data,
+        "prev_hash": prev,
+        "hash": digest,
+        "idem_key": f"side-{task_id}/{seq}",
+    }
+    conn.execute(_INSERT_EVENT, row)
+    return Anchor(seq, digest)
+
+
 def _gate_columns(gate: Gate | None, submitter: str) -> dict[str, Any]:
     """The task's inline gate columns for an open gate, or cleared."""
     return {
@@ -444,4 +498,6 @@ def _gate_columns(gate: Gate | None, submitter: str) -> dict[str, Any]:
         "gate_risk": gate.risk if gate else None,
         "gate_reason": gate.reason if gate else None,
         "gate_escalated": gate.escalated if gate else False,
+        "gate_claimed_by": None,  # a claim is on one gate: a new gate starts unclaimed
+        "gate_claim_expires_at": None,
     }

@@ -259,6 +259,14 @@ class Directory:
         roles = {row.team: Role(row.role) for row in rows if row.team is not None}
         return Principal(first.user_id, first.email, roles, first.name)
 
+    async def principal_for_email(self, email: str) -> Principal | None:
+        """A person by their email, with their roles (None if unknown or disabled)."""
+        async with self.db.session() as session:
+            user = (await session.exec(select(User).where(User.email == email.strip().lower()))).first()
+            if user is None or user.disabled_at:
+                return None
+            return await _principal(session, user)
+
     async def sign_in(self, email: str, password: str, *, replacing: str | None = None) -> str | None:
         """A new session token if the password is right; an older session is ended."""
         async with self.db.session() as session:

@@ -111,6 +111,9 @@ class Task(SQLModel, table=True):
     gate_risk: str | None = Field(default=None, max_length=10)
     gate_reason: str | None = Field(default=None, sa_column=Column(Text))
     gate_escalated: bool = False
+    # Who is working on the open gate (a claim) and until when; past that, nobody holds it.
+    gate_claimed_by: str | None = Field(default=None, max_length=320)
+    gate_claim_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Why the task is not moving (a model provider is down) and since when; the next event clears it.
     waiting_reason: str | None = Field(default=None, sa_column=Column(Text))
     waiting_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -455,3 +458,18 @@ def table_of(model: type[SQLModel]) -> Table:
     """A model's Core table: statements on it bind through its columns' types (UTC, JSON)."""
     table: Table = model.__table__  # type: ignore[attr-defined]
     return table
+
+
+class DecisionLink(SQLModel, table=True):
+    """A link a notification carried: one person may decide one gate with it, once, until it
+    expires (with the gate, or after a day). Only the token's hash is stored."""
+
+    __tablename__ = "decision_link"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    task_id: str = Field(foreign_key="task.id", index=True, max_length=40)
+    gate_id: str = Field(max_length=40)
+    email: str = Field(max_length=320)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = _when()

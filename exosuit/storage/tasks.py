@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from exosuit.domain import claims
 from exosuit.domain.autonomy import AutonomyLevel
 from exosuit.domain.contracts import TaskInput
 from exosuit.domain.submissions import RATE_WINDOW, SubmissionLimits, SubmissionLoad, admit
@@ -40,6 +41,12 @@ class QueueRow:
     gate_opened_at: datetime
     gate_deadline: datetime | None
     gate_escalated: bool
+    gate_claimed_by: str | None
+    gate_claim_expires_at: datetime | None
+
+    def held_by(self, now: datetime) -> str | None:
+        """Who holds the gate now (a lapsed claim holds nothing)."""
+        return claims.holder(self.gate_claimed_by, self.gate_claim_expires_at, now)
 
 
 _QUEUE_COLUMNS = [f.name for f in fields(QueueRow)]
@@ -208,12 +215,13 @@ class Tasks:
         decided_by: str,
         kind: str | None = None,
         risk: str | None = None,
+        claim: str | None = None,
         after: tuple[datetime, str] | None = None,
         limit: int = 50,
     ) -> QueuePage:
         """One page of the review queue: open gates the person may decide, oldest first (list
         columns only), whether more follow, and how many wait in all (counted in the index)."""
-        wanted = _queued(decided_by, kind, risk)
+        wanted = _queued(decided_by, kind, risk, claim)
         keys = _page_keys(teams, wanted, after, limit + 1)
         if keys is None:
             return QueuePage([], more=False, total=0)
@@ -235,11 +243,18 @@ class Tasks:
         return QueuePage(found[:limit], more=len(found) > limit, total=total)
 
     async def in_queue(
-        self, task_id: str, teams: Sequence[str], *, decided_by: str, kind: str | None, risk: str | None
+        self,
+        task_id: str,
+        teams: Sequence[str],
+        *,
+        decided_by: str,
+        kind: str | None,
+        risk: str | None,
+        claim: str | None = None,
     ) -> bool:
         """Whether the review queue, with these filters, lists this task (on any of its pages)."""
         query = select(Task.id).where(
-            Task.id == task_id, col(Task.team).in_(list(teams)), *_queued(decided_by, kind, risk)
+            Task.id == task_id, col(Task.team).in_(list(teams)), *_queued(decided_by, kind, risk, claim)
         )
         async with self.db.session() as session:
             return (await session.exec(query)).first() is not None
@@ -332,13 +347,19 @@ def _decidable(person: str) -> list[Any]:
     ]
 
 
-def _queued(person: str, kind: str | None, risk: str | None) -> list[Any]:
-    """The review queue's rows: gates the person may decide, of this kind and risk if given."""
+def _queued(person: str, kind: str | None, risk: str | None, claim: str | None = None) -> list[Any]:
+    """The review queue's rows: gates the person may decide, of this kind and risk if given, and
+    `claim`: "mine" (held by the person) or "unclaimed" (held by nobody, or the claim lapsed)."""
     wanted = _decidable(person)
     if kind:
         wanted.append(col(Task.gate_kind) == kind)
     if risk:
         wanted.append(col(Task.gate_risk) == risk)
+    now = literal(utcnow(), UTCDateTime())
+    if claim == "mine":
+        wanted += [col(Task.gate_claimed_by) == person, col(Task.gate_claim_expires_at) > now]
+    elif claim == "unclaimed":
+        wanted.append(or_(col(Task.gate_claimed_by).is_(None), col(Task.gate_claim_expires_at) <= now))
     return wanted
 
 

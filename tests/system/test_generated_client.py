@@ -158,6 +158,7 @@ EVERY_ANSWER = {
     "decode": 422,
     "get_stats": 200, "list_suggestions": 200, "accept_suggestion": 404, "dismiss_suggestion": 404,
     "export_decisions": 403,
+    "claim_gate": 409, "release_gate": 409, "bulk_approve": 200,
 }  # fmt: skip
 
 
@@ -213,6 +214,13 @@ async def test_a_generated_client_reaches_every_operation_and_types_each_answer(
         body = models.TaskCreate(title="Note", instructions="Short.", team=team)
         waiting = await call("create_task", body=body)
         await call("list_approvals")
+        await call("claim_gate", task.id, "g_gone", body=models.ClaimIn())  # that gate is not open
+        await call("release_gate", task.id, "g_gone")
+        item = models.BulkItemIn(task_id=task.id, gate_id="g_gone", etag="e")
+        bulk = await call(
+            "bulk_approve", body=models.BulkIn.from_dict({"action": "approve", "items": [item.to_dict()]})
+        )
+        assert [i.status for i in bulk.items] == [409]  # each item answered on its own
         await call("cancel_task", waiting.id)
 
         hook = models.WebhookIn.from_dict({"team": team, "url": "http://127.0.0.1:9/hook", "events": []})

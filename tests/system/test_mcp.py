@@ -15,7 +15,7 @@ from mcp_types import CallToolResult, TextContent
 
 from tests.support.system import System
 
-TOOLS = {"submit_task", "get_task", "wait_for_task", "list_approvals", "decide"}
+TOOLS = {"submit_task", "get_task", "wait_for_task", "list_approvals", "decide", "claim_gate"}
 
 
 @asynccontextmanager
@@ -109,6 +109,21 @@ async def test_four_eyes_holds_for_an_agent(ui_system: System) -> None:
         assert refusal(await submitter.call_tool("decide", decision)).startswith("403 /problems/four-eyes")
         assert answer(await submitter.call_tool("list_approvals", {}))["items"] == []  # not in its own queue
         assert answer(await colleague.call_tool("decide", decision))["id"] == task["id"]
+
+
+async def test_an_agents_claim_holds_off_another_agent_until_it_takes_over(ui_system: System) -> None:
+    submitter = await ui_system.user("member")
+    task = await submitter.wait_gate((await submitter.submit(ui_system.team, "guarded"))["id"], "plan")
+    gate = {"task_id": task["id"], "gate_id": task["open_gate"]["id"]}
+    async with agent(ui_system, "approver") as first, agent(ui_system, "approver") as second:
+        claimed = answer(await first.call_tool("claim_gate", gate))
+        assert claimed["open_gate"]["claimed_by"] is not None
+        decision = gate | {"action": "approve"}
+        assert refusal(await second.call_tool("decide", decision)).startswith("409 /problems/claimed")
+        assert refusal(await second.call_tool("claim_gate", gate)).startswith("409 /problems/claimed")
+        taken = answer(await second.call_tool("claim_gate", gate | {"take_over": True}))
+        assert taken["open_gate"]["claimed_by"] != claimed["open_gate"]["claimed_by"]
+        assert answer(await second.call_tool("decide", decision))["id"] == task["id"]
 
 
 async def test_another_teams_task_does_not_exist_for_an_agent(ui_system: System) -> None:

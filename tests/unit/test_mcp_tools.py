@@ -75,13 +75,14 @@ async def test_tools_say_whether_they_read_write_or_destroy() -> None:
             "wait_for_task": (True, False),
             "list_approvals": (True, False),
             "decide": (False, True),
+            "claim_gate": (False, False),
         }
         assert all(tool.title for tool in listed.values())
 
 
 async def test_every_tool_declares_the_shape_it_answers() -> None:
     async with connected() as (_client, listed):
-        for name in ("submit_task", "get_task", "decide"):
+        for name in ("submit_task", "get_task", "decide", "claim_gate"):
             output = listed[name].output_schema
             assert output is not None
             assert {"id", "status", "open_gate", "steps"} <= set(output["properties"]), name

@@ -7,8 +7,9 @@ from fastapi import APIRouter, Response
 from exosuit.storage.identity import Principal
 from web.api import pagination
 from web.api.openapi import problems
+from web.bulk import approve_all
 from web.deps import CurrentPrincipal, Services, ServicesDep
-from web.schemas import ApprovalList, ApprovalOut, gate_out, step_out, task_out
+from web.schemas import ApprovalList, ApprovalOut, BulkIn, BulkOut, gate_out, step_out, task_out
 
 router = APIRouter(tags=["approvals"], responses=problems(401, 422, 429, 503))
 DEFAULT_LIMIT = 50  # a page's items each carry their task with every step: kept small to stay fast
@@ -41,7 +42,7 @@ async def approvals_page(
     page, more = views[:limit], len(views) > limit
     items = []
     for view in page:
-        gate = gate_out(view.task)
+        gate = gate_out(view)
         if gate is None:
             continue
         step = next((s for s in view.steps if s.id == gate.step_id), None)
@@ -51,3 +52,11 @@ async def approvals_page(
         pagination.encode("approvals", last.gate_opened_at, last.id) if last and last.gate_opened_at else None
     )
     return ApprovalList(items=items, next_cursor=cursor_out)
+
+
+@router.post("/approvals/bulk")
+async def bulk_approve(body: BulkIn, principal: CurrentPrincipal, services: ServicesDep) -> BulkOut:
+    """Approve several gates, each only if it still shows what its `etag` says the caller saw;
+    a per-item status: 200 approved, 403 not allowed, 409 not open or claimed by someone else,
+    412 changed since shown, 422 high risk (never in bulk) or otherwise refused."""
+    return BulkOut(items=await approve_all(services, principal, body.items))

@@ -7,17 +7,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from exosuit.domain.autonomy import LEVEL_SUMMARY, AutonomyLevel, GateKind, may_decide, may_resume
+from exosuit.domain import claims
+from exosuit.domain.autonomy import (
+    LEVEL_SUMMARY,
+    AutonomyLevel,
+    GateKind,
+    can_approve,
+    may_decide,
+    may_resume,
+)
 from exosuit.domain.contracts import workflow_id_for
 from exosuit.domain.task import EventAction, StepStatus, TaskStatus
 from exosuit.domain.text import text_diff
 from exosuit.settings import Settings
+from exosuit.storage.db import utcnow
 from exosuit.storage.identity import Principal
 from exosuit.storage.tables import AuditEvent, Step
 from exosuit.storage.tasks import TaskView
 from web.actions import verify_audit
 from web.deps import Services
 from web.pages.common import Visitor, when
+from web.schemas import gate_etag
 from web.tool_edits import ToolView, tool_view
 
 LEVELS = [(level.value, LEVEL_SUMMARY[level]) for level in AutonomyLevel]
@@ -33,6 +43,11 @@ class GateView:
     escalated: bool
     refusal: str | None  # why this visitor may not decide it, if they may not
     tool: ToolView | None = None  # a tool step's gate: exactly what will run, and its form
+    held_by: str | None = None  # who has claimed it (while the claim lasts)
+    claim_expires_at: datetime | None = None
+    can_claim: bool = False  # the visitor is an approver of the task's team
+    etag: str = ""  # what it shows, as the API's gate etag: the queue's bulk approval names it
+    renew_seconds: float = 300.0  # how often an open page renews its visitor's claim (a third of the lease)
 
     @property
     def can_decide(self) -> bool:
@@ -77,11 +92,26 @@ def gate_view(view: TaskView, principal: Principal, settings: Settings | None = 
         asks = f"Review the output of {step_label(step)} before it is accepted."
     else:
         asks = "Decide this gate."
-    refusal = may_decide(
-        actor=principal.email, role=principal.role_in(task.team), excluded=task.gate_excluded
-    )
+    role = principal.role_in(task.team)
+    refusal = may_decide(actor=principal.email, role=role, excluded=task.gate_excluded)
+    held_by = claims.holder(task.gate_claimed_by, task.gate_claim_expires_at, utcnow())
+    claimed = claims.decide_refusal(current=held_by, actor=principal.email)
+    if refusal is None and claimed is not None:
+        refusal = claimed.message.rstrip(".")
     return GateView(
-        task.gate_id, task.gate_kind, step, asks, task.gate_four_eyes, task.gate_escalated, refusal, tool
+        task.gate_id,
+        task.gate_kind,
+        step,
+        asks,
+        task.gate_four_eyes,
+        task.gate_escalated,
+        refusal,
+        tool,
+        held_by=held_by,
+        claim_expires_at=task.gate_claim_expires_at if held_by else None,
+        can_claim=can_approve(role),
+        etag=gate_etag(view),
+        renew_seconds=settings.claim_lease_minutes * 20 if settings else 300.0,
     )
 
 

@@ -65,7 +65,7 @@ function onKey(event) {
   }
 }
 
-// Live updates poll every 2 s; never replace a form someone is typing in.
+// Live updates (server-sent events, a poll on older pages) never replace a form someone is typing in.
 function holdPollWhileTyping(event) {
   const source = event.detail.elt;
   const active = document.activeElement;
@@ -75,8 +75,51 @@ function holdPollWhileTyping(event) {
   }
 }
 
+// Bulk approval: a gate can be selected only once this tab has shown it in the detail pane,
+// and it is sent with the etag it was shown with (the server refuses it if it changed since).
+const SEEN = "exosuit-seen-gates";
+
+function seenGates() {
+  try { return JSON.parse(sessionStorage.getItem(SEEN) || "{}"); } catch { return {}; }
+}
+
+function trackSeenGates() {
+  const board = document.getElementById("board");
+  if (!board) return;
+  const seen = seenGates();
+  const detail = board.querySelector("article.detail[data-etag]");
+  if (detail) {
+    seen[detail.dataset.task] = { gate: detail.dataset.gate, etag: detail.dataset.etag };
+    sessionStorage.setItem(SEEN, JSON.stringify(seen));
+  }
+  board.querySelectorAll("tr.item").forEach((row) => {
+    const box = row.querySelector("input.bulk");
+    const gate = seen[row.dataset.task];
+    if (!box || !gate || gate.gate !== row.dataset.gate) return;
+    box.disabled = false;
+    box.title = "Approve together with the others selected";
+    box.value = `${row.dataset.task}:${gate.gate}:${gate.etag}`;
+  });
+}
+
+// A claim lasts a lease; while the visitor's page shows a gate they hold, it keeps it.
+let lastRenewal = Date.now();
+
+function renewClaimWhileOpen() {
+  const form = document.querySelector("form.claim[data-renew-seconds]");
+  if (!form || !form.querySelector(".claimed.mine") || document.visibilityState !== "visible") return;
+  if (Date.now() - lastRenewal < Number(form.dataset.renewSeconds) * 1000) return;
+  lastRenewal = Date.now();
+  const data = new FormData(form);
+  data.set("claim", "renew");
+  fetch(form.action, { method: "POST", body: data, redirect: "manual" });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  window.setInterval(renewClaimWhileOpen, 1000);
   explainAutonomy();
+  trackSeenGates();
+  document.body.addEventListener("htmx:afterSettle", trackSeenGates);
   document.addEventListener("keydown", onKey);
   document.body.addEventListener("htmx:beforeRequest", holdPollWhileTyping);
 });
