@@ -1,9 +1,11 @@
-"""The dashboard's figures: a handful of grouped, indexed queries over the decision facts,
-the teams' usage per day, and the read model's open gates.
+"""The dashboard's figures: a handful of grouped, indexed queries over the daily roll-ups
+(whole UTC days), the decision facts (the moments before the first whole day and after the
+last), the teams' usage per day, and the read model's open gates. Counts are exact.
 
-Percentiles are nearest-rank (the value at rank ceil(p * n) of the sorted times). They are
-computed here from one read of the window's times: on SQLite that is several times faster
-than ranking them in SQL with window functions, and it is the same figure everywhere.
+Percentiles are nearest-rank (the value at rank ceil(p * n) of the sorted times). Up to
+EXACT_TIMES timed decisions in the window they are exact, from one read of every time (on
+SQLite several times faster than ranking in SQL with window functions). Above that they are
+read from the daily log-scale histograms (exosuit/domain/time_histogram.py), within 9.1%.
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, func, or_, select
 
+from exosuit.domain import time_histogram
+from exosuit.domain.time_histogram import BUCKETS
 from exosuit.storage.db import Database
+from exosuit.storage.decision_facts import VERDICTS as VERDICT_COLUMNS
 from exosuit.storage.decision_facts import day
-from exosuit.storage.tables import DecisionFact, Task, Team, UsageDay, table_of
+from exosuit.storage.decision_facts import verdict as counted
+from exosuit.storage.tables import DECISION_TIME, DecisionDay, DecisionFact, Task, Team, UsageDay, table_of
 
 ACTIONS = ("approve", "edit", "reject", "answer")
 VERDICTS = ("approve", "edit", "revise", "reject")  # a reject sent back for revision is its own rate
@@ -28,6 +34,8 @@ AGES = ((3600.0, "< 1 h"), (4 * 3600.0, "1-4 h"), (24 * 3600.0, "4-24 h"), (floa
 _F = table_of(DecisionFact).c
 _T = table_of(Task).c
 _U = table_of(UsageDay).c
+_D = table_of(DecisionDay).c
+_H = DECISION_TIME.c
 _TEAM = table_of(Team).c
 
 
@@ -77,6 +85,7 @@ class Figures:
     monthly_budgets: dict[str, float | None] = field(default_factory=dict)
     planners: dict[str, int] = field(default_factory=dict)  # model, rules: tasks planned
     open_gates: list[tuple[str, str, float]] = field(default_factory=list)  # team, kind, age in seconds
+    exact_times: bool = True  # the percentiles are exact, or read from the histogram
 
     @property
     def cost_usd(self) -> float:
@@ -102,7 +111,11 @@ class Figures:
         return {
             "decisions": self.decisions,
             "by_action": self.by_action,
-            "time_to_decision_seconds": {"p50": self.time_to_decision.p50, "p90": self.time_to_decision.p90},
+            "time_to_decision_seconds": {
+                "p50": self.time_to_decision.p50,
+                "p90": self.time_to_decision.p90,
+                "exact": self.exact_times,
+            },
             "cost_usd": self.cost_usd,
             "tokens": self.tokens,
             "open_gates": len(self.open_gates),
@@ -126,35 +139,87 @@ class Figures:
 
 def verdict(action: str, on_reject: str | None) -> str:
     """A decision as the rates count it."""
-    return "revise" if action == "reject" and on_reject == "revise" else action
+    return counted(action, on_reject) or action
+
+
+EXACT_TIMES = 5000  # up to this many timed decisions in a window, percentiles are exact
+
+
+@dataclass(frozen=True)
+class _Span:
+    """A window cut into the whole UTC days the roll-ups hold and the moments on either side."""
+
+    first_day: str | None  # whole days [first_day, end_day), or None: no whole day
+    end_day: str | None
+    edges: Any  # the facts' predicate for the moments outside the whole days
+
+
+def _cut(since: datetime, until: datetime) -> _Span:
+    start = datetime.combine(since.date(), time(), UTC)
+    first = start if start == since else start + timedelta(days=1)
+    end = datetime.combine(until.date(), time(), UTC)
+    if first >= end:
+        return _Span(None, None, and_(_F.decided_at >= since, _F.decided_at < until))
+    edges = or_(
+        and_(_F.decided_at >= since, _F.decided_at < first), and_(_F.decided_at >= end, _F.decided_at < until)
+    )
+    return _Span(day(first), day(end), edges)
 
 
 class Dashboard:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def figures(self, teams: Sequence[str], since: datetime, until: datetime, now: datetime) -> Figures:
-        """The figures of these teams' decisions in [since, until), and their gates open `now`."""
+    async def _rows(self, query: Select[Any]) -> list[Any]:
+        async with self.db.engine.connect() as session:  # one connection each: side by side
+            return list((await session.execute(query)).all())
+
+    async def figures(
+        self, teams: Sequence[str], since: datetime, until: datetime, now: datetime, *, rollups: bool = True
+    ) -> Figures:
+        """The figures of these teams' decisions in [since, until), and their gates open `now`.
+
+        Whole UTC days are read from the daily roll-ups, the moments before the first and
+        after the last from the facts; `rollups=False` reads every decision from the facts
+        (what the benchmark compares against)."""
         figures = Figures(since, until)
         if not teams:
             return figures
         teams = list(teams)
-        decided = and_(
-            _F.team.in_(teams), _F.decided_at >= since, _F.decided_at < until, _F.action.in_(ACTIONS)
-        )
+        span = _cut(since, until) if rollups else _Span(None, None, and_(_F.decided_at >= since, _F.decided_at < until))
+        facts = and_(_F.team.in_(teams), span.edges, _F.action.in_(ACTIONS))
+        first, end = span.first_day or "", span.end_day or ""  # unused without a whole day
+        days = and_(_D.team.in_(teams), _D.day >= first, _D.day < end)
+        times = and_(_H.team.in_(teams), _H.day >= first, _H.day < end)
+        sums = [func.sum(_D[v]) for v in VERDICT_COLUMNS]
+        whole = span.first_day is not None
+        none: list[Any] = []
 
-        async def rows(query: Select[Any]) -> list[Any]:
-            async with self.db.engine.connect() as session:  # one connection each: side by side
-                return list((await session.execute(query)).all())
+        async def nothing() -> list[Any]:
+            return none
 
-        per_day, times, groups, usage, budgets, planners, open_gates = await asyncio.gather(
-            rows(
+        (
+            per_day,
+            day_counts,
+            edge_times,
+            groups,
+            group_counts,
+            histograms,
+            usage,
+            budgets,
+            planners,
+            open_gates,
+        ) = await asyncio.gather(
+            self._rows(
                 select(_F.decided_day, _F.action, _F.on_reject, func.count())
-                .where(decided)
+                .where(facts)
                 .group_by(_F.decided_day, _F.action, _F.on_reject)
             ),
-            rows(select(_F.team, _F.kind, _F.seconds).where(decided, _F.action != "answer")),
-            rows(
+            self._rows(select(_D.day, *sums).where(days, _D.dimension == "team").group_by(_D.day))
+            if whole
+            else nothing(),
+            self._rows(select(_F.team, _F.kind, _F.seconds).where(facts, _F.action != "answer")),
+            self._rows(
                 select(
                     _F.team,
                     _F.kind,
@@ -165,16 +230,26 @@ class Dashboard:
                     _F.on_reject,
                     func.count(),
                 )
-                .where(decided)
+                .where(facts)
                 .group_by(_F.team, _F.kind, _F.step_kind, _F.tool, _F.template, _F.action, _F.on_reject)
             ),
-            rows(
+            self._rows(select(_D.dimension, _D.value, *sums).where(days).group_by(_D.dimension, _D.value))
+            if whole
+            else nothing(),
+            self._rows(
+                select(_H.team, _H.kind, *(func.sum(_H[f"b{i:02d}"]) for i in range(BUCKETS)))
+                .where(times)
+                .group_by(_H.team, _H.kind)
+            )
+            if whole
+            else nothing(),
+            self._rows(
                 select(_U.team, _U.day, _U.calls, _U.prompt_tokens + _U.completion_tokens, _U.cost_usd)
                 .where(_U.team.in_(teams), _U.day >= day(since), _U.day <= day(until))
                 .order_by(_U.day, _U.team)
             ),
-            rows(select(_TEAM.name, _TEAM.monthly_budget_usd).where(_TEAM.name.in_(teams))),
-            rows(
+            self._rows(select(_TEAM.name, _TEAM.monthly_budget_usd).where(_TEAM.name.in_(teams))),
+            self._rows(
                 select(_T.planned_by, func.count())
                 .where(
                     _T.team.in_(teams),
@@ -184,37 +259,77 @@ class Dashboard:
                 )
                 .group_by(_T.planned_by)
             ),
-            rows(
+            self._rows(
                 select(_T.team, _T.gate_kind, _T.gate_opened_at).where(
                     _T.team.in_(teams), _T.gate_id.is_not(None)
                 )
             ),
         )
+        days_seen: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(VERDICT_COLUMNS, 0))
         for when, action, on_reject, count in per_day:
-            figures.decisions += count
-            figures.by_action[action] += count
-            if action != "answer":
-                verdicts = figures.per_day.setdefault(when, dict.fromkeys(VERDICTS, 0))
-                verdicts[verdict(action, on_reject)] += count
-        figures.per_day = dict(sorted(figures.per_day.items()))
-        by_team_kind: dict[tuple[str, str], list[float]] = defaultdict(list)
-        for team, kind, seconds in times:
-            by_team_kind[team, kind].append(seconds)
-        figures.time_to_decision = percentiles([s for _, _, s in times])
-        figures.time_by_team_kind = {key: percentiles(values) for key, values in by_team_kind.items()}
+            days_seen[when][verdict(action, on_reject)] += count
+        for when, *counts in day_counts:
+            for column, count in zip(VERDICT_COLUMNS, counts, strict=True):
+                days_seen[when][column] += int(count or 0)
+        for when, counts in sorted(days_seen.items()):
+            for column, count in counts.items():
+                figures.decisions += count
+                figures.by_action["reject" if column == "revise" else column] += count
+            if any(counts[v] for v in VERDICTS):
+                figures.per_day[when] = {v: counts[v] for v in VERDICTS}
         for team, kind, step_kind, tool, template, action, on_reject, count in groups:
             if action == "answer":
                 continue
             named = {"team": team, "kind": kind, "step_kind": step_kind, "tool": tool, "template": template}
             for dimension, value in named.items():
                 if value is not None:
-                    rates = figures.rates.setdefault(dimension, {}).setdefault(value, Rates())
-                    rates.counts[verdict(action, on_reject)] += count
+                    figures.rates.setdefault(dimension, {}).setdefault(value, Rates()).counts[
+                        verdict(action, on_reject)
+                    ] += count
+        for dimension, value, *counts in group_counts:
+            rates = figures.rates.setdefault(dimension, {}).setdefault(value, Rates())
+            for column, count in zip(VERDICT_COLUMNS, counts, strict=True):
+                if column != "answer":
+                    rates.counts[column] += int(count or 0)
+        timed = len(edge_times) + sum(int(c or 0) for row in histograms for c in row[2:])
+        if timed <= EXACT_TIMES:
+            exact = edge_times
+            if whole:  # few enough: every time in the window, from the facts
+                everything = and_(
+                    _F.team.in_(teams),
+                    _F.decided_at >= since,
+                    _F.decided_at < until,
+                    _F.action.in_(ACTIONS),
+                    _F.action != "answer",
+                )
+                exact = await self._rows(select(_F.team, _F.kind, _F.seconds).where(everything))
+            by_team_kind: dict[tuple[str, str], list[float]] = defaultdict(list)
+            for team, kind, seconds in exact:
+                by_team_kind[team, kind].append(seconds)
+            figures.time_to_decision = percentiles([s for _, _, s in exact])
+            figures.time_by_team_kind = {key: percentiles(values) for key, values in by_team_kind.items()}
+        else:
+            figures.exact_times = False
+            buckets: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * BUCKETS)
+            for team, kind, *counts in histograms:
+                buckets[team, kind] = [int(c or 0) for c in counts]
+            for team, kind, seconds in edge_times:
+                buckets[team, kind][time_histogram.bucket(seconds)] += 1
+            overall = [sum(column) for column in zip(*buckets.values(), strict=True)]
+            figures.time_to_decision = read_histogram(overall)
+            figures.time_by_team_kind = {key: read_histogram(counts) for key, counts in buckets.items()}
         figures.usage = [UsagePoint(*row) for row in usage]
         figures.monthly_budgets = dict(budgets)
         figures.planners = dict(planners)
         figures.open_gates = [(t, k, max(0.0, (now - at).total_seconds())) for t, k, at in open_gates]
         return figures
+
+
+def read_histogram(counts: list[int]) -> Percentiles:
+    """p50 and p90 read from bucket counts (within the histogram's resolution)."""
+    return Percentiles(
+        sum(counts), time_histogram.percentile(counts, 0.5), time_histogram.percentile(counts, 0.9)
+    )
 
 
 def percentiles(values: list[float]) -> Percentiles:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Table, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Integer, String, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from exosuit.domain.autonomy import (
@@ -16,6 +16,7 @@ from exosuit.domain.autonomy import (
     DEFAULT_MODEL_WAIT_HOURS,
     DEFAULT_SUBMISSIONS_PER_MINUTE,
 )
+from exosuit.domain.time_histogram import BUCKETS
 from exosuit.domain.task import TITLE_MAX_CHARS, StepKind, StepStatus, TaskStatus
 from exosuit.storage.db import UTCDateTime, utcnow
 
@@ -403,6 +404,35 @@ class DecisionFact(SQLModel, table=True):
     edit_chars: int | None = None  # the size of an edit's diff
     proposed: str | None = Field(default=None, sa_column=Column(Text))  # what the gate showed
     final: str | None = Field(default=None, sa_column=Column(Text))  # what went on (edited or not)
+
+
+class DecisionDay(SQLModel, table=True):
+    """Verdict counts of a team's decisions on one UTC day, by one dimension's value (the
+    team itself, a gate kind, a step kind, a tool, a template): the dashboard's counts over
+    whole days, added to in the transaction of each gate.decided event."""
+
+    team: str = Field(primary_key=True, max_length=100)
+    day: str = Field(primary_key=True, max_length=10)
+    dimension: str = Field(primary_key=True, max_length=10)  # team, kind, step_kind, tool, template
+    value: str = Field(primary_key=True, max_length=100)
+    approve: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    edit: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    revise: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    reject: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    answer: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+# A team's times to decision on one UTC day, by gate kind, as a fixed log-scale histogram
+# (exosuit/domain/time_histogram.py): one counter column per bucket, so adding a time is one
+# atomic upsert and a month of a team is a few rows to sum.
+DECISION_TIME = Table(
+    "decisiontime",
+    SQLModel.metadata,
+    Column("team", String(100), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("kind", String(10), primary_key=True),
+    *(Column(f"b{i:02d}", Integer, nullable=False, default=0, server_default="0") for i in range(BUCKETS)),
+)
 
 
 class UsageDay(SQLModel, table=True):

@@ -4,7 +4,8 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-04
 
-The event writer fills `decisionfact` and `usageday` in the transaction of the audit event
+The event writer fills `decisionfact`, its daily roll-ups `decisionday` (verdict counts) and
+`decisiontime` (a log-scale histogram of times to decision), and `usageday` in the transaction of the audit event
 they summarise, so the dashboard reads slim indexed rows instead of the chain. Tasks learn
 the template they were run from and who planned them. Existing history is not back-filled:
 the figures start with this revision.
@@ -21,6 +22,7 @@ branch_labels = None
 depends_on = None
 
 _when = exosuit.storage.db.UTCDateTime
+_TIME_BUCKETS = 96  # the histogram's buckets (exosuit/domain/time_histogram.py), fixed here
 
 
 def upgrade() -> None:
@@ -70,6 +72,27 @@ def upgrade() -> None:
         "ix_decisionfact_team_template_decided", "decisionfact", ["team", "template", "decided_at"]
     )
     op.create_table(
+        "decisionday",
+        sa.Column("team", sa.String(length=100), primary_key=True),
+        sa.Column("day", sa.String(length=10), primary_key=True),
+        sa.Column("dimension", sa.String(length=10), primary_key=True),
+        sa.Column("value", sa.String(length=100), primary_key=True),
+        *(
+            sa.Column(verdict, sa.Integer(), nullable=False, server_default="0")
+            for verdict in ("approve", "edit", "revise", "reject", "answer")
+        ),
+    )
+    op.create_table(
+        "decisiontime",
+        sa.Column("team", sa.String(length=100), primary_key=True),
+        sa.Column("day", sa.String(length=10), primary_key=True),
+        sa.Column("kind", sa.String(length=10), primary_key=True),
+        *(
+            sa.Column(f"b{i:02d}", sa.Integer(), nullable=False, server_default="0")
+            for i in range(_TIME_BUCKETS)
+        ),
+    )
+    op.create_table(
         "usageday",
         sa.Column("team", sa.String(length=100), primary_key=True),
         sa.Column("day", sa.String(length=10), primary_key=True),
@@ -111,6 +134,8 @@ def downgrade() -> None:
     op.drop_index("ix_autonomysuggestion_team_status", table_name="autonomysuggestion")
     op.drop_table("autonomysuggestion")
     op.drop_table("usageday")
+    op.drop_table("decisiontime")
+    op.drop_table("decisionday")
     op.drop_index("ix_decisionfact_team_template_decided", table_name="decisionfact")
     op.drop_index("ix_decisionfact_team_decided", table_name="decisionfact")
     op.drop_table("decisionfact")
