@@ -2,8 +2,9 @@
 
 It fills a fresh database with decided gates as the event writer leaves them (one fact row
 per gate, a third of a task each, spread over 120 days and 10 teams, a few hundred still
-open) each team's usage per day and the daily roll-ups the writer keeps, then times `Dashboard.figures` (every query the page
-and `GET /stats` run) and the earned-autonomy evidence read, for one team and for all.
+open), each team's usage per day and the daily roll-ups the writer keeps, then times
+`Dashboard.figures` (every query the page and `GET /stats` run) and the earned-autonomy
+evidence read, for one team and for all.
 
     .venv/bin/python benchmarks/dashboard.py [--decisions 100000] [--runs 40]
         [--databases sqlite,postgres] [--baseline]
@@ -182,13 +183,16 @@ def rollups(facts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dic
             if fact[dimension] is not None:
                 key = (team, on, dimension, fact[dimension])
                 row = counts.setdefault(
-                    key, dict(zip(("team", "day", "dimension", "value"), key, strict=True)) | dict.fromkeys(VERDICTS, 0)
+                    key,
+                    dict(zip(("team", "day", "dimension", "value"), key, strict=True))
+                    | dict.fromkeys(VERDICTS, 0),
                 )
                 row[counted] += 1
         if counted != "answer":
             key3 = (team, on, fact["kind"])
             hist = times.setdefault(
-                key3, {"team": team, "day": on, "kind": fact["kind"]} | {f"b{i:02d}": 0 for i in range(BUCKETS)}
+                key3,
+                {"team": team, "day": on, "kind": fact["kind"]} | {f"b{i:02d}": 0 for i in range(BUCKETS)},
             )
             hist[f"b{bucket(fact['seconds']):02d}"] += 1
     return list(counts.values()), list(times.values())
@@ -222,7 +226,9 @@ async def measure(url: str, decisions: int, runs: int, baseline: bool) -> list[t
         cases: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
         for label, teams, since in windows:
             if baseline:  # every decision from the facts, as before the roll-ups
-                cases.append((f"before: figures, {label}", _figures(dashboard, teams, since, now, rollups=False)))
+                cases.append(
+                    (f"before: figures, {label}", _figures(dashboard, teams, since, now, rollups=False))
+                )
             cases.append((f"figures, {label}", _figures(dashboard, teams, since, now, rollups=True)))
         cases += [
             ("suggestions evidence, one team", lambda: suggestions.evidence(TEAMS[:1])),

@@ -186,7 +186,11 @@ class Dashboard:
         if not teams:
             return figures
         teams = list(teams)
-        span = _cut(since, until) if rollups else _Span(None, None, and_(_F.decided_at >= since, _F.decided_at < until))
+        span = (
+            _cut(since, until)
+            if rollups
+            else _Span(None, None, and_(_F.decided_at >= since, _F.decided_at < until))
+        )
         facts = and_(_F.team.in_(teams), span.edges, _F.action.in_(ACTIONS))
         first, end = span.first_day or "", span.end_day or ""  # unused without a whole day
         days = and_(_D.team.in_(teams), _D.day >= first, _D.day < end)

@@ -1,7 +1,8 @@
 """The facts decisions leave, written by the event writer in the audit event's transaction.
 
 A gate's row is inserted when it opens and completed when it is decided (or closed without a
-decision, when its task is cancelled); a model call adds to its team's usage of the day. The
+decision, when its task is cancelled), and its decision is added to its team's daily roll-ups;
+a failed or unknown tool call is an incident; a model call adds to its team's usage of the day. The
 dashboard, the earned-autonomy rule and the export read these rows, never the whole chain.
 """
 
@@ -17,12 +18,22 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from exosuit.domain import time_histogram
-from exosuit.domain.contracts import Gate
-from exosuit.domain.task import StepKind
+from exosuit.domain.contracts import Gate, TaskEvent
+from exosuit.domain.earned_autonomy import TOOL_FAILED, TOOL_UNKNOWN
+from exosuit.domain.task import EventAction, StepKind, StepStatus
 from exosuit.domain.tools import args_text
 from exosuit.domain.usage import CallRecord
 from exosuit.storage.db import Database
-from exosuit.storage.tables import DECISION_TIME, DecisionDay, DecisionFact, Step, Task, UsageDay, table_of
+from exosuit.storage.tables import (
+    DECISION_TIME,
+    DecisionDay,
+    DecisionFact,
+    IncidentFact,
+    Step,
+    Task,
+    UsageDay,
+    table_of,
+)
 
 CLOSED = "closed"  # the gate closed without a decision (its task was cancelled)
 VERDICTS = ("approve", "edit", "revise", "reject", "answer")  # a decision as the roll-ups count it
@@ -40,6 +51,8 @@ _OPENED = select(_f.opened_at, _f.team, _f.kind, _f.step_kind, _f.tool, _f.templ
     _f.gate_id == bindparam("gate")
 )
 _DAY = table_of(DecisionDay)
+_INCIDENT = table_of(IncidentFact)
+_STEP_KIND = select(_s.kind).where(_s.id == bindparam("step"))
 _STEP_ROW = select(_s.kind, _s.tool, _s.instructions, _s.args, _s.output).where(_s.id == bindparam("step"))
 _PLAN = (
     select(_s.title, _s.instructions, _s.kind, _s.tool, _s.risk, _s.args)
@@ -179,6 +192,24 @@ def _time(conn: Connection, team: str, on: str, kind: str, seconds: float) -> No
     conn.execute(_TIME[conn.dialect.name, index], row)
 
 
+def incident(conn: Connection, task: Mapping[str, Any], ev: TaskEvent, now: datetime) -> None:
+    """A tool call that failed (its step failed the task) or was sent with its result unknown,
+    if the event says so. Called after the event changed the step."""
+    if ev.step_id is None:
+        return
+    if ev.action is EventAction.TOOL_UNKNOWN:
+        kind = TOOL_UNKNOWN
+    elif (
+        ev.step_status is StepStatus.FAILED
+        and conn.execute(_STEP_KIND, {"step": ev.step_id}).scalar() == StepKind.TOOL
+    ):
+        kind = TOOL_FAILED
+    else:
+        return
+    row = {"task_id": task["id"], "team": task["team"], "template": task["template"], "step_id": ev.step_id}
+    conn.execute(insert(_INCIDENT), row | {"kind": kind, "at": now})
+
+
 def closed(conn: Connection, gate_id: str, now: datetime) -> None:
     """A gate closed without a decision: it no longer counts as open, nor as decided."""
     conn.execute(
@@ -234,6 +265,7 @@ async def mark_template(db: Database, task_id: str, template: str) -> None:
                 _count(conn, team, on, "template", template, counted)
         conn.execute(update(_TASK).where(_TASK.c.id == task_id).values(template=template))
         conn.execute(update(_FACT).where(_f.task_id == task_id).values(template=template))
+        conn.execute(update(_INCIDENT).where(_INCIDENT.c.task_id == task_id).values(template=template))
         session.commit()
 
     await db.write(work)

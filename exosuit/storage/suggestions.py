@@ -11,22 +11,31 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
 from exosuit.domain.autonomy import AutonomyLevel, above_cap
-from exosuit.domain.earned_autonomy import Outcome, Proposal, Thresholds, propose
+from exosuit.domain.earned_autonomy import INCIDENT, Outcome, Proposal, Thresholds, propose
 from exosuit.domain.refusals import AboveCap, NotOpen
 from exosuit.storage import admin_log
 from exosuit.storage.db import Database, utcnow
-from exosuit.storage.tables import AutonomySuggestion, DecisionFact, TaskTemplate, Team, table_of
+from exosuit.storage.tables import (
+    AutonomySuggestion,
+    DecisionFact,
+    IncidentFact,
+    TaskTemplate,
+    Team,
+    table_of,
+)
 
 OPEN, ACCEPTED, DISMISSED, WITHDRAWN = "open", "accepted", "dismissed", "withdrawn"
 _LOOK_BACK = 4  # decided gates read per template: this many times the longer of run and window
 
 _F = table_of(DecisionFact).c
+_I = table_of(IncidentFact).c
 _S = table_of(AutonomySuggestion).c
 _TPL = table_of(TaskTemplate).c
 _TEAM = table_of(Team).c
@@ -35,7 +44,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class Evidence:
-    """One template's decided gates since its last decided suggestion, oldest first."""
+    """One template's decided gates and incidents since its last decided suggestion, oldest first."""
 
     team: str
     template: str
@@ -65,20 +74,33 @@ class Suggestions:
         )
         found: list[Evidence] = []
         async with self.db.engine.connect() as session:
+
+            async def rows(query: Any) -> list[Any]:
+                return list((await session.execute(query)).all())
+
             since = {(team, name): at for team, name, at in (await session.execute(decided)).all()}
             for name, team, level, cap in (await session.execute(templates)).all():
+                after = since.get((team, name), _EPOCH)
                 recent = (
-                    select(_F.kind, _F.risk, _F.action)
-                    .where(
-                        _F.team == team,
-                        _F.template == name,
-                        _F.decided_at > since.get((team, name), _EPOCH),
-                    )
+                    select(_F.decided_at, _F.kind, _F.risk, _F.action)
+                    .where(_F.team == team, _F.template == name, _F.decided_at > after)
                     .order_by(_F.decided_at.desc())
                     .limit(look_back)
                 )
-                rows = (await session.execute(recent)).all()
-                outcomes = [Outcome(kind, risk, action) for kind, risk, action in reversed(rows) if action]
+                incidents = (
+                    select(_I.at, _I.kind)
+                    .where(_I.team == team, _I.template == name, _I.at > after)
+                    .order_by(_I.at.desc())
+                    .limit(look_back)
+                )
+                seen = [
+                    (at, Outcome(kind, risk, action))
+                    for at, kind, risk, action in await rows(recent)
+                    if action
+                ]
+                seen += [(at, Outcome(kind, None, INCIDENT)) for at, kind in await rows(incidents)]
+                seen.sort(key=lambda pair: pair[0])  # decisions and incidents as they happened
+                outcomes = [outcome for _, outcome in seen]
                 found.append(Evidence(team, name, AutonomyLevel(level), AutonomyLevel(cap), outcomes))
         return found
 

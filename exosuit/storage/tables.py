@@ -16,8 +16,8 @@ from exosuit.domain.autonomy import (
     DEFAULT_MODEL_WAIT_HOURS,
     DEFAULT_SUBMISSIONS_PER_MINUTE,
 )
-from exosuit.domain.time_histogram import BUCKETS
 from exosuit.domain.task import TITLE_MAX_CHARS, StepKind, StepStatus, TaskStatus
+from exosuit.domain.time_histogram import BUCKETS
 from exosuit.storage.db import UTCDateTime, utcnow
 
 OPEN_GATE = text("gate_id IS NOT NULL")  # the rows the open-gate index holds
@@ -70,6 +70,8 @@ class Task(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("submitted_by", "idempotency_key", name="uq_task_idempotency"),
         Index("ix_task_team_created", "team", "created_at"),
+        # The dashboard's count of tasks by planner over a window, from the index alone.
+        Index("ix_task_team_created_planner", "team", "created_at", "planned_by"),
         # Open gates only (partial): the queue's and /approvals' order for each team, with the
         # filter columns after it so filtering and counting never read the table.
         Index(
@@ -433,6 +435,21 @@ DECISION_TIME = Table(
     Column("kind", String(10), primary_key=True),
     *(Column(f"b{i:02d}", Integer, nullable=False, default=0, server_default="0") for i in range(BUCKETS)),
 )
+
+
+class IncidentFact(SQLModel, table=True):
+    """Something that went wrong in a task without a gate to say so: a tool call that failed,
+    or one sent with its result unknown. Earned autonomy weighs it beside the decisions."""
+
+    __table_args__ = (Index("ix_incidentfact_team_template_at", "team", "template", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: str = Field(index=True, max_length=40)  # no foreign key, like the decision facts
+    team: str = Field(max_length=100)
+    template: str | None = Field(default=None, max_length=100)
+    step_id: str | None = Field(default=None, max_length=40)
+    kind: str = Field(max_length=20)  # tool_failed, tool_unknown
+    at: datetime = Field(sa_type=UTCDateTime)
 
 
 class UsageDay(SQLModel, table=True):

@@ -57,4 +57,4 @@ def test_a_percentile_read_from_buckets_is_within_the_stated_resolution() -> Non
 def test_a_bucket_reads_as_its_geometric_middle() -> None:
     assert middle(1) == pytest.approx(2**0.125)
     assert middle(0) == 0.5
-    assert RESOLUTION == pytest.approx(0.0905, abs=1e-4)
+    assert pytest.approx(0.0905, abs=1e-4) == RESOLUTION

@@ -5,7 +5,8 @@ Revises: 0001
 Create Date: 2026-12-04
 
 The event writer fills `decisionfact`, its daily roll-ups `decisionday` (verdict counts) and
-`decisiontime` (a log-scale histogram of times to decision), and `usageday` in the transaction of the audit event
+`decisiontime` (a log-scale histogram of times to decision), `incidentfact` (failed and
+unknown tool calls) and `usageday` in the transaction of the audit event
 they summarise, so the dashboard reads slim indexed rows instead of the chain. Tasks learn
 the template they were run from and who planned them. Existing history is not back-filled:
 the figures start with this revision.
@@ -29,6 +30,7 @@ def upgrade() -> None:
     with op.batch_alter_table("task") as batch:
         batch.add_column(sa.Column("template", sa.String(length=100), nullable=True))
         batch.add_column(sa.Column("planned_by", sa.String(length=10), nullable=True))
+    op.create_index("ix_task_team_created_planner", "task", ["team", "created_at", "planned_by"])
     op.create_table(
         "decisionfact",
         sa.Column("gate_id", sa.String(length=40), primary_key=True),
@@ -93,6 +95,17 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "incidentfact",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("task_id", sa.String(length=40), nullable=False, index=True),
+        sa.Column("team", sa.String(length=100), nullable=False),
+        sa.Column("template", sa.String(length=100), nullable=True),
+        sa.Column("step_id", sa.String(length=40), nullable=True),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("at", _when(), nullable=False),
+    )
+    op.create_index("ix_incidentfact_team_template_at", "incidentfact", ["team", "template", "at"])
+    op.create_table(
         "usageday",
         sa.Column("team", sa.String(length=100), primary_key=True),
         sa.Column("day", sa.String(length=10), primary_key=True),
@@ -135,10 +148,13 @@ def downgrade() -> None:
     op.drop_table("autonomysuggestion")
     op.drop_table("usageday")
     op.drop_table("decisiontime")
+    op.drop_index("ix_incidentfact_team_template_at", table_name="incidentfact")
+    op.drop_table("incidentfact")
     op.drop_table("decisionday")
     op.drop_index("ix_decisionfact_team_template_decided", table_name="decisionfact")
     op.drop_index("ix_decisionfact_team_decided", table_name="decisionfact")
     op.drop_table("decisionfact")
+    op.drop_index("ix_task_team_created_planner", table_name="task")
     with op.batch_alter_table("task") as batch:
         batch.drop_column("planned_by")
         batch.drop_column("template")
