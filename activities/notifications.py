@@ -82,9 +82,9 @@ class NotifyActivities:
         return f"Exosuit: {len(rows)} things for you", "\n".join(f"- {self._line(r)}" for r in rows)
 
     def _shared_digest(self, rows: list[Notification]) -> tuple[str, str]:
-        events: dict[tuple[str, int], list[Notification]] = defaultdict(list)
-        for row in rows:
-            events[(row.task_id, row.seq)].append(row)
+        events: dict[tuple[str | None, int, str], list[Notification]] = defaultdict(list)
+        for row in rows:  # one line per event (or per notice about no task), naming its recipients
+            events[(row.task_id, row.seq, row.text)].append(row)
         lines = [
             f"- {self._line(group[0])} (for {', '.join(r.recipient for r in group)})"
             for group in events.values()

@@ -170,9 +170,10 @@ class Dashboard:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def _rows(self, query: Select[Any]) -> list[Any]:
-        async with self.db.engine.connect() as session:  # one connection each: side by side
-            return list((await session.execute(query)).all())
+    async def _batch(self, *queries: Select[Any] | None) -> list[list[Any]]:
+        """These queries one after the other on one connection (None: no rows)."""
+        async with self.db.engine.connect() as session:
+            return [list((await session.execute(q)).all()) if q is not None else [] for q in queries]
 
     async def figures(
         self, teams: Sequence[str], since: datetime, until: datetime, now: datetime, *, rollups: bool = True
@@ -197,33 +198,15 @@ class Dashboard:
         times = and_(_H.team.in_(teams), _H.day >= first, _H.day < end)
         sums = [func.sum(_D[v]) for v in VERDICT_COLUMNS]
         whole = span.first_day is not None
-        none: list[Any] = []
-
-        async def nothing() -> list[Any]:
-            return none
-
-        (
-            per_day,
-            day_counts,
-            edge_times,
-            groups,
-            group_counts,
-            histograms,
-            usage,
-            budgets,
-            planners,
-            open_gates,
-        ) = await asyncio.gather(
-            self._rows(
+        # Four connections side by side, a few queries each: the facts around the whole days,
+        # the day counts, the time histograms, and the rest (a connection apiece would cost
+        # more in connections than the small queries take).
+        (per_day, edge_times, groups), (day_counts, group_counts), (histograms,), rest = await asyncio.gather(
+            self._batch(
                 select(_F.decided_day, _F.action, _F.on_reject, func.count())
                 .where(facts)
-                .group_by(_F.decided_day, _F.action, _F.on_reject)
-            ),
-            self._rows(select(_D.day, *sums).where(days, _D.dimension == "team").group_by(_D.day))
-            if whole
-            else nothing(),
-            self._rows(select(_F.team, _F.kind, _F.seconds).where(facts, _F.action != "answer")),
-            self._rows(
+                .group_by(_F.decided_day, _F.action, _F.on_reject),
+                select(_F.team, _F.kind, _F.seconds).where(facts, _F.action != "answer"),
                 select(
                     _F.team,
                     _F.kind,
@@ -235,25 +218,26 @@ class Dashboard:
                     func.count(),
                 )
                 .where(facts)
-                .group_by(_F.team, _F.kind, _F.step_kind, _F.tool, _F.template, _F.action, _F.on_reject)
+                .group_by(_F.team, _F.kind, _F.step_kind, _F.tool, _F.template, _F.action, _F.on_reject),
             ),
-            self._rows(select(_D.dimension, _D.value, *sums).where(days).group_by(_D.dimension, _D.value))
-            if whole
-            else nothing(),
-            self._rows(
+            self._batch(
+                select(_D.day, *sums).where(days, _D.dimension == "team").group_by(_D.day) if whole else None,
+                select(_D.dimension, _D.value, *sums).where(days).group_by(_D.dimension, _D.value)
+                if whole
+                else None,
+            ),
+            self._batch(
                 select(_H.team, _H.kind, *(func.sum(_H[f"b{i:02d}"]) for i in range(BUCKETS)))
                 .where(times)
                 .group_by(_H.team, _H.kind)
-            )
-            if whole
-            else nothing(),
-            self._rows(
+                if whole
+                else None
+            ),
+            self._batch(
                 select(_U.team, _U.day, _U.calls, _U.prompt_tokens + _U.completion_tokens, _U.cost_usd)
                 .where(_U.team.in_(teams), _U.day >= day(since), _U.day <= day(until))
-                .order_by(_U.day, _U.team)
-            ),
-            self._rows(select(_TEAM.name, _TEAM.monthly_budget_usd).where(_TEAM.name.in_(teams))),
-            self._rows(
+                .order_by(_U.day, _U.team),
+                select(_TEAM.name, _TEAM.monthly_budget_usd).where(_TEAM.name.in_(teams)),
                 select(_T.planned_by, func.count())
                 .where(
                     _T.team.in_(teams),
@@ -261,14 +245,13 @@ class Dashboard:
                     _T.created_at < until,
                     _T.planned_by.is_not(None),
                 )
-                .group_by(_T.planned_by)
-            ),
-            self._rows(
+                .group_by(_T.planned_by),
                 select(_T.team, _T.gate_kind, _T.gate_opened_at).where(
                     _T.team.in_(teams), _T.gate_id.is_not(None)
-                )
+                ),
             ),
         )
+        usage, budgets, planners, open_gates = rest
         days_seen: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(VERDICT_COLUMNS, 0))
         for when, action, on_reject, count in per_day:
             days_seen[when][verdict(action, on_reject)] += count
@@ -306,7 +289,7 @@ class Dashboard:
                     _F.action.in_(ACTIONS),
                     _F.action != "answer",
                 )
-                exact = await self._rows(select(_F.team, _F.kind, _F.seconds).where(everything))
+                (exact,) = await self._batch(select(_F.team, _F.kind, _F.seconds).where(everything))
             by_team_kind: dict[tuple[str, str], list[float]] = defaultdict(list)
             for team, kind, seconds in exact:
                 by_team_kind[team, kind].append(seconds)

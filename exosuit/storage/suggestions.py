@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import func, select, update
 from sqlmodel import Session, col
@@ -20,7 +21,8 @@ from sqlmodel import select as select_model
 from exosuit.domain.autonomy import AutonomyLevel, above_cap
 from exosuit.domain.earned_autonomy import INCIDENT, Outcome, Proposal, Thresholds, propose
 from exosuit.domain.refusals import AboveCap, NotOpen
-from exosuit.storage import admin_log
+from exosuit.domain.webhooks import Notice
+from exosuit.storage import admin_log, outbox
 from exosuit.storage.db import Database, utcnow
 from exosuit.storage.tables import (
     AutonomySuggestion,
@@ -57,6 +59,7 @@ class Suggestions:
     def __init__(self, db: Database, limits: Thresholds | None = None) -> None:
         self.db = db
         self.limits = limits or Thresholds()
+        self.notified: set[str] = set()  # the teams the last refresh queued notifications for
 
     async def evidence(self, teams: Sequence[str]) -> list[Evidence]:
         """Every template of these teams with its recent decided gates (one indexed read each)."""
@@ -106,13 +109,15 @@ class Suggestions:
 
     async def refresh(self, teams: Sequence[str]) -> list[AutonomySuggestion]:
         """Run the rule for every template of these teams; store what it proposes (an open
-        suggestion it no longer supports is withdrawn); the open suggestions."""
+        suggestion it no longer supports is withdrawn), telling the team's admins of each new
+        one through its notification targets; the open suggestions."""
         proposals = {
             (e.team, e.template): propose(e.outcomes, e.level, e.cap, self.limits)
             for e in await self.evidence(teams)
         }
 
-        def work(session: Session) -> None:
+        def work(session: Session) -> set[str]:
+            told: set[str] = set()  # teams whose admins have a notification queued
             conn = session.connection()
             current = conn.execute(
                 select(_S.id, _S.team, _S.template, _S.to_level, _S.evidence).where(
@@ -131,9 +136,14 @@ class Suggestions:
                     conn.execute(suggestions.where(_S.id == held.id).values(status=WITHDRAWN))
                 if proposal:
                     session.add(_suggestion(*key, proposal))
+                    if outbox.notify_admins(
+                        conn, key[0], Notice.AUTONOMY_SUGGESTED, notice_text(*key, proposal), _link(key[0])
+                    ):
+                        told.add(key[0])
             session.commit()
+            return told
 
-        await self.db.write(work)
+        self.notified = await self.db.write(work)
         return await self.open(teams)
 
     async def open(self, teams: Sequence[str]) -> list[AutonomySuggestion]:
@@ -193,6 +203,17 @@ class Suggestions:
             return suggestion
 
         return await self.db.write(work)
+
+
+def notice_text(team: str, template: str, proposal: Proposal) -> str:
+    """What a team's admins are told: the move and its evidence, in a line."""
+    move = f"{template} at {proposal.from_level.value} → {proposal.to_level.value}"
+    return f"Autonomy suggestion for {team}: {move}: {proposal.evidence.get('summary', '')}"
+
+
+def _link(team: str) -> str:
+    """Where the team's suggestions are, with Accept and Dismiss."""
+    return f"/dashboard?team={quote(team, safe='')}"
 
 
 def _suggestion(team: str, template: str, proposal: Proposal) -> AutonomySuggestion:

@@ -315,7 +315,8 @@ class NotifyTarget(SQLModel, table=True):
 
 
 class Notification(SQLModel, table=True):
-    """One thing to tell one approver, written in the task event's transaction; sent in digests."""
+    """One thing to tell one approver (or admin), written in the transaction of what it tells
+    of (a task event, an autonomy suggestion); sent in digests."""
 
     __table_args__ = (
         UniqueConstraint("task_id", "seq", "recipient", name="uq_notification"),
@@ -324,8 +325,8 @@ class Notification(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     team: str = Field(max_length=100)
-    task_id: str = Field(foreign_key="task.id", max_length=40)
-    seq: int
+    task_id: str | None = Field(default=None, foreign_key="task.id", max_length=40)  # None: no task's
+    seq: int  # the task event's (0 for a notice about no task, such as an autonomy suggestion)
     kind: str = Field(max_length=40)
     recipient: str = Field(max_length=320)
     text: str = Field(sa_column=Column(Text, nullable=False))

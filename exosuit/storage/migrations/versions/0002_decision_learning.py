@@ -8,7 +8,8 @@ The event writer fills `decisionfact`, its daily roll-ups `decisionday` (verdict
 `decisiontime` (a log-scale histogram of times to decision), `incidentfact` (failed and
 unknown tool calls) and `usageday` in the transaction of the audit event
 they summarise, so the dashboard reads slim indexed rows instead of the chain. Tasks learn
-the template they were run from and who planned them. Existing history is not back-filled:
+the template they were run from and who planned them; a notification may be about no task (an
+autonomy suggestion, told to the team's admins). Existing history is not back-filled:
 the figures start with this revision.
 """
 
@@ -31,6 +32,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("template", sa.String(length=100), nullable=True))
         batch.add_column(sa.Column("planned_by", sa.String(length=10), nullable=True))
     op.create_index("ix_task_team_created_planner", "task", ["team", "created_at", "planned_by"])
+    with op.batch_alter_table("notification") as batch:  # a notice may be about no task
+        batch.alter_column("task_id", existing_type=sa.String(length=40), nullable=True)
     op.create_table(
         "decisionfact",
         sa.Column("gate_id", sa.String(length=40), primary_key=True),
@@ -155,6 +158,9 @@ def downgrade() -> None:
     op.drop_index("ix_decisionfact_team_decided", table_name="decisionfact")
     op.drop_table("decisionfact")
     op.drop_index("ix_task_team_created_planner", table_name="task")
+    op.execute("DELETE FROM notification WHERE task_id IS NULL")
+    with op.batch_alter_table("notification") as batch:
+        batch.alter_column("task_id", existing_type=sa.String(length=40), nullable=False)
     with op.batch_alter_table("task") as batch:
         batch.drop_column("planned_by")
         batch.drop_column("template")
