@@ -252,32 +252,7 @@ class Dashboard:
             ),
         )
         usage, budgets, planners, open_gates = rest
-        days_seen: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(VERDICT_COLUMNS, 0))
-        for when, action, on_reject, count in per_day:
-            days_seen[when][verdict(action, on_reject)] += count
-        for when, *counts in day_counts:
-            for column, count in zip(VERDICT_COLUMNS, counts, strict=True):
-                days_seen[when][column] += int(count or 0)
-        for when, counts in sorted(days_seen.items()):
-            for column, count in counts.items():
-                figures.decisions += count
-                figures.by_action["reject" if column == "revise" else column] += count
-            if any(counts[v] for v in VERDICTS):
-                figures.per_day[when] = {v: counts[v] for v in VERDICTS}
-        for team, kind, step_kind, tool, template, action, on_reject, count in groups:
-            if action == "answer":
-                continue
-            named = {"team": team, "kind": kind, "step_kind": step_kind, "tool": tool, "template": template}
-            for dimension, value in named.items():
-                if value is not None:
-                    figures.rates.setdefault(dimension, {}).setdefault(value, Rates()).counts[
-                        verdict(action, on_reject)
-                    ] += count
-        for dimension, value, *counts in group_counts:
-            rates = figures.rates.setdefault(dimension, {}).setdefault(value, Rates())
-            for column, count in zip(VERDICT_COLUMNS, counts, strict=True):
-                if column != "answer":
-                    rates.counts[column] += int(count or 0)
+        _add_counts(figures, per_day, day_counts, groups, group_counts)
         timed = len(edge_times) + sum(int(c or 0) for row in histograms for c in row[2:])
         if timed <= EXACT_TIMES:
             exact = edge_times
@@ -310,6 +285,39 @@ class Dashboard:
         figures.planners = dict(planners)
         figures.open_gates = [(t, k, max(0.0, (now - at).total_seconds())) for t, k, at in open_gates]
         return figures
+
+
+def _add_counts(
+    figures: Figures, per_day: list[Any], day_counts: list[Any], groups: list[Any], group_counts: list[Any]
+) -> None:
+    """The decisions counted from the facts (the window's edges) and the roll-ups (its whole
+    days), by day and verdict and by each dimension's value."""
+    days_seen: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(VERDICT_COLUMNS, 0))
+    for when, action, on_reject, count in per_day:
+        days_seen[when][verdict(action, on_reject)] += count
+    for when, *counts in day_counts:
+        for column, count in zip(VERDICT_COLUMNS, counts, strict=True):
+            days_seen[when][column] += int(count or 0)
+    for when, counts in sorted(days_seen.items()):
+        for column, count in counts.items():
+            figures.decisions += count
+            figures.by_action["reject" if column == "revise" else column] += count
+        if any(counts[v] for v in VERDICTS):
+            figures.per_day[when] = {v: counts[v] for v in VERDICTS}
+    for team, kind, step_kind, tool, template, action, on_reject, count in groups:
+        if action == "answer":
+            continue
+        named = {"team": team, "kind": kind, "step_kind": step_kind, "tool": tool, "template": template}
+        for dimension, value in named.items():
+            if value is not None:
+                figures.rates.setdefault(dimension, {}).setdefault(value, Rates()).counts[
+                    verdict(action, on_reject)
+                ] += count
+    for dimension, value, *counts in group_counts:
+        rates = figures.rates.setdefault(dimension, {}).setdefault(value, Rates())
+        for column, count in zip(VERDICT_COLUMNS, counts, strict=True):
+            if column != "answer":
+                rates.counts[column] += int(count or 0)
 
 
 def read_histogram(counts: list[int]) -> Percentiles:
