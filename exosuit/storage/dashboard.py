@@ -3,9 +3,10 @@
 last), the teams' usage per day, and the read model's open gates. Counts are exact.
 
 Percentiles are nearest-rank (the value at rank ceil(p * n) of the sorted times). Up to
-EXACT_TIMES timed decisions in the window they are exact, from one read of every time (on
-SQLite several times faster than ranking in SQL with window functions). Above that they are
-read from the daily log-scale histograms (exosuit/domain/time_histogram.py), within 9.1%.
+EXACT_TIMES timed decisions in the window (or in a window of no whole day) they are exact,
+from one read of every time (on SQLite several times faster than ranking in SQL with window
+functions). Above that they are read from the daily log-scale histograms
+(exosuit/domain/time_histogram.py), within 9.1%.
 """
 
 from __future__ import annotations
@@ -198,10 +199,22 @@ class Dashboard:
         times = and_(_H.team.in_(teams), _H.day >= first, _H.day < end)
         sums = [func.sum(_D[v]) for v in VERDICT_COLUMNS]
         whole = span.first_day is not None
+        every_time = and_(
+            _F.team.in_(teams),
+            _F.decided_at >= since,
+            _F.decided_at < until,
+            _F.action.in_(ACTIONS),
+            _F.action != "answer",
+        )
         # Four connections side by side, a few queries each: the facts around the whole days,
-        # the day counts, the time histograms, and the rest (a connection apiece would cost
-        # more in connections than the small queries take).
-        (per_day, edge_times, groups), (day_counts, group_counts), (histograms,), rest = await asyncio.gather(
+        # the day counts, the times, and the rest (a connection apiece would cost more in
+        # connections than the small queries take).
+        (
+            (per_day, edge_times, groups),
+            (day_counts, group_counts),
+            (histograms, times_read),
+            rest,
+        ) = await asyncio.gather(
             self._batch(
                 select(_F.decided_day, _F.action, _F.on_reject, func.count())
                 .where(facts)
@@ -231,7 +244,11 @@ class Dashboard:
                 .where(times)
                 .group_by(_H.team, _H.kind)
                 if whole
-                else None
+                else None,
+                # Every time, if there are few enough for exact percentiles (one more says not).
+                select(_F.team, _F.kind, _F.seconds).where(every_time).limit(EXACT_TIMES + 1)
+                if whole
+                else None,
             ),
             self._batch(
                 select(_U.team, _U.day, _U.calls, _U.prompt_tokens + _U.completion_tokens, _U.cost_usd)
@@ -253,18 +270,8 @@ class Dashboard:
         )
         usage, budgets, planners, open_gates = rest
         _add_counts(figures, per_day, day_counts, groups, group_counts)
-        timed = len(edge_times) + sum(int(c or 0) for row in histograms for c in row[2:])
-        if timed <= EXACT_TIMES:
-            exact = edge_times
-            if whole:  # few enough: every time in the window, from the facts
-                everything = and_(
-                    _F.team.in_(teams),
-                    _F.decided_at >= since,
-                    _F.decided_at < until,
-                    _F.action.in_(ACTIONS),
-                    _F.action != "answer",
-                )
-                (exact,) = await self._batch(select(_F.team, _F.kind, _F.seconds).where(everything))
+        exact = edge_times if not whole else times_read if len(times_read) <= EXACT_TIMES else None
+        if exact is not None:  # no whole day (the facts hold every time), or few enough times
             by_team_kind: dict[tuple[str, str], list[float]] = defaultdict(list)
             for team, kind, seconds in exact:
                 by_team_kind[team, kind].append(seconds)
