@@ -152,7 +152,7 @@ class _Span:
 
     first_day: str | None  # whole days [first_day, end_day), or None: no whole day
     end_day: str | None
-    edges: Any  # the facts' predicate for the moments outside the whole days
+    edges: list[tuple[datetime, datetime]]  # the moments outside the whole days, [from, to)
 
 
 def _cut(since: datetime, until: datetime) -> _Span:
@@ -160,11 +160,8 @@ def _cut(since: datetime, until: datetime) -> _Span:
     first = start if start == since else start + timedelta(days=1)
     end = datetime.combine(until.date(), time(), UTC)
     if first >= end:
-        return _Span(None, None, and_(_F.decided_at >= since, _F.decided_at < until))
-    edges = or_(
-        and_(_F.decided_at >= since, _F.decided_at < first), and_(_F.decided_at >= end, _F.decided_at < until)
-    )
-    return _Span(day(first), day(end), edges)
+        return _Span(None, None, [(since, until)])
+    return _Span(day(first), day(end), [(since, first), (end, until)])
 
 
 class Dashboard:
@@ -188,12 +185,10 @@ class Dashboard:
         if not teams:
             return figures
         teams = list(teams)
-        span = (
-            _cut(since, until)
-            if rollups
-            else _Span(None, None, and_(_F.decided_at >= since, _F.decided_at < until))
-        )
-        facts = and_(_F.team.in_(teams), span.edges, _F.action.in_(ACTIONS))
+        span = _cut(since, until) if rollups else _Span(None, None, [(since, until)])
+        # Each edge a range of the (team, decided_at) index of its own, so an OR reads two ranges.
+        edges = [and_(_F.team.in_(teams), _F.decided_at >= a, _F.decided_at < b) for a, b in span.edges]
+        facts = and_(or_(*edges), _F.action.in_(ACTIONS))
         first, end = span.first_day or "", span.end_day or ""  # unused without a whole day
         days = and_(_D.team.in_(teams), _D.day >= first, _D.day < end)
         times = and_(_H.team.in_(teams), _H.day >= first, _H.day < end)
