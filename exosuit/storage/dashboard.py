@@ -207,7 +207,7 @@ class Dashboard:
         (
             (per_day, edge_times, groups),
             (day_counts, group_counts),
-            (histograms, times_read),
+            (histograms, times_counted),
             rest,
         ) = await asyncio.gather(
             self._batch(
@@ -240,8 +240,10 @@ class Dashboard:
                 .group_by(_H.team, _H.kind)
                 if whole
                 else None,
-                # Every time, if there are few enough for exact percentiles (one more says not).
-                select(_F.team, _F.kind, _F.seconds).where(every_time).limit(EXACT_TIMES + 1)
+                # How many times, counted in the index up to one more than exact percentiles read.
+                select(func.count()).select_from(
+                    select(_F.seconds).where(every_time).limit(EXACT_TIMES + 1).subquery()
+                )
                 if whole
                 else None,
             ),
@@ -265,7 +267,14 @@ class Dashboard:
         )
         usage, budgets, planners, open_gates = rest
         _add_counts(figures, per_day, day_counts, groups, group_counts)
-        exact = edge_times if not whole else times_read if len(times_read) <= EXACT_TIMES else None
+        exact: list[Any] | None = edge_times
+        if whole:  # few enough for exact percentiles: every time, from the facts
+            few = times_counted[0][0] <= EXACT_TIMES
+            exact = (
+                (await self._batch(select(_F.team, _F.kind, _F.seconds).where(every_time)))[0]
+                if few
+                else None
+            )
         if exact is not None:  # no whole day (the facts hold every time), or few enough times
             by_team_kind: dict[tuple[str, str], list[float]] = defaultdict(list)
             for team, kind, seconds in exact:
