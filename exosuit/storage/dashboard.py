@@ -173,6 +173,28 @@ class Dashboard:
         async with self.db.engine.connect() as session:
             return [list((await session.execute(q)).all()) if q is not None else [] for q in queries]
 
+    async def _times(self, every_time: Any, days: Any, whole: bool) -> tuple[list[Any], list[Any] | None]:
+        """On one connection: the whole days' time histograms, and every time of the window
+        if there are few enough for exact percentiles (counted in the index first); nothing
+        without a whole day (the facts at the edges hold every time)."""
+        if not whole:
+            return [], None
+        async with self.db.engine.connect() as session:
+            histograms = list(
+                (
+                    await session.execute(
+                        select(_H.team, _H.kind, *(func.sum(_H[f"b{i:02d}"]) for i in range(BUCKETS)))
+                        .where(days)
+                        .group_by(_H.team, _H.kind)
+                    )
+                ).all()
+            )
+            capped = select(_F.seconds).where(every_time).limit(EXACT_TIMES + 1).subquery()
+            if (await session.execute(select(func.count()).select_from(capped))).scalar_one() > EXACT_TIMES:
+                return histograms, None
+            times = await session.execute(select(_F.team, _F.kind, _F.seconds).where(every_time))
+            return histograms, list(times.all())
+
     async def figures(
         self, teams: Sequence[str], since: datetime, until: datetime, now: datetime, *, rollups: bool = True
     ) -> Figures:
@@ -207,7 +229,7 @@ class Dashboard:
         (
             (per_day, edge_times, groups),
             (day_counts, group_counts),
-            (histograms, times_counted),
+            (histograms, times_read),
             rest,
         ) = await asyncio.gather(
             self._batch(
@@ -234,19 +256,7 @@ class Dashboard:
                 if whole
                 else None,
             ),
-            self._batch(
-                select(_H.team, _H.kind, *(func.sum(_H[f"b{i:02d}"]) for i in range(BUCKETS)))
-                .where(times)
-                .group_by(_H.team, _H.kind)
-                if whole
-                else None,
-                # How many times, counted in the index up to one more than exact percentiles read.
-                select(func.count()).select_from(
-                    select(_F.seconds).where(every_time).limit(EXACT_TIMES + 1).subquery()
-                )
-                if whole
-                else None,
-            ),
+            self._times(every_time, times, whole),
             self._batch(
                 select(_U.team, _U.day, _U.calls, _U.prompt_tokens + _U.completion_tokens, _U.cost_usd)
                 .where(_U.team.in_(teams), _U.day >= day(since), _U.day <= day(until))
@@ -267,14 +277,7 @@ class Dashboard:
         )
         usage, budgets, planners, open_gates = rest
         _add_counts(figures, per_day, day_counts, groups, group_counts)
-        exact: list[Any] | None = edge_times
-        if whole:  # few enough for exact percentiles: every time, from the facts
-            few = times_counted[0][0] <= EXACT_TIMES
-            exact = (
-                (await self._batch(select(_F.team, _F.kind, _F.seconds).where(every_time)))[0]
-                if few
-                else None
-            )
+        exact: list[Any] | None = times_read if whole else edge_times
         if exact is not None:  # no whole day (the facts hold every time), or few enough times
             by_team_kind: dict[tuple[str, str], list[float]] = defaultdict(list)
             for team, kind, seconds in exact:
