@@ -126,7 +126,7 @@ class NotifyActivities:
         if self._links is None:
             return links
         for row in rows:
-            if row.id is not None and row.kind in _GATE_NOTICES:
+            if row.id is not None and row.task_id is not None and row.kind in _GATE_NOTICES:
                 token = await self._links.mint(row.task_id, recipient)
                 if token is not None:
                     links[row.id] = f"{self._public_url}/decide/{token}"
@@ -143,9 +143,9 @@ class NotifyActivities:
         return f"Exosuit: {len(rows)} things for you", "\n".join(f"- {self._line(r, links)}" for r in rows)
 
     def _shared_digest(self, rows: list[Notification]) -> tuple[str, str]:
-        events: dict[tuple[str, int], list[Notification]] = defaultdict(list)
-        for row in rows:
-            events[(row.task_id, row.seq)].append(row)
+        events: dict[tuple[str | None, int, str], list[Notification]] = defaultdict(list)
+        for row in rows:  # one line per event (or per notice about no task), naming its recipients
+            events[(row.task_id, row.seq, row.text)].append(row)
         lines = [
             f"- {self._line(group[0])} (for {', '.join(r.recipient for r in group)})"
             for group in events.values()

@@ -2,11 +2,15 @@
 
 It fills a fresh database with decided gates as the event writer leaves them (one fact row
 per gate, a third of a task each, spread over 120 days and 10 teams, a few hundred still
-open) and each team's usage per day, then times `Dashboard.figures` (every query the page
-and `GET /stats` run) and the earned-autonomy evidence read, for one team and for all.
+open), each team's usage per day and the daily roll-ups the writer keeps, then times
+`Dashboard.figures` (every query the page and `GET /stats` run) and the earned-autonomy
+evidence read, for one team and for all.
 
     .venv/bin/python benchmarks/dashboard.py [--decisions 100000] [--runs 40]
-        [--databases sqlite,postgres]
+        [--databases sqlite,postgres] [--baseline]
+
+With --baseline it also times the figures read from the decision facts alone, as they were
+before the daily roll-ups, on the same data in the same run.
 
 Goal: p95 under 100 ms for each line.
 """
@@ -21,7 +25,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +35,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from queue_render import scratch_database  # beside this script
 
+from exosuit.domain.time_histogram import BUCKETS, bucket
 from exosuit.storage.dashboard import Dashboard
 from exosuit.storage.db import Database, migrate, utcnow
+from exosuit.storage.decision_facts import DIMENSIONS, VERDICTS, verdict
 from exosuit.storage.suggestions import Suggestions
-from exosuit.storage.tables import DecisionFact, Task, TaskTemplate, Team, UsageDay, table_of
+from exosuit.storage.tables import (
+    DECISION_TIME,
+    DecisionDay,
+    DecisionFact,
+    Task,
+    TaskTemplate,
+    Team,
+    UsageDay,
+    table_of,
+)
 
 TEAMS = [f"team-{n}" for n in range(10)]
 TEMPLATES = ["weekly-report", "invoice-check", "release-notes", None]
@@ -117,6 +132,7 @@ async def fill(db: Database, decisions: int) -> None:
         for team in TEAMS
         for d in range(DAYS)
     ]
+    counts, times = rollups(facts)
     async with db.session() as session:
         await session.execute(
             insert(table_of(Team)), [{"name": t, "monthly_budget_usd": 20.0} for t in TEAMS]
@@ -141,6 +157,10 @@ async def fill(db: Database, decisions: int) -> None:
         for chunk in range(0, len(facts), 5000):
             await session.execute(insert(table_of(DecisionFact)), facts[chunk : chunk + 5000])
         await session.execute(insert(table_of(UsageDay)), usage)
+        for chunk in range(0, len(counts), 5000):
+            await session.execute(insert(table_of(DecisionDay)), counts[chunk : chunk + 5000])
+        for chunk in range(0, len(times), 500):
+            await session.execute(insert(DECISION_TIME), times[chunk : chunk + 500])
         await session.commit()
     async with db.engine.connect() as conn:  # what autovacuum (PostgreSQL) would have done by now
         if conn.dialect.name == "postgresql":
@@ -148,6 +168,34 @@ async def fill(db: Database, decisions: int) -> None:
             await conn.exec_driver_sql("VACUUM ANALYZE")
         else:
             await conn.exec_driver_sql("ANALYZE")
+
+
+def rollups(facts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The daily roll-up rows the event writer would have added to, one decision at a time."""
+    counts: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    times: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for fact in facts:
+        team, on = fact["team"], fact["decided_day"]
+        counted = verdict(fact["action"], fact["on_reject"])
+        if counted is None:
+            continue
+        for dimension in DIMENSIONS:
+            if fact[dimension] is not None:
+                key = (team, on, dimension, fact[dimension])
+                row = counts.setdefault(
+                    key,
+                    dict(zip(("team", "day", "dimension", "value"), key, strict=True))
+                    | dict.fromkeys(VERDICTS, 0),
+                )
+                row[counted] += 1
+        if counted != "answer":
+            key3 = (team, on, fact["kind"])
+            hist = times.setdefault(
+                key3,
+                {"team": team, "day": on, "kind": fact["kind"]} | {f"b{i:02d}": 0 for i in range(BUCKETS)},
+            )
+            hist[f"b{bucket(fact['seconds']):02d}"] += 1
+    return list(counts.values()), list(times.values())
 
 
 async def timed(work: Callable[[], Awaitable[Any]], runs: int) -> tuple[float, float]:
@@ -162,7 +210,7 @@ async def timed(work: Callable[[], Awaitable[Any]], runs: int) -> tuple[float, f
     return statistics.median(took), took[max(0, int(len(took) * 0.95) - 1)]
 
 
-async def measure(url: str, decisions: int, runs: int) -> list[tuple[str, float, float]]:
+async def measure(url: str, decisions: int, runs: int, baseline: bool) -> list[tuple[str, float, float]]:
     migrate(url)
     db = Database.from_url(url)
     try:
@@ -170,10 +218,19 @@ async def measure(url: str, decisions: int, runs: int) -> list[tuple[str, float,
         dashboard, suggestions = Dashboard(db), Suggestions(db)
         now = utcnow()
         month, all_time = now - timedelta(days=30), now - timedelta(days=DAYS + 1)
-        cases: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
-            ("figures, one team, 30 days", lambda: dashboard.figures(TEAMS[:1], month, now, now)),
-            ("figures, 10 teams, 30 days", lambda: dashboard.figures(TEAMS, month, now, now)),
-            ("figures, 10 teams, all 120 days", lambda: dashboard.figures(TEAMS, all_time, now, now)),
+        windows = [
+            ("one team, 30 days", TEAMS[:1], month),
+            ("10 teams, 30 days", TEAMS, month),
+            ("10 teams, all 120 days", TEAMS, all_time),
+        ]
+        cases: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+        for label, teams, since in windows:
+            if baseline:  # every decision from the facts, as before the roll-ups
+                cases.append(
+                    (f"before: figures, {label}", _figures(dashboard, teams, since, now, rollups=False))
+                )
+            cases.append((f"figures, {label}", _figures(dashboard, teams, since, now, rollups=True)))
+        cases += [
             ("suggestions evidence, one team", lambda: suggestions.evidence(TEAMS[:1])),
             ("suggestions evidence, 10 teams", lambda: suggestions.evidence(TEAMS)),
         ]
@@ -182,13 +239,19 @@ async def measure(url: str, decisions: int, runs: int) -> list[tuple[str, float,
         await db.dispose()
 
 
-async def main(decisions: int, runs: int, databases: list[str]) -> None:
+def _figures(
+    dashboard: Dashboard, teams: list[str], since: datetime, now: datetime, *, rollups: bool
+) -> Callable[[], Awaitable[Any]]:
+    return lambda: dashboard.figures(teams, since, now, now, rollups=rollups)
+
+
+async def main(decisions: int, runs: int, databases: list[str], baseline: bool) -> None:
     print(f"dashboard queries at {decisions:,} decisions, {runs} runs each (after 3 to warm up)")
-    print(f"{'database':<9} {'what':<34} {'p50 ms':>8} {'p95 ms':>8}")
+    print(f"{'database':<9} {'what':<42} {'p50 ms':>8} {'p95 ms':>8}")
     for kind in databases:
         async with scratch_database(kind) as url:
-            for name, p50, p95 in await measure(url, decisions, runs):
-                print(f"{kind:<9} {name:<34} {p50:>8.1f} {p95:>8.1f}", flush=True)
+            for name, p50, p95 in await measure(url, decisions, runs, baseline):
+                print(f"{kind:<9} {name:<42} {p50:>8.1f} {p95:>8.1f}", flush=True)
 
 
 if __name__ == "__main__":
@@ -196,5 +259,8 @@ if __name__ == "__main__":
     parser.add_argument("--decisions", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument(
+        "--baseline", action="store_true", help="also time the figures read from the facts alone (before)"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.decisions, args.runs, args.databases.split(",")))
+    asyncio.run(main(args.decisions, args.runs, args.databases.split(","), args.baseline))

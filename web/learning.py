@@ -3,9 +3,11 @@ one may see, the figures, and autonomy suggestions."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from exosuit.domain.automation import Outlet, OutletKind
 from exosuit.domain.autonomy import Role, can_approve
 from exosuit.domain.earned_autonomy import Thresholds
 from exosuit.domain.refusals import Forbidden, Invalid
@@ -14,7 +16,11 @@ from exosuit.storage.db import utcnow
 from exosuit.storage.identity import Principal
 from exosuit.storage.suggestions import Suggestions
 from exosuit.storage.tables import AutonomySuggestion
+from exosuit.storage.webhooks import delivery_policies
+from web.automation_gateway import AutomationGateway
 from web.deps import Services
+
+log = logging.getLogger(__name__)
 
 DEFAULT_DAYS = 30
 
@@ -73,9 +79,26 @@ def suggestions_store(services: Services) -> Suggestions:
 
 
 async def open_suggestions(services: Services, principal: Principal) -> list[AutonomySuggestion]:
-    """The open suggestions of the person's teams, after running the rule again."""
+    """The open suggestions of the person's teams, after running the rule again; the admins
+    of a team with a new one are notified (its notification queue is woken)."""
     teams = principal.approver_teams
-    return await suggestions_store(services).refresh(teams) if teams else []
+    if not teams:
+        return []
+    store = suggestions_store(services)
+    found = await store.refresh(teams)
+    if store.notified:
+        await _wake_notifications(services, store.notified)
+    return found
+
+
+async def _wake_notifications(services: Services, teams: set[str]) -> None:
+    gateway = AutomationGateway(services.gateway.client, services.settings.task_queue)
+    policy = delivery_policies(services.settings)[OutletKind.NOTIFY]
+    for team in sorted(teams):
+        try:
+            await gateway.wake(Outlet(OutletKind.NOTIFY, team), policy)
+        except Exception:  # queued with the suggestion: the outbox's sweep sends it later
+            log.warning("waking the notifications of %s failed; the next sweep will", team, exc_info=True)
 
 
 async def decide_suggestion(

@@ -7,6 +7,10 @@ nothing here moves a level.
 - Up: a level up would have skipped some of the gates seen (those the current level needs
   and the next does not). If the latest `run` of those were all approved unchanged, it
   proposes the next level, never above the team's cap.
+- Incidents: a tool call that failed or ended "sent, result unknown", and an output a
+  person rejected (a reverted output), are counted in the evidence; the run of approvals
+  behind a level up must come after the latest one, so an incident blocks a level up until a
+  new run is earned.
 - Down: if `rejects` or more of the latest `window` decisions were rejections (stop, skip or
   revise), it proposes the level below. Down is weighed first: trouble outranks a streak.
 """
@@ -19,15 +23,22 @@ from typing import Any
 from exosuit.domain.autonomy import AutonomyLevel, GateKind, Risk, gate_required
 
 _DECISIONS = frozenset({"approve", "edit", "reject"})  # answers to questions are no verdict on the model
+INCIDENT = "incident"  # an Outcome's action when it is no gate but something that went wrong
+TOOL_FAILED, TOOL_UNKNOWN = "tool_failed", "tool_unknown"  # incidents' kinds
 
 
 @dataclass(frozen=True)
 class Outcome:
     """One decided gate as the rule sees it."""
 
-    kind: str
+    kind: str  # a gate's kind; for an incident, tool_failed or tool_unknown
     risk: str | None
-    action: str  # approve (unchanged), edit, reject, answer
+    action: str  # approve (unchanged), edit, reject, answer; or incident
+
+    @property
+    def incident(self) -> bool:
+        """Something went wrong: a failed or unknown tool call, or a rejected output."""
+        return self.action == INCIDENT or (self.kind == "output" and self.action == "reject")
 
 
 @dataclass(frozen=True)
@@ -58,33 +69,39 @@ def propose(
 ) -> Proposal | None:
     """The move the evidence supports, if any (outcomes oldest first)."""
     decided = [o for o in outcomes if o.action in _DECISIONS]
+    incidents = sum(o.incident for o in outcomes)
     recent = decided[-limits.window :]
     rejected = sum(o.action == "reject" for o in recent)
     if rejected >= limits.rejects and level is not AutonomyLevel.MANUAL:
         lower = list(AutonomyLevel)[level.rank - 1]
         summary = f"{rejected} of the last {len(recent)} gates rejected"
-        return Proposal(level, lower, _evidence(decided, summary, rejected=rejected, window=len(recent)))
+        evidence = _evidence(decided, incidents, summary, rejected=rejected, window=len(recent))
+        return Proposal(level, lower, evidence)
     if level.rank >= cap.rank:
         return None  # never above the team's cap
-    skippable = [o for o in decided if skipped_one_level_up(o.kind, o.risk, level)]
-    run = 0
-    for outcome in reversed(skippable):
+    run: list[Outcome] = []
+    for outcome in reversed(outcomes):  # the latest unchanged approvals, back to the first doubt
+        if outcome.incident:
+            break
+        if outcome.action not in _DECISIONS or not skipped_one_level_up(outcome.kind, outcome.risk, level):
+            continue
         if outcome.action != "approve":
             break
-        run += 1
-    if run < limits.run:
+        run.append(outcome)
+    if len(run) < limits.run:
         return None
     higher = list(AutonomyLevel)[level.rank + 1]
-    kinds = sorted({o.kind for o in skippable[-run:]})
-    summary = f"{run} of the last {run} {' and '.join(kinds)} gates approved unchanged"
-    return Proposal(level, higher, _evidence(decided, summary, run=run, kinds=kinds))
+    kinds = sorted({o.kind for o in run})
+    summary = f"{len(run)} of the last {len(run)} {' and '.join(kinds)} gates approved unchanged"
+    return Proposal(level, higher, _evidence(decided, incidents, summary, run=len(run), kinds=kinds))
 
 
-def _evidence(decided: list[Outcome], summary: str, **extra: Any) -> dict[str, Any]:
+def _evidence(decided: list[Outcome], incidents: int, summary: str, **extra: Any) -> dict[str, Any]:
     return {
         "summary": summary,
         "gates": len(decided),
         "approved_unchanged": sum(o.action == "approve" for o in decided),
         "edited": sum(o.action == "edit" for o in decided),
         "rejected": sum(o.action == "reject" for o in decided),
+        "incidents": incidents,
     } | extra

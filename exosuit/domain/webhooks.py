@@ -40,11 +40,12 @@ def webhook_event(action: EventAction) -> WebhookEvent | None:
 
 
 class Notice(StrEnum):
-    """What a team's approvers are told about."""
+    """What a team's approvers (or, for a suggestion, its admins) are told about."""
 
     GATE_OPENED = "gate.opened"
     GATE_ESCALATED = "gate.escalated"
     TASK_FAILED = "task.failed"
+    AUTONOMY_SUGGESTED = "autonomy.suggested"  # a proposal to move a template's level
 
 
 _NOTICES = {

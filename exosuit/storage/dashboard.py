@@ -1,9 +1,12 @@
-"""The dashboard's figures: a handful of grouped, indexed queries over the decision facts,
-the teams' usage per day, and the read model's open gates.
+"""The dashboard's figures: a handful of grouped, indexed queries over the daily roll-ups
+(whole UTC days), the decision facts (the moments before the first whole day and after the
+last), the teams' usage per day, and the read model's open gates. Counts are exact.
 
-Percentiles are nearest-rank (the value at rank ceil(p * n) of the sorted times). They are
-computed here from one read of the window's times: on SQLite that is several times faster
-than ranking them in SQL with window functions, and it is the same figure everywhere.
+Percentiles are nearest-rank (the value at rank ceil(p * n) of the sorted times). Up to
+EXACT_TIMES timed decisions in the window (or in a window of no whole day) they are exact,
+from one read of every time (on SQLite several times faster than ranking in SQL with window
+functions). Above that they are read from the daily log-scale histograms
+(exosuit/domain/time_histogram.py), within 9.1%.
 """
 
 from __future__ import annotations
@@ -12,14 +15,18 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, func, or_, select
 
+from exosuit.domain import time_histogram
+from exosuit.domain.time_histogram import BUCKETS
 from exosuit.storage.db import Database
+from exosuit.storage.decision_facts import VERDICTS as VERDICT_COLUMNS
 from exosuit.storage.decision_facts import day
-from exosuit.storage.tables import DecisionFact, Task, Team, UsageDay, table_of
+from exosuit.storage.decision_facts import verdict as counted
+from exosuit.storage.tables import DECISION_TIME, DecisionDay, DecisionFact, Task, Team, UsageDay, table_of
 
 ACTIONS = ("approve", "edit", "reject", "answer")
 VERDICTS = ("approve", "edit", "revise", "reject")  # a reject sent back for revision is its own rate
@@ -28,6 +35,8 @@ AGES = ((3600.0, "< 1 h"), (4 * 3600.0, "1-4 h"), (24 * 3600.0, "4-24 h"), (floa
 _F = table_of(DecisionFact).c
 _T = table_of(Task).c
 _U = table_of(UsageDay).c
+_D = table_of(DecisionDay).c
+_H = DECISION_TIME.c
 _TEAM = table_of(Team).c
 
 
@@ -77,6 +86,7 @@ class Figures:
     monthly_budgets: dict[str, float | None] = field(default_factory=dict)
     planners: dict[str, int] = field(default_factory=dict)  # model, rules: tasks planned
     open_gates: list[tuple[str, str, float]] = field(default_factory=list)  # team, kind, age in seconds
+    exact_times: bool = True  # the percentiles are exact, or read from the histogram
 
     @property
     def cost_usd(self) -> float:
@@ -102,7 +112,11 @@ class Figures:
         return {
             "decisions": self.decisions,
             "by_action": self.by_action,
-            "time_to_decision_seconds": {"p50": self.time_to_decision.p50, "p90": self.time_to_decision.p90},
+            "time_to_decision_seconds": {
+                "p50": self.time_to_decision.p50,
+                "p90": self.time_to_decision.p90,
+                "exact": self.exact_times,
+            },
             "cost_usd": self.cost_usd,
             "tokens": self.tokens,
             "open_gates": len(self.open_gates),
@@ -126,35 +140,103 @@ class Figures:
 
 def verdict(action: str, on_reject: str | None) -> str:
     """A decision as the rates count it."""
-    return "revise" if action == "reject" and on_reject == "revise" else action
+    return counted(action, on_reject) or action
+
+
+EXACT_TIMES = 5000  # up to this many timed decisions in a window, percentiles are exact
+
+
+@dataclass(frozen=True)
+class _Span:
+    """A window cut into the whole UTC days the roll-ups hold and the moments on either side."""
+
+    first_day: str | None  # whole days [first_day, end_day), or None: no whole day
+    end_day: str | None
+    edges: list[tuple[datetime, datetime]]  # the moments outside the whole days, [from, to)
+
+
+def _cut(since: datetime, until: datetime) -> _Span:
+    start = datetime.combine(since.date(), time(), UTC)
+    first = start if start == since else start + timedelta(days=1)
+    end = datetime.combine(until.date(), time(), UTC)
+    if first >= end:
+        return _Span(None, None, [(since, until)])
+    return _Span(day(first), day(end), [(since, first), (end, until)])
 
 
 class Dashboard:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def figures(self, teams: Sequence[str], since: datetime, until: datetime, now: datetime) -> Figures:
-        """The figures of these teams' decisions in [since, until), and their gates open `now`."""
+    async def _batch(self, *queries: Select[Any] | None) -> list[list[Any]]:
+        """These queries one after the other on one connection (None: no rows)."""
+        async with self.db.engine.connect() as session:
+            return [list((await session.execute(q)).all()) if q is not None else [] for q in queries]
+
+    async def _times(self, every_time: Any, days: Any, whole: bool) -> tuple[list[Any], list[Any] | None]:
+        """On one connection: the whole days' time histograms, and every time of the window
+        if there are few enough for exact percentiles (counted in the index first); nothing
+        without a whole day (the facts at the edges hold every time)."""
+        if not whole:
+            return [], None
+        async with self.db.engine.connect() as session:
+            histograms = list(
+                (
+                    await session.execute(
+                        select(_H.team, _H.kind, *(func.sum(_H[f"b{i:02d}"]) for i in range(BUCKETS)))
+                        .where(days)
+                        .group_by(_H.team, _H.kind)
+                    )
+                ).all()
+            )
+            capped = select(_F.seconds).where(every_time).limit(EXACT_TIMES + 1).subquery()
+            if (await session.execute(select(func.count()).select_from(capped))).scalar_one() > EXACT_TIMES:
+                return histograms, None
+            times = await session.execute(select(_F.team, _F.kind, _F.seconds).where(every_time))
+            return histograms, list(times.all())
+
+    async def figures(
+        self, teams: Sequence[str], since: datetime, until: datetime, now: datetime, *, rollups: bool = True
+    ) -> Figures:
+        """The figures of these teams' decisions in [since, until), and their gates open `now`.
+
+        Whole UTC days are read from the daily roll-ups, the moments before the first and
+        after the last from the facts; `rollups=False` reads every decision from the facts
+        (what the benchmark compares against)."""
         figures = Figures(since, until)
         if not teams:
             return figures
         teams = list(teams)
-        decided = and_(
-            _F.team.in_(teams), _F.decided_at >= since, _F.decided_at < until, _F.action.in_(ACTIONS)
+        span = _cut(since, until) if rollups else _Span(None, None, [(since, until)])
+        # Each edge a range of the (team, decided_at) index of its own, so an OR reads two ranges.
+        edges = [and_(_F.team.in_(teams), _F.decided_at >= a, _F.decided_at < b) for a, b in span.edges]
+        facts = and_(or_(*edges), _F.action.in_(ACTIONS))
+        first, end = span.first_day or "", span.end_day or ""  # unused without a whole day
+        days = and_(_D.team.in_(teams), _D.day >= first, _D.day < end)
+        times = and_(_H.team.in_(teams), _H.day >= first, _H.day < end)
+        sums = [func.sum(_D[v]) for v in VERDICT_COLUMNS]
+        whole = span.first_day is not None
+        every_time = and_(
+            _F.team.in_(teams),
+            _F.decided_at >= since,
+            _F.decided_at < until,
+            _F.action.in_(ACTIONS),
+            _F.action != "answer",
         )
-
-        async def rows(query: Select[Any]) -> list[Any]:
-            async with self.db.engine.connect() as session:  # one connection each: side by side
-                return list((await session.execute(query)).all())
-
-        per_day, times, groups, usage, budgets, planners, open_gates = await asyncio.gather(
-            rows(
+        # Four connections side by side, a few queries each: the facts around the whole days,
+        # the day counts, the times, and the rest (a connection apiece would cost more in
+        # connections than the small queries take).
+        (
+            (per_day, edge_times, groups),
+            (day_counts, group_counts),
+            (histograms, times_read),
+            rest,
+        ) = await asyncio.gather(
+            self._batch(
                 select(_F.decided_day, _F.action, _F.on_reject, func.count())
-                .where(decided)
-                .group_by(_F.decided_day, _F.action, _F.on_reject)
-            ),
-            rows(select(_F.team, _F.kind, _F.seconds).where(decided, _F.action != "answer")),
-            rows(
+                .where(facts)
+                .group_by(_F.decided_day, _F.action, _F.on_reject),
+                select(_F.team, _F.kind, _F.seconds).where(facts, _F.action != "answer"),
                 select(
                     _F.team,
                     _F.kind,
@@ -165,16 +247,21 @@ class Dashboard:
                     _F.on_reject,
                     func.count(),
                 )
-                .where(decided)
-                .group_by(_F.team, _F.kind, _F.step_kind, _F.tool, _F.template, _F.action, _F.on_reject)
+                .where(facts)
+                .group_by(_F.team, _F.kind, _F.step_kind, _F.tool, _F.template, _F.action, _F.on_reject),
             ),
-            rows(
+            self._batch(
+                select(_D.day, *sums).where(days, _D.dimension == "team").group_by(_D.day) if whole else None,
+                select(_D.dimension, _D.value, *sums).where(days).group_by(_D.dimension, _D.value)
+                if whole
+                else None,
+            ),
+            self._times(every_time, times, whole),
+            self._batch(
                 select(_U.team, _U.day, _U.calls, _U.prompt_tokens + _U.completion_tokens, _U.cost_usd)
                 .where(_U.team.in_(teams), _U.day >= day(since), _U.day <= day(until))
-                .order_by(_U.day, _U.team)
-            ),
-            rows(select(_TEAM.name, _TEAM.monthly_budget_usd).where(_TEAM.name.in_(teams))),
-            rows(
+                .order_by(_U.day, _U.team),
+                select(_TEAM.name, _TEAM.monthly_budget_usd).where(_TEAM.name.in_(teams)),
                 select(_T.planned_by, func.count())
                 .where(
                     _T.team.in_(teams),
@@ -182,39 +269,84 @@ class Dashboard:
                     _T.created_at < until,
                     _T.planned_by.is_not(None),
                 )
-                .group_by(_T.planned_by)
-            ),
-            rows(
+                .group_by(_T.planned_by),
                 select(_T.team, _T.gate_kind, _T.gate_opened_at).where(
                     _T.team.in_(teams), _T.gate_id.is_not(None)
-                )
+                ),
             ),
         )
-        for when, action, on_reject, count in per_day:
-            figures.decisions += count
-            figures.by_action[action] += count
-            if action != "answer":
-                verdicts = figures.per_day.setdefault(when, dict.fromkeys(VERDICTS, 0))
-                verdicts[verdict(action, on_reject)] += count
-        figures.per_day = dict(sorted(figures.per_day.items()))
-        by_team_kind: dict[tuple[str, str], list[float]] = defaultdict(list)
-        for team, kind, seconds in times:
-            by_team_kind[team, kind].append(seconds)
-        figures.time_to_decision = percentiles([s for _, _, s in times])
-        figures.time_by_team_kind = {key: percentiles(values) for key, values in by_team_kind.items()}
-        for team, kind, step_kind, tool, template, action, on_reject, count in groups:
-            if action == "answer":
-                continue
-            named = {"team": team, "kind": kind, "step_kind": step_kind, "tool": tool, "template": template}
-            for dimension, value in named.items():
-                if value is not None:
-                    rates = figures.rates.setdefault(dimension, {}).setdefault(value, Rates())
-                    rates.counts[verdict(action, on_reject)] += count
+        usage, budgets, planners, open_gates = rest
+        _add_counts(figures, per_day, day_counts, groups, group_counts)
+        exact: list[Any] | None = times_read if whole else edge_times
+        if exact is not None:  # no whole day (the facts hold every time), or few enough times
+            by_team_kind: dict[tuple[str, str], list[float]] = defaultdict(list)
+            for team, kind, seconds in exact:
+                by_team_kind[team, kind].append(seconds)
+            figures.time_to_decision = percentiles([s for _, _, s in exact])
+            figures.time_by_team_kind = {key: percentiles(values) for key, values in by_team_kind.items()}
+        else:
+            figures.exact_times = False
+            buckets: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * BUCKETS)
+            for team, kind, *counts in histograms:
+                buckets[team, kind] = [int(c or 0) for c in counts]
+            for team, kind, seconds in edge_times:
+                buckets[team, kind][time_histogram.bucket(seconds)] += 1
+            overall = [sum(column) for column in zip(*buckets.values(), strict=True)]
+            figures.time_to_decision = read_histogram(overall)
+            figures.time_by_team_kind = {key: read_histogram(counts) for key, counts in buckets.items()}
         figures.usage = [UsagePoint(*row) for row in usage]
         figures.monthly_budgets = dict(budgets)
         figures.planners = dict(planners)
         figures.open_gates = [(t, k, max(0.0, (now - at).total_seconds())) for t, k, at in open_gates]
         return figures
+
+
+def _add_counts(
+    figures: Figures, per_day: list[Any], day_counts: list[Any], groups: list[Any], group_counts: list[Any]
+) -> None:
+    """The decisions counted from the facts (the window's edges) and the roll-ups (its whole
+    days), by day and verdict and by each dimension's value."""
+    _add_day_counts(figures, per_day, day_counts)
+    _add_group_counts(figures, groups, group_counts)
+
+
+def _add_day_counts(figures: Figures, per_day: list[Any], day_counts: list[Any]) -> None:
+    days_seen: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(VERDICT_COLUMNS, 0))
+    for when, action, on_reject, count in per_day:
+        days_seen[when][verdict(action, on_reject)] += count
+    for when, *counts in day_counts:
+        for column, count in zip(VERDICT_COLUMNS, counts, strict=True):
+            days_seen[when][column] += int(count or 0)
+    for when, counts in sorted(days_seen.items()):
+        for column, count in counts.items():
+            figures.decisions += count
+            figures.by_action["reject" if column == "revise" else column] += count
+        if any(counts[v] for v in VERDICTS):
+            figures.per_day[when] = {v: counts[v] for v in VERDICTS}
+
+
+def _add_group_counts(figures: Figures, groups: list[Any], group_counts: list[Any]) -> None:
+    for team, kind, step_kind, tool, template, action, on_reject, count in groups:
+        if action == "answer":
+            continue
+        named = {"team": team, "kind": kind, "step_kind": step_kind, "tool": tool, "template": template}
+        for dimension, value in named.items():
+            if value is not None:
+                figures.rates.setdefault(dimension, {}).setdefault(value, Rates()).counts[
+                    verdict(action, on_reject)
+                ] += count
+    for dimension, value, *counts in group_counts:
+        rates = figures.rates.setdefault(dimension, {}).setdefault(value, Rates())
+        for column, count in zip(VERDICT_COLUMNS, counts, strict=True):
+            if column != "answer":
+                rates.counts[column] += int(count or 0)
+
+
+def read_histogram(counts: list[int]) -> Percentiles:
+    """p50 and p90 read from bucket counts (within the histogram's resolution)."""
+    return Percentiles(
+        sum(counts), time_histogram.percentile(counts, 0.5), time_histogram.percentile(counts, 0.9)
+    )
 
 
 def percentiles(values: list[float]) -> Percentiles:

@@ -1,7 +1,8 @@
 """The facts decisions leave, written by the event writer in the audit event's transaction.
 
 A gate's row is inserted when it opens and completed when it is decided (or closed without a
-decision, when its task is cancelled); a model call adds to its team's usage of the day. The
+decision, when its task is cancelled), and its decision is added to its team's daily roll-ups;
+a failed or unknown tool call is an incident; a model call adds to its team's usage of the day. The
 dashboard, the earned-autonomy rule and the export read these rows, never the whole chain.
 """
 
@@ -16,14 +17,27 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from exosuit.domain.contracts import Gate
-from exosuit.domain.task import StepKind
+from exosuit.domain import time_histogram
+from exosuit.domain.contracts import Gate, TaskEvent
+from exosuit.domain.earned_autonomy import TOOL_FAILED, TOOL_UNKNOWN
+from exosuit.domain.task import EventAction, StepKind, StepStatus
 from exosuit.domain.tools import args_text
 from exosuit.domain.usage import CallRecord
 from exosuit.storage.db import Database
-from exosuit.storage.tables import DecisionFact, Step, Task, UsageDay, table_of
+from exosuit.storage.tables import (
+    DECISION_TIME,
+    DecisionDay,
+    DecisionFact,
+    IncidentFact,
+    Step,
+    Task,
+    UsageDay,
+    table_of,
+)
 
 CLOSED = "closed"  # the gate closed without a decision (its task was cancelled)
+VERDICTS = ("approve", "edit", "revise", "reject", "answer")  # a decision as the roll-ups count it
+DIMENSIONS = ("team", "kind", "step_kind", "tool", "template")  # what the verdict counts are by
 
 _FACT = table_of(DecisionFact)
 _STEP = table_of(Step)
@@ -33,7 +47,12 @@ _f, _s = _FACT.c, _STEP.c
 
 _INSERT_FACT = insert(_FACT)
 _DECIDE_FACT = update(_FACT).where(_f.gate_id == bindparam("gate"))
-_OPENED_AT = select(_f.opened_at).where(_f.gate_id == bindparam("gate"))
+_OPENED = select(_f.opened_at, _f.team, _f.kind, _f.step_kind, _f.tool, _f.template).where(
+    _f.gate_id == bindparam("gate")
+)
+_DAY = table_of(DecisionDay)
+_INCIDENT = table_of(IncidentFact)
+_STEP_KIND = select(_s.kind).where(_s.id == bindparam("step"))
 _STEP_ROW = select(_s.kind, _s.tool, _s.instructions, _s.args, _s.output).where(_s.id == bindparam("step"))
 _PLAN = (
     select(_s.title, _s.instructions, _s.kind, _s.tool, _s.risk, _s.args)
@@ -105,10 +124,11 @@ def decided(
     final: str | None,
 ) -> None:
     """A gate's decision (from its gate.decided event's data), its timing and the texts."""
-    opened_at = conn.execute(_OPENED_AT, {"gate": gate_id}).scalar()
-    if opened_at is None:  # opened before facts were kept
+    fact = conn.execute(_OPENED, {"gate": gate_id}).first()
+    if fact is None:  # opened before facts were kept
         return
     diff = data.get("diff")
+    seconds = max(0.0, (now - fact.opened_at).total_seconds())
     values = {
         "gate": gate_id,
         "decided_at": now,
@@ -116,12 +136,78 @@ def decided(
         "action": data.get("action"),
         "on_reject": data.get("on_reject"),
         "decided_by": actor,
-        "seconds": max(0.0, (now - opened_at).total_seconds()),
+        "seconds": seconds,
         "edit_chars": len(diff) if isinstance(diff, str) else None,
         "proposed": proposed,
         "final": final,
     }
     conn.execute(_DECIDE_FACT, values)
+    counted = verdict(values["action"], values["on_reject"])
+    if counted is None:
+        return
+    named = fact._mapping
+    for dimension in DIMENSIONS:
+        if named[dimension] is not None:
+            _count(conn, named["team"], day(now), dimension, named[dimension], counted)
+    if counted != "answer":  # an answer to a question is no time to decide
+        _time(conn, named["team"], day(now), named["kind"], seconds)
+
+
+def verdict(action: Any, on_reject: Any) -> str | None:
+    """A decision as the roll-ups and the rates count it (a reject sent back for revision is
+    `revise`); None for anything else (a gate closed undecided)."""
+    if action == "reject" and on_reject == "revise":
+        return "revise"
+    return action if action in VERDICTS else None
+
+
+def _adding(dialect: Any, table: Any, keys: list[str], column: str) -> Any:
+    """Add one to a roll-up row's counter, creating the row: one atomic statement."""
+    statement = dialect.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c[k] for k in keys], set_={column: table.c[column] + 1}
+    )
+
+
+_COUNT = {
+    (name, column): _adding(dialect, _DAY, ["team", "day", "dimension", "value"], column)
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+    for column in VERDICTS
+}
+_TIME = {
+    (name, index): _adding(dialect, DECISION_TIME, ["team", "day", "kind"], f"b{index:02d}")
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+    for index in range(time_histogram.BUCKETS)
+}
+
+
+def _count(conn: Connection, team: str, on: str, dimension: str, value: str, counted: str) -> None:
+    row = {"team": team, "day": on, "dimension": dimension, "value": value, counted: 1}
+    conn.execute(_COUNT[conn.dialect.name, counted], row)
+
+
+def _time(conn: Connection, team: str, on: str, kind: str, seconds: float) -> None:
+    index = time_histogram.bucket(seconds)
+    row = {"team": team, "day": on, "kind": kind, f"b{index:02d}": 1}
+    conn.execute(_TIME[conn.dialect.name, index], row)
+
+
+def incident(conn: Connection, task: Mapping[str, Any], ev: TaskEvent, now: datetime) -> None:
+    """A tool call that failed (its step failed the task) or was sent with its result unknown,
+    if the event says so. Called after the event changed the step."""
+    if ev.step_id is None:
+        return
+    if ev.action is EventAction.TOOL_UNKNOWN:
+        kind = TOOL_UNKNOWN
+    elif (
+        ev.step_status is StepStatus.FAILED
+        and conn.execute(_STEP_KIND, {"step": ev.step_id}).scalar() == StepKind.TOOL
+    ):
+        kind = TOOL_FAILED
+    else:
+        return
+    row = {"task_id": task["id"], "team": task["team"], "template": task["template"], "step_id": ev.step_id}
+    conn.execute(insert(_INCIDENT), row | {"kind": kind, "at": now})
 
 
 def closed(conn: Connection, gate_id: str, now: datetime) -> None:
@@ -169,8 +255,17 @@ async def mark_template(db: Database, task_id: str, template: str) -> None:
 
     def work(session: Session) -> None:
         conn = session.connection()
+        # Decisions counted before the template was known: count them for it now.
+        decided = select(_f.team, _f.decided_day, _f.action, _f.on_reject).where(
+            _f.task_id == task_id, _f.decided_day.is_not(None), _f.template.is_(None)
+        )
+        for team, on, action, on_reject in conn.execute(decided).all():
+            counted = verdict(action, on_reject)
+            if counted is not None:
+                _count(conn, team, on, "template", template, counted)
         conn.execute(update(_TASK).where(_TASK.c.id == task_id).values(template=template))
         conn.execute(update(_FACT).where(_f.task_id == task_id).values(template=template))
+        conn.execute(update(_INCIDENT).where(_INCIDENT.c.task_id == task_id).values(template=template))
         session.commit()
 
     await db.write(work)

@@ -226,6 +226,7 @@ class EventWriter:
             data.update(_replace_plan(conn, ev))
         if ev.step_id is not None:
             data.update(_update_step(conn, ev))
+            facts.incident(conn, task.columns, ev, now)
         if isinstance(closes, str):  # its fact: decided (with what went on, after the edit), or closed
             if deciding:
                 final = facts.proposal(conn, ev.task_id, kind, gate_step)

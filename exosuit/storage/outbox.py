@@ -169,6 +169,34 @@ def _notify(conn: Connection, task: Mapping[str, Any], notice: Notice, seq: int,
     return bool(notifications)
 
 
+def notify_admins(conn: Connection, team: str, notice: Notice, text: str, link: str) -> bool:
+    """A notice about no task (an autonomy suggestion) for the team's admins, in the caller's
+    transaction, if the team has somewhere to send it; whether any was queued."""
+    if conn.execute(_HAS_TARGET, {"team": team}).first() is None:
+        return False
+    member = _MEMBERSHIP.c
+    admins = conn.execute(
+        select(_USER.c.email)
+        .join(_MEMBERSHIP, member.user_id == _USER.c.id)
+        .where(member.team == team, member.role == Role.ADMIN.value, _USER.c.disabled_at.is_(None))
+    ).scalars()
+    rows = [
+        {
+            "team": team,
+            "task_id": None,
+            "seq": 0,
+            "kind": notice.value,
+            "recipient": email,
+            "text": text,
+            "link": link,
+        }
+        for email in sorted(set(admins))
+    ]
+    if rows:
+        conn.execute(insert(_NOTIFICATION), rows)
+    return bool(rows)
+
+
 def _text(task: Mapping[str, Any], notice: Notice, ev: TaskEvent) -> str:
     title, team = task["title"], task["team"]
     if notice is Notice.TASK_FAILED:

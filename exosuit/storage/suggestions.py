@@ -11,22 +11,33 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
 from exosuit.domain.autonomy import AutonomyLevel, above_cap
-from exosuit.domain.earned_autonomy import Outcome, Proposal, Thresholds, propose
+from exosuit.domain.earned_autonomy import INCIDENT, Outcome, Proposal, Thresholds, propose
 from exosuit.domain.refusals import AboveCap, NotOpen
-from exosuit.storage import admin_log
+from exosuit.domain.webhooks import Notice
+from exosuit.storage import admin_log, outbox
 from exosuit.storage.db import Database, utcnow
-from exosuit.storage.tables import AutonomySuggestion, DecisionFact, TaskTemplate, Team, table_of
+from exosuit.storage.tables import (
+    AutonomySuggestion,
+    DecisionFact,
+    IncidentFact,
+    TaskTemplate,
+    Team,
+    table_of,
+)
 
 OPEN, ACCEPTED, DISMISSED, WITHDRAWN = "open", "accepted", "dismissed", "withdrawn"
 _LOOK_BACK = 4  # decided gates read per template: this many times the longer of run and window
 
 _F = table_of(DecisionFact).c
+_I = table_of(IncidentFact).c
 _S = table_of(AutonomySuggestion).c
 _TPL = table_of(TaskTemplate).c
 _TEAM = table_of(Team).c
@@ -35,7 +46,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class Evidence:
-    """One template's decided gates since its last decided suggestion, oldest first."""
+    """One template's decided gates and incidents since its last decided suggestion, oldest first."""
 
     team: str
     template: str
@@ -48,6 +59,7 @@ class Suggestions:
     def __init__(self, db: Database, limits: Thresholds | None = None) -> None:
         self.db = db
         self.limits = limits or Thresholds()
+        self.notified: set[str] = set()  # the teams the last refresh queued notifications for
 
     async def evidence(self, teams: Sequence[str]) -> list[Evidence]:
         """Every template of these teams with its recent decided gates (one indexed read each)."""
@@ -65,32 +77,47 @@ class Suggestions:
         )
         found: list[Evidence] = []
         async with self.db.engine.connect() as session:
+
+            async def rows(query: Any) -> list[Any]:
+                return list((await session.execute(query)).all())
+
             since = {(team, name): at for team, name, at in (await session.execute(decided)).all()}
             for name, team, level, cap in (await session.execute(templates)).all():
+                after = since.get((team, name), _EPOCH)
                 recent = (
-                    select(_F.kind, _F.risk, _F.action)
-                    .where(
-                        _F.team == team,
-                        _F.template == name,
-                        _F.decided_at > since.get((team, name), _EPOCH),
-                    )
+                    select(_F.decided_at, _F.kind, _F.risk, _F.action)
+                    .where(_F.team == team, _F.template == name, _F.decided_at > after)
                     .order_by(_F.decided_at.desc())
                     .limit(look_back)
                 )
-                rows = (await session.execute(recent)).all()
-                outcomes = [Outcome(kind, risk, action) for kind, risk, action in reversed(rows) if action]
+                incidents = (
+                    select(_I.at, _I.kind)
+                    .where(_I.team == team, _I.template == name, _I.at > after)
+                    .order_by(_I.at.desc())
+                    .limit(look_back)
+                )
+                seen = [
+                    (at, Outcome(kind, risk, action))
+                    for at, kind, risk, action in await rows(recent)
+                    if action
+                ]
+                seen += [(at, Outcome(kind, None, INCIDENT)) for at, kind in await rows(incidents)]
+                seen.sort(key=lambda pair: pair[0])  # decisions and incidents as they happened
+                outcomes = [outcome for _, outcome in seen]
                 found.append(Evidence(team, name, AutonomyLevel(level), AutonomyLevel(cap), outcomes))
         return found
 
     async def refresh(self, teams: Sequence[str]) -> list[AutonomySuggestion]:
         """Run the rule for every template of these teams; store what it proposes (an open
-        suggestion it no longer supports is withdrawn); the open suggestions."""
+        suggestion it no longer supports is withdrawn), telling the team's admins of each new
+        one through its notification targets; the open suggestions."""
         proposals = {
             (e.team, e.template): propose(e.outcomes, e.level, e.cap, self.limits)
             for e in await self.evidence(teams)
         }
 
-        def work(session: Session) -> None:
+        def work(session: Session) -> set[str]:
+            told: set[str] = set()  # teams whose admins have a notification queued
             conn = session.connection()
             current = conn.execute(
                 select(_S.id, _S.team, _S.template, _S.to_level, _S.evidence).where(
@@ -109,9 +136,14 @@ class Suggestions:
                     conn.execute(suggestions.where(_S.id == held.id).values(status=WITHDRAWN))
                 if proposal:
                     session.add(_suggestion(*key, proposal))
+                    if outbox.notify_admins(
+                        conn, key[0], Notice.AUTONOMY_SUGGESTED, notice_text(*key, proposal), _link(key[0])
+                    ):
+                        told.add(key[0])
             session.commit()
+            return told
 
-        await self.db.write(work)
+        self.notified = await self.db.write(work)
         return await self.open(teams)
 
     async def open(self, teams: Sequence[str]) -> list[AutonomySuggestion]:
@@ -139,7 +171,7 @@ class Suggestions:
             suggestion = session.get(AutonomySuggestion, suggestion_id, with_for_update=True)
             if suggestion is None or suggestion.status != OPEN:
                 raise NotOpen(f"suggestion {suggestion_id} is not open")
-            template = session.get(TaskTemplate, suggestion.template, with_for_update=True)
+            template = session.get(TaskTemplate, (suggestion.template, suggestion.team), with_for_update=True)
             team = session.get(Team, suggestion.team)
             if template is None or team is None:
                 raise NotOpen(f"the template {suggestion.template} is gone")
@@ -171,6 +203,17 @@ class Suggestions:
             return suggestion
 
         return await self.db.write(work)
+
+
+def notice_text(team: str, template: str, proposal: Proposal) -> str:
+    """What a team's admins are told: the move and its evidence, in a line."""
+    move = f"{template} at {proposal.from_level.value} → {proposal.to_level.value}"
+    return f"Autonomy suggestion for {team}: {move}: {proposal.evidence.get('summary', '')}"
+
+
+def _link(team: str) -> str:
+    """Where the team's suggestions are, with Accept and Dismiss."""
+    return f"/dashboard?team={quote(team, safe='')}"
 
 
 def _suggestion(team: str, template: str, proposal: Proposal) -> AutonomySuggestion:

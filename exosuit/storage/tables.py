@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKeyConstraint, Index, Table, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from exosuit.domain.autonomy import (
@@ -17,6 +28,7 @@ from exosuit.domain.autonomy import (
     DEFAULT_SUBMISSIONS_PER_MINUTE,
 )
 from exosuit.domain.task import TITLE_MAX_CHARS, StepKind, StepStatus, TaskStatus
+from exosuit.domain.time_histogram import BUCKETS
 from exosuit.storage.db import UTCDateTime, utcnow
 
 OPEN_GATE = text("gate_id IS NOT NULL")  # the rows the open-gate index holds
@@ -69,6 +81,8 @@ class Task(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("submitted_by", "idempotency_key", name="uq_task_idempotency"),
         Index("ix_task_team_created", "team", "created_at"),
+        # The dashboard's count of tasks by planner over a window, from the index alone.
+        Index("ix_task_team_created_planner", "team", "created_at", "planned_by"),
         # Open gates only (partial): the queue's and /approvals' order for each team, with the
         # filter columns after it so filtering and counting never read the table.
         Index(
@@ -315,7 +329,8 @@ class NotifyTarget(SQLModel, table=True):
 
 
 class Notification(SQLModel, table=True):
-    """One thing to tell one approver, written in the task event's transaction; sent in digests."""
+    """One thing to tell one approver (or admin), written in the transaction of what it tells
+    of (a task event, an autonomy suggestion); sent in digests."""
 
     __table_args__ = (
         UniqueConstraint("task_id", "seq", "recipient", name="uq_notification"),
@@ -324,8 +339,8 @@ class Notification(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     team: str = Field(max_length=100)
-    task_id: str = Field(foreign_key="task.id", max_length=40)
-    seq: int
+    task_id: str | None = Field(default=None, foreign_key="task.id", max_length=40)  # None: no task's
+    seq: int  # the task event's (0 for a notice about no task, such as an autonomy suggestion)
     kind: str = Field(max_length=40)
     recipient: str = Field(max_length=320)
     text: str = Field(sa_column=Column(Text, nullable=False))
@@ -409,6 +424,50 @@ class DecisionFact(SQLModel, table=True):
     edit_chars: int | None = None  # the size of an edit's diff
     proposed: str | None = Field(default=None, sa_column=Column(Text))  # what the gate showed
     final: str | None = Field(default=None, sa_column=Column(Text))  # what went on (edited or not)
+
+
+class DecisionDay(SQLModel, table=True):
+    """Verdict counts of a team's decisions on one UTC day, by one dimension's value (the
+    team itself, a gate kind, a step kind, a tool, a template): the dashboard's counts over
+    whole days, added to in the transaction of each gate.decided event."""
+
+    team: str = Field(primary_key=True, max_length=100)
+    day: str = Field(primary_key=True, max_length=10)
+    dimension: str = Field(primary_key=True, max_length=10)  # team, kind, step_kind, tool, template
+    value: str = Field(primary_key=True, max_length=100)
+    approve: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    edit: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    revise: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    reject: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    answer: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+# A team's times to decision on one UTC day, by gate kind, as a fixed log-scale histogram
+# (exosuit/domain/time_histogram.py): one counter column per bucket, so adding a time is one
+# atomic upsert and a month of a team is a few rows to sum.
+DECISION_TIME = Table(
+    "decisiontime",
+    SQLModel.metadata,
+    Column("team", String(100), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("kind", String(10), primary_key=True),
+    *(Column(f"b{i:02d}", Integer, nullable=False, default=0, server_default="0") for i in range(BUCKETS)),
+)
+
+
+class IncidentFact(SQLModel, table=True):
+    """Something that went wrong in a task without a gate to say so: a tool call that failed,
+    or one sent with its result unknown. Earned autonomy weighs it beside the decisions."""
+
+    __table_args__ = (Index("ix_incidentfact_team_template_at", "team", "template", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: str = Field(index=True, max_length=40)  # no foreign key, like the decision facts
+    team: str = Field(max_length=100)
+    template: str | None = Field(default=None, max_length=100)
+    step_id: str | None = Field(default=None, max_length=40)
+    kind: str = Field(max_length=20)  # tool_failed, tool_unknown
+    at: datetime = Field(sa_type=UTCDateTime)
 
 
 class UsageDay(SQLModel, table=True):

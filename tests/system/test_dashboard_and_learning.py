@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,25 @@ async def test_the_dashboards_figures_are_those_the_audit_events_give(history: H
     assert stats["rates"]["kind"]["step"] == {"approve": 1, "edit": 1, "revise": 1, "reject": 0}
     assert stats["planners"] == {"model": 7}
     assert stats["plan_edit_rate"] == pytest.approx(1 / 6)
+    # Over whole UTC days the counts come from the daily roll-ups the writer kept: the same.
+    today = datetime.combine(datetime.now(UTC).date(), time(), UTC)
+    whole_days = {
+        "since": (today - timedelta(days=1)).isoformat(),
+        "until": (today + timedelta(days=1)).isoformat(),
+    }
+    response = await history.approver.http.get("/api/v1/stats", params={"team": history.team} | whole_days)
+    assert response.status_code == 200, response.text
+    rolled_up = response.json()
+    for key in (
+        "decisions",
+        "by_action",
+        "time_to_decision_seconds",
+        "per_day",
+        "rates",
+        "time_by_team_and_kind",
+    ):
+        assert rolled_up[key] == stats[key], key
+    assert stats["time_to_decision_seconds"]["exact"] is True
 
 
 async def test_figures_are_for_approvers_of_the_team(history: History, learning_system: System) -> None:

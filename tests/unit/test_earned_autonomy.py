@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from exosuit.domain.autonomy import AutonomyLevel as L
-from exosuit.domain.earned_autonomy import Outcome, Thresholds, propose, skipped_one_level_up
+from exosuit.domain.earned_autonomy import (
+    INCIDENT,
+    TOOL_FAILED,
+    TOOL_UNKNOWN,
+    Outcome,
+    Thresholds,
+    propose,
+    skipped_one_level_up,
+)
 
 LIMITS = Thresholds(run=5, window=10, rejects=3)
 
@@ -71,3 +79,41 @@ def test_the_evidence_says_what_was_seen_in_words_a_person_reads() -> None:
     down = propose(plans("approve", "reject", "reject", "reject"), L.DELEGATED, L.DELEGATED, LIMITS)
     assert down is not None and down.to_level is L.GUARDED
     assert down.evidence["summary"] == "3 of the last 4 gates rejected"
+
+
+FAILED_CALL = Outcome(TOOL_FAILED, None, INCIDENT)
+UNKNOWN_CALL = Outcome(TOOL_UNKNOWN, None, INCIDENT)
+REVERTED_OUTPUT = Outcome("output", "low", "reject")  # an output gate rejected
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "move"),
+    [
+        ([*plans(*["approve"] * 5), FAILED_CALL], None),  # a failed tool call after the run blocks it
+        ([*plans(*["approve"] * 5), UNKNOWN_CALL], None),  # sent, result unknown: as bad
+        ([*plans(*["approve"] * 3), FAILED_CALL, *plans("approve", "approve")], None),  # breaks the run
+        # Outputs are stopped at guarded and one level up alike: only the incident rule blocks.
+        ([*plans(*["approve"] * 5), REVERTED_OUTPUT], None),
+        ([FAILED_CALL, *plans(*["approve"] * 5)], L.DELEGATED),  # a new run earned since
+        ([UNKNOWN_CALL, REVERTED_OUTPUT, *plans(*["approve"] * 5)], L.DELEGATED),
+        (
+            [*plans(*["approve"] * 5), Outcome("output", "low", "approve")],
+            L.DELEGATED,
+        ),  # kept outputs are fine
+    ],
+)
+def test_failed_tool_calls_and_reverted_outputs_block_a_level_up(
+    outcomes: list[Outcome], move: L | None
+) -> None:
+    proposal = propose(outcomes, L.GUARDED, L.AUTONOMOUS, LIMITS)
+    assert (proposal.to_level if proposal else None) is move
+
+
+def test_incidents_are_counted_in_the_evidence() -> None:
+    outcomes = [FAILED_CALL, UNKNOWN_CALL, REVERTED_OUTPUT, *plans(*["approve"] * 6)]
+    up = propose(outcomes, L.GUARDED, L.AUTONOMOUS, LIMITS)
+    assert up is not None
+    assert up.evidence["incidents"] == 3
+    assert (up.evidence["gates"], up.evidence["rejected"], up.evidence["run"]) == (7, 1, 6)
+    down = propose(plans("reject", "reject", "reject"), L.GUARDED, L.AUTONOMOUS, LIMITS)
+    assert down is not None and down.evidence["incidents"] == 0

@@ -4,9 +4,12 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-04
 
-The event writer fills `decisionfact` and `usageday` in the transaction of the audit event
+The event writer fills `decisionfact`, its daily roll-ups `decisionday` (verdict counts) and
+`decisiontime` (a log-scale histogram of times to decision), `incidentfact` (failed and
+unknown tool calls) and `usageday` in the transaction of the audit event
 they summarise, so the dashboard reads slim indexed rows instead of the chain. Tasks learn
-the template they were run from and who planned them. Existing history is not back-filled:
+the template they were run from and who planned them; a notification may be about no task (an
+autonomy suggestion, told to the team's admins). Existing history is not back-filled:
 the figures start with this revision.
 """
 
@@ -21,12 +24,16 @@ branch_labels = None
 depends_on = None
 
 _when = exosuit.storage.db.UTCDateTime
+_TIME_BUCKETS = 96  # the histogram's buckets (exosuit/domain/time_histogram.py), fixed here
 
 
 def upgrade() -> None:
     with op.batch_alter_table("task") as batch:
         batch.add_column(sa.Column("template", sa.String(length=100), nullable=True))
         batch.add_column(sa.Column("planned_by", sa.String(length=10), nullable=True))
+    op.create_index("ix_task_team_created_planner", "task", ["team", "created_at", "planned_by"])
+    with op.batch_alter_table("notification") as batch:  # a notice may be about no task
+        batch.alter_column("task_id", existing_type=sa.String(length=40), nullable=True)
     op.create_table(
         "decisionfact",
         sa.Column("gate_id", sa.String(length=40), primary_key=True),
@@ -70,6 +77,38 @@ def upgrade() -> None:
         "ix_decisionfact_team_template_decided", "decisionfact", ["team", "template", "decided_at"]
     )
     op.create_table(
+        "decisionday",
+        sa.Column("team", sa.String(length=100), primary_key=True),
+        sa.Column("day", sa.String(length=10), primary_key=True),
+        sa.Column("dimension", sa.String(length=10), primary_key=True),
+        sa.Column("value", sa.String(length=100), primary_key=True),
+        *(
+            sa.Column(verdict, sa.Integer(), nullable=False, server_default="0")
+            for verdict in ("approve", "edit", "revise", "reject", "answer")
+        ),
+    )
+    op.create_table(
+        "decisiontime",
+        sa.Column("team", sa.String(length=100), primary_key=True),
+        sa.Column("day", sa.String(length=10), primary_key=True),
+        sa.Column("kind", sa.String(length=10), primary_key=True),
+        *(
+            sa.Column(f"b{i:02d}", sa.Integer(), nullable=False, server_default="0")
+            for i in range(_TIME_BUCKETS)
+        ),
+    )
+    op.create_table(
+        "incidentfact",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("task_id", sa.String(length=40), nullable=False, index=True),
+        sa.Column("team", sa.String(length=100), nullable=False),
+        sa.Column("template", sa.String(length=100), nullable=True),
+        sa.Column("step_id", sa.String(length=40), nullable=True),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("at", _when(), nullable=False),
+    )
+    op.create_index("ix_incidentfact_team_template_at", "incidentfact", ["team", "template", "at"])
+    op.create_table(
         "usageday",
         sa.Column("team", sa.String(length=100), primary_key=True),
         sa.Column("day", sa.String(length=10), primary_key=True),
@@ -111,9 +150,17 @@ def downgrade() -> None:
     op.drop_index("ix_autonomysuggestion_team_status", table_name="autonomysuggestion")
     op.drop_table("autonomysuggestion")
     op.drop_table("usageday")
+    op.drop_table("decisiontime")
+    op.drop_index("ix_incidentfact_team_template_at", table_name="incidentfact")
+    op.drop_table("incidentfact")
+    op.drop_table("decisionday")
     op.drop_index("ix_decisionfact_team_template_decided", table_name="decisionfact")
     op.drop_index("ix_decisionfact_team_decided", table_name="decisionfact")
     op.drop_table("decisionfact")
+    op.drop_index("ix_task_team_created_planner", table_name="task")
+    op.execute("DELETE FROM notification WHERE task_id IS NULL")
+    with op.batch_alter_table("notification") as batch:
+        batch.alter_column("task_id", existing_type=sa.String(length=40), nullable=False)
     with op.batch_alter_table("task") as batch:
         batch.drop_column("planned_by")
         batch.drop_column("template")

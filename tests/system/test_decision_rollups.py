@@ -1,0 +1,124 @@
+"""The daily roll-ups the event writer keeps beside the decision facts give the figures the
+facts give: the same counts exactly, the same percentiles exactly for a window of a few
+thousand decisions, and within the histogram's resolution above that."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from exosuit.domain.autonomy import GateKind, Risk
+from exosuit.domain.contracts import Gate
+from exosuit.domain.time_histogram import RESOLUTION
+from exosuit.storage import dashboard as dashboard_module
+from exosuit.storage import decision_facts as facts
+from exosuit.storage.dashboard import Dashboard, Figures
+from exosuit.storage.db import Database
+
+START = datetime(2026, 11, 2, tzinfo=UTC)  # three whole days of decisions from here
+DECISIONS: list[dict[str, Any]] = [
+    {"action": "approve"},
+    {"action": "approve"},
+    {"action": "edit", "diff": "-a\n+b"},
+    {"action": "reject", "on_reject": "revise"},
+    {"action": "reject", "on_reject": "stop"},
+    {"action": "answer"},
+]
+
+
+async def decide_history(db: Database) -> list[str]:
+    """Gates of two new teams over three days, opened and decided through the writer's
+    functions, some from a template only marked after they were decided, some closed
+    undecided; the teams."""
+    rng, unique = random.Random(21), uuid.uuid4().hex[:8]
+    teams = [f"ops-{unique}", f"finance-{unique}"]
+
+    def work(session: Session) -> None:
+        conn = session.connection()
+        for n in range(240):
+            team = teams[n % 2]
+            kind = rng.choice([GateKind.PLAN, GateKind.STEP, GateKind.OUTPUT])
+            decided_at = START + timedelta(seconds=rng.uniform(0, 3 * 86400))
+            seconds = rng.lognormvariate(6, 1.5) + 1
+            opened_at = decided_at - timedelta(seconds=seconds)
+            task = {
+                "id": f"t_{unique}_{n // 3}",
+                "team": team,
+                "template": "report" if n // 3 % 3 == 0 else None,
+                "autonomy": "guarded",
+            }
+            gate = Gate(
+                f"g_{unique}_{n}",
+                kind,
+                None,
+                opened_at,
+                opened_at + timedelta(days=9),
+                False,
+                risk=Risk.MEDIUM,
+            )
+            facts.opened(conn, task, gate, opened_at)
+            if n % 40 == 7:
+                facts.closed(conn, gate.id, decided_at)
+                continue
+            data = rng.choice(DECISIONS) if kind is not GateKind.PLAN or n % 6 else {"action": "approve"}
+            facts.decided(conn, gate.id, actor="user:a@x", data=data, now=decided_at, proposed="p", final="f")
+        session.commit()
+
+    await db.write(work)
+    for task in range(1, 80, 3):  # tasks run from a template the web marks a moment later
+        await facts.mark_template(db, f"t_{unique}_{task}", "weekly")
+    return teams
+
+
+def comparable(figures: Figures) -> dict[str, Any]:
+    summary = figures.summary()
+    del summary["time_to_decision_seconds"], summary["time_by_team_and_kind"]
+    return summary
+
+
+WINDOWS = [
+    (START, START + timedelta(days=3)),  # whole days only: the roll-ups alone
+    (START + timedelta(hours=7), START + timedelta(days=2, hours=17)),  # with moments either side
+    (START + timedelta(hours=3), START + timedelta(hours=20)),  # within one day: the facts alone
+]
+
+
+@pytest.mark.parametrize(("since", "until"), WINDOWS)
+async def test_the_roll_ups_give_the_figures_the_facts_give(
+    database: Database, since: datetime, until: datetime
+) -> None:
+    teams = await decide_history(database)
+    board = Dashboard(database)
+    from_rollups = await board.figures(teams, since, until, until)
+    from_facts = await board.figures(teams, since, until, until, rollups=False)
+    assert from_facts.decisions > 0
+    assert comparable(from_rollups) == comparable(from_facts)
+    assert from_rollups.rates["template"].keys() == {"report", "weekly"}  # "weekly": once marked
+    assert from_rollups.exact_times  # a few hundred times: exact
+    assert from_rollups.time_to_decision == from_facts.time_to_decision
+    assert from_rollups.time_by_team_kind == from_facts.time_by_team_kind
+
+
+async def test_above_the_exact_limit_percentiles_are_read_from_the_histograms_within_their_resolution(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    teams = await decide_history(database)
+    monkeypatch.setattr(dashboard_module, "EXACT_TIMES", 10)
+    board = Dashboard(database)
+    since, until = WINDOWS[1]
+    read = await board.figures(teams, since, until, until)
+    exact = await board.figures(teams, since, until, until, rollups=False)
+    assert not read.exact_times and read.summary()["time_to_decision_seconds"]["exact"] is False
+    assert comparable(read) == comparable(exact)
+    pairs = [(read.time_to_decision, exact.time_to_decision)]
+    pairs += [(read.time_by_team_kind[key], p) for key, p in exact.time_by_team_kind.items()]
+    for approximate, precise in pairs:
+        assert approximate.count == precise.count
+        for got, want in ((approximate.p50, precise.p50), (approximate.p90, precise.p90)):
+            assert got is not None and want is not None
+            assert abs(got - want) / want <= RESOLUTION + 1e-9
