@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 # Two-key advisory locks: this class of lock, and the schema (tests run many side by side).
 REPORTER_LOCK_CLASS = 0x6578_6F31  # "exo1"
 _TRY = text("SELECT pg_try_advisory_lock(:lock_class, hashtext(current_schema()))")
+_FREE = text("SELECT pg_advisory_unlock(:lock_class, hashtext(current_schema()))")
 
 
 class ReporterLease:
@@ -55,9 +56,18 @@ class ReporterLease:
         await self._connection.commit()  # the session's lock outlives the transaction
 
     async def release(self) -> None:
-        """Give the lease up (closing the connection ends the session, and frees the lock)."""
-        self._held = False
+        """Give the lease up. Closing a pooled connection only hands it back to the pool, with
+        its session (and a session lock) alive: so unlock first, and if that fails, drop the
+        connection from the pool so that its session ends."""
+        held, self._held = self._held, False
         connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):  # already broken: nothing left to free
-                await connection.close()
+        if connection is None:
+            return
+        try:
+            if held:
+                await connection.execute(_FREE, {"lock_class": REPORTER_LOCK_CLASS})
+                await connection.commit()
+            await connection.close()
+        except Exception:  # broken: its session is gone or going, and the lock with it
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
