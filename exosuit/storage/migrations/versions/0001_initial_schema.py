@@ -4,8 +4,9 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-12-04
 
-The whole schema in one step (the twelve migrations that grew it were folded into this one
-before any deployment). Two indexes carry a reason beyond their name:
+The whole schema in one step: the migrations that grew it (twelve, then the dashboard's facts
+and the review team's claims and links) were folded into this one before any deployment;
+from the first release on, every change is a migration of its own. Two indexes carry a reason beyond their name:
 - `ix_task_team_open_gates` holds only tasks with an open gate (`gate_id IS NOT NULL`), led
   by team and then the review lists' order (gate_opened_at, id), so a page of the queue or
   of /approvals is one short ordered scan per team; the filter columns follow, so kind,
@@ -32,6 +33,8 @@ def upgrade() -> None:
     _tasks()
     _audit()
     _automations()
+    _learning()
+    _review_team()
 
 
 def _people() -> None:
@@ -325,5 +328,176 @@ TABLES = (
 
 
 def downgrade() -> None:
+    _drop_review_team()
+    _drop_learning()
     for table in reversed(TABLES):
         op.drop_table(table)  # its indexes go with it
+
+
+_when = UTCDateTime
+_TIME_BUCKETS = 96  # the histogram's buckets (exosuit/domain/time_histogram.py), fixed here
+
+
+def _learning() -> None:
+    """What the dashboard and earned autonomy read: a fact row per gate, daily roll-ups, incidents,
+    usage per team and day, autonomy suggestions and the admin events' chain."""
+    with op.batch_alter_table("task") as batch:
+        batch.add_column(sa.Column("template", sa.String(length=100), nullable=True))
+        batch.add_column(sa.Column("planned_by", sa.String(length=10), nullable=True))
+    op.create_index("ix_task_team_created_planner", "task", ["team", "created_at", "planned_by"])
+    with op.batch_alter_table("notification") as batch:  # a notice may be about no task
+        batch.alter_column("task_id", existing_type=sa.String(length=40), nullable=True)
+    op.create_table(
+        "decisionfact",
+        sa.Column("gate_id", sa.String(length=40), primary_key=True),
+        sa.Column("task_id", sa.String(length=40), nullable=False, index=True),
+        sa.Column("team", sa.String(length=100), nullable=False),
+        sa.Column("template", sa.String(length=100), nullable=True),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("step_id", sa.String(length=40), nullable=True),
+        sa.Column("step_kind", sa.String(length=10), nullable=True),
+        sa.Column("tool", sa.String(length=100), nullable=True),
+        sa.Column("risk", sa.String(length=10), nullable=True),
+        sa.Column("autonomy", sa.String(length=20), nullable=False),
+        sa.Column("opened_at", _when(), nullable=False),
+        sa.Column("decided_at", _when(), nullable=True),
+        sa.Column("decided_day", sa.String(length=10), nullable=True),
+        sa.Column("action", sa.String(length=10), nullable=True),
+        sa.Column("on_reject", sa.String(length=10), nullable=True),
+        sa.Column("decided_by", sa.String(length=400), nullable=True),
+        sa.Column("seconds", sa.Float(), nullable=True),
+        sa.Column("edit_chars", sa.Integer(), nullable=True),
+        sa.Column("proposed", sa.Text(), nullable=True),
+        sa.Column("final", sa.Text(), nullable=True),
+    )
+    op.create_index(
+        "ix_decisionfact_team_decided",
+        "decisionfact",
+        [
+            "team",
+            "decided_at",
+            "action",
+            "on_reject",
+            "kind",
+            "seconds",
+            "decided_day",
+            "step_kind",
+            "tool",
+            "template",
+        ],
+    )
+    op.create_index(
+        "ix_decisionfact_team_template_decided", "decisionfact", ["team", "template", "decided_at"]
+    )
+    op.create_table(
+        "decisionday",
+        sa.Column("team", sa.String(length=100), primary_key=True),
+        sa.Column("day", sa.String(length=10), primary_key=True),
+        sa.Column("dimension", sa.String(length=10), primary_key=True),
+        sa.Column("value", sa.String(length=100), primary_key=True),
+        *(
+            sa.Column(verdict, sa.Integer(), nullable=False, server_default="0")
+            for verdict in ("approve", "edit", "revise", "reject", "answer")
+        ),
+    )
+    op.create_table(
+        "decisiontime",
+        sa.Column("team", sa.String(length=100), primary_key=True),
+        sa.Column("day", sa.String(length=10), primary_key=True),
+        sa.Column("kind", sa.String(length=10), primary_key=True),
+        *(
+            sa.Column(f"b{i:02d}", sa.Integer(), nullable=False, server_default="0")
+            for i in range(_TIME_BUCKETS)
+        ),
+    )
+    op.create_table(
+        "incidentfact",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("task_id", sa.String(length=40), nullable=False, index=True),
+        sa.Column("team", sa.String(length=100), nullable=False),
+        sa.Column("template", sa.String(length=100), nullable=True),
+        sa.Column("step_id", sa.String(length=40), nullable=True),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("at", _when(), nullable=False),
+    )
+    op.create_index("ix_incidentfact_team_template_at", "incidentfact", ["team", "template", "at"])
+    op.create_table(
+        "usageday",
+        sa.Column("team", sa.String(length=100), primary_key=True),
+        sa.Column("day", sa.String(length=10), primary_key=True),
+        sa.Column("calls", sa.Integer(), nullable=False),
+        sa.Column("prompt_tokens", sa.Integer(), nullable=False),
+        sa.Column("completion_tokens", sa.Integer(), nullable=False),
+        sa.Column("cost_usd", sa.Float(), nullable=False),
+    )
+    op.create_table(
+        "autonomysuggestion",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column("team", sa.String(length=100), sa.ForeignKey("team.name"), nullable=False),
+        sa.Column("template", sa.String(length=100), nullable=False),
+        sa.Column("from_level", sa.String(length=20), nullable=False),
+        sa.Column("to_level", sa.String(length=20), nullable=False),
+        sa.Column("evidence", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("created_at", _when(), nullable=False),
+        sa.Column("decided_by", sa.String(length=320), nullable=True),
+        sa.Column("decided_at", _when(), nullable=True),
+    )
+    op.create_index("ix_autonomysuggestion_team_status", "autonomysuggestion", ["team", "status"])
+    op.create_table(
+        "adminevent",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("seq", sa.Integer(), nullable=False, unique=True),
+        sa.Column("at", sa.String(length=40), nullable=False),
+        sa.Column("actor", sa.String(length=400), nullable=False),
+        sa.Column("action", sa.String(length=60), nullable=False),
+        sa.Column("team", sa.String(length=100), nullable=True),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+    )
+
+
+def _review_team() -> None:
+    """Who holds a task's open gate and until when; one row per decision link (its hash)."""
+    op.add_column("task", sa.Column("gate_claimed_by", sa.String(length=320), nullable=True))
+    op.add_column("task", sa.Column("gate_claim_expires_at", UTCDateTime(), nullable=True))
+    op.create_table(
+        "decision_link",
+        sa.Column("token_hash", sa.String(length=64), primary_key=True),
+        sa.Column("task_id", sa.String(length=40), sa.ForeignKey("task.id"), nullable=False),
+        sa.Column("gate_id", sa.String(length=40), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+        sa.Column("used_at", UTCDateTime(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_decision_link_task_id", "decision_link", ["task_id"])
+
+
+def _drop_learning() -> None:
+    op.drop_table("adminevent")
+    op.drop_index("ix_autonomysuggestion_team_status", table_name="autonomysuggestion")
+    op.drop_table("autonomysuggestion")
+    op.drop_table("usageday")
+    op.drop_table("decisiontime")
+    op.drop_index("ix_incidentfact_team_template_at", table_name="incidentfact")
+    op.drop_table("incidentfact")
+    op.drop_table("decisionday")
+    op.drop_index("ix_decisionfact_team_template_decided", table_name="decisionfact")
+    op.drop_index("ix_decisionfact_team_decided", table_name="decisionfact")
+    op.drop_table("decisionfact")
+    op.drop_index("ix_task_team_created_planner", table_name="task")
+    op.execute("DELETE FROM notification WHERE task_id IS NULL")
+    with op.batch_alter_table("notification") as batch:
+        batch.alter_column("task_id", existing_type=sa.String(length=40), nullable=False)
+    with op.batch_alter_table("task") as batch:
+        batch.drop_column("planned_by")
+        batch.drop_column("template")
+
+
+def _drop_review_team() -> None:
+    op.drop_index("ix_decision_link_task_id", "decision_link")
+    op.drop_table("decision_link")
+    op.drop_column("task", "gate_claim_expires_at")
+    op.drop_column("task", "gate_claimed_by")
