@@ -4,9 +4,10 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-12-04
 
-The whole schema in one step: the migrations that grew it (twelve, then the dashboard's facts
-and the review team's claims and links) were folded into this one before any deployment;
-from the first release on, every change is a migration of its own. Two indexes carry a reason beyond their name:
+The whole schema in one step: the migrations that grew it (twelve, then the dashboard's
+facts and the review team's claims and links) were folded into this one before any
+deployment; from the first release on, every change is a migration of its own. Two indexes
+carry a reason beyond their name:
 - `ix_task_team_open_gates` holds only tasks with an open gate (`gate_id IS NOT NULL`), led
   by team and then the review lists' order (gate_opened_at, id), so a page of the queue or
   of /approvals is one short ordered scan per team; the filter columns follow, so kind,
