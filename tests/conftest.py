@@ -134,3 +134,18 @@ async def ui_system(
     """The whole system on SQLite, for page and browser tests."""
     async with running_system(temporal_env.client, model_server, sqlite_db, scripted_model, tmp_path) as sys:
         yield sys
+
+
+@pytest.fixture
+async def loopback_system(
+    temporal_env: WorkflowEnvironment,
+    model_server: ModelServer,
+    sqlite_db: Database,
+    scripted_model: ScriptedModel,
+    tmp_path: Path,
+) -> AsyncIterator[System]:
+    """The system on SQLite, where a webhook may point at a loopback address."""
+    async with running_system(
+        temporal_env.client, model_server, sqlite_db, scripted_model, tmp_path, webhook_allow_loopback=True
+    ) as system:
+        yield system

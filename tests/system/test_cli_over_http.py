@@ -6,33 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from temporalio.testing import WorkflowEnvironment
-
 from exosuit.cli.exit_codes import ExitCode
-from exosuit.storage.db import Database
 from tests.support.cli import EXOSUIT
-from tests.support.model_server import ModelServer, ScriptedModel
-from tests.support.system import Api, System, running_system
-
-
-@pytest.fixture
-async def cli_system(
-    temporal_env: WorkflowEnvironment,
-    model_server: ModelServer,
-    sqlite_db: Database,
-    scripted_model: ScriptedModel,
-    tmp_path: Path,
-) -> AsyncIterator[System]:
-    """The system on SQLite, where a webhook may point at a loopback address."""
-    async with running_system(
-        temporal_env.client, model_server, sqlite_db, scripted_model, tmp_path, webhook_allow_loopback=True
-    ) as system:
-        yield system
+from tests.support.system import Api, System
 
 
 class Cli:
@@ -68,12 +47,12 @@ async def clis(system: System, tmp_path: Path) -> tuple[Cli, Cli]:
 
 
 async def test_a_task_is_submitted_read_decided_and_waited_for_from_the_command_line(
-    cli_system: System, tmp_path: Path
+    loopback_system: System, tmp_path: Path
 ) -> None:
-    member, approver = await clis(cli_system, tmp_path)
+    member, approver = await clis(loopback_system, tmp_path)
     code, out, err = await member(
         "submit", "--title", "Weekly report", "--instructions", "Summarise the week.",
-        "--team", cli_system.team, "--idempotency-key", "weekly-1", "--id-only",
+        "--team", loopback_system.team, "--idempotency-key", "weekly-1", "--id-only",
     )  # fmt: skip
     assert code == ExitCode.OK, err
     task_id = out.strip()
@@ -81,11 +60,15 @@ async def test_a_task_is_submitted_read_decided_and_waited_for_from_the_command_
     plan = await member.json("wait", task_id, "--for", "gate")
     assert plan["open_gate"]["kind"] == "plan"
     code, out, _ = await member("get", task_id)
-    assert out.splitlines()[0].startswith(f"{task_id}  awaiting_approval  supervised  team {cli_system.team}")
+    assert out.splitlines()[0].startswith(
+        f"{task_id}  awaiting_approval  supervised  team {loopback_system.team}"
+    )
     assert f"open gate {plan['open_gate']['id']} (plan)" in out
     code, out, _ = await member("list", "--status", "awaiting_approval")
     assert out.split()[:5] == ["ID", "STATUS", "AUTONOMY", "TEAM", "TITLE"] and task_id in out
-    assert [t["id"] for t in (await member.json("list", "--team", cli_system.team))["items"]] == [task_id]
+    assert [t["id"] for t in (await member.json("list", "--team", loopback_system.team))["items"]] == [
+        task_id
+    ]
 
     code, _, err = await member("approve", task_id)
     assert code == ExitCode.REFUSED and "403 /problems/forbidden" in err
@@ -113,22 +96,26 @@ async def test_a_task_is_submitted_read_decided_and_waited_for_from_the_command_
     assert await asyncio.to_thread(os.listdir, member.cwd) == []  # no data dir, database or secret
 
 
-async def test_each_kind_of_failure_has_its_own_exit_code(cli_system: System, tmp_path: Path) -> None:
-    member, _ = await clis(cli_system, tmp_path)
+async def test_each_kind_of_failure_has_its_own_exit_code(loopback_system: System, tmp_path: Path) -> None:
+    member, _ = await clis(loopback_system, tmp_path)
     code, _, err = await member("get", "t_doesnotexist")
     assert (code, err.strip()) == (
         ExitCode.NOT_FOUND,
         "exosuit: 404 /problems/not-found: no task t_doesnotexist",
     )
 
-    code, _, err = await member("submit", "--title", " ", "--instructions", "x", "--team", cli_system.team)
+    code, _, err = await member(
+        "submit", "--title", " ", "--instructions", "x", "--team", loopback_system.team
+    )
     assert code == ExitCode.INVALID
     assert err.splitlines()[0] == "exosuit: 422 /problems/validation: the request is invalid"
     assert "  body.title: String should have at least 1 character" in err.splitlines()
     code, out, _ = await member("get", "t_doesnotexist", "--output", "json")  # the problem, for a script
     assert code == ExitCode.NOT_FOUND and json.loads(out)["type"] == "/problems/not-found"
 
-    task = await member.json("submit", "--title", "Memo", "--instructions", "x", "--team", cli_system.team)
+    task = await member.json(
+        "submit", "--title", "Memo", "--instructions", "x", "--team", loopback_system.team
+    )
     await member.json("wait", task["id"], "--for", "gate")
     code, out, err = await member("wait", task["id"], "--timeout", "0.3", "--output", "json")
     assert code == ExitCode.TIMED_OUT and "timed out waiting for finished" in err
@@ -148,8 +135,8 @@ async def test_each_kind_of_failure_has_its_own_exit_code(cli_system: System, tm
     assert code == ExitCode.USAGE and "required: task_id" in err
 
 
-async def test_the_url_and_token_come_from_a_config_file(cli_system: System, tmp_path: Path) -> None:
-    member, _ = await clis(cli_system, tmp_path)
+async def test_the_url_and_token_come_from_a_config_file(loopback_system: System, tmp_path: Path) -> None:
+    member, _ = await clis(loopback_system, tmp_path)
     config = tmp_path / "config.toml"
     lines = f'url = "{member.env["EXOSUIT_URL"]}"\ntoken = "{member.env["EXOSUIT_TOKEN"]}"\n'
     await asyncio.to_thread(config.write_text, lines)
@@ -161,11 +148,11 @@ async def test_the_url_and_token_come_from_a_config_file(cli_system: System, tmp
     assert code == ExitCode.OK and "others may read it" in err
 
 
-async def test_templates_run_and_webhooks_list(cli_system: System, tmp_path: Path) -> None:
-    member, approver = await clis(cli_system, tmp_path)
-    admin = await cli_system.user("approver")
-    name = f"report-{cli_system.team}"
-    template = {"name": name, "team": cli_system.team, "title": "Report for {{client}}",
+async def test_templates_run_and_webhooks_list(loopback_system: System, tmp_path: Path) -> None:
+    member, approver = await clis(loopback_system, tmp_path)
+    admin = await loopback_system.user("approver")
+    name = f"report-{loopback_system.team}"
+    template = {"name": name, "team": loopback_system.team, "title": "Report for {{client}}",
                 "instructions": "About {{client}}.", "params": ["client"]}  # fmt: skip
     assert (await admin.http.post("/api/v1/templates", json=template)).status_code == 201
     code, out, _ = await member("templates", "list")
@@ -176,7 +163,7 @@ async def test_templates_run_and_webhooks_list(cli_system: System, tmp_path: Pat
     code, _, err = await member("templates", "run", "nonesuch")
     assert code == ExitCode.NOT_FOUND
 
-    hook = {"team": cli_system.team, "url": "http://127.0.0.1:9/hooks", "events": ["task.completed"]}
+    hook = {"team": loopback_system.team, "url": "http://127.0.0.1:9/hooks", "events": ["task.completed"]}
     created = (await admin.http.post("/api/v1/webhooks", json=hook)).json()
     code, out, _ = await approver("webhooks", "list")
     assert created["id"] in out and "task.completed" in out and "http://127.0.0.1:9/hooks" in out

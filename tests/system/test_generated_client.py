@@ -8,18 +8,15 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
-from exosuit.storage.db import Database
-from tests.support.model_server import ModelServer, ScriptedModel
-from tests.support.system import System, running_system
+from tests.support.system import System
 
 BIN = Path(sys.executable).parent
 
@@ -129,21 +126,6 @@ async def test_a_generated_client_drives_a_task_from_submit_to_completion(
         assert isinstance(queue, models.ApprovalList) and queue.items == []
 
 
-@pytest.fixture
-async def api_system(
-    temporal_env: WorkflowEnvironment,
-    model_server: ModelServer,
-    sqlite_db: Database,
-    scripted_model: ScriptedModel,
-    tmp_path: Path,
-) -> AsyncIterator[System]:
-    """The system on SQLite, where a webhook may point at a loopback address."""
-    async with running_system(
-        temporal_env.client, model_server, sqlite_db, scripted_model, tmp_path, webhook_allow_loopback=True
-    ) as system:
-        yield system
-
-
 EVERY_ANSWER = {
     "healthz": 200, "readyz": 200,
     "create_template": 201, "list_templates": 200, "get_template": 404, "run_template": 201,
@@ -163,15 +145,15 @@ EVERY_ANSWER = {
 
 
 async def test_a_generated_client_reaches_every_operation_and_types_each_answer(
-    api_system: System, generated: Any
+    loopback_system: System, generated: Any
 ) -> None:
-    async with httpx.AsyncClient(base_url=api_system.base_url) as anonymous:
+    async with httpx.AsyncClient(base_url=loopback_system.base_url) as anonymous:
         spec = (await anonymous.get("/openapi.json")).json()
     gen = generated(json.dumps(spec))
     models = gen.models
     tags = {op["operationId"]: op["tags"][0] for ops in spec["paths"].values() for op in ops.values()}
     assert set(tags) == set(EVERY_ANSWER)  # a new operation is added here, with the answer it gives
-    api = await api_system.user("approver")
+    api = await loopback_system.user("approver")
     token = api.http.headers["authorization"].removeprefix("Bearer ")
     answers: dict[str, int] = {}
 
@@ -183,9 +165,9 @@ async def test_a_generated_client_reaches_every_operation_and_types_each_answer(
             assert isinstance(response.parsed, models.ProblemOut), (operation, response.content)
         return response.parsed
 
-    team, name = api_system.team, f"memo-{api_system.team}"
+    team, name = loopback_system.team, f"memo-{loopback_system.team}"
     client = gen.exosuit_client.AuthenticatedClient(
-        base_url=api_system.base_url, token=token, timeout=httpx.Timeout(75)
+        base_url=loopback_system.base_url, token=token, timeout=httpx.Timeout(75)
     )
     async with client:
         await call("healthz")

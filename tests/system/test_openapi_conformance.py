@@ -8,15 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-from temporalio.testing import WorkflowEnvironment
-
-from exosuit.storage.db import Database
-from tests.support.model_server import ModelServer, ScriptedModel
-from tests.support.system import Api, System, running_system
+from tests.support.system import Api, System
 
 ST = str(Path(sys.executable).parent / "st")
 CHECKS = ",".join(
@@ -28,21 +22,6 @@ CHECKS = ",".join(
         "response_schema_conformance",
     )
 )
-
-
-@pytest.fixture
-async def api_system(
-    temporal_env: WorkflowEnvironment,
-    model_server: ModelServer,
-    sqlite_db: Database,
-    scripted_model: ScriptedModel,
-    tmp_path: Path,
-) -> AsyncIterator[System]:
-    """The system on SQLite, where a webhook may point at a loopback address."""
-    async with running_system(
-        temporal_env.client, model_server, sqlite_db, scripted_model, tmp_path, webhook_allow_loopback=True
-    ) as system:
-        yield system
 
 
 async def existing(system: System, api: Api) -> dict[str, str]:
@@ -69,15 +48,15 @@ async def existing(system: System, api: Api) -> dict[str, str]:
 
 
 async def test_every_answer_to_generated_requests_is_declared_and_none_is_a_5xx(
-    api_system: System, tmp_path: Path
+    loopback_system: System, tmp_path: Path
 ) -> None:
-    approver = await api_system.user("approver")
-    parameters = await existing(api_system, approver)
+    approver = await loopback_system.user("approver")
+    parameters = await existing(loopback_system, approver)
     config = tmp_path / "schemathesis.toml"
     lines = ["[parameters]", *(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in parameters.items())]
     await asyncio.to_thread(config.write_text, "\n".join(lines) + "\n")
     process = await asyncio.create_subprocess_exec(
-        ST, "--config-file", str(config), "run", f"{api_system.base_url}/openapi.json",
+        ST, "--config-file", str(config), "run", f"{loopback_system.base_url}/openapi.json",
         "--checks", CHECKS,
         "--phases", "examples,coverage,fuzzing",
         "--max-examples", "15",  # bounded: every operation, well under a minute on a loaded machine
