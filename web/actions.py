@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from typing import Any
+from uuid import uuid4
 
 from exosuit.domain import claims
 from exosuit.domain.audit import ChainCheck, canonical_json
@@ -122,6 +123,7 @@ async def decide(
         reason=body.reason,
         on_reject=body.on_reject,
         via_token=principal.token_name,
+        message_id=uuid4().hex,
     )
     update_id = (
         f"decision-{fingerprint(principal.email + chr(0) + idempotency_key)[:32]}"
@@ -236,12 +238,16 @@ async def _decided_earlier(services: Services, task_id: str, decision: Decision)
 async def set_autonomy(
     services: Services, principal: Principal, view: TaskView, level: AutonomyLevel
 ) -> None:
-    """Move the slider; the workflow checks the cap it was started with, and who moves it."""
+    """Move the slider; the workflow checks it against the team's cap as it is now (read here,
+    so a lowered cap wins over the one at submission), and who moves it."""
+    team = await services.directory.team(view.task.team)
     change = AutonomyChange(
         autonomy=level,
         actor=principal.email,
         role=principal.role_in(view.task.team),
         via_token=principal.token_name,
+        message_id=uuid4().hex,
+        cap=AutonomyLevel(team.max_autonomy) if team else None,
     )
     await services.gateway.set_autonomy(view.task.id, change)
 
@@ -252,7 +258,8 @@ async def cancel(services: Services, principal: Principal, view: TaskView) -> No
         raise Forbidden("only the submitter or an approver can cancel a task")
     if not TaskStatus(task.status).active:
         raise Finished(f"the task has already ended ({task.status})")
-    await services.gateway.cancel(task.id, CancelRequest(principal.email, principal.token_name))
+    request = CancelRequest(principal.email, principal.token_name, message_id=uuid4().hex)
+    await services.gateway.cancel(task.id, request)
 
 
 async def resume(services: Services, principal: Principal, view: TaskView) -> None:
@@ -262,7 +269,11 @@ async def resume(services: Services, principal: Principal, view: TaskView) -> No
         raise Forbidden("only an approver of the task's team can resume it")
     if task.status != TaskStatus.FAILED:
         raise NotOpen(f"only a failed task can be resumed; this one is {task.status}")
-    await services.gateway.resume(task.id, principal.email, principal.token_name)
+    team = await services.directory.team(task.team)
+    cap = (
+        AutonomyLevel(team.max_autonomy) if team else None
+    )  # the team's cap now: the resumed run keeps under it
+    await services.gateway.resume(task.id, principal.email, principal.token_name, cap)
 
 
 async def verify_audit(services: Services, view: TaskView) -> ChainCheck:

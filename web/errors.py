@@ -71,6 +71,7 @@ _TYPE_OF_REFUSAL = {
     RefusalKind.NOT_OPEN: ProblemType.GATE_NOT_OPEN,
     RefusalKind.FINISHED: ProblemType.TASK_FINISHED,
     RefusalKind.CLAIMED: ProblemType.CLAIMED,
+    RefusalKind.REPLAYED: ProblemType.GATE_NOT_OPEN,  # applied once already: nothing changed
     RefusalKind.ABOVE_CAP: ProblemType.ABOVE_CAP,
     RefusalKind.INVALID: ProblemType.INVALID,
     RefusalKind.THROTTLED: ProblemType.RATE_LIMITED,

@@ -24,9 +24,11 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from exosuit.domain.audit import Anchor
+from exosuit.domain.autonomy import AutonomyLevel
 from exosuit.domain.contracts import (
     AutonomyChange,
     CancelRequest,
+    CapChange,
     Decision,
     TaskInput,
     TaskOutcome,
@@ -154,6 +156,12 @@ class TaskGateway:
                 TaskWorkflow.decide, decision, id=update_id, rpc_timeout=RPC_TIMEOUT
             )
 
+    async def lower_cap(self, task_id: str, change: CapChange) -> None:
+        """Tell a running task its team's cap was lowered (its level follows it down)."""
+        with answers_from_temporal():
+            handle = self._handle(task_id)
+            await handle.execute_update(TaskWorkflow.lower_cap, change, rpc_timeout=RPC_TIMEOUT)
+
     async def set_autonomy(self, task_id: str, change: AutonomyChange) -> None:
         with answers_from_temporal():
             await self._handle(task_id).execute_update(
@@ -177,8 +185,9 @@ class TaskGateway:
         except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
             return None
 
-    async def resume(self, task_id: str, by: str, via: str | None) -> None:
-        """Start a failed task's next run from its failed step (what its last run returned)."""
+    async def resume(self, task_id: str, by: str, via: str | None, cap: AutonomyLevel | None = None) -> None:
+        """Start a failed task's next run from its failed step (what its last run returned),
+        under the team's cap as it is now (`cap`) when given."""
         workflow_id = workflow_id_for(task_id)
         with answers_from_temporal():
             found = await self._handle(task_id).describe(rpc_timeout=RPC_TIMEOUT)
@@ -191,7 +200,7 @@ class TaskGateway:
             try:
                 await self.client.start_workflow(
                     TaskWorkflow.run,
-                    replace(outcome.resume, resumed_by=by, resumed_via=via),
+                    under_cap(replace(outcome.resume, resumed_by=by, resumed_via=via), cap),
                     id=workflow_id,
                     task_queue=self.task_queue,
                     id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,  # after a closed run only
@@ -203,6 +212,14 @@ class TaskGateway:
     async def ping(self) -> None:
         """Raise unless the Temporal server answers (what readiness checks)."""
         await self.client.service_client.check_health(timeout=timedelta(seconds=2))
+
+
+def under_cap(task: TaskInput, cap: AutonomyLevel | None) -> TaskInput:
+    """A resumed run's input under the team's cap now: its level no higher than the cap."""
+    if cap is None or task.state is None:
+        return task
+    level = cap if task.state.level.rank > cap.rank else task.state.level
+    return replace(task, max_autonomy=cap, state=replace(task.state, cap=cap, level=level))
 
 
 def _server_end(event: HistoryEvent) -> ServerEnd:

@@ -15,19 +15,21 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from exosuit.domain.audit import SYSTEM_ACTOR, Anchor
-    from exosuit.domain.autonomy import GateKind
+    from exosuit.domain.autonomy import AutonomyLevel, GateKind
     from exosuit.domain.contracts import (
         CHAIN_CHANGED,
         DRAFT_PLAN_ACTIVITY,
         AutonomyChange,
         CancelRequest,
+        CapChange,
         Decision,
         PlanDraft,
         PlanRequest,
         TaskInput,
         TaskOutcome,
     )
-    from exosuit.domain.decisions import check_autonomy_change, check_decision
+    from exosuit.domain.decisions import check_autonomy_change, check_decision, check_fresh
+    from exosuit.domain.refusals import Finished
     from exosuit.domain.task import EventAction, StepStatus, TaskStatus
     from exosuit.domain.task_state import DONE, StepState, TaskState
     from workflows.gates import GateKeeper, states_of, via
@@ -178,11 +180,13 @@ class TaskWorkflow:
     async def decide(self, decision: Decision) -> None:
         """A human's verdict on the open gate; returns once it is recorded."""
         self._validate_decide(decision)  # again: a racing decision may have won meanwhile
+        self._state.remember(decision.message_id)
         await self._gates.claim(decision)
 
     @decide.validator
     def _validate_decide(self, decision: Decision) -> None:
         with as_application_errors():
+            check_fresh(decision.message_id, self._state.applied)
             check_decision(decision, self._gates.decidable(), submitter=self._task.submitted_by)
 
     # --- the slider and cancel --------------------------------------------------------------
@@ -191,6 +195,9 @@ class TaskWorkflow:
     async def set_autonomy(self, change: AutonomyChange) -> None:
         """Move the slider; gates not yet opened follow the new level."""
         self._validate_autonomy(change)
+        self._state.remember(change.message_id)
+        if change.cap is not None:
+            self._state.cap = change.cap  # the team's cap as the web read it just now
         previous, self._state.level = self._state.level, change.autonomy
         await self._recorder.record(
             EventAction.AUTONOMY_CHANGED,
@@ -202,16 +209,49 @@ class TaskWorkflow:
     @set_autonomy.validator
     def _validate_autonomy(self, change: AutonomyChange) -> None:
         with as_application_errors():
+            check_fresh(change.message_id, self._state.applied)
             check_autonomy_change(
                 change,
-                cap=self._task.max_autonomy,
+                cap=change.cap or self._cap,
                 submitter=self._task.submitted_by,
                 finished=self._finished,
             )
 
+    @property
+    def _cap(self) -> AutonomyLevel:
+        """The team's cap as last told (a slider move or a lowered cap), else the submission's."""
+        return self._state.cap or self._task.max_autonomy
+
+    @workflow.update
+    async def lower_cap(self, change: CapChange) -> None:
+        """The team's cap was lowered: remember it, and bring the level down to it if above."""
+        self._validate_cap(change)
+        self._state.remember(change.message_id)
+        self._state.cap = change.cap
+        if self._state.level.rank <= change.cap.rank:
+            return
+        previous, self._state.level = self._state.level, change.cap
+        await self._recorder.record(
+            EventAction.AUTONOMY_CHANGED,
+            actor=SYSTEM_ACTOR,
+            autonomy=change.cap,
+            data={"from": previous, "to": change.cap, "reason": change.reason},
+        )
+
+    @lower_cap.validator
+    def _validate_cap(self, change: CapChange) -> None:
+        with as_application_errors():
+            check_fresh(change.message_id, self._state.applied)
+            if self._finished:
+                raise Finished("the task has finished")
+
     @workflow.signal
     def cancel(self, request: CancelRequest) -> None:
-        """Fire-and-forget: the task ends at its next gate or between steps."""
+        """Fire-and-forget: the task ends at its next gate or between steps (once: a replayed
+        request, or one without its sender's id, is dropped)."""
+        if not request.message_id or self._state.applied_before(request.message_id):
+            return
+        self._state.remember(request.message_id)
         if self._cancel is None:
             self._cancel = request
 

@@ -7,8 +7,10 @@ import sys
 from datetime import UTC, datetime
 
 from exosuit.cli.exit_codes import ExitCode
+from exosuit.cli.team_cap import lower_running_tasks
 from exosuit.domain.audit import anchor_key
 from exosuit.domain.autonomy import AutonomyLevel, Role
+from exosuit.settings import Settings
 from exosuit.storage.audit_log import AuditLog
 from exosuit.storage.db import Database, utcnow
 from exosuit.storage.identity import Directory
@@ -16,14 +18,16 @@ from exosuit.storage.notifications import Notifications
 from exosuit.storage.reports import Reports
 
 
-async def run(db: Database, args: argparse.Namespace, secret: str | None) -> int:
+async def run(
+    db: Database, args: argparse.Namespace, secret: str | None, settings: Settings | None = None
+) -> int:
     """Run one administration command; its exit code (`secret` checks audit anchors)."""
     directory = Directory(db)
     try:
         if args.command == "user":
             return await _user(directory, args)
         if args.command == "team":
-            return await _team(directory, args)
+            return await _team(directory, args, settings)
         if args.command == "usage":
             return await _usage(Reports(db), args.month, args.team)
         if args.command == "token":
@@ -45,7 +49,7 @@ async def _user(directory: Directory, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _team(directory: Directory, args: argparse.Namespace) -> int:
+async def _team(directory: Directory, args: argparse.Namespace, settings: Settings | None) -> int:
     team = await directory.set_team_policy(
         args.team,
         max_autonomy=AutonomyLevel(args.max_autonomy) if args.max_autonomy else None,
@@ -69,6 +73,10 @@ async def _team(directory: Directory, args: argparse.Namespace) -> int:
         await Notifications(directory.db).set_targets(team.name, urls)
         schemes = ", ".join(u.split("://", 1)[0] + "://…" for u in urls) or "none"
         print(f"{team.name}: approvers are notified through {schemes}")
+    if args.max_autonomy and settings is not None:  # running tasks follow a lowered cap
+        cap = AutonomyLevel(team.max_autonomy)
+        for line in await lower_running_tasks(settings, directory.db, team.name, cap):
+            print(line)
     return 0
 
 

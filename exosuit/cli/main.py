@@ -123,7 +123,7 @@ async def _administer(settings: Settings, args: argparse.Namespace) -> int:
             return await export.run(db, args, settings)
         # Only the audit needs the secret: read (or made) here, beside the database, never elsewhere.
         secret = settings.resolved_secret_key if args.command == "audit" else None
-        return await admin.run(db, args, secret)
+        return await admin.run(db, args, secret, settings)
     finally:
         await db.dispose()
 

@@ -119,22 +119,35 @@ class Decision:
     reason: str | None = None
     on_reject: OnReject = OnReject.REVISE
     via_token: str | None = None
+    message_id: str = ""  # unique, made by the sender: the workflow applies it once (TaskState.applied)
 
 
 @dataclass
 class AutonomyChange:
-    """A slider move; the workflow checks it against the cap in its own input."""
+    """A slider move; the workflow checks it against the team's cap as the sender read it."""
 
     autonomy: AutonomyLevel
     actor: str
     role: Role | None
     via_token: str | None = None
+    message_id: str = ""  # unique, made by the sender: the workflow applies it once
+    cap: AutonomyLevel | None = None  # the team's cap now (None: the latest the workflow knows)
+
+
+@dataclass
+class CapChange:
+    """A team's cap lowered while the task runs: the task's level follows it down."""
+
+    cap: AutonomyLevel
+    reason: str
+    message_id: str = ""  # unique, made by the sender: the workflow applies it once
 
 
 @dataclass
 class CancelRequest:
     actor: str
     via_token: str | None = None
+    message_id: str = ""  # unique, made by the sender: the workflow applies it once
 
 
 @dataclass

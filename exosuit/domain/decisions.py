@@ -23,7 +23,7 @@ from exosuit.domain.autonomy import (
 )
 from exosuit.domain.contracts import AutonomyChange, Decision, Gate
 from exosuit.domain.plan import PlanInvalid, PlanStep, validate_steps
-from exosuit.domain.refusals import AboveCap, Finished, Forbidden, FourEyes, Invalid, NotOpen
+from exosuit.domain.refusals import AboveCap, Finished, Forbidden, FourEyes, Invalid, NotOpen, Replayed
 
 
 class Verdict(StrEnum):
@@ -81,6 +81,15 @@ def check_edit(kind: GateKind, changes: dict[str, Any]) -> Edit:
     if not isinstance(text, str) or not text.strip() or set(changes) != {field}:
         raise Invalid(f"an edit of a {kind.value} gate changes {{{field!r}: text}}")
     return TextEdit(field, text)
+
+
+def check_fresh(message_id: str, applied: list[str]) -> None:
+    """Refuse a control message without its sender's id, or one already applied (a replay
+    of a payload copied from the history: its seal still holds, its id gives it away)."""
+    if not message_id:
+        raise Invalid("a control message needs a unique message_id made by its sender")
+    if message_id in applied:
+        raise Replayed(f"message {message_id} was applied already; a replay changes nothing")
 
 
 def check_decision(decision: Decision, gate: Gate | None, *, submitter: str) -> None:

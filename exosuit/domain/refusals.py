@@ -22,6 +22,7 @@ class RefusalKind(StrEnum):
     FINISHED = "TaskFinished"
     THROTTLED = "Throttled"  # not a `Refused`: see `Throttled`
     CLAIMED = "Claimed"  # another approver holds the gate (exosuit.domain.claims)
+    REPLAYED = "Replayed"  # a control message the workflow has already applied (its id)
 
 
 class Refused(Exception):
@@ -50,6 +51,12 @@ class Claimed(NotOpen):
     """Another approver holds the gate (a claim): deciding it needs an explicit take-over."""
 
     kind = RefusalKind.CLAIMED
+
+
+class Replayed(NotOpen):
+    """A control message whose id the workflow has already applied: a replay, not a new wish."""
+
+    kind = RefusalKind.REPLAYED
 
 
 class Forbidden(Refused):
@@ -87,7 +94,16 @@ class Throttled(Exception):
         self.message, self.retry_after = message, max(1, retry_after)
 
 
-REFUSALS: tuple[type[Refused], ...] = (NotOpen, Finished, Claimed, Forbidden, FourEyes, Invalid, AboveCap)
+REFUSALS: tuple[type[Refused], ...] = (
+    NotOpen,
+    Finished,
+    Claimed,
+    Replayed,
+    Forbidden,
+    FourEyes,
+    Invalid,
+    AboveCap,
+)
 _BY_KIND: dict[str, type[Refused]] = {cls.kind.value: cls for cls in REFUSALS}
 
 

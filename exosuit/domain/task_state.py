@@ -14,6 +14,7 @@ from exosuit.domain.autonomy import AutonomyLevel, Risk
 from exosuit.domain.task import StepKind, StepStatus
 
 DONE = (StepStatus.COMPLETED, StepStatus.SKIPPED)
+APPLIED_KEPT = 256  # control messages remembered per task (TaskState.applied)
 
 
 @dataclass
@@ -39,6 +40,17 @@ class TaskState:
     head: Anchor | None = field(default_factory=lambda: Anchor(0, GENESIS_HASH))  # None: chain broken
     planned: bool = False  # the plan was approved; the steps not yet done are what is left
     budgeted: bool = True  # the task or its team has a budget (as the last record saw it)
+    cap: AutonomyLevel | None = None  # the team's cap as last told (None: the one at submission)
+    # The ids of the latest control messages applied (updates, signals): one seen again is a
+    # replay. Bounded: ids are random, so a replay older than this window is of a gate long
+    # closed (a decision) or meets the cap and role checks again (a slider move).
+    applied: list[str] = field(default_factory=list)
+
+    def applied_before(self, message_id: str) -> bool:
+        return message_id in self.applied
+
+    def remember(self, message_id: str) -> None:
+        self.applied = [*self.applied, message_id][-APPLIED_KEPT:]
 
     @property
     def seq(self) -> int:

@@ -127,6 +127,15 @@ class Tasks:
             rows = await session.exec(query.order_by(col(Task.id)).limit(limit))  # type: ignore[call-overload]
             return [Unsettled(task_id, bool(seen)) for task_id, seen in rows]
 
+    async def active_in(self, team: str) -> list[str]:
+        """The ids of the team's tasks not ended (what a lowered cap must reach)."""
+        query = sa_select(col(Task.id)).where(
+            col(Task.team) == team, col(Task.status).in_([s.value for s in ACTIVE_STATUSES])
+        )
+        async with self.db.session() as session:
+            rows = await session.exec(query.order_by(col(Task.id)))  # type: ignore[call-overload]
+            return [task_id for (task_id,) in rows]
+
     async def task(self, task_id: str) -> TaskView | None:
         async with self.db.session() as session:
             task = await session.get(Task, task_id)

@@ -29,6 +29,7 @@ from exosuit.domain.contracts import (
     Answer,
     AutonomyChange,
     CancelRequest,
+    CapChange,
     CostCheck,
     Decision,
     Gate,
@@ -131,6 +132,7 @@ class Run:
         self, gate: Gate, action: DecisionAction = DecisionAction.APPROVE, **fields: object
     ) -> None:
         actor = fields.pop("actor", APPROVER)
+        fields.setdefault("message_id", uuid.uuid4().hex)
         decision = Decision(gate.id, action, actor=str(actor), role=Role.APPROVER, **fields)  # type: ignore[arg-type]
         await self.handle.execute_update(TaskWorkflow.decide, decision)
 
@@ -244,7 +246,7 @@ async def test_policy_refusals_are_typed_and_change_nothing(start: Start) -> Non
     gate = await run.script.gate(GateKind.PLAN)
     four_eyes = await run.refused(run.decide(gate, actor=SUBMITTER), RefusalKind.FOUR_EYES)
     assert "four-eyes" in four_eyes
-    member = Decision(gate.id, DecisionAction.APPROVE, actor=OTHER, role=Role.MEMBER)
+    member = Decision(gate.id, DecisionAction.APPROVE, actor=OTHER, role=Role.MEMBER, message_id="m-1")
     await run.refused(run.handle.execute_update(TaskWorkflow.decide, member), RefusalKind.FORBIDDEN)
     await run.refused(run.decide(gate, DecisionAction.REJECT), RefusalKind.INVALID)  # no reason
     await run.refused(
@@ -289,7 +291,7 @@ async def test_a_moved_slider_changes_every_gate_not_yet_opened(start: Start) ->
     run: Run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW, Risk.LOW))
     await run.decide(await run.script.gate(GateKind.PLAN))
     first = await run.script.gate(GateKind.STEP, seen=1)
-    move = AutonomyChange(AutonomyLevel.DELEGATED, actor=SUBMITTER, role=Role.MEMBER)
+    move = AutonomyChange(AutonomyLevel.DELEGATED, actor=SUBMITTER, role=Role.MEMBER, message_id="a-1")
     await run.handle.execute_update(TaskWorkflow.set_autonomy, move)
     await run.decide(first)
     assert await run.ended() == "completed"
@@ -299,12 +301,12 @@ async def test_a_moved_slider_changes_every_gate_not_yet_opened(start: Start) ->
 async def test_the_cap_is_the_one_the_task_started_with(start: Start) -> None:
     run: Run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW), cap=AutonomyLevel.GUARDED)
     await run.script.gate(GateKind.PLAN)
-    above = AutonomyChange(AutonomyLevel.DELEGATED, actor=APPROVER, role=Role.APPROVER)
+    above = AutonomyChange(AutonomyLevel.DELEGATED, actor=APPROVER, role=Role.APPROVER, message_id="a-1")
     message = await run.refused(
         run.handle.execute_update(TaskWorkflow.set_autonomy, above), RefusalKind.ABOVE_CAP
     )
     assert message == "delegated is above the team's cap (guarded)"
-    stranger = AutonomyChange(AutonomyLevel.MANUAL, actor=OTHER, role=Role.MEMBER)
+    stranger = AutonomyChange(AutonomyLevel.MANUAL, actor=OTHER, role=Role.MEMBER, message_id="a-2")
     await run.refused(run.handle.execute_update(TaskWorkflow.set_autonomy, stranger), RefusalKind.FORBIDDEN)
     assert "autonomy.changed" not in run.script.actions()
 
@@ -312,7 +314,7 @@ async def test_the_cap_is_the_one_the_task_started_with(start: Start) -> None:
 async def test_cancel_at_an_open_gate_ends_the_task_by_the_person(start: Start) -> None:
     run: Run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW))
     await run.script.gate(GateKind.PLAN)
-    await run.handle.signal(TaskWorkflow.cancel, CancelRequest(SUBMITTER))
+    await run.handle.signal(TaskWorkflow.cancel, CancelRequest(SUBMITTER, message_id="c-1"))
     assert await run.ended() == "cancelled"
     ended = run.script.events[-1]
     assert ended.action is EventAction.TASK_CANCELLED and ended.actor == f"user:{SUBMITTER}"
@@ -367,3 +369,45 @@ async def test_a_failed_task_resumes_from_its_failed_step_in_a_new_run(
     assert len(keys) == len(set(keys))  # the new run's event keys go on from the old run's
     resumed = run.script.events[len(run.script.events) - len(after)]
     assert resumed.actor == f"user:{APPROVER}" and resumed.data["from_step"] == 1
+
+
+async def test_a_replayed_slider_move_is_refused_and_the_level_stays(start: Start) -> None:
+    run: Run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW))
+    await run.script.gate(GateKind.PLAN)
+    up = AutonomyChange(AutonomyLevel.DELEGATED, actor=APPROVER, role=Role.APPROVER, message_id="up-1")
+    back = AutonomyChange(AutonomyLevel.MANUAL, actor=APPROVER, role=Role.APPROVER, message_id="back-1")
+    await run.handle.execute_update(TaskWorkflow.set_autonomy, up)
+    await run.handle.execute_update(TaskWorkflow.set_autonomy, back)
+    message = await run.refused(
+        run.handle.execute_update(TaskWorkflow.set_autonomy, up), RefusalKind.REPLAYED
+    )
+    assert message == "message up-1 was applied already; a replay changes nothing"
+    moves = [e for e in run.script.events if e.action is EventAction.AUTONOMY_CHANGED]
+    assert [e.autonomy for e in moves] == [AutonomyLevel.DELEGATED, AutonomyLevel.MANUAL]
+    await run.decide(await run.script.gate(GateKind.PLAN))
+    await run.script.gate(GateKind.STEP, seen=1)  # manual: the low step waits
+
+
+async def test_a_control_message_without_its_senders_id_is_refused(start: Start) -> None:
+    run: Run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW))
+    gate = await run.script.gate(GateKind.PLAN)
+    bare = AutonomyChange(AutonomyLevel.MANUAL, actor=APPROVER, role=Role.APPROVER)
+    await run.refused(run.handle.execute_update(TaskWorkflow.set_autonomy, bare), RefusalKind.INVALID)
+    decision = Decision(gate.id, DecisionAction.APPROVE, actor=APPROVER, role=Role.APPROVER, message_id="d-1")
+    await run.handle.execute_update(TaskWorkflow.decide, decision)
+    await run.refused(run.handle.execute_update(TaskWorkflow.decide, decision), RefusalKind.REPLAYED)
+    assert "autonomy.changed" not in run.script.actions()
+
+
+async def test_a_lowered_cap_brings_the_level_down_and_holds_the_slider_under_it(start: Start) -> None:
+    run: Run = await start(AutonomyLevel.DELEGATED, steps(Risk.HIGH), cap=AutonomyLevel.AUTONOMOUS)
+    held = await run.script.gate(GateKind.STEP)  # delegated: only the high step waits
+    lowered = CapChange(AutonomyLevel.MANUAL, "team red's cap lowered to manual", message_id="cap-1")
+    await run.handle.execute_update(TaskWorkflow.lower_cap, lowered)
+    down = next(e for e in run.script.events if e.action is EventAction.AUTONOMY_CHANGED)
+    assert down.actor == "system" and down.autonomy is AutonomyLevel.MANUAL
+    assert down.data == {"from": "delegated", "to": "manual", "reason": "team red's cap lowered to manual"}
+    up = AutonomyChange(AutonomyLevel.DELEGATED, actor=APPROVER, role=Role.APPROVER, message_id="up-1")
+    await run.refused(run.handle.execute_update(TaskWorkflow.set_autonomy, up), RefusalKind.ABOVE_CAP)
+    await run.decide(held)
+    await run.script.gate(GateKind.OUTPUT, seen=1)  # manual: its output waits too (delegated: none)
