@@ -31,6 +31,11 @@ async def lower_running_tasks(settings: Settings, db: Database, team: str, cap: 
         gateway = TaskGateway(await connect(settings), settings.task_queue)
     except (RuntimeError, OSError) as exc:  # no Temporal reachable: say so; the policy holds for new tasks
         return [f"{team}: running tasks not told of the new cap ({exc}); they keep their level"]
+    return await tell_tasks(gateway, task_ids, team, cap)
+
+
+async def tell_tasks(gateway: TaskGateway, task_ids: list[str], team: str, cap: AutonomyLevel) -> list[str]:
+    """Send each task its team's lowered cap (each with a fresh id); the lines to print."""
     reason = f"team {team}'s cap lowered to {cap.value}"
     lines: list[str] = []
     for task_id in task_ids:
