@@ -14,7 +14,7 @@ from uuid import uuid4
 from exosuit.cli.temporal_server import connect
 from exosuit.domain.autonomy import AutonomyLevel
 from exosuit.domain.contracts import CapChange
-from exosuit.domain.refusals import Refused
+from exosuit.domain.refusals import Refused, Throttled
 from exosuit.settings import Settings
 from exosuit.storage.db import Database
 from exosuit.storage.tasks import Tasks
@@ -36,12 +36,12 @@ async def lower_running_tasks(settings: Settings, db: Database, team: str, cap: 
 
 async def tell_tasks(gateway: TaskGateway, task_ids: list[str], team: str, cap: AutonomyLevel) -> list[str]:
     """Send each task its team's lowered cap (each with a fresh id); the lines to print."""
-    reason = f"team {team}'s cap lowered to {cap.value}"
+    reason = f"team {team}'s cap set to {cap.value}"
     lines: list[str] = []
     for task_id in task_ids:
         try:
             await gateway.lower_cap(task_id, CapChange(cap, reason, message_id=uuid4().hex))
-        except (Refused, Unavailable) as exc:  # ended meanwhile, or Temporal did not answer
+        except (Refused, Throttled, Unavailable) as exc:  # ended meanwhile, or Temporal busy or down
             lines.append(f"{task_id}: not told of the new cap ({exc})")
     told = len(task_ids) - len(lines)
     return [f"{team}: {told} running task(s) now capped at {cap.value}", *lines]

@@ -402,11 +402,11 @@ async def test_a_control_message_without_its_senders_id_is_refused(start: Start)
 async def test_a_lowered_cap_brings_the_level_down_and_holds_the_slider_under_it(start: Start) -> None:
     run: Run = await start(AutonomyLevel.DELEGATED, steps(Risk.HIGH), cap=AutonomyLevel.AUTONOMOUS)
     held = await run.script.gate(GateKind.STEP)  # delegated: only the high step waits
-    lowered = CapChange(AutonomyLevel.MANUAL, "team red's cap lowered to manual", message_id="cap-1")
+    lowered = CapChange(AutonomyLevel.MANUAL, "team red's cap set to manual", message_id="cap-1")
     await run.handle.execute_update(TaskWorkflow.lower_cap, lowered)
     down = next(e for e in run.script.events if e.action is EventAction.AUTONOMY_CHANGED)
     assert down.actor == "system" and down.autonomy is AutonomyLevel.MANUAL
-    assert down.data == {"from": "delegated", "to": "manual", "reason": "team red's cap lowered to manual"}
+    assert down.data == {"from": "delegated", "to": "manual", "reason": "team red's cap set to manual"}
     up = AutonomyChange(AutonomyLevel.DELEGATED, actor=APPROVER, role=Role.APPROVER, message_id="up-1")
     await run.refused(run.handle.execute_update(TaskWorkflow.set_autonomy, up), RefusalKind.ABOVE_CAP)
     await run.decide(held)
