@@ -8,6 +8,7 @@ pure questions over it, so the workflow, its tests and the web layer share one s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from exosuit.domain.audit import GENESIS_HASH, Anchor
 from exosuit.domain.autonomy import AutonomyLevel, Risk
@@ -30,6 +31,29 @@ class StepState:
 
 
 @dataclass
+class Walk:
+    """Where a run that continued as new inside a gate loop left off: the gate it was at (a
+    step's or the plan's), the revisions so far, and the gate it held open, if it did."""
+
+    gate: str  # the GateKind's value
+    step_id: str | None
+    revisions: int = 0
+    held: HeldGate | None = None
+
+
+@dataclass
+class HeldGate:
+    """An open gate carried into the next run, re-opened there with the same id so a decision
+    naming it still lands; its deadline and escalation go on, not restart."""
+
+    id: str
+    opened_at: datetime
+    deadline: datetime
+    four_eyes: bool
+    escalated: bool = False
+
+
+@dataclass
 class TaskState:
     """The flow's memory: the level, the plan's steps, the event keys and the audit head."""
 
@@ -39,6 +63,7 @@ class TaskState:
     head: Anchor | None = field(default_factory=lambda: Anchor(0, GENESIS_HASH))  # None: chain broken
     planned: bool = False  # the plan was approved; the steps not yet done are what is left
     budgeted: bool = True  # the task or its team has a budget (as the last record saw it)
+    walk: Walk | None = None  # set only while continuing as new inside a gate loop
 
     @property
     def seq(self) -> int:
