@@ -21,7 +21,9 @@ LIMITS = ("limit.historyCount.suggestContinueAsNew=120", "limit.historyCount.err
 def _other_gate(gate_id: str, kind: str) -> Any:
     def ready(task: dict[str, Any]) -> bool:
         gate = task["open_gate"]
-        return task["status"] in ENDED or (gate is not None and gate["id"] != gate_id and gate["kind"] == kind)
+        return task["status"] in ENDED or (
+            gate is not None and gate["id"] != gate_id and gate["kind"] == kind
+        )
 
     return ready
 
@@ -35,7 +37,9 @@ async def test_an_output_revised_sixty_times_continues_as_new_and_completes(
     )
     plan = [{"title": "Haiku", "instructions": "Write a haiku.", "kind": "llm", "tool": None, "risk": "low"}]
     try:
-        async with running_system(env.client, model_server, sqlite_db, ScriptedModel(plan), tmp_path) as system:
+        async with running_system(
+            env.client, model_server, sqlite_db, ScriptedModel(plan), tmp_path
+        ) as system:
             await system.set_team(max_revisions=REVISIONS)
             api = await system.user("approver")
             task = await api.wait_gate((await api.submit(system.team, "manual"))["id"], "plan")
@@ -46,7 +50,8 @@ async def test_an_output_revised_sixty_times_continues_as_new_and_completes(
             for _ in range(REVISIONS):
                 sent_back = await api.decide(task, "reject", reason="Again.", on_reject="revise")
                 assert sent_back.status_code == 200, sent_back.text
-                task = await api.wait(task["id"], _other_gate(task["open_gate"]["id"], "output"), "next output gate")
+                next_gate = _other_gate(task["open_gate"]["id"], "output")
+                task = await api.wait(task["id"], next_gate, "the next output gate")
                 assert task["status"] not in ENDED, task
             await api.approve(task)
             task = await api.wait_done(task["id"])
