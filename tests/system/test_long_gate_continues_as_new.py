@@ -62,6 +62,12 @@ async def test_an_output_revised_sixty_times_continues_as_new_and_completes(
             actions = [e["action"] for e in audit]
             assert actions.count("step.finished") == REVISIONS + 1
             assert actions.count("task.submitted") == 1
+            # A re-opened gate keeps its id and is not recorded again: every decision names a
+            # gate opened once (plan, step, and the output gate 61 times).
+            opened = [e["data"]["gate_id"] for e in audit if e["action"] == "gate.opened"]
+            decided = [e["data"]["gate_id"] for e in audit if e["action"] == "gate.decided"]
+            assert len(opened) == len(set(opened)) == REVISIONS + 3
+            assert decided == opened
             verify = (await api.http.get(f"/api/v1/tasks/{task['id']}/audit/verify")).json()
             assert verify["ok"] and verify["anchored"], verify
             print(f"\n{REVISIONS} revisions over {len(runs)} runs, {len(audit)} audit events")
