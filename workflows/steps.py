@@ -56,7 +56,7 @@ class StepWalker:
         if ruling.go and not at_output:
             ruling = await self._gates.until_approved(GateKind.STEP, step, partial(self._redraft, step))
         if ruling.go:
-            # (not_sent: a tool call a person chose not to send again)
+            # not_sent: a tool call a person chose not to send again; at_output: already ran
             not_sent = None if at_output else await self._run(step, None)
             redo = partial(self._run, step)
             ruling = not_sent or await self._gates.until_approved(GateKind.OUTPUT, step, redo)
