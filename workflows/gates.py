@@ -8,6 +8,7 @@ update claims the open gate (`claim`) and answers once the decision is recorded.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, NamedTuple
 
@@ -28,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from exosuit.domain.decisions import ArgsEdit, TextEdit, Verdict, check_edit, decision_data, verdict_of
     from exosuit.domain.refusals import RefusalKind
     from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
-    from exosuit.domain.task_state import StepState, TaskState
+    from exosuit.domain.task_state import HeldGate, StepState, TaskState, Walk
     from exosuit.domain.tools import args_hash
     from workflows.open_gate import GatePhase, OpenGate
     from workflows.recorder import Recorder
@@ -58,26 +59,52 @@ _STEP_WAITS = {
 
 class GateKeeper:
     def __init__(
-        self, task: TaskInput, state: TaskState, recorder: Recorder, cancelled: Callable[[], bool]
+        self,
+        task: TaskInput,
+        state: TaskState,
+        recorder: Recorder,
+        cancelled: Callable[[], bool],
+        continue_as_new: Callable[[], Awaitable[None]],
     ) -> None:
         self._task = task
         self._state = state
         self._recorder = recorder
         self._cancelled = cancelled
+        self._continue_as_new = continue_as_new
+        self._held: HeldGate | None = None  # the gate an earlier run left open, to re-open
+        self.walking: Walk | None = None  # the gate loop being walked, which a new run resumes
         self._wait = timedelta(seconds=task.gate_deadline_seconds)
         self.open: OpenGate | None = None  # the one gate a task has open
         # A step's approval in this run: the seq of its gate.decided, which a tool step's
         # execution key names (a resumed run approves, and so executes, afresh).
         self.approved_at: dict[str, int] = {}
 
+    def resuming(self, kind: GateKind, step: StepState | None) -> bool:
+        """Whether this run continues a gate loop an earlier run left for continue-as-new."""
+        walk = self._state.walk
+        return walk is not None and walk.gate == kind.value and walk.step_id == (step.id if step else None)
+
     async def until_approved(self, kind: GateKind, step: StepState | None, redo: Redo) -> Ruling:
-        """While the level demands this gate, open it; on `revise`, redo and ask again."""
-        revisions = 0
+        """While the level demands this gate, open it; on `revise`, redo and ask again.
+
+        A long loop continues as new when Temporal suggests it: after a revision's redo, and
+        while the gate waits with no decision in flight; the next run comes back here."""
+        carried = self._state.walk if self.resuming(kind, step) else None
+        self._state.walk = None
+        self._held = carried.held if carried else None
+        self.walking = Walk(kind.value, step.id if step else None, carried.revisions if carried else 0)
+        try:
+            return await self._loop(kind, step, redo, self.walking)
+        finally:
+            self.walking = None
+
+    async def _loop(self, kind: GateKind, step: StepState | None, redo: Redo, walk: Walk) -> Ruling:
         while gate_required(kind, self._state.level, step.risk if step else Risk.LOW):
             ruling = await self.ruling(kind, step)
             if ruling.verdict is not Verdict.REVISE:
                 return ruling
-            revisions += 1
+            walk.revisions += 1
+            revisions = walk.revisions
             if revisions > self._task.max_revisions:
                 raise ApplicationError(
                     f"the {kind.value} gate was sent back for revision {revisions} times; "
@@ -88,7 +115,13 @@ class GateKeeper:
             ended = await redo(ruling.reason)
             if ended is not None:
                 return ended
+            await self._continue_as_new_if_suggested(walk)
         return GO
+
+    async def _continue_as_new_if_suggested(self, walk: Walk) -> None:
+        if workflow.info().is_continue_as_new_suggested():
+            self._state.walk = walk
+            await self._continue_as_new()
 
     async def ruling(self, kind: GateKind, step: StepState | None, why: str | None = None) -> Ruling:
         """One gate's decision, and what it means (with the reason)."""
@@ -108,6 +141,10 @@ class GateKeeper:
         return slot.decision
 
     async def _open(self, kind: GateKind, step: StepState | None, why: str | None) -> OpenGate:
+        held, self._held = self._held, None
+        if held is not None:  # already opened and recorded by the run before; decidable again
+            self.open = OpenGate(_reopened(held, kind, step, self._state))
+            return self.open
         risk = step.risk if step else self._state.highest_risk()
         waived = self._task.solo and four_eyes_required(self._state.level, risk)  # said in the audit
         now = workflow.now()
@@ -138,11 +175,11 @@ class GateKeeper:
     async def _wait_with_escalation(self, slot: OpenGate) -> None:
         """Until a decision claims the gate or the task is cancelled; at the first deadline the
         gate is escalated, at the second it is rejected (stop), never approved."""
-        if await self._answered_within(slot):
-            return
         gate = slot.gate
-        gate.escalated, gate.deadline = True, workflow.now() + self._wait
-        await self._recorder.record(EventAction.GATE_ESCALATED, open_gate=gate, data={"gate_id": gate.id})
+        if not gate.escalated and await self._answered_within(slot):
+            return
+        if not gate.escalated:
+            await self._escalate(gate)
         if await self._answered_within(slot):
             return
         slot.phase = GatePhase.EXPIRED
@@ -154,14 +191,40 @@ class GateKeeper:
             on_reject=OnReject.STOP,
         )
 
+    async def _escalate(self, gate: Gate) -> None:
+        gate.escalated, gate.deadline = True, workflow.now() + self._wait
+        await self._recorder.record(EventAction.GATE_ESCALATED, open_gate=gate, data={"gate_id": gate.id})
+
     async def _answered_within(self, slot: OpenGate) -> bool:
-        try:
-            await workflow.wait_condition(
-                lambda: slot.phase is GatePhase.CLAIMED or self._cancelled(), timeout=self._wait
-            )
-        except TimeoutError:
-            return False
-        return True
+        """Until the gate's deadline; a long wait continues as new with the gate held open."""
+        while True:
+            try:
+                await workflow.wait_condition(
+                    lambda: slot.phase is GatePhase.CLAIMED or self._cancelled() or self._may_move(slot),
+                    timeout=max(slot.gate.deadline - workflow.now(), timedelta(0)),
+                )
+            except TimeoutError:
+                return False
+            if not self._may_move(slot):
+                return True
+            self._hold(slot)
+            await self._continue_as_new()
+
+    def _may_move(self, slot: OpenGate) -> bool:
+        """Continue as new from a waiting gate only in a gate loop and with no decision in
+        flight (its update would be cut off); the new run re-opens the same gate."""
+        return (
+            self.walking is not None
+            and slot.phase is GatePhase.OPEN
+            and workflow.info().is_continue_as_new_suggested()
+            and workflow.all_handlers_finished()
+        )
+
+    def _hold(self, slot: OpenGate) -> None:
+        gate = slot.gate
+        assert self.walking is not None
+        held = HeldGate(gate.id, gate.opened_at, gate.deadline, gate.four_eyes, gate.escalated)
+        self._state.walk = replace(self.walking, held=held)
 
     async def _settle(self, slot: OpenGate, step: StepState | None) -> None:
         """Record the decision; a person's update answers once it is written.
@@ -244,6 +307,19 @@ class GateKeeper:
                 "the decision could not be recorded; the task has stopped", type=RefusalKind.NOT_OPEN.value
             )
         slot.phase = GatePhase.ANSWERED
+
+
+def _reopened(held: HeldGate, kind: GateKind, step: StepState | None, state: TaskState) -> Gate:
+    return Gate(
+        id=held.id,
+        kind=kind,
+        step_id=step.id if step else None,
+        opened_at=held.opened_at,
+        deadline=held.deadline,
+        four_eyes=held.four_eyes,
+        escalated=held.escalated,
+        risk=step.risk if step else state.highest_risk(),
+    )
 
 
 def states_of(plan: list[NewStep]) -> list[StepState]:

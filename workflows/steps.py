@@ -48,12 +48,16 @@ class StepWalker:
         self._wait = timedelta(seconds=task.model_wait_seconds)
 
     async def walk(self, step: StepState) -> Outcome | None:
-        """Cost gate, step gate, run, output gate; an outcome if the task ends here."""
-        ruling = await self._cost_gate(step)
-        if ruling.go:
+        """Cost gate, step gate, run, output gate; an outcome if the task ends here.
+        A run continued as new inside a gate loop comes back to that gate."""
+        at_output = self._gates.resuming(GateKind.OUTPUT, step)
+        at_step = self._gates.resuming(GateKind.STEP, step)
+        ruling = GO if at_output or at_step else await self._cost_gate(step)
+        if ruling.go and not at_output:
             ruling = await self._gates.until_approved(GateKind.STEP, step, partial(self._redraft, step))
         if ruling.go:
-            not_sent = await self._run(step, None)  # a tool call a person chose not to send again
+            # not_sent: a tool call a person chose not to send again; at_output: already ran
+            not_sent = None if at_output else await self._run(step, None)
             redo = partial(self._run, step)
             ruling = not_sent or await self._gates.until_approved(GateKind.OUTPUT, step, redo)
         if not ruling.go:

@@ -46,7 +46,7 @@ class TaskWorkflow:
         self._task = task
         self._state = task.state or TaskState(task.autonomy)  # what the next run carries
         self._recorder = Recorder(task.task_id, self._state)
-        self._gates = GateKeeper(task, self._state, self._recorder, self._cancelled)
+        self._gates = GateKeeper(task, self._state, self._recorder, self._cancelled, self._continue_as_new)
         self._steps = StepWalker(task, self._state, self._recorder, self._gates)
         self._cancel: CancelRequest | None = None
         self._finished = False
@@ -110,8 +110,11 @@ class TaskWorkflow:
 
     async def _continue_as_new_if_suggested(self) -> None:
         """Between steps, when the history grows long: a new run with the same state."""
-        if not workflow.info().is_continue_as_new_suggested():
-            return
+        if workflow.info().is_continue_as_new_suggested():
+            await self._continue_as_new()
+
+    async def _continue_as_new(self) -> None:
+        """A new run with the same state (inside a gate loop, `state.walk` says where)."""
         await self._recorder.flush()
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(self._next_run())
@@ -120,7 +123,8 @@ class TaskWorkflow:
 
     async def _drive(self) -> Outcome:
         if not self._state.planned:
-            await self._plan(None)
+            if not self._gates.resuming(GateKind.PLAN, None):  # else drafted by the run before
+                await self._plan(None)
             ruling = await self._gates.until_approved(GateKind.PLAN, None, self._plan)
             if not ruling.go:
                 return ENDING[ruling.verdict], ruling.reason

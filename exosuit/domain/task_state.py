@@ -8,6 +8,7 @@ pure questions over it, so the workflow, its tests and the web layer share one s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from exosuit.domain.audit import GENESIS_HASH, Anchor
 from exosuit.domain.autonomy import AutonomyLevel, Risk
@@ -31,6 +32,29 @@ class StepState:
 
 
 @dataclass
+class Walk:
+    """Where a run that continued as new inside a gate loop left off: the gate it was at (a
+    step's or the plan's), the revisions so far, and the gate it held open, if it did."""
+
+    gate: str  # the GateKind's value
+    step_id: str | None
+    revisions: int = 0
+    held: HeldGate | None = None
+
+
+@dataclass
+class HeldGate:
+    """An open gate carried into the next run, re-opened there with the same id so a decision
+    naming it still lands; its deadline and escalation go on, not restart."""
+
+    id: str
+    opened_at: datetime
+    deadline: datetime
+    four_eyes: bool
+    escalated: bool = False
+
+
+@dataclass
 class TaskState:
     """The flow's memory: the level, the plan's steps, the event keys and the audit head."""
 
@@ -45,6 +69,7 @@ class TaskState:
     # replay. Bounded: ids are random, so a replay older than this window is of a gate long
     # closed (a decision) or meets the cap and role checks again (a slider move).
     applied: list[str] = field(default_factory=list)
+    walk: Walk | None = None  # set only while continuing as new inside a gate loop
 
     def applied_before(self, message_id: str) -> bool:
         return message_id in self.applied
