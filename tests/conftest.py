@@ -18,8 +18,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
 from exosuit.storage.db import Database, migrate
+from exosuit.storage.notifications import Notifications
 from tests.support.model_server import ModelServer, ScriptedModel
 from tests.support.system import Api, System, running_system
+from tests.support.webhook_receiver import FAST, Receiver
 
 __all__ = ["Api", "System", "running_system"]  # older imports of these from here keep working
 
@@ -149,3 +151,22 @@ async def loopback_system(
         temporal_env.client, model_server, sqlite_db, scripted_model, tmp_path, webhook_allow_loopback=True
     ) as system:
         yield system
+
+
+@pytest.fixture
+async def notified(
+    temporal_env: WorkflowEnvironment,
+    model_server: ModelServer,
+    sqlite_db: Database,
+    scripted_model: ScriptedModel,
+    tmp_path: Path,
+) -> AsyncIterator[tuple[System, Receiver]]:
+    """The system with one notification target per person (`{email}`) on a loopback receiver."""
+    receiver = await Receiver().start()
+    async with running_system(
+        temporal_env.client, model_server, sqlite_db, scripted_model, tmp_path, **FAST
+    ) as system:
+        url = f"json://127.0.0.1:{receiver.port}/notify/{{email}}"
+        await Notifications(system.db).set_targets(system.team, [url])
+        yield system, receiver
+    await receiver.stop()

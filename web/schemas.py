@@ -100,7 +100,9 @@ class UsageOut(BaseModel):
     cost_usd: float
 
 
-class StepOut(BaseModel):
+class StepBase(BaseModel):
+    """What a step is wherever it is shown: the API, and the webhook messages."""
+
     id: str
     index: int
     title: str
@@ -110,6 +112,9 @@ class StepOut(BaseModel):
     risk: Risk
     status: StepStatus
     output: str | None
+
+
+class StepOut(StepBase):
     partial_output: str | None
     provider: str | None
     model: str | None

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from temporalio.testing import WorkflowEnvironment
 
-from exosuit.storage.db import Database
 from exosuit.storage.decision_links import DecisionLinks
-from exosuit.storage.notifications import Notifications
 from exosuit.storage.tables import DecisionLink
-from tests.support.model_server import ModelServer, ScriptedModel
-from tests.support.system import Api, System, running_system
-from tests.support.webhook_receiver import FAST, Receiver
+from tests.support.system import Api, System
+from tests.support.webhook_receiver import Receiver
 
 
 async def plan_gate(system: System, submitter: Api) -> dict[str, Any]:
@@ -89,24 +82,6 @@ async def test_a_decision_link_refuses_a_gate_changed_since_the_page_showed_it(s
         fields = {"task_id": task["id"], "etag": "what another page showed", "action": "approve"}
         assert (await browser.post(f"/decide/{token}", data=fields)).status_code == 412
     assert (await submitter.task(task["id"]))["open_gate"]["id"] == task["open_gate"]["id"]
-
-
-@pytest.fixture
-async def notified(
-    temporal_env: WorkflowEnvironment,
-    model_server: ModelServer,
-    sqlite_db: Database,
-    scripted_model: ScriptedModel,
-    tmp_path: Path,
-) -> AsyncIterator[tuple[System, Receiver]]:
-    receiver = await Receiver().start()
-    async with running_system(
-        temporal_env.client, model_server, sqlite_db, scripted_model, tmp_path, **FAST
-    ) as system:
-        url = f"json://127.0.0.1:{receiver.port}/notify/{{email}}"
-        await Notifications(system.db).set_targets(system.team, [url])
-        yield system, receiver
-    await receiver.stop()
 
 
 async def test_a_gate_notification_carries_a_link_for_its_recipient_alone(

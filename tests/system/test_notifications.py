@@ -4,36 +4,11 @@ decide, in digests, with links to the gate; never of a gate they cannot decide."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import unquote
 
-import pytest
-from temporalio.testing import WorkflowEnvironment
-
-from exosuit.storage.db import Database
 from exosuit.storage.notifications import Notifications
-from tests.support.model_server import ModelServer, ScriptedModel
-from tests.support.system import System, running_system, until
-from tests.support.webhook_receiver import FAST, Receiver
-
-
-@pytest.fixture
-async def notified(
-    temporal_env: WorkflowEnvironment,
-    model_server: ModelServer,
-    sqlite_db: Database,
-    scripted_model: ScriptedModel,
-    tmp_path: Path,
-) -> AsyncIterator[tuple[System, Receiver]]:
-    receiver = await Receiver().start()
-    async with running_system(
-        temporal_env.client, model_server, sqlite_db, scripted_model, tmp_path, **FAST
-    ) as system:
-        url = f"json://127.0.0.1:{receiver.port}/notify/{{email}}"
-        await Notifications(system.db).set_targets(system.team, [url])
-        yield system, receiver
-    await receiver.stop()
+from tests.support.system import System, until
+from tests.support.webhook_receiver import Receiver
 
 
 def inbox(receiver: Receiver) -> dict[str, list[str]]:

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from pydantic import BaseModel, Field
 
-from exosuit.domain.autonomy import AutonomyLevel, Risk
-from exosuit.domain.task import StepKind, StepStatus, TaskStatus
+from exosuit.domain.autonomy import AutonomyLevel
+from exosuit.domain.task import TaskStatus
 from exosuit.domain.webhooks import WebhookEvent
-from web.schemas import GateOut, UsageOut
+from web.schemas import GateOut, StepBase, UsageOut
 
 deliveries = APIRouter()
 
@@ -28,18 +28,6 @@ WHEN = {
 }
 
 
-class DeliveredStep(BaseModel):
-    id: str
-    index: int
-    title: str
-    instructions: str
-    kind: StepKind
-    tool: str | None
-    risk: Risk
-    status: StepStatus
-    output: str | None
-
-
 class DeliveredTask(BaseModel):
     """The task as the event left it (the API's task, less what only the API computes)."""
 
@@ -50,7 +38,7 @@ class DeliveredTask(BaseModel):
     submitted_by: str
     autonomy: AutonomyLevel
     status: TaskStatus
-    steps: list[DeliveredStep]
+    steps: list[StepBase]
     open_gate: GateOut | None
     result: str | None
     error: str | None
