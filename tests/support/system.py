@@ -81,19 +81,20 @@ class Api:
         within: float = WAIT_SECONDS,
     ) -> dict[str, Any]:
         """The task once `check` holds, read from the task's own event stream (it sends the
-        task now and whenever it changes), so nothing polls."""
+        task now and whenever it changes), so nothing polls. The stream ends with an ended
+        task; a failed one can still be resumed, so it is opened again until `within` is up."""
         task: dict[str, Any] | None = None
         try:
-            async with (
-                asyncio.timeout(within),
-                self.http.stream("GET", f"/api/v1/tasks/{task_id}/events") as stream,
-            ):
-                assert stream.status_code == 200, await stream.aread()
-                async for line in stream.aiter_lines():
-                    if line.startswith("data: "):
-                        task = json.loads(line.removeprefix("data: "))
-                        if check(task):
-                            return task
+            async with asyncio.timeout(within):
+                while True:
+                    async with self.http.stream("GET", f"/api/v1/tasks/{task_id}/events") as stream:
+                        assert stream.status_code == 200, await stream.aread()
+                        async for line in stream.aiter_lines():
+                            if line.startswith("data: "):
+                                task = json.loads(line.removeprefix("data: "))
+                                if check(task):
+                                    return task
+                    await asyncio.sleep(0.05)  # it ended where `check` does not hold: look again
         except TimeoutError:
             pass
         raise AssertionError(f"timed out waiting for {what} (or its stream ended); task is {task}")
