@@ -31,6 +31,7 @@ class ProblemType(StrEnum):
     FORBIDDEN = "/problems/forbidden"
     GATE_NOT_OPEN = "/problems/gate-not-open"
     CLAIMED = "/problems/claimed"
+    ALREADY_APPROVED = "/problems/already-approved"
     TASK_FINISHED = "/problems/task-finished"
     ABOVE_CAP = "/problems/above-cap"
     INVALID = "/problems/invalid"
@@ -50,6 +51,8 @@ PROBLEM_TYPES: dict[ProblemType, str] = {
     ProblemType.FORBIDDEN: "403: the caller's role in the task's team does not allow this action.",
     ProblemType.GATE_NOT_OPEN: "409: the gate named is not open (decided, superseded); nothing changed.",
     ProblemType.CLAIMED: "409: another approver has claimed the gate; claim it with take_over first.",
+    ProblemType.ALREADY_APPROVED: "409: you have already approved this gate; it needs another approver's "
+    "approval (a quorum).",
     ProblemType.TASK_FINISHED: "409: the task has already ended; nothing changed.",
     ProblemType.ABOVE_CAP: "422: the autonomy level is above the team's cap (its max_autonomy).",
     ProblemType.INVALID: "422: the request breaks a rule about its content (a plan, an edit, a reason).",
@@ -71,6 +74,7 @@ _TYPE_OF_REFUSAL = {
     RefusalKind.NOT_OPEN: ProblemType.GATE_NOT_OPEN,
     RefusalKind.FINISHED: ProblemType.TASK_FINISHED,
     RefusalKind.CLAIMED: ProblemType.CLAIMED,
+    RefusalKind.ALREADY_APPROVED: ProblemType.ALREADY_APPROVED,
     RefusalKind.REPLAYED: ProblemType.GATE_NOT_OPEN,  # applied once already: nothing changed
     RefusalKind.ABOVE_CAP: ProblemType.ABOVE_CAP,
     RefusalKind.INVALID: ProblemType.INVALID,

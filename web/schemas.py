@@ -133,6 +133,8 @@ class GateOut(BaseModel):
     reason: str | None
     claimed_by: str | None  # who is working on it (a claim), while the claim lasts
     claim_expires_at: datetime | None
+    approvals: list[str]  # who has approved it so far (a high-risk gate under a quorum)
+    approvals_needed: int  # how many distinct approvals decide it (1 unless a quorum applies)
     etag: str  # what the gate shows (its text, args and plan): a bulk approval names the one it saw
 
 
@@ -278,7 +280,11 @@ def gate_out(view: TaskView) -> GateOut | None:
     task = view.task
     if task.gate_id is None:
         return None
-    gate = GateOut(**_copied(task, GateOut, prefix="gate_", skip=frozenset({"etag"})), etag=gate_etag(view))
+    gate = GateOut(
+        **_copied(task, GateOut, prefix="gate_", skip=frozenset({"etag", "approvals"})),
+        approvals=task.gate_approvals or [],
+        etag=gate_etag(view),
+    )
     if claims.holder(gate.claimed_by, gate.claim_expires_at, utcnow()) is None:
         gate.claimed_by = gate.claim_expires_at = None  # a lapsed claim holds nothing
     return gate

@@ -27,12 +27,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from exosuit.domain.contracts import REVISION_LIMIT, Decision, Gate, NewStep, TaskInput
     from exosuit.domain.decisions import ArgsEdit, TextEdit, Verdict, check_edit, decision_data, verdict_of
+    from exosuit.domain.quorum import approvals_needed
     from exosuit.domain.refusals import RefusalKind
     from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
     from exosuit.domain.task_state import HeldGate, StepState, TaskState, Walk
     from exosuit.domain.tools import args_hash
     from workflows.open_gate import GatePhase, OpenGate
     from workflows.recorder import Recorder
+    from workflows.votes import tally
 
 
 class Ruling(NamedTuple):
@@ -143,10 +145,11 @@ class GateKeeper:
     async def _open(self, kind: GateKind, step: StepState | None, why: str | None) -> OpenGate:
         held, self._held = self._held, None
         if held is not None:  # already opened and recorded by the run before; decidable again
-            self.open = OpenGate(_reopened(held, kind, step, self._state))
+            self.open = OpenGate(_reopened(held, kind, step, self._state, self._task))
             return self.open
         risk = step.risk if step else self._state.highest_risk()
         waived = self._task.solo and four_eyes_required(self._state.level, risk)  # said in the audit
+        needed = approvals_needed(risk, self._task.quorum_high, solo=self._task.solo)
         now = workflow.now()
         gate = Gate(
             id=f"g_{workflow.uuid4().hex[:16]}",
@@ -154,9 +157,10 @@ class GateKeeper:
             step_id=step.id if step else None,
             opened_at=now,
             deadline=now + self._wait,
-            four_eyes=four_eyes_required(self._state.level, risk, solo=self._task.solo),
+            four_eyes=four_eyes_required(self._state.level, risk, solo=self._task.solo) or needed > 1,
             risk=risk,
             reason=why,
+            approvals_needed=needed,
         )
         # Decidable from here on: the read model may show the gate before this record returns.
         slot = self.open = OpenGate(gate)
@@ -168,7 +172,8 @@ class GateKeeper:
             step_status=_STEP_WAITS.get(kind),
             data={"gate_id": gate.id, "kind": gate.kind, "four_eyes": gate.four_eyes}
             | ({"four_eyes_waived": "solo"} if waived else {})
-            | ({"reason": why} if why else {}),
+            | ({"reason": why} if why else {})
+            | ({"approvals_needed": needed} if needed > 1 else {}),
         )
         return slot
 
@@ -223,7 +228,9 @@ class GateKeeper:
     def _hold(self, slot: OpenGate) -> None:
         gate = slot.gate
         assert self.walking is not None
-        held = HeldGate(gate.id, gate.opened_at, gate.deadline, gate.four_eyes, gate.escalated)
+        held = HeldGate(
+            gate.id, gate.opened_at, gate.deadline, gate.four_eyes, gate.escalated, gate.approvals
+        )
         self._state.walk = replace(self.walking, held=held)
 
     async def _settle(self, slot: OpenGate, step: StepState | None) -> None:
@@ -268,7 +275,7 @@ class GateKeeper:
             actor=f"user:{decision.actor}" if person else SYSTEM_ACTOR,
             status=TaskStatus.RUNNING if person else None,
             close_gate=True,
-            data=decision_data(gate, decision) | bound | via(decision.via_token),
+            data=decision_data(gate, decision) | bound | via(decision.via_token) | tally(gate, decision),
             defer=defer,
             answering=answering,
             **edit,
@@ -309,7 +316,10 @@ class GateKeeper:
         slot.phase = GatePhase.ANSWERED
 
 
-def _reopened(held: HeldGate, kind: GateKind, step: StepState | None, state: TaskState) -> Gate:
+def _reopened(
+    held: HeldGate, kind: GateKind, step: StepState | None, state: TaskState, task: TaskInput
+) -> Gate:
+    risk = step.risk if step else state.highest_risk()
     return Gate(
         id=held.id,
         kind=kind,
@@ -318,7 +328,9 @@ def _reopened(held: HeldGate, kind: GateKind, step: StepState | None, state: Tas
         deadline=held.deadline,
         four_eyes=held.four_eyes,
         escalated=held.escalated,
-        risk=step.risk if step else state.highest_risk(),
+        risk=risk,
+        approvals=list(held.approvals),
+        approvals_needed=approvals_needed(risk, task.quorum_high, solo=task.solo),
     )
 
 

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         TaskOutcome,
     )
     from exosuit.domain.decisions import check_autonomy_change, check_decision, check_fresh
+    from exosuit.domain.quorum import decides
     from exosuit.domain.refusals import Finished
     from exosuit.domain.task import EventAction, StepStatus, TaskStatus
     from exosuit.domain.task_state import DONE, StepState, TaskState
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policies import MAX_PLAN_ATTEMPTS, model_call
     from workflows.recorder import Recorder
     from workflows.steps import ENDING, Outcome, StepWalker
+    from workflows.votes import vote
 
 
 @workflow.defn
@@ -185,6 +187,10 @@ class TaskWorkflow:
         """A human's verdict on the open gate; returns once it is recorded."""
         self._validate_decide(decision)  # again: a racing decision may have won meanwhile
         self._state.remember(decision.message_id)
+        slot = self._gates.open
+        if slot is not None and not decides(decision, slot.gate):  # a quorum gate's vote
+            await vote(slot, decision, self._recorder)
+            return
         await self._gates.claim(decision)
 
     @decide.validator

@@ -59,6 +59,7 @@ async def _team(directory: Directory, args: argparse.Namespace, settings: Settin
         submissions_per_minute=args.submissions_per_minute,
         model_wait_seconds=None if args.model_wait is None else args.model_wait * 3600,
         max_revisions=args.max_revisions,
+        quorum_high=args.quorum_high,
     )
     hours = team.gate_deadline_seconds / 3600
     budget = f"${team.monthly_budget_usd:g}" if team.monthly_budget_usd else "none"
@@ -66,7 +67,8 @@ async def _team(directory: Directory, args: argparse.Namespace, settings: Settin
         f"{team.name}: max autonomy {team.max_autonomy}, gate deadline {hours:g} h, "
         f"monthly budget {budget}, at most {team.max_active_tasks} active tasks, "
         f"{team.submissions_per_minute} submissions a minute per person, model outages waited out "
-        f"for {team.model_wait_seconds / 3600:g} h, {team.max_revisions} revisions per gate"
+        f"for {team.model_wait_seconds / 3600:g} h, {team.max_revisions} revisions per gate, "
+        f"{team.quorum_high} approval{'s' if team.quorum_high != 1 else ''} per high-risk gate"
     )
     if args.notify is not None:
         urls = [u for u in args.notify if u.strip().lower() != "none"]

@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     tset.add_argument("--max-revisions", type=count, metavar="N", help="`revise` rejections per gate")
     tset.add_argument(
+        "--quorum-high",
+        type=count,
+        metavar="N",
+        help="distinct approvers (never the submitter) a high-risk gate needs; 1 (the default): one decides",
+    )
+    tset.add_argument(
         "--notify",
         action="append",
         metavar="URL",

@@ -69,6 +69,7 @@ class TaskInput:
     resumed_by: str | None = None  # a person resumed the task after it failed
     resumed_via: str | None = None  # ... through this API token
     solo: bool = False  # the submitter was the team's only approver: no four-eyes (is_solo)
+    quorum_high: int = 1  # approvals a high-risk gate needs (exosuit.domain.quorum)
 
 
 @dataclass
@@ -105,6 +106,8 @@ class Gate:
     escalated: bool = False
     risk: Risk = Risk.LOW
     reason: str | None = None  # why a cost gate opened
+    approvals: list[str] = field(default_factory=list)  # a quorum gate's approvers so far
+    approvals_needed: int = 1  # approvals that decide it (exosuit.domain.quorum)
 
 
 @dataclass

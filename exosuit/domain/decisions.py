@@ -23,6 +23,7 @@ from exosuit.domain.autonomy import (
 )
 from exosuit.domain.contracts import AutonomyChange, Decision, Gate
 from exosuit.domain.plan import PlanInvalid, PlanStep, validate_steps
+from exosuit.domain.quorum import check_vote
 from exosuit.domain.refusals import AboveCap, Finished, Forbidden, FourEyes, Invalid, NotOpen, Replayed
 
 
@@ -104,6 +105,7 @@ def check_decision(decision: Decision, gate: Gate | None, *, submitter: str) -> 
     )
     if refusal:  # an approver refused can only be the submitter under four-eyes
         raise (FourEyes if can_approve(decision.role) else Forbidden)(refusal)
+    check_vote(decision, gate)  # a quorum gate: one approval each, an edit only as the last
     if decision.action is DecisionAction.REJECT:
         if not (decision.reason or "").strip():
             raise Invalid("a rejection needs a reason")

@@ -23,6 +23,7 @@ class RefusalKind(StrEnum):
     THROTTLED = "Throttled"  # not a `Refused`: see `Throttled`
     CLAIMED = "Claimed"  # another approver holds the gate (exosuit.domain.claims)
     REPLAYED = "Replayed"  # a control message the workflow has already applied (its id)
+    ALREADY_APPROVED = "AlreadyApproved"  # a quorum gate's approver voting twice (exosuit.domain.quorum)
 
 
 class Refused(Exception):
@@ -57,6 +58,12 @@ class Replayed(NotOpen):
     """A control message whose id the workflow has already applied: a replay, not a new wish."""
 
     kind = RefusalKind.REPLAYED
+
+
+class AlreadyApproved(Refused):
+    """The approver has already approved this quorum gate: another approver must."""
+
+    kind = RefusalKind.ALREADY_APPROVED
 
 
 class Forbidden(Refused):
@@ -99,6 +106,7 @@ REFUSALS: tuple[type[Refused], ...] = (
     Finished,
     Claimed,
     Replayed,
+    AlreadyApproved,
     Forbidden,
     FourEyes,
     Invalid,

@@ -54,6 +54,7 @@ class EventAction(StrEnum):
     GATE_OPENED = "gate.opened"
     GATE_ESCALATED = "gate.escalated"
     GATE_DECIDED = "gate.decided"
+    GATE_APPROVED = "gate.approved"  # one approval of a quorum gate, before the last it needs
     GATE_CLAIMED = "gate.claimed"  # an approver claimed, took over or was assigned the gate
     GATE_RELEASED = "gate.released"  # its holder let the claim go
     STEP_STARTED = "step.started"

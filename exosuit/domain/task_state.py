@@ -52,6 +52,7 @@ class HeldGate:
     deadline: datetime
     four_eyes: bool
     escalated: bool = False
+    approvals: list[str] = field(default_factory=list)  # a quorum gate's votes so far
 
 
 @dataclass

@@ -499,6 +499,8 @@ def _gate_columns(gate: Gate | None, submitter: str) -> dict[str, Any]:
         "gate_risk": gate.risk if gate else None,
         "gate_reason": gate.reason if gate else None,
         "gate_escalated": gate.escalated if gate else False,
+        "gate_approvals": list(gate.approvals) if gate and gate.approvals_needed > 1 else None,
+        "gate_approvals_needed": gate.approvals_needed if gate else 1,
         "gate_claimed_by": None,  # a claim is on one gate: a new gate starts unclaimed
         "gate_claim_expires_at": None,
     }

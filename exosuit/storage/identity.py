@@ -119,6 +119,7 @@ class Directory:
         submissions_per_minute: int | None = None,
         model_wait_seconds: float | None = None,
         max_revisions: int | None = None,
+        quorum_high: int | None = None,
     ) -> Team:
         """Change what is given; a monthly budget of 0 removes the budget."""
         await self.ensure_team(name)
@@ -139,6 +140,8 @@ class Directory:
                 team.model_wait_seconds = model_wait_seconds
             if max_revisions is not None:
                 team.max_revisions = max_revisions
+            if quorum_high is not None:
+                team.quorum_high = quorum_high
             session.add(team)
             await session.commit()
             return team

@@ -27,6 +27,7 @@ from exosuit.domain.autonomy import (
     DEFAULT_MODEL_WAIT_SECONDS,
     DEFAULT_SUBMISSIONS_PER_MINUTE,
 )
+from exosuit.domain.quorum import DEFAULT_QUORUM_HIGH
 from exosuit.domain.task import TITLE_MAX_CHARS, StepKind, StepStatus, TaskStatus
 from exosuit.domain.time_histogram import BUCKETS
 from exosuit.storage.db import UTCDateTime, utcnow
@@ -47,6 +48,7 @@ class Team(SQLModel, table=True):
     submissions_per_minute: int = DEFAULT_SUBMISSIONS_PER_MINUTE  # per person
     model_wait_seconds: float = DEFAULT_MODEL_WAIT_SECONDS  # a model provider's outage is waited out
     max_revisions: int = DEFAULT_MAX_REVISIONS  # `revise` rejections per gate
+    quorum_high: int = DEFAULT_QUORUM_HIGH  # distinct approvals a high-risk gate needs
     created_at: datetime = _when()
 
 
@@ -125,6 +127,9 @@ class Task(SQLModel, table=True):
     gate_risk: str | None = Field(default=None, max_length=10)
     gate_reason: str | None = Field(default=None, sa_column=Column(Text))
     gate_escalated: bool = False
+    # A quorum gate's approvers so far, and how many approvals decide it.
+    gate_approvals: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    gate_approvals_needed: int = 1
     # Who is working on the open gate (a claim) and until when; past that, nobody holds it.
     gate_claimed_by: str | None = Field(default=None, max_length=320)
     gate_claim_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

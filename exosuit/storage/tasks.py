@@ -41,6 +41,8 @@ class QueueRow:
     gate_opened_at: datetime
     gate_deadline: datetime | None
     gate_escalated: bool
+    gate_approvals: list[str] | None
+    gate_approvals_needed: int
     gate_claimed_by: str | None
     gate_claim_expires_at: datetime | None
 
@@ -345,6 +347,7 @@ def workflow_input(
         model_wait_seconds=team.model_wait_seconds,
         max_revisions=team.max_revisions,
         solo=solo,
+        quorum_high=team.quorum_high,
     )
 
 

@@ -198,6 +198,7 @@ class System:
             monthly_budget_usd=policy.get("monthly_budget_usd"),
             model_wait_seconds=policy.get("model_wait_seconds"),
             max_revisions=policy.get("max_revisions"),
+            quorum_high=policy.get("quorum_high"),
         )
 
 

@@ -52,7 +52,10 @@ def _after(cursor: str) -> tuple[datetime, str] | None:
 def _version(page: QueuePage, off_page: str) -> str:
     """What the live poll compares: the rows shown, how many wait in all, an off-page selection."""
     now = utcnow()
-    shown = "|".join(f"{r.id}:{r.gate_id}:{int(r.gate_escalated)}:{r.held_by(now)}" for r in page.rows)
+    shown = "|".join(
+        f"{r.id}:{r.gate_id}:{int(r.gate_escalated)}:{r.held_by(now)}:{len(r.gate_approvals or [])}"
+        for r in page.rows
+    )
     return hashlib.sha256(f"{shown}#{page.total}#{page.more}#{off_page}".encode()).hexdigest()[:16]
 
 

@@ -17,6 +17,7 @@ from exosuit.domain.autonomy import (
     may_resume,
 )
 from exosuit.domain.contracts import workflow_id_for
+from exosuit.domain.quorum import progress
 from exosuit.domain.task import EventAction, StepStatus, TaskStatus
 from exosuit.domain.text import text_diff
 from exosuit.settings import Settings
@@ -48,6 +49,9 @@ class GateView:
     can_claim: bool = False  # the visitor is an approver of the task's team
     etag: str = ""  # what it shows, as the API's gate etag: the queue's bulk approval names it
     renew_seconds: float = 300.0  # how often an open page renews its visitor's claim (a third of the lease)
+    approvals: list[str] = field(default_factory=list)  # a quorum gate's approvers so far
+    quorum: str | None = None  # e.g. "1 of 2 approvals; waiting for one more" (None: one decides)
+    voted: bool = False  # the visitor has approved it already (a quorum gate)
 
     @property
     def can_decide(self) -> bool:
@@ -95,6 +99,7 @@ def gate_view(view: TaskView, principal: Principal, settings: Settings | None = 
     role = principal.role_in(task.team)
     refusal = may_decide(actor=principal.email, role=role, excluded=task.gate_excluded)
     held_by = claims.holder(task.gate_claimed_by, task.gate_claim_expires_at, utcnow())
+    approvals = task.gate_approvals or []
     claimed = claims.decide_refusal(current=held_by, actor=principal.email)
     if refusal is None and claimed is not None:
         refusal = claimed.message.rstrip(".")
@@ -112,6 +117,9 @@ def gate_view(view: TaskView, principal: Principal, settings: Settings | None = 
         can_claim=can_approve(role),
         etag=gate_etag(view),
         renew_seconds=settings.claim_lease_minutes * 20 if settings else 300.0,
+        approvals=approvals,
+        quorum=progress(len(approvals), task.gate_approvals_needed),
+        voted=principal.email in approvals,
     )
 
 

@@ -50,6 +50,7 @@ def _people() -> None:
         sa.Column("submissions_per_minute", sa.Integer(), nullable=False, server_default="30"),
         sa.Column("model_wait_seconds", sa.Float(), nullable=False, server_default="86400"),
         sa.Column("max_revisions", sa.Integer(), nullable=False, server_default="20"),
+        sa.Column("quorum_high", sa.Integer(), nullable=False, server_default="1"),
     )
     op.create_table(
         "user",
@@ -121,6 +122,8 @@ def _tasks() -> None:
         sa.Column("gate_excluded", sa.String(length=320), nullable=True),
         sa.Column("waiting_reason", sa.Text(), nullable=True),
         sa.Column("waiting_since", UTCDateTime(), nullable=True),
+        sa.Column("gate_approvals", sa.JSON(), nullable=True),
+        sa.Column("gate_approvals_needed", sa.Integer(), nullable=False, server_default="1"),
         sa.UniqueConstraint("submitted_by", "idempotency_key", name="uq_task_idempotency"),
     )
     op.create_index("ix_task_team_created", "task", ["team", "created_at"])
