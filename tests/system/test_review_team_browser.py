@@ -153,3 +153,34 @@ async def test_an_open_page_keeps_its_visitors_claim(chromium: Browser, short_le
         return gate["claimed_by"] == email and gate["claim_expires_at"] > first
 
     await until(renewed, "the open page to renew its claim")
+
+
+async def test_a_high_risk_gate_waits_for_a_second_approver(chromium: Browser, ui_system: System) -> None:
+    await ui_system.set_team(max_autonomy="autonomous", quorum_high=2)
+    ui_system.model.plan = [
+        {"title": "Send", "instructions": "Send it.", "kind": "llm", "tool": None, "risk": "high"}
+    ]
+    ada, _ = await signed_in(chromium, ui_system)
+    bob, _ = await signed_in(chromium, ui_system)
+    submitter = await ui_system.user("member")
+    task = await submitter.wait_gate((await submitter.submit(ui_system.team, "delegated"))["id"], "step")
+    await ada.goto(f"/tasks/{task['id']}")
+    await bob.goto(f"/tasks/{task['id']}")
+    await expect(ada.locator(".gate")).to_contain_text("0 of 2 approvals; waiting for 2 more")
+    await expect(ada.get_by_role("button", name="Edit")).to_have_count(0)  # only the last may edit
+
+    await ada.get_by_role("button", name="Approve").click()
+    await expect(ada.locator(".gate")).to_contain_text("1 of 2 approvals; waiting for one more")
+    await expect(ada.locator(".gate")).to_contain_text("You have approved this gate")
+    await expect(ada.get_by_role("button", name="Approve")).to_have_count(0)
+    # Bob's page updates itself with Ada's vote; the step has not run.
+    await expect(bob.locator(".gate")).to_contain_text("1 of 2 approvals; waiting for one more", timeout=LIVE)
+    await expect(bob.get_by_role("button", name="Edit")).to_be_visible()  # Bob's approval decides
+    assert (await submitter.task(task["id"]))["steps"][0]["status"] == "awaiting_approval"
+    assert ui_system.model.prompts("step") == []
+    await bob.screenshot(path=str(DOCS / "review-team-quorum.png"), full_page=True)
+
+    await bob.get_by_role("button", name="Approve").click()
+    done = await submitter.wait_done(task["id"])
+    assert done["status"] == "completed"
+    assert len(ui_system.model.prompts("step")) == 1

@@ -50,12 +50,18 @@ class GateView:
     etag: str = ""  # what it shows, as the API's gate etag: the queue's bulk approval names it
     renew_seconds: float = 300.0  # how often an open page renews its visitor's claim (a third of the lease)
     approvals: list[str] = field(default_factory=list)  # a quorum gate's approvers so far
+    approvals_needed: int = 1
     quorum: str | None = None  # e.g. "1 of 2 approvals; waiting for one more" (None: one decides)
     voted: bool = False  # the visitor has approved it already (a quorum gate)
 
     @property
     def can_decide(self) -> bool:
         return self.refusal is None
+
+    @property
+    def can_edit(self) -> bool:
+        """An edit is allowed only as the approval that decides the gate (a quorum's last)."""
+        return len(self.approvals) + 1 >= self.approvals_needed
 
 
 @dataclass
@@ -118,6 +124,7 @@ def gate_view(view: TaskView, principal: Principal, settings: Settings | None = 
         etag=gate_etag(view),
         renew_seconds=settings.claim_lease_minutes * 20 if settings else 300.0,
         approvals=approvals,
+        approvals_needed=task.gate_approvals_needed,
         quorum=progress(len(approvals), task.gate_approvals_needed),
         voted=principal.email in approvals,
     )
@@ -176,7 +183,12 @@ def _gate_summary(action: str, data: dict[str, Any]) -> str | None:
             text += f" ({data.get('on_reject', '')}): {data['reason']}"
         if data.get("args_sha256"):
             text += f"; approved args sha256 {str(data['args_sha256'])[:12]}…"
+        if data.get("approvals"):
+            text += f"; approved by {', '.join(data['approvals'])}"
         return text
+    if action == EventAction.GATE_APPROVED:
+        approvals = data.get("approvals") or []
+        return f"approval {len(approvals)} of {data.get('approvals_needed')} on the {data.get('kind')} gate"
     if action == EventAction.TASK_SUBMITTED and data.get("solo"):
         return "solo: the submitter is the team's only approver and decides its gates (no four-eyes)"
     if action == EventAction.GATE_OPENED and data.get("four_eyes_waived"):
