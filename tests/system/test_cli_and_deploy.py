@@ -50,13 +50,18 @@ async def test_cli_manages_users_teams_and_tokens(tmp_path: Path) -> None:
         "6",
         "--max-revisions",
         "3",
+        "--quorum-high",
+        "2",
         env=env,
     )
     assert (code, out.strip()) == (
         0,
         "red: max autonomy guarded, gate deadline 2 h, monthly budget $25, at most 5 active tasks, "
-        "30 submissions a minute per person, model outages waited out for 6 h, 3 revisions per gate",
+        "30 submissions a minute per person, model outages waited out for 6 h, 3 revisions per gate, "
+        "2 approvals per high-risk gate",
     )
+    code, out = await run_cli("team", "set", "red", "--quorum-high", "0", env=env)
+    assert code == 2 and "not at least 1" in out, out
     for bad in ("nan", "inf", "-1", "1e999"):
         code, out = await run_cli("team", "set", "red", "--monthly-budget", bad, env=env)
         assert code == 2 and "finite, non-negative" in out, (bad, out)
