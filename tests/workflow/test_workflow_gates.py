@@ -10,7 +10,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio import activity
@@ -44,7 +44,7 @@ from exosuit.domain.contracts import (
 )
 from exosuit.domain.refusals import RefusalKind
 from exosuit.domain.task import EventAction, StepKind
-from exosuit.domain.task_state import StepState
+from exosuit.domain.task_state import HeldGate, StepState, TaskState, Walk
 from workflows.task import TaskWorkflow
 
 DAY = 24 * 3600.0
@@ -162,6 +162,7 @@ async def start(time_env: WorkflowEnvironment) -> AsyncIterator[Start]:
         crosses_budget: str | None = None,
         max_revisions: int = 20,
         failing_steps: int = 0,
+        **more: object,  # other TaskInput fields (quorum_high, state)
     ) -> Run:
         script = Script(plan, crosses_budget, failing_steps=failing_steps)
         queue = f"tq-{uuid.uuid4().hex}"
@@ -182,6 +183,7 @@ async def start(time_env: WorkflowEnvironment) -> AsyncIterator[Start]:
         task = TaskInput(
             f"t_{uuid.uuid4().hex[:8]}", "red", SUBMITTER, level, cap, deadline, max_revisions=max_revisions
         )
+        task = replace(task, **more)  # type: ignore[arg-type]
         handle = await time_env.client.start_workflow(
             TaskWorkflow.run, task, id=f"task-{task.task_id}", task_queue=queue
         )
@@ -411,3 +413,43 @@ async def test_a_lowered_cap_brings_the_level_down_and_holds_the_slider_under_it
     await run.refused(run.handle.execute_update(TaskWorkflow.set_autonomy, up), RefusalKind.ABOVE_CAP)
     await run.decide(held)
     await run.script.gate(GateKind.OUTPUT, seen=1)  # manual: its output waits too (delegated: none)
+
+
+async def test_two_approvals_racing_on_a_quorum_of_two_decide_the_gate_once(start: Start) -> None:
+    run: Run = await start(AutonomyLevel.DELEGATED, steps(Risk.HIGH), quorum_high=2)
+    gate = await run.script.gate(GateKind.STEP)
+    assert (gate.approvals_needed, gate.four_eyes) == (2, True)
+    await asyncio.gather(run.decide(gate), run.decide(gate, actor=OTHER))
+    assert await run.ended() == "completed"
+    actions = run.script.actions()
+    assert (actions.count("gate.approved"), actions.count("gate.decided")) == (1, 1)
+    assert actions.index("gate.approved") < actions.index("gate.decided") < actions.index("step.started")
+    decided = next(e for e in run.script.events if e.action is EventAction.GATE_DECIDED)
+    assert sorted(decided.data["approvals"]) == sorted([APPROVER, OTHER])
+
+
+async def test_a_quorum_gate_held_across_continue_as_new_keeps_its_votes(start: Start) -> None:
+    opened = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+    held = HeldGate("g_held", opened, opened + timedelta(hours=24), four_eyes=True, approvals=[OTHER])
+    state = TaskState(
+        AutonomyLevel.DELEGATED, steps(Risk.HIGH), planned=True, walk=Walk("step", "s_0", held=held)
+    )
+    run: Run = await start(AutonomyLevel.DELEGATED, steps(Risk.HIGH), quorum_high=2, state=state)
+    gate = Gate("g_held", GateKind.STEP, "s_0", opened, opened, four_eyes=True)
+    # The new run re-opens the held gate without recording anything: until it has, a decision
+    # is "not open"; then the approver who voted in the earlier run is refused a second vote.
+    refusal = RefusalKind.NOT_OPEN.value
+    for _ in range(500):
+        with pytest.raises(WorkflowUpdateFailedError) as failed:
+            await run.decide(gate, actor=OTHER)
+        assert isinstance(failed.value.cause, ApplicationError)
+        refusal = failed.value.cause.type or ""
+        if refusal != RefusalKind.NOT_OPEN.value:
+            break
+        await asyncio.sleep(0.01)
+    assert refusal == RefusalKind.ALREADY_APPROVED.value
+    await run.refused(run.decide(gate, actor=SUBMITTER), RefusalKind.FOUR_EYES)
+    await run.decide(gate)
+    assert await run.ended() == "completed"
+    decided = next(e for e in run.script.events if e.action is EventAction.GATE_DECIDED)
+    assert (decided.data["approvals"], decided.data["approvals_needed"]) == ([OTHER, APPROVER], 2)
