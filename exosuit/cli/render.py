@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from exosuit.domain.quorum import progress
+
 
 def task(found: dict[str, Any]) -> str:
     """A task: its line, its gate, its steps, its result."""
@@ -18,6 +20,9 @@ def task(found: dict[str, Any]) -> str:
         lines.append(f"  open gate {gate['id']} ({gate['kind']}) since {gate['opened_at']}: {who}")
         if gate.get("reason"):
             lines.append(f"    {gate['reason']}")
+        quorum = progress(len(gate.get("approvals") or []), gate.get("approvals_needed") or 1)
+        if quorum:
+            lines.append(f"    {quorum} ({', '.join(gate['approvals']) or 'none yet'})")
     for step in found.get("steps", []):
         kind = f"tool {step['tool']}" if step["kind"] == "tool" else step["kind"]
         lines.append(

@@ -109,3 +109,14 @@ def test_a_quorum_gate_says_how_many_approvals_it_still_needs(
     approvals: int, needed: int, shown: str | None
 ) -> None:
     assert progress(approvals, needed) == shown
+
+
+def test_the_cli_shows_a_quorum_gates_approvals() -> None:
+    from exosuit.cli.render import task
+
+    gate = {"id": "g_1", "kind": "step", "opened_at": "now", "four_eyes": True}
+    found = {"id": "t_1", "status": "awaiting_approval", "autonomy": "delegated", "team": "red"}
+    found |= {"submitted_by": SUBMITTER, "title": "Send"}
+    shown = task(found | {"open_gate": gate | {"approvals": ["a@x"], "approvals_needed": 2}})
+    assert "1 of 2 approvals; waiting for one more (a@x)" in shown
+    assert "approvals" not in task(found | {"open_gate": gate | {"approvals": [], "approvals_needed": 1}})
