@@ -354,11 +354,22 @@ def _update_task(conn: Connection, task: _TaskRow, ev: TaskEvent, now: datetime)
     if ev.close_gate:
         task.set(**_gate_columns(None, task["submitted_by"]))
     if ev.open_gate is not None:
-        task.set(**_gate_columns(ev.open_gate, task["submitted_by"]))
+        _show_gate(task, ev)
         if ev.action is EventAction.GATE_OPENED:
             facts.opened(conn, task.columns, ev.open_gate, now)
     if ev.action is EventAction.TASK_PLANNED:
         task.set(planned_by=facts.planner(ev.actor))
+
+
+def _show_gate(task: _TaskRow, ev: TaskEvent) -> None:
+    """The open gate's columns as the event has it; a quorum vote ends its voter's claim (an
+    approver whose vote is in has nothing left to hold), nobody else's."""
+    assert ev.open_gate is not None
+    claim = ("gate_claimed_by", "gate_claim_expires_at")
+    held = {name: task[name] for name in claim}
+    task.set(**_gate_columns(ev.open_gate, task["submitted_by"]))
+    if ev.action is EventAction.GATE_APPROVED and ev.actor != f"user:{held['gate_claimed_by']}":
+        task.set(**held)
 
 
 def _charge(conn: Connection, task: _TaskRow, task_id: str, call: CallRecord) -> dict[str, Any]:

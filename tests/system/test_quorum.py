@@ -31,11 +31,14 @@ async def test_a_high_risk_gate_runs_only_after_two_distinct_approvers(system: S
     gate = task["open_gate"]
     assert (gate["approvals"], gate["approvals_needed"]) == ([], 2)
 
+    claimed = await ada.http.post(f"/api/v1/tasks/{task['id']}/gates/{gate['id']}/claim", json={})
+    assert claimed.status_code == 200, claimed.text
     first = await ada.decide(task, "approve")
     assert first.status_code == 200, first.text
     task = await ada.task(task["id"])
     assert task["open_gate"]["id"] == gate["id"]
     assert task["open_gate"]["approvals"] == [ada.email]
+    assert task["open_gate"]["claimed_by"] is None  # her vote is in: her claim ends with it
     assert task["steps"][0]["status"] == "awaiting_approval"
     assert system.model.prompts("step") == []  # not run yet
     listed = (await bob.http.get("/api/v1/approvals")).json()["items"]
