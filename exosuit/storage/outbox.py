@@ -63,6 +63,8 @@ def gate_document(task: Mapping[str, Any]) -> dict[str, Any] | None:
         "four_eyes": task["gate_four_eyes"],
         "escalated": task["gate_escalated"],
         "reason": task["gate_reason"],
+        "approvals": task["gate_approvals"] or [],
+        "approvals_needed": task["gate_approvals_needed"],
     }
 
 
