@@ -62,7 +62,7 @@ class StepActivities:
         """Run a model step and return its output. Given its records (`request.first`), it
         writes the step's start before the call and its answer with what follows after (one
         transaction each); what it could not write, the workflow writes."""
-        started = await write_events(self._writer, request.first, self._wake) if request.first else None
+        started = await self._record_start(request)
         if started is not None and request.then and activity.info().attempt > 1:
             done = await self._writer.written(request.then)
             if done is not None:  # an earlier attempt recorded the answer, then its worker stopped
@@ -90,6 +90,17 @@ class StepActivities:
             with suppress(*DatabaseDown):
                 await self._writer.meter(request.task_id, call)
         return answer
+
+    async def _record_start(self, request: StepRequest) -> Recorded | None:
+        """The step's start (and the approval that let it run), before the model is called; None
+        with the database down: the workflow writes it with the answer, once it is back."""
+        if not request.first:
+            return None
+        try:
+            return await write_events(self._writer, request.first, self._wake)
+        except DatabaseDown:
+            logger.warning("task %s: the workflow records step %s's start", request.task_id, request.step_id)
+            return None
 
     async def _record_answer(
         self, request: StepRequest, answer: Answer, started: Recorded
