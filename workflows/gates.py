@@ -72,11 +72,12 @@ class GateKeeper:
         self._recorder = recorder
         self._cancelled = cancelled
         self._continue_as_new = continue_as_new
-        self._held: HeldGate | None = None  # the gate an earlier run left open, to re-open
         self.walking: Walk | None = None  # the gate loop being walked, which a new run resumes
         self._wait = timedelta(seconds=task.gate_deadline_seconds)
-        self.open: OpenGate | None = None  # the one gate a task has open
-        self._ahead: OpenGate | None = None  # opened by a model step's run, before the flow came to it
+        # A gate open before the flow comes to it: opened by a model step's run, or left open
+        # by the run before (re-opened under its id, decidable from this run's first moment).
+        self._ahead: OpenGate | None = _held_open(state)
+        self.open: OpenGate | None = self._ahead  # the one gate a task has open
         # A step's approval in this run: the seq of its gate.decided, which a tool step's
         # execution key names (a resumed run approves, and so executes, afresh).
         self.approved_at: dict[str, int] = {}
@@ -93,7 +94,6 @@ class GateKeeper:
         while the gate waits with no decision in flight; the next run comes back here."""
         carried = self._state.walk if self.resuming(kind, step) else None
         self._state.walk = None
-        self._held = carried.held if carried else None
         self.walking = Walk(kind.value, step.id if step else None, carried.revisions if carried else 0)
         try:
             return await self._loop(kind, step, redo, self.walking)
@@ -101,11 +101,9 @@ class GateKeeper:
             self.walking = None
 
     async def _loop(self, kind: GateKind, step: StepState | None, redo: Redo, walk: Walk) -> Ruling:
-        while (
-            self._held is not None  # open already: asked whatever the level is now
-            or self.opened_ahead(kind, step)
-            or gate_required(kind, self._state.level, step.risk if step else Risk.LOW)
-        ):
+        while self.opened_ahead(kind, step) or gate_required(
+            kind, self._state.level, step.risk if step else Risk.LOW
+        ):  # a gate open already is asked whatever the level is now
             ruling = await self.ruling(kind, step)
             if ruling.verdict is not Verdict.REVISE:
                 return ruling
@@ -148,14 +146,10 @@ class GateKeeper:
         return slot.decision
 
     async def _open(self, kind: GateKind, step: StepState | None, why: str | None) -> OpenGate:
-        held, self._held = self._held, None
         ahead = self._take_ahead(kind, step)
-        if ahead is not None:  # opened by the step's run, which recorded it
+        if ahead is not None:  # recorded already, by a model step's run or by the run before
             self.open = ahead
             return ahead
-        if held is not None:  # already opened and recorded by the run before; decidable again
-            self.open = OpenGate(_reopened(held, kind, step, self._state))
-            return self.open
         gate = self._new_gate(kind, step, why)
         # Decidable from here on: the read model may show the gate before this record returns.
         slot = self.open = OpenGate(gate)
@@ -378,6 +372,15 @@ class GateKeeper:
             return False
         slot.phase = GatePhase.ANSWERED
         return True
+
+
+def _held_open(state: TaskState) -> OpenGate | None:
+    """The gate the run before left open (continued as new while it waited, or before the flow
+    reached a gate a model step's run had opened)."""
+    walk = state.walk
+    if walk is None or walk.held is None:
+        return None
+    return OpenGate(_reopened(walk.held, GateKind(walk.gate), state.step(walk.step_id), state))
 
 
 def _reopened(held: HeldGate, kind: GateKind, step: StepState | None, state: TaskState) -> Gate:
