@@ -4,10 +4,10 @@ A model step's run records itself: its activity writes the step's start (with th
 that let it run) before it calls the model, and the answer with what the level says comes
 next (the output gate, or the step's completion and the next step's gate) after, so an
 approval costs the workflow two activations; what the activity could not write, the
-workflow writes (the same events, by their keys), so no decision or paid answer is lost. A tool step
-runs once under its execution key (the attempt recorded before, the result after); if a
-crash left its result unknown, a person decides at the step's gate whether to send it
-again (same key) or not.
+workflow writes (the same events, by their keys), so no decision or paid answer is lost.
+A tool step runs once under its execution key (the attempt recorded before, the result
+after); if a crash left its result unknown, a person decides at the step's gate whether to
+send it again (same key) or not.
 """
 
 from __future__ import annotations
