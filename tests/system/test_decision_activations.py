@@ -5,9 +5,22 @@ decision's answer still shows it recorded (the gate closed), and the chain verif
 
 from __future__ import annotations
 
-from temporalio.api.enums.v1 import EventType
+import dataclasses
+from copy import deepcopy
 
-from exosuit.domain.contracts import workflow_id_for
+from sqlmodel import select
+from temporalio.api.enums.v1 import EventType
+from temporalio.testing import ActivityEnvironment
+
+from activities.steps import StepActivities
+from exosuit.domain.audit import Anchor
+from exosuit.domain.contracts import StepRequest, TaskEvent, workflow_id_for
+from exosuit.domain.task import EventAction
+from exosuit.llm.client import ModelClient
+from exosuit.storage.events import EventWriter
+from exosuit.storage.reports import Reports
+from exosuit.storage.tables import AuditEvent
+from exosuit.storage.tasks import Tasks
 from tests.support.system import System, until
 
 ACCEPTED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
@@ -61,3 +74,38 @@ async def test_an_approval_to_the_next_gate_takes_two_activations(system: System
     await approver.approve(task)
     done = await approver.wait_done(task["id"])
     assert done["status"] == "completed", done
+
+
+async def test_a_retried_step_run_writes_nothing_twice_and_does_not_ask_the_model_again(
+    system: System,
+) -> None:
+    """The step's run, as Temporal retries it after its worker died once it had written the
+    answer: the same head comes back, no event is written twice, the model is not asked again."""
+    submitter, approver = await system.user("member"), await system.user("approver")
+    task = await submitter.submit(system.team, "supervised")
+    task = await approver.approve(await approver.wait_gate(task["id"], "plan"))
+    task = await approver.wait_gate(task["id"], "step")
+    step_id = task["steps"][0]["id"]
+    async with system.db.session() as session:
+        last = (await session.exec(select(AuditEvent).where(AuditEvent.task_id == task["id"]))).all()
+    head = max(last, key=lambda e: e.seq)
+    key = f"retry-test-{task['id']}"
+    first = [TaskEvent(task["id"], f"{key}/1", "system", EventAction.STEP_STARTED, step_id=step_id)]
+    first[0].after = Anchor(head.seq, head.hash)
+    then = [TaskEvent(task["id"], f"{key}/2", "system", EventAction.STEP_FINISHED, step_id=step_id)]
+    request = StepRequest(task["id"], step_id, f"{key}/call", None, first, then)
+    writer = EventWriter(system.db)
+    steps = StepActivities(
+        ModelClient.from_settings(system.settings), Tasks(system.db), writer, Reports(system.db)
+    )
+    env = ActivityEnvironment()
+    answered = await env.run(steps.answer_step, deepcopy(request))
+    assert answered.recorded is not None and answered.started is not None
+    asked = len(system.model.prompts("step"))
+    env.info = dataclasses.replace(env.info, attempt=2)
+    again = await env.run(steps.answer_step, deepcopy(request))
+    assert again.recorded == answered.recorded and again.started == answered.started
+    assert len(system.model.prompts("step")) == asked
+    async with system.db.session() as session:
+        events = (await session.exec(select(AuditEvent).where(AuditEvent.task_id == task["id"]))).all()
+    assert [e.action for e in events if e.seq > head.seq] == ["step.started", "step.finished"]
