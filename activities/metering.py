@@ -38,7 +38,15 @@ async def meter(
     """Store the call's usage now, keyed by this attempt, so a call whose answer is later
     thrown away (the worker died before reporting it) is still paid for in the books; the
     event that records the answer carries the same key and does not count it twice."""
-    call = completion.record(f"{request.key}@{activity.info().attempt}", purpose, step_id)
+    call = call_record(request, completion, purpose, step_id)
     with suppress(*DatabaseDown):  # the event's own write will store it
         await writer.meter(request.task_id, call)
     return call
+
+
+def call_record(
+    request: StepRequest | PlanRequest, completion: Completion, purpose: str, step_id: str | None = None
+) -> CallRecord:
+    """The call's usage under this attempt's key (what `meter` stores, or the event that
+    records the answer in the same transaction)."""
+    return completion.record(f"{request.key}@{activity.info().attempt}", purpose, step_id)

@@ -1,4 +1,5 @@
-"""The one activity through which the workflow changes the read model and the audit chain."""
+"""The activity through which the workflow changes the read model and the audit chain (a
+model step's run writes its own start and answer the same way: `write_events`)."""
 
 from __future__ import annotations
 
@@ -15,22 +16,27 @@ from exosuit.domain.contracts import (
 )
 from exosuit.storage.events import ChainChanged, EventWriter
 
+Wake = Callable[[str, int], Awaitable[None]]  # (task, from seq): the outbox's workflows, once committed
+
 
 class RecordActivities:
-    def __init__(
-        self, writer: EventWriter, after: Callable[[str, int], Awaitable[None]] | None = None
-    ) -> None:
+    def __init__(self, writer: EventWriter, after: Wake | None = None) -> None:
         self._writer = writer
-        self._after = after  # (task, from seq): wakes the outbox's workflows once committed
+        self._after = after  # wakes the outbox's workflows once committed
 
     @activity.defn(name=RECORD_EVENTS_ACTIVITY)
     async def record_events(self, events: list[TaskEvent]) -> Recorded:
         """Apply the events a workflow task produced together, in one transaction."""
-        try:
-            written = await self._writer.apply_all(events)
-        except ChainChanged as exc:
-            raise ApplicationError(str(exc), type=CHAIN_CHANGED, non_retryable=True) from None
-        head = written.head
-        if written.enqueued and self._after is not None:  # the outbox rows of the batch's events
-            await self._after(events[0].task_id, head.seq - len(events) + 1)
-        return Recorded(head.seq, head.hash, written.budgeted)
+        return await write_events(self._writer, events, self._after)
+
+
+async def write_events(writer: EventWriter, events: list[TaskEvent], after: Wake | None) -> Recorded:
+    """Events of one task in one transaction (each once, by its key); the chain's head after."""
+    try:
+        written = await writer.apply_all(events)
+    except ChainChanged as exc:
+        raise ApplicationError(str(exc), type=CHAIN_CHANGED, non_retryable=True) from None
+    head = written.head
+    if written.enqueued and after is not None:  # the outbox rows of the batch's events
+        await after(events[0].task_id, head.seq - len(events) + 1)
+    return Recorded(head.seq, head.hash, written.budgeted)

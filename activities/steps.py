@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import suppress
 
 from temporalio import activity
 
 from activities.errors import model_errors
 from activities.heartbeats import beating
-from activities.metering import count_call, meter
+from activities.metering import call_record, count_call
+from activities.recording import Wake, write_events
+from exosuit.domain.audit import Anchor
 from exosuit.domain.contracts import (
     ANSWER_STEP_ACTIVITY,
     COST_CHECK_ACTIVITY,
     Answer,
     CostCheck,
+    Recorded,
     StepRequest,
+    answered,
 )
 from exosuit.domain.task import StepKind, StepStatus
 from exosuit.domain.tools import fenced
@@ -32,6 +37,8 @@ CONTEXT_CHARS = 4_000  # of each earlier step's output, to keep prompts bounded
 CHARS_PER_TOKEN = 4  # a rough, common estimate for English text
 ASSUMED_ANSWER_TOKENS = 1_024  # when answers are not capped
 
+logger = logging.getLogger(__name__)
+
 
 class StepActivities:
     def __init__(
@@ -41,7 +48,9 @@ class StepActivities:
         writer: EventWriter,
         reports: Reports,
         max_tokens: int | None = None,
+        wake: Wake | None = None,
     ) -> None:
+        self._wake = wake  # the outbox's workflows, after a write that queued messages
         self._model = model
         self._tasks = tasks
         self._writer = writer
@@ -50,7 +59,15 @@ class StepActivities:
 
     @activity.defn(name=ANSWER_STEP_ACTIVITY)
     async def answer_step(self, request: StepRequest) -> Answer:
-        """Run a model step and return its output; the workflow records it."""
+        """Run a model step and return its output. Given its records (`request.first`), it
+        writes the step's start before the call and its answer with what follows after (one
+        transaction each); what it could not write, the workflow writes."""
+        started = await self._record_start(request)
+        if started is not None and request.then and activity.info().attempt > 1:
+            done = await self._writer.written(request.then)
+            if done is not None:  # an earlier attempt recorded the answer, then its worker stopped
+                head = Recorded(done.head.seq, done.head.hash, done.budgeted)
+                return Answer("", "", started=started, recorded=head)
         view, step = await self._tasks.step(request.task_id, request.step_id)
 
         async def show(text: str) -> None:
@@ -64,9 +81,39 @@ class StepActivities:
                 self._messages(view, step, request.feedback), max_tokens=self._max_tokens, on_text=show
             )
         count_call(completion, "step")
-        call = await meter(self._writer, request, completion, "step", step.id)
+        call = call_record(request, completion, "step", step.id)
         data = {"feedback": request.feedback} if request.feedback else {}
-        return Answer(completion.text, f"model:{completion.model}", data, call)
+        answer = Answer(completion.text, f"model:{completion.model}", data, call, started=started)
+        if started is not None and request.then:
+            answer.recorded = await self._record_answer(request, answer, started)
+        if answer.recorded is None:  # paid for in the books now, whoever records the answer
+            with suppress(*DatabaseDown):
+                await self._writer.meter(request.task_id, call)
+        return answer
+
+    async def _record_start(self, request: StepRequest) -> Recorded | None:
+        """The step's start (and the approval that let it run), before the model is called; None
+        with the database down: the workflow writes it with the answer, once it is back."""
+        if not request.first:
+            return None
+        try:
+            return await write_events(self._writer, request.first, self._wake)
+        except DatabaseDown:
+            logger.warning("task %s: the workflow records step %s's start", request.task_id, request.step_id)
+            return None
+
+    async def _record_answer(
+        self, request: StepRequest, answer: Answer, started: Recorded
+    ) -> Recorded | None:
+        """The answer and what follows it, after the step's start; None if that write failed
+        (the workflow writes the same events: the answer is never thrown away)."""
+        then = [answered(request.then[0], answer), *request.then[1:]]
+        then[0].after = Anchor(started.seq, started.hash)
+        try:
+            return await write_events(self._writer, then, self._wake)
+        except Exception:  # any failure: the workflow has the answer and writes it
+            logger.warning("task %s: the workflow records step %s's answer", request.task_id, request.step_id)
+            return None
 
     @activity.defn(name=COST_CHECK_ACTIVITY)
     async def check_step_cost(self, request: StepRequest) -> CostCheck:

@@ -28,6 +28,7 @@ from web.deps import Services
 from web.schemas import DecisionIn, TaskCreate
 
 _HEAD_CATCH_UP_TRIES = 5
+_RECORD_WAIT_SECONDS = 30.0  # an approval recorded by the step it starts: until the read model shows it
 
 
 async def submit(
@@ -131,7 +132,9 @@ async def decide(
         else None
     )
     try:
-        await services.gateway.decide(view.task.id, decision, update_id)
+        recorded = await services.gateway.decide(view.task.id, decision, update_id)
+        if not recorded:
+            await _until_recorded(services, view.task, decision)
     except NotOpen as refused:
         services.metrics.decisions.labels(body.action.value, refused.kind.value).inc()
         raise await _decided_earlier(services, view.task.id, decision) or refused from None
@@ -142,6 +145,23 @@ async def decide(
     if view.task.gate_opened_at is not None and view.task.gate_kind is not None:
         waited = (utcnow() - view.task.gate_opened_at).total_seconds()
         services.metrics.gate_wait.labels(view.task.gate_kind).observe(max(waited, 0.0))
+
+
+async def _until_recorded(services: Services, seen: Task, decision: Decision) -> None:
+    """An approval that the model step records as it starts: the answer waits until the read
+    model shows it (the gate closed), so the caller reads its own write. The workflow holds the
+    decision either way; a task that stopped before it was written refuses it (NotOpen)."""
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + _RECORD_WAIT_SECONDS
+    task: Task | None = seen  # as read before the decision was sent
+    while task is not None and task.gate_id == decision.gate_id:
+        left = ends - loop.time()
+        if left <= 0 or not await services.watch.changed(seen.id, task.updated_at, left):
+            return  # not shown yet: the workflow records it (it has it), the caller may look later
+        task = await services.tasks.row(seen.id)
+    stopped = task is not None and not TaskStatus(task.status).active
+    if stopped and await _decided_earlier(services, seen.id, decision) is None:
+        raise NotOpen("the decision could not be recorded; the task has stopped")
 
 
 def check_may_decide(principal: Principal, view: TaskView) -> None:

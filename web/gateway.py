@@ -149,12 +149,14 @@ class TaskGateway:
     def _handle(self, task_id: str) -> WorkflowHandle[TaskWorkflow, TaskOutcome]:
         return self.client.get_workflow_handle_for(TaskWorkflow.run, workflow_id_for(task_id))
 
-    async def decide(self, task_id: str, decision: Decision, update_id: str | None = None) -> None:
-        """Decide; with an `update_id`, Temporal answers a retry with the first attempt's outcome."""
+    async def decide(self, task_id: str, decision: Decision, update_id: str | None = None) -> bool:
+        """Decide; with an `update_id`, Temporal answers a retry with the first attempt's outcome.
+        True: recorded; False: the model step it approves records it in a moment."""
         with answers_from_temporal():
-            await self._handle(task_id).execute_update(
+            recorded = await self._handle(task_id).execute_update(
                 TaskWorkflow.decide, decision, id=update_id, rpc_timeout=RPC_TIMEOUT
             )
+        return recorded is not False  # an update that answered before this field existed: None
 
     async def lower_cap(self, task_id: str, change: CapChange) -> None:
         """Tell a running task its team's cap was lowered (its level follows it down)."""

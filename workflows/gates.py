@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         four_eyes_required,
         gate_required,
     )
-    from exosuit.domain.contracts import REVISION_LIMIT, Decision, Gate, NewStep, TaskInput
+    from exosuit.domain.contracts import REVISION_LIMIT, Decision, Gate, NewStep, TaskEvent, TaskInput
     from exosuit.domain.decisions import ArgsEdit, TextEdit, Verdict, check_edit, decision_data, verdict_of
     from exosuit.domain.quorum import approvals_needed
     from exosuit.domain.refusals import RefusalKind
@@ -52,6 +52,7 @@ GO = Ruling(Verdict.GO)  # approved, or no gate was needed
 # What a `revise` does, given the reason: None to ask again, or a ruling that ends the loop.
 Redo = Callable[[str | None], Awaitable[Ruling | None]]
 
+_CLAIM_ANSWERED = (GatePhase.RECORDED, GatePhase.UNRECORDED, GatePhase.DELEGATED)
 _STEP_WAITS = {
     GateKind.STEP: StepStatus.AWAITING_APPROVAL,
     GateKind.COST: StepStatus.AWAITING_APPROVAL,
@@ -73,10 +74,12 @@ class GateKeeper:
         self._recorder = recorder
         self._cancelled = cancelled
         self._continue_as_new = continue_as_new
-        self._held: HeldGate | None = None  # the gate an earlier run left open, to re-open
         self.walking: Walk | None = None  # the gate loop being walked, which a new run resumes
         self._wait = timedelta(seconds=task.gate_deadline_seconds)
-        self.open: OpenGate | None = None  # the one gate a task has open
+        # A gate open before the flow comes to it: opened by a model step's run, or left open
+        # by the run before (re-opened under its id, decidable from this run's first moment).
+        self._ahead: OpenGate | None = _held_open(state, task)
+        self.open: OpenGate | None = self._ahead  # the one gate a task has open
         # A step's approval in this run: the seq of its gate.decided, which a tool step's
         # execution key names (a resumed run approves, and so executes, afresh).
         self.approved_at: dict[str, int] = {}
@@ -93,7 +96,6 @@ class GateKeeper:
         while the gate waits with no decision in flight; the next run comes back here."""
         carried = self._state.walk if self.resuming(kind, step) else None
         self._state.walk = None
-        self._held = carried.held if carried else None
         self.walking = Walk(kind.value, step.id if step else None, carried.revisions if carried else 0)
         try:
             return await self._loop(kind, step, redo, self.walking)
@@ -101,7 +103,9 @@ class GateKeeper:
             self.walking = None
 
     async def _loop(self, kind: GateKind, step: StepState | None, redo: Redo, walk: Walk) -> Ruling:
-        while gate_required(kind, self._state.level, step.risk if step else Risk.LOW):
+        while self.opened_ahead(kind, step) or gate_required(
+            kind, self._state.level, step.risk if step else Risk.LOW
+        ):  # a gate open already is asked whatever the level is now
             ruling = await self.ruling(kind, step)
             if ruling.verdict is not Verdict.REVISE:
                 return ruling
@@ -121,7 +125,7 @@ class GateKeeper:
         return GO
 
     async def _continue_as_new_if_suggested(self, walk: Walk) -> None:
-        if workflow.info().is_continue_as_new_suggested():
+        if workflow.info().is_continue_as_new_suggested() and self.may_continue_as_new():
             self._state.walk = walk
             await self._continue_as_new()
 
@@ -133,6 +137,7 @@ class GateKeeper:
     async def decision(self, kind: GateKind, step: StepState | None, why: str | None) -> Decision | None:
         """Open a gate, wait for its decision, settle it; None if the task was cancelled."""
         if self._cancelled():
+            self.drop_ahead()
             return None
         slot = await self._open(kind, step, why)
         await self._wait_with_escalation(slot)
@@ -143,15 +148,21 @@ class GateKeeper:
         return slot.decision
 
     async def _open(self, kind: GateKind, step: StepState | None, why: str | None) -> OpenGate:
-        held, self._held = self._held, None
-        if held is not None:  # already opened and recorded by the run before; decidable again
-            self.open = OpenGate(_reopened(held, kind, step, self._state, self._task))
-            return self.open
+        ahead = self._take_ahead(kind, step)
+        if ahead is not None:  # recorded already, by a model step's run or by the run before
+            self.open = ahead
+            return ahead
+        gate = self._new_gate(kind, step, why)
+        # Decidable from here on: the read model may show the gate before this record returns.
+        slot = self.open = OpenGate(gate)
+        await self._recorder.record(EventAction.GATE_OPENED, **self._opened(gate, why))
+        return slot
+
+    def _new_gate(self, kind: GateKind, step: StepState | None, why: str | None) -> Gate:
         risk = step.risk if step else self._state.highest_risk()
-        waived = self._task.solo and four_eyes_required(self._state.level, risk)  # said in the audit
         needed = approvals_needed(risk, self._task.quorum_high, solo=self._task.solo)
         now = workflow.now()
-        gate = Gate(
+        return Gate(
             id=f"g_{workflow.uuid4().hex[:16]}",
             kind=kind,
             step_id=step.id if step else None,
@@ -162,20 +173,72 @@ class GateKeeper:
             reason=why,
             approvals_needed=needed,
         )
-        # Decidable from here on: the read model may show the gate before this record returns.
-        slot = self.open = OpenGate(gate)
-        await self._recorder.record(
-            EventAction.GATE_OPENED,
-            status=TaskStatus.AWAITING_APPROVAL,
-            open_gate=gate,
-            step_id=gate.step_id,
-            step_status=_STEP_WAITS.get(kind),
-            data={"gate_id": gate.id, "kind": gate.kind, "four_eyes": gate.four_eyes}
+
+    def _opened(self, gate: Gate, why: str | None) -> dict[str, Any]:
+        """The fields of a gate's `gate.opened` record."""
+        waived = self._task.solo and four_eyes_required(self._state.level, gate.risk)  # said in the audit
+        return {
+            "status": TaskStatus.AWAITING_APPROVAL,
+            "open_gate": gate,
+            "step_id": gate.step_id,
+            "step_status": _STEP_WAITS.get(gate.kind),
+            "data": {"gate_id": gate.id, "kind": gate.kind, "four_eyes": gate.four_eyes}
             | ({"four_eyes_waived": "solo"} if waived else {})
             | ({"reason": why} if why else {})
-            | ({"approvals_needed": needed} if needed > 1 else {}),
-        )
+            | ({"approvals_needed": gate.approvals_needed} if gate.approvals_needed > 1 else {}),
+        }
+
+    # --- a gate opened ahead, by a model step's run -----------------------------------------
+
+    def ahead(self, kind: GateKind, step: StepState) -> TaskEvent | None:
+        """Open the gate that follows a model step's answer ahead of the flow: its record, for
+        the step's run to write with the answer (None if the task is being cancelled).
+        Decidable from here on; the flow comes to it (`_open`) whatever the level is by then,
+        as to any gate opened before the slider moved."""
+        if self._cancelled():
+            return None
+        gate = self._new_gate(kind, step, None)
+        self._ahead = self.open = OpenGate(gate)
+        return self._recorder.event(EventAction.GATE_OPENED, **self._opened(gate, None))
+
+    def opened_ahead(self, kind: GateKind, step: StepState | None) -> bool:
+        slot = self._ahead
+        step_id = step.id if step else None
+        return slot is not None and slot.gate.kind is kind and slot.gate.step_id == step_id
+
+    def _take_ahead(self, kind: GateKind, step: StepState | None) -> OpenGate | None:
+        if not self.opened_ahead(kind, step):
+            return None
+        slot, self._ahead = self._ahead, None
         return slot
+
+    def drop_ahead(self) -> None:
+        """The gate opened ahead will not be reached (the run failed, the task ends): a
+        decision that claimed it is told it was not recorded."""
+        slot, self._ahead = self._ahead, None
+        if slot is None:
+            return
+        if slot.phase is GatePhase.CLAIMED:
+            slot.phase = GatePhase.UNRECORDED
+        if self.open is slot:
+            self.open = None
+
+    def may_continue_as_new(self) -> bool:
+        """Not while a decision waits on a gate opened ahead (the flow must record it first)."""
+        return self._ahead is None or self._ahead.phase is GatePhase.OPEN
+
+    def carry_ahead(self) -> None:
+        """Continuing as new before the flow reached the gate opened ahead: the next run
+        re-opens it, as a gate held open (its loop, or a new one, starts there)."""
+        slot = self._ahead
+        if slot is None:
+            return
+        gate = slot.gate
+        walk = self._state.walk or Walk(gate.kind.value, gate.step_id)
+        held = HeldGate(
+            gate.id, gate.opened_at, gate.deadline, gate.four_eyes, gate.escalated, list(gate.approvals)
+        )
+        self._state.walk = replace(walk, held=held)
 
     async def _wait_with_escalation(self, slot: OpenGate) -> None:
         """Until a decision claims the gate or the task is cancelled; at the first deadline the
@@ -229,7 +292,7 @@ class GateKeeper:
         gate = slot.gate
         assert self.walking is not None
         held = HeldGate(
-            gate.id, gate.opened_at, gate.deadline, gate.four_eyes, gate.escalated, gate.approvals
+            gate.id, gate.opened_at, gate.deadline, gate.four_eyes, gate.escalated, list(gate.approvals)
         )
         self._state.walk = replace(self.walking, held=held)
 
@@ -303,17 +366,30 @@ class GateKeeper:
         slot = self.open
         return slot.gate if slot is not None and slot.phase is GatePhase.OPEN else None
 
-    async def claim(self, decision: Decision) -> None:
-        """Claim the open gate (already validated) and wait until the decision is recorded."""
+    async def claim(self, decision: Decision) -> bool:
+        """Claim the open gate (already validated) and wait until the decision is recorded
+        (True), or handed to the model step's run that records it first thing (False)."""
         slot = self.open
         assert slot is not None
         slot.phase, slot.decision = GatePhase.CLAIMED, decision
-        await workflow.wait_condition(lambda: slot.phase in (GatePhase.RECORDED, GatePhase.UNRECORDED))
+        await workflow.wait_condition(lambda: slot.phase in _CLAIM_ANSWERED)
         if slot.phase is GatePhase.UNRECORDED:
             raise ApplicationError(
                 "the decision could not be recorded; the task has stopped", type=RefusalKind.NOT_OPEN.value
             )
+        if slot.phase is GatePhase.DELEGATED:
+            return False
         slot.phase = GatePhase.ANSWERED
+        return True
+
+
+def _held_open(state: TaskState, task: TaskInput) -> OpenGate | None:
+    """The gate the run before left open (continued as new while it waited, or before the flow
+    reached a gate a model step's run had opened)."""
+    walk = state.walk
+    if walk is None or walk.held is None:
+        return None
+    return OpenGate(_reopened(walk.held, GateKind(walk.gate), state.step(walk.step_id), state, task))
 
 
 def _reopened(

@@ -20,6 +20,7 @@ class GatePhase(Enum):
     CLAIMED = auto()  # a person's decision won it; the flow records it
     EXPIRED = auto()  # the second deadline passed; the flow records a rejection
     RECORDED = auto()  # the person's decision is recorded; its update may answer
+    DELEGATED = auto()  # the step's run records the decision; its update answers at once
     ANSWERED = auto()  # the update has answered; the flow goes on
     UNRECORDED = auto()  # recording the decision failed; the update says so, the task stops
 

@@ -2,12 +2,16 @@
 
 One record at a time (the lock), so each names the head it follows; events another
 follows at once are deferred and written with it (one transaction, one local activity).
+A model step's run may hold the head instead (`handing_over`): its activity records the
+step's start and its answer itself, and records the workflow makes meanwhile wait.
 The head and the budget flag it learns go into the task's state.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from temporalio import workflow
@@ -34,6 +38,10 @@ class Recorder:
         """A new idempotency key: the workflow's id and its next event number."""
         self._state.events += 1
         return f"{workflow.info().workflow_id}/{self._state.events}"
+
+    def event(self, action: EventAction, *, actor: str = SYSTEM_ACTOR, **fields: Any) -> TaskEvent:
+        """An event to record later, by an activity or by `write`, with its key taken now."""
+        return TaskEvent(self._task_id, self.next_key(), actor, action, **fields)
 
     async def record(
         self,
@@ -75,6 +83,27 @@ class Recorder:
         self.adopt(recorded)
         if answering is not None:
             answering.phase = GatePhase.RECORDED
+
+    @asynccontextmanager
+    async def handing_over(self, event: TaskEvent) -> AsyncIterator[list[TaskEvent]]:
+        """Hand the head to an activity: it records `event`, after what was deferred (the
+        batch yielded, which names the head it must follow), before anything else it does.
+        A claimed decision among them is the activity's to record: its update answers now.
+        Until the block ends, other records wait; inside it, `adopt` or `write` what it did."""
+        async with self._lock:
+            first, self._pending = [*self._pending, event], []
+            first[0].after = self._state.head
+            answering, self._answering = self._answering, None
+            if answering is not None:
+                answering.phase = GatePhase.DELEGATED
+            yield first
+
+    async def write(self, events: list[TaskEvent]) -> None:
+        """Record events made with `event`, inside `handing_over` (again: each once, by its key)."""
+        recorded = await workflow.execute_local_activity(
+            RECORD_EVENTS_ACTIVITY, events, result_type=Recorded, **STORE_WRITE
+        )
+        self.adopt(recorded)
 
     def adopt(self, recorded: Recorded) -> None:
         """The chain's head after events something recorded (the next record must follow it)."""

@@ -1,9 +1,13 @@
 """Walking one step: its cost gate, its step gate, running it, its output gate.
 
-A model step's answer comes back to the workflow and is recorded from here. A tool step
-runs once under its execution key (the attempt recorded before, the result after); if a
-crash left its result unknown, a person decides at the step's gate whether to send it
-again (same key) or not.
+A model step's run records itself: its activity writes the step's start (with the approval
+that let it run) before it calls the model, and the answer with what the level says comes
+next (the output gate, or the step's completion and the next step's gate) after, so an
+approval costs the workflow two activations; what the activity could not write, the
+workflow writes (the same events, by their keys), so no decision or paid answer is lost.
+A tool step runs once under its execution key (the attempt recorded before, the result
+after); if a crash left its result unknown, a person decides at the step's gate whether to
+send it again (same key) or not.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from functools import partial
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from exosuit.domain.autonomy import GateKind
+    from exosuit.domain.autonomy import GateKind, gate_required
     from exosuit.domain.contracts import (
         ANSWER_STEP_ACTIVITY,
         CALL_TOOL_ACTIVITY,
@@ -24,12 +29,14 @@ with workflow.unsafe.imports_passed_through():
         Answer,
         CostCheck,
         StepRequest,
+        TaskEvent,
         TaskInput,
         ToolCall,
+        answered,
     )
     from exosuit.domain.decisions import Verdict
     from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
-    from exosuit.domain.task_state import StepState, TaskState
+    from exosuit.domain.task_state import DONE, StepState, TaskState
     from exosuit.domain.tools import args_hash, execution_key
     from workflows.gates import GO, GateKeeper, Ruling
     from workflows.policies import STORE_WRITE, model_call, tool_call
@@ -46,18 +53,24 @@ class StepWalker:
         self._recorder = recorder
         self._gates = gates
         self._wait = timedelta(seconds=task.model_wait_seconds)
+        self._completed: str | None = None  # the step whose run recorded its completion
 
     async def walk(self, step: StepState) -> Outcome | None:
         """Cost gate, step gate, run, output gate; an outcome if the task ends here.
         A run continued as new inside a gate loop comes back to that gate."""
         at_output = self._gates.resuming(GateKind.OUTPUT, step)
-        at_step = self._gates.resuming(GateKind.STEP, step)
+        # The step gate is open already: the run before, or the last step's run, opened it
+        # (which it does only where no cost check comes first).
+        at_step = self._gates.resuming(GateKind.STEP, step) or self._gates.opened_ahead(GateKind.STEP, step)
         ruling = GO if at_output or at_step else await self._cost_gate(step)
         if ruling.go and not at_output:
             ruling = await self._gates.until_approved(GateKind.STEP, step, partial(self._redraft, step))
         if ruling.go:
             # not_sent: a tool call a person chose not to send again; at_output: already ran
             not_sent = None if at_output else await self._run(step, None)
+            if self._completed == step.id:  # recorded with the answer: no output gate was due
+                step.status = StepStatus.COMPLETED
+                return None
             redo = partial(self._run, step)
             ruling = not_sent or await self._gates.until_approved(GateKind.OUTPUT, step, redo)
         if not ruling.go:
@@ -111,25 +124,76 @@ class StepWalker:
     async def _run(self, step: StepState, feedback: str | None) -> Ruling | None:
         """Run the step (again, with the reviewer's feedback); a ruling if a tool step's
         unknown result was not approved for sending again."""
+        if step.kind is not StepKind.TOOL:
+            await self._run_model(step, feedback)
+            return None
         await self._recorder.record(
             EventAction.STEP_STARTED,
             status=TaskStatus.RUNNING,
             step_id=step.id,
             step_status=StepStatus.RUNNING,
         )
-        if step.kind is StepKind.TOOL:
-            return await self._call_tool(step)
-        answer = await self._answer(ANSWER_STEP_ACTIVITY, step, feedback)
-        await self._recorder.record(
-            EventAction.STEP_FINISHED,
-            actor=answer.actor,
-            data=answer.data,
+        return await self._call_tool(step)
+
+    async def _run_model(self, step: StepState, feedback: str | None) -> None:
+        """The model's answer, recorded by its activity: the start before the call (`first`),
+        the answer and what follows it after (`then`). What it could not write (its answer
+        says), the workflow writes: the same events, so a write that did land is not repeated."""
+        recorder = self._recorder
+        started = recorder.event(
+            EventAction.STEP_STARTED,
+            status=TaskStatus.RUNNING,
             step_id=step.id,
-            output=answer.text,
-            call=answer.call,
-            defer=True,  # with what comes next: an output gate, or step.completed and on
+            step_status=StepStatus.RUNNING,
         )
-        return None
+        key = recorder.next_key()
+        async with recorder.handing_over(started) as first:
+            then = self._then(step)
+            request = StepRequest(self._task.task_id, step.id, key, feedback, first, then)
+            try:
+                answer: Answer = await workflow.execute_activity(
+                    ANSWER_STEP_ACTIVITY, request, result_type=Answer, **model_call(self._wait)
+                )
+            except ActivityError:
+                self._gates.drop_ahead()
+                await recorder.write(first)  # the decision that let it run stays recorded
+                raise
+            if answer.recorded is not None:
+                recorder.adopt(answer.recorded)
+            else:  # the workflow records what the run did not
+                if answer.started is None:
+                    await recorder.write(first)
+                else:
+                    recorder.adopt(answer.started)
+                then[0] = answered(then[0], answer)
+                then[0].after = self._state.head
+                await recorder.write(then)
+        if any(e.action is EventAction.STEP_COMPLETED for e in then):
+            self._completed = step.id
+
+    def _then(self, step: StepState) -> list[TaskEvent]:
+        """What follows the step's answer, as the level says now: its output gate; or, on the
+        first run, its completion and the next step's gate (unless a cost check comes first).
+        A gate opened here is decidable at once; the flow comes to it after the answer."""
+        finished = self._recorder.event(EventAction.STEP_FINISHED, step_id=step.id)
+        level = self._state.level
+        if gate_required(GateKind.OUTPUT, level, step.risk):
+            opened = self._gates.ahead(GateKind.OUTPUT, step)
+            return [finished, *([opened] if opened else [])]
+        if self._gates.walking is not None:  # a revision's run: the gate loop goes on from here
+            return [finished]
+        completed = self._recorder.event(
+            EventAction.STEP_COMPLETED, step_id=step.id, step_status=StepStatus.COMPLETED
+        )
+        after = next((s for s in self._state.steps if s.index > step.index and s.status not in DONE), None)
+        if (
+            after is None  # the task ends: the workflow records how
+            or (after.kind is StepKind.LLM and self._state.budgeted)  # its cost check comes first
+            or not gate_required(GateKind.STEP, level, after.risk)
+        ):
+            return [finished, completed]
+        opened = self._gates.ahead(GateKind.STEP, after)
+        return [finished, completed, *([opened] if opened else [])]
 
     async def _answer(self, activity: str, step: StepState, feedback: str | None) -> Answer:
         await self._recorder.flush()

@@ -91,6 +91,7 @@ class TaskWorkflow:
 
     async def _end(self, status: TaskStatus, reason: str | None) -> None:
         self._finished = True
+        self._gates.drop_ahead()  # a gate the last step's run opened closes with the task
         await workflow.wait_condition(workflow.all_handlers_finished)  # e.g. a slider move in flight
         cancelled_by = self._cancel if status is TaskStatus.CANCELLED else None
         failed_step = self._current if status is TaskStatus.FAILED else None
@@ -112,13 +113,14 @@ class TaskWorkflow:
 
     async def _continue_as_new_if_suggested(self) -> None:
         """Between steps, when the history grows long: a new run with the same state."""
-        if workflow.info().is_continue_as_new_suggested():
+        if workflow.info().is_continue_as_new_suggested() and self._gates.may_continue_as_new():
             await self._continue_as_new()
 
     async def _continue_as_new(self) -> None:
         """A new run with the same state (inside a gate loop, `state.walk` says where)."""
         await self._recorder.flush()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        self._gates.carry_ahead()
         workflow.continue_as_new(self._next_run())
 
     # --- the flow -------------------------------------------------------------------------
@@ -183,15 +185,17 @@ class TaskWorkflow:
     # --- decisions --------------------------------------------------------------------------
 
     @workflow.update
-    async def decide(self, decision: Decision) -> None:
-        """A human's verdict on the open gate; returns once it is recorded."""
+    async def decide(self, decision: Decision) -> bool:
+        """A human's verdict on the open gate; returns once it is recorded (True), or at once
+        when the model step it approves records it first thing (False: the caller waits for
+        the read model to show it)."""
         self._validate_decide(decision)  # again: a racing decision may have won meanwhile
         self._state.remember(decision.message_id)
         slot = self._gates.open
         if slot is not None and not decides(decision, slot.gate):  # a quorum gate's vote
             await vote(slot, decision, self._recorder)
-            return
-        await self._gates.claim(decision)
+            return True
+        return await self._gates.claim(decision)
 
     @decide.validator
     def _validate_decide(self, decision: Decision) -> None:

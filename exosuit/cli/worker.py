@@ -51,8 +51,10 @@ def build_worker(
         tools,
     )
     tool_calls = ToolActivities(tasks, ToolLedger(db), tools, settings.tool_record_delay_seconds)
-    steps = StepActivities(model, tasks, writer, Reports(db), max_tokens=settings.llm_step_max_tokens)
     automation = automation_parts(client, settings, db, task_queue or settings.task_queue)
+    steps = StepActivities(
+        model, tasks, writer, Reports(db), settings.llm_step_max_tokens, automation.after_event
+    )
     # Tracing needs nothing here: the client's TracingInterceptor (connect()) is also a worker
     # interceptor, and Worker takes those from its client.
     recording = RecordActivities(writer, automation.after_event)

@@ -1,14 +1,15 @@
 """The typed payloads that cross the Temporal boundary, between web, workflow and activities.
 
 Payloads stay small: ids, statuses, texts a person typed, and a model's answer on its way
-to the database (it is recorded from the workflow, so a database outage never throws a
-paid answer away; answers are capped in tokens). Every field that has a fixed set of values is
-a `StrEnum`, serialised as its string, so recorded histories keep their shape.
+to the database (a model step's run records it when it can, else returns it to the workflow,
+so a database outage never throws a paid answer away; answers are capped in tokens). Every
+field that has a fixed set of values is a `StrEnum`, serialised as its string, so recorded
+histories keep their shape.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -217,6 +218,15 @@ class Answer:
     call: CallRecord | None = None
     args: dict[str, Any] | None = None  # a tool step's redrafted arguments
     unknown: bool = False  # a tool call: sent earlier, its result never recorded
+    # A model step that recorded its own run (StepRequest.first/then): the head after its
+    # start, and after its answer and what follows (None: the workflow records the answer).
+    started: Recorded | None = None
+    recorded: Recorded | None = None
+
+
+def answered(finished: TaskEvent, answer: Answer) -> TaskEvent:
+    """A step's `step.finished`, made before its answer came, with the answer filled in."""
+    return replace(finished, actor=answer.actor, data=answer.data, output=answer.text, call=answer.call)
 
 
 @dataclass
@@ -232,10 +242,16 @@ class ToolCall:
 
 @dataclass
 class StepRequest:
+    """A model step's run. With `first`, the activity records its own start and answer: `first`
+    (the decision that let it run and `step.started`) before it calls the model, then `then`
+    (`step.finished`, whose answer it fills in, and what follows it) in one transaction each."""
+
     task_id: str
     step_id: str
     key: str
     feedback: str | None = None
+    first: list[TaskEvent] = field(default_factory=list)
+    then: list[TaskEvent] = field(default_factory=list)
 
 
 @dataclass

@@ -192,6 +192,21 @@ class EventWriter:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def written(self, events: list[TaskEvent]) -> Written | None:
+        """What these events left, if every one of them is written already (by an earlier
+        attempt of the activity that writes them), else None. Reads only."""
+        task_id = events[0].task_id
+
+        def work(session: Session) -> Written | None:
+            conn = session.connection()
+            found = conn.execute(_KNOWN_KEYS, {"task": task_id, "keys": [ev.key for ev in events]})
+            done = {key: Anchor(seq, digest) for key, seq, digest in found}
+            if any(ev.key not in done for ev in events):
+                return None
+            return Written(done[events[-1].key], _budgeted(conn, task_id), enqueued=False)
+
+        return await self.db.write(work)
+
     async def stream_output(self, task_id: str, step_id: str, text: str) -> None:
         """A running step's text so far: read model only, no audit event (the final text gets one)."""
 

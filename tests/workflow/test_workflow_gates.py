@@ -7,6 +7,7 @@ the workflow recorded and asked for. A 24-hour deadline passes in a fraction of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -22,6 +24,7 @@ from temporalio.worker import Worker
 from exosuit.domain.autonomy import AutonomyLevel, DecisionAction, GateKind, OnReject, Risk, Role
 from exosuit.domain.contracts import (
     ANSWER_STEP_ACTIVITY,
+    CHAIN_CHANGED,
     COST_CHECK_ACTIVITY,
     DRAFT_INSTRUCTIONS_ACTIVITY,
     DRAFT_PLAN_ACTIVITY,
@@ -41,6 +44,7 @@ from exosuit.domain.contracts import (
     TaskEvent,
     TaskInput,
     TaskOutcome,
+    answered,
 )
 from exosuit.domain.refusals import RefusalKind
 from exosuit.domain.task import EventAction, StepKind
@@ -58,17 +62,27 @@ class Script:
     steps: list[StepState]
     crosses_budget: str | None = None
     failing_steps: int = 0  # step answers that fail (non-retryable) before they succeed
+    budgeted: bool = True  # what a record says: a budget applies (a cost check before model steps)
+    refuse_first: bool = False  # a step's run cannot write its start (as if the chain changed)
+    unrecorded_answers: int = 0  # step answers whose write fails in the run (the workflow writes them)
+    hold: asyncio.Event | None = None  # a step's run waits for it after writing its start
+    hold_answered: asyncio.Event | None = None  # and for this one after writing its answer
     events: list[TaskEvent] = field(default_factory=list)
     calls: list[tuple[str, str | None]] = field(default_factory=list)  # (activity, feedback)
+    local_writes: int = 0  # the workflow's own records (its local activity)
 
     @activity.defn(name=RECORD_EVENTS_ACTIVITY)
     async def record_all(self, events: list[TaskEvent]) -> Recorded:
+        self.local_writes += 1
+        return self._journal(events)
+
+    def _journal(self, events: list[TaskEvent]) -> Recorded:
         # Idempotent by key, like the real event writer: a local activity may run again
         # when its workflow task is retried.
         for event in events:
             if all(e.key != event.key for e in self.events):
                 self.events.append(event)
-        return Recorded(len(self.events), f"{len(self.events):064x}", budgeted=True)
+        return Recorded(len(self.events), f"{len(self.events):064x}", budgeted=self.budgeted)
 
     @activity.defn(name=DRAFT_PLAN_ACTIVITY)
     async def plan(self, request: PlanRequest) -> PlanDraft:
@@ -78,11 +92,23 @@ class Script:
 
     @activity.defn(name=ANSWER_STEP_ACTIVITY)
     async def run_step(self, request: StepRequest) -> Answer:
+        """Like the real run: its start written before the answer, the answer and what
+        follows after (`request.first`, `request.then`)."""
         self.calls.append((ANSWER_STEP_ACTIVITY, request.feedback))
+        if self.refuse_first:
+            raise ApplicationError("the chain changed", type=CHAIN_CHANGED, non_retryable=True)
+        started = self._journal(request.first)
+        await _held(self.hold)
         if self.failing_steps:
             self.failing_steps -= 1
             raise ApplicationError("the provider refused the request (HTTP 400)", non_retryable=True)
-        return Answer("done", "model:script")
+        answer = Answer("done", "model:script", started=started)
+        if self.unrecorded_answers:
+            self.unrecorded_answers -= 1
+        else:
+            answer.recorded = self._journal([answered(request.then[0], answer), *request.then[1:]])
+        await _held(self.hold_answered)
+        return answer
 
     @activity.defn(name=DRAFT_INSTRUCTIONS_ACTIVITY)
     async def redraft(self, request: StepRequest) -> Answer:
@@ -112,6 +138,13 @@ class Script:
         while not check():
             assert loop.time() < deadline, f"timed out waiting for {what}: {self.actions()}"
             await asyncio.sleep(0.01)
+
+
+async def _held(hold: asyncio.Event | None) -> None:
+    while hold is not None and not hold.is_set():
+        activity.heartbeat()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(hold.wait(), 0.05)
 
 
 def steps(*risks: Risk) -> list[StepState]:
@@ -162,9 +195,11 @@ async def start(time_env: WorkflowEnvironment) -> AsyncIterator[Start]:
         crosses_budget: str | None = None,
         max_revisions: int = 20,
         failing_steps: int = 0,
-        **more: object,  # other TaskInput fields (quorum_high, state)
+        quorum_high: int = 1,
+        state: TaskState | None = None,
+        **scripted: object,  # the Script's options
     ) -> Run:
-        script = Script(plan, crosses_budget, failing_steps=failing_steps)
+        script = Script(plan, crosses_budget, failing_steps=failing_steps, **scripted)  # type: ignore[arg-type]
         queue = f"tq-{uuid.uuid4().hex}"
         worker = Worker(
             time_env.client,
@@ -183,7 +218,7 @@ async def start(time_env: WorkflowEnvironment) -> AsyncIterator[Start]:
         task = TaskInput(
             f"t_{uuid.uuid4().hex[:8]}", "red", SUBMITTER, level, cap, deadline, max_revisions=max_revisions
         )
-        task = replace(task, **more)  # type: ignore[arg-type]
+        task = replace(task, quorum_high=quorum_high, state=state)
         handle = await time_env.client.start_workflow(
             TaskWorkflow.run, task, id=f"task-{task.task_id}", task_queue=queue
         )
@@ -453,3 +488,138 @@ async def test_a_quorum_gate_held_across_continue_as_new_keeps_its_votes(start: 
     assert await run.ended() == "completed"
     decided = next(e for e in run.script.events if e.action is EventAction.GATE_DECIDED)
     assert (decided.data["approvals"], decided.data["approvals_needed"]) == ([OTHER, APPROVER], 2)
+# --- a model step's run records itself (two activations per approval) ----------------------
+
+
+async def test_an_approved_model_step_records_its_decision_start_answer_and_next_gate(start: Start) -> None:
+    run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW, Risk.LOW), budgeted=False)
+    await run.decide(await run.script.gate(GateKind.PLAN))
+    first = await run.script.gate(GateKind.STEP, seen=1)
+    writes = run.script.local_writes
+    recorded = await run.handle.execute_update(TaskWorkflow.decide, _approval(first))
+    assert recorded is False  # the step's run records it: the web waits for the read model
+    second = await run.script.gate(GateKind.STEP, seen=2)
+    assert second.step_id == "s_1"
+    tail = run.script.actions()[-5:]
+    assert tail == ["gate.decided", "step.started", "step.finished", "step.completed", "gate.opened"]
+    assert run.script.local_writes == writes  # the workflow wrote none of it
+    await run.decide(second)
+    assert await run.ended() == "completed"
+    keys = [e.key for e in run.script.events]
+    assert len(keys) == len(set(keys))
+
+
+async def test_a_run_that_cannot_write_its_start_leaves_the_decision_to_the_workflow(start: Start) -> None:
+    run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW), budgeted=False, refuse_first=True)
+    await run.decide(await run.script.gate(GateKind.PLAN))
+    await run.decide(await run.script.gate(GateKind.STEP, seen=1))
+    assert await run.ended() == "failed"  # the chain changed: the task stops, as before
+    actions = run.script.actions()
+    assert actions[-3:] == ["gate.decided", "step.started", "task.failed"]  # the decision is kept
+
+
+async def test_an_answer_the_run_could_not_write_is_written_by_the_workflow(start: Start) -> None:
+    run = await start(
+        AutonomyLevel.SUPERVISED, steps(Risk.LOW, Risk.LOW), budgeted=False, unrecorded_answers=1
+    )
+    await run.decide(await run.script.gate(GateKind.PLAN))
+    writes = run.script.local_writes
+    await run.decide(await run.script.gate(GateKind.STEP, seen=1))
+    second = await run.script.gate(GateKind.STEP, seen=2)
+    assert run.script.local_writes == writes + 1  # the answer and the next gate, as prepared
+    finished = [e for e in run.script.events if e.action is EventAction.STEP_FINISHED]
+    assert [e.output for e in finished] == ["done"]
+    await run.decide(second)
+    assert await run.ended() == "completed"
+
+
+async def test_a_gate_opened_with_the_answer_stays_open_when_the_slider_moved_meanwhile(start: Start) -> None:
+    hold = asyncio.Event()
+    run = await start(
+        AutonomyLevel.SUPERVISED, steps(Risk.LOW, Risk.LOW, Risk.LOW), budgeted=False, hold=hold
+    )
+    await run.decide(await run.script.gate(GateKind.PLAN))
+    await run.decide(await run.script.gate(GateKind.STEP, seen=1))
+    await run.script.until(lambda: "step.started" in run.script.actions(), "the step's start")
+    move = AutonomyChange(AutonomyLevel.AUTONOMOUS, actor=SUBMITTER, role=Role.MEMBER, message_id="a-1")
+    moving = asyncio.ensure_future(run.handle.execute_update(TaskWorkflow.set_autonomy, move))
+    await _accepted(run, "set_autonomy", 1)  # it waits for the run to give the head back
+    hold.set()
+    await moving  # recorded once the run gave the head back
+    second = await run.script.gate(GateKind.STEP, seen=2)
+    actions = run.script.actions()
+    assert actions.index("gate.opened", actions.index("step.finished")) < actions.index("autonomy.changed")
+    await run.decide(second)  # opened before the move: asked, as any open gate is
+    assert await run.ended() == "completed"
+    assert len(run.script.gates()) == 3  # the third step followed the new level: no gate
+
+
+async def test_no_output_gate_when_the_answer_completed_the_step_before_the_slider_moved(
+    start: Start,
+) -> None:
+    hold = asyncio.Event()
+    run = await start(AutonomyLevel.AUTONOMOUS, steps(Risk.LOW, Risk.LOW), budgeted=False, hold=hold)
+    await run.script.until(lambda: "step.started" in run.script.actions(), "the first step's start")
+    move = AutonomyChange(AutonomyLevel.MANUAL, actor=SUBMITTER, role=Role.MEMBER, message_id="a-1")
+    moving = asyncio.ensure_future(run.handle.execute_update(TaskWorkflow.set_autonomy, move))
+    await _accepted(run, "set_autonomy", 1)  # it waits for the run to give the head back
+    hold.set()
+    await moving
+    gate = await run.script.gate(GateKind.STEP)  # manual now: the second step waits
+    assert gate.step_id == "s_1"
+    actions = run.script.actions()
+    assert actions.index("step.completed") < actions.index("autonomy.changed") < actions.index("gate.opened")
+    await run.decide(gate)
+    await run.decide(await run.script.gate(GateKind.OUTPUT, seen=1))
+    assert await run.ended() == "completed"
+
+
+async def test_a_decision_on_the_gate_opened_with_the_answer_lands_before_the_workflow_heard(
+    start: Start,
+) -> None:
+    run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW, Risk.LOW), budgeted=False)
+    await run.decide(await run.script.gate(GateKind.PLAN))
+    first = await run.script.gate(GateKind.STEP, seen=1)
+    run.script.hold_answered = asyncio.Event()
+    await run.decide(first)
+    second = await run.script.gate(GateKind.STEP, seen=2)  # written by the run, which has not returned
+    deciding = asyncio.ensure_future(run.decide(second))  # decidable from the moment it was made
+    await _accepted(run, "decide", 3)
+    run.script.hold_answered.set()
+    await deciding
+    assert await run.ended() == "completed"
+    assert run.script.actions().count("gate.decided") == 3
+
+
+async def test_cancel_while_a_step_runs_closes_the_gate_opened_with_its_answer(start: Start) -> None:
+    hold = asyncio.Event()
+    run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW, Risk.LOW), budgeted=False, hold=hold)
+    await run.decide(await run.script.gate(GateKind.PLAN))
+    await run.decide(await run.script.gate(GateKind.STEP, seen=1))
+    await run.script.until(lambda: "step.started" in run.script.actions(), "the step's start")
+    await run.handle.signal(TaskWorkflow.cancel, CancelRequest(SUBMITTER, message_id="c-1"))
+    hold.set()
+    assert await run.ended() == "cancelled"
+    ended = run.script.events[-1]
+    assert ended.action is EventAction.TASK_CANCELLED and ended.close_gate
+
+
+def _approval(gate: Gate) -> Decision:
+    return Decision(
+        gate.id, DecisionAction.APPROVE, actor=APPROVER, role=Role.APPROVER, message_id=uuid.uuid4().hex
+    )
+
+
+async def _accepted(run: Run, update: str, count: int) -> None:
+    """Until the workflow has accepted `count` updates of this name (it may still be waiting)."""
+    for _ in range(1000):
+        history = await run.handle.fetch_history()
+        names = [
+            e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+        ]
+        if names.count(update) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{update} was not accepted {count} times")
