@@ -488,6 +488,8 @@ async def test_a_quorum_gate_held_across_continue_as_new_keeps_its_votes(start: 
     assert await run.ended() == "completed"
     decided = next(e for e in run.script.events if e.action is EventAction.GATE_DECIDED)
     assert (decided.data["approvals"], decided.data["approvals_needed"]) == ([OTHER, APPROVER], 2)
+
+
 # --- a model step's run records itself (two activations per approval) ----------------------
 
 
