@@ -85,7 +85,9 @@ class Driver:
         self.system, self.in_flight, self.stuck_seconds = system, in_flight, stuck_seconds
         self.record = Record()
         self._t0 = time.perf_counter()
-        limits = httpx.Limits(max_connections=in_flight * 2 + 10)
+        # An idle connection is dropped before the server's keep-alive timeout (uvicorn's 5 s):
+        # at the same 5 s, a request sent as the server closes the connection gets no answer.
+        limits = httpx.Limits(max_connections=in_flight * 2 + 10, keepalive_expiry=2.0)
 
         def client(token: str) -> httpx.AsyncClient:
             headers = {"Authorization": f"Bearer {token}"}
