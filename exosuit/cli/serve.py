@@ -8,8 +8,9 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,11 +45,22 @@ log = logging.getLogger(__name__)
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its own signal capture: the supervisor decides when to stop."""
+    """uvicorn without its own signal capture: the supervisor decides when to stop. As it stops
+    it ends the app's long waits first (`on_shutdown`), so that they answer within its grace."""
+
+    def __init__(self, config: uvicorn.Config, on_shutdown: Callable[[], None] = lambda: None) -> None:
+        super().__init__(config)
+        self._on_shutdown = on_shutdown
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Woken now, they answer once uvicorn has closed its listeners (before its first await)
+        # and marked each busy connection to close after its answer.
+        self._on_shutdown()
+        await super().shutdown(sockets)
 
 
 def _stop_on_signals(server: uvicorn.Server, temporal: TemporalSupervisor | None = None) -> None:
@@ -258,7 +270,8 @@ def _web_server(settings: Settings, db: Database, client: Client, port: int, **c
     from web.app import create_app
     from web.deps import Services
 
-    app = create_app(Services.build(settings, db, client))
+    services = Services.build(settings, db, client)
+    app = create_app(services)
     return _Server(
         uvicorn.Config(
             app,
@@ -269,7 +282,8 @@ def _web_server(settings: Settings, db: Database, client: Client, port: int, **c
             proxy_headers=False,  # forwarded headers count only from EXOSUIT_TRUSTED_PROXIES (web/app.py)
             timeout_graceful_shutdown=3,
             **config,
-        )
+        ),
+        on_shutdown=services.watch.close,  # long-polls and event streams answer, not cut off
     )
 
 
