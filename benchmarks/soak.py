@@ -63,6 +63,7 @@ async def run(
     decided = len(record.decided_at)
     print(f"{decided} decisions accepted in {record.seconds:.0f} s ({decided / record.seconds:.1f}/s), "
           f"{len(record.tasks)} tasks, {record.completed} completed")  # fmt: skip
+    print("faults: " + "; ".join(f"{f.name} {f.started:.0f}-{f.ended or 0:.0f} s" for f in record.faults))
     if record.notes:
         print("what the unusual answers said (the first few):\n  " + "\n  ".join(record.notes))
     print("\n".join(check.line() for check in checks))
