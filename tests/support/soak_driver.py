@@ -188,7 +188,9 @@ class Driver:
         headers = {"Idempotency-Key": uuid.uuid4().hex}
         answer = await self._send(self.submitter, "POST", "/api/v1/tasks", since, json=body, headers=headers)
         if answer is None or answer.status_code != 201:
-            self._error(f"submission {answer.status_code if answer else 'given up'}")
+            self._error("submission refused")
+            self.record.note(self.clock(), f"submission: {answer.text if answer else 'given up'}")
+            await asyncio.sleep(1)
             return None
         task_id = answer.json()["id"]
         self.record.tasks.append(task_id)
@@ -269,9 +271,9 @@ class Driver:
                   f"the driver saw; outcomes {dict(outcomes)}"),
             Check("every audit chain verifies", not chains_bad,
                   f"{len(record.tasks)} tasks, bad: {chains_bad[:5]}"),
-            Check("no task stuck", not record.stuck and not record.ended_badly,
-                  f"stuck {record.stuck[:5]}, ended otherwise than completed {record.ended_badly[:5]}; "
-                  f"{record.completed} completed"),
+            Check("no task stuck", not (record.stuck or record.ended_badly or errors["submission refused"]),
+                  f"stuck {record.stuck[:5]}, ended otherwise than completed {record.ended_badly[:5]}, "
+                  f"submissions refused {errors['submission refused']}; {record.completed} completed"),
             Check("no 5xx but 503", not server, f"503 {errors['503']} (retried), other 5xx {server or 0}"),
             Check("no unanswered request", not unanswered,
                   f"{unanswered or 0}; while the web process restarted (retried, the same key): connections "
