@@ -43,6 +43,12 @@ _CONNECT_LOG_EVERY = 6  # tries: the first, then about every 30 s
 
 log = logging.getLogger(__name__)
 
+# How long a stopping web process lets running requests finish: longer than a decision waits
+# for Temporal (web/gateway.py's RPC_TIMEOUT, 10 s), so that one in flight gets its answer (or
+# its 503) instead of being cut off; waits are answered at once (`_Server.shutdown`). With 3 s,
+# decisions in flight on a busy machine were cut off with a 500 (benchmarks/soak.py).
+WEB_SHUTDOWN_GRACE = 12
+
 
 class _Server(uvicorn.Server):
     """uvicorn without its own signal capture: the supervisor decides when to stop. As it stops
@@ -280,7 +286,7 @@ def _web_server(settings: Settings, db: Database, client: Client, port: int, **c
             log_config=None,
             access_log=False,  # the app writes its own, as JSON with route and duration (web/access_log.py)
             proxy_headers=False,  # forwarded headers count only from EXOSUIT_TRUSTED_PROXIES (web/app.py)
-            timeout_graceful_shutdown=3,
+            timeout_graceful_shutdown=WEB_SHUTDOWN_GRACE,
             **config,
         ),
         on_shutdown=services.watch.close,  # long-polls and event streams answer, not cut off
