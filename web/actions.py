@@ -25,7 +25,10 @@ from exosuit.storage.tables import AuditEvent, Task
 from exosuit.storage.tasks import DuplicateKey, TaskView, workflow_input
 from web import tool_edits
 from web.deps import Services
+from web.errors import Unavailable
 from web.schemas import DecisionIn, TaskCreate
+
+CATCHING_UP_SECONDS = 2  # Retry-After of a decision on a gate the workflow has yet to replay
 
 _HEAD_CATCH_UP_TRIES = 5
 _RECORD_WAIT_SECONDS = 30.0  # an approval recorded by the step it starts: until the read model shows it
@@ -137,7 +140,7 @@ async def decide(
             await _until_recorded(services, view.task, decision)
     except NotOpen as refused:
         services.metrics.decisions.labels(body.action.value, refused.kind.value).inc()
-        raise await _decided_earlier(services, view.task.id, decision) or refused from None
+        raise await _not_open_answer(services, view.task.id, decision, refused) from None
     except Refused as refused:
         services.metrics.decisions.labels(body.action.value, refused.kind.value).inc()
         raise
@@ -231,6 +234,35 @@ class DecidedEarlier(NotOpen):
     def __init__(self, message: str, your_decision: dict[str, Any]) -> None:
         super().__init__(message)
         self.problem_extra = {"your_decision": your_decision}
+
+
+async def _not_open_answer(
+    services: Services, task_id: str, decision: Decision, refused: NotOpen
+) -> Exception:
+    """What a decision on a gate the workflow does not have open gets: a 409, saying so when the
+    caller itself decided it earlier; or a 503 while the workflow catches up (`_shown_open`)."""
+    earlier = await _decided_earlier(services, task_id, decision)
+    if earlier is not None:
+        return earlier
+    if type(refused) is NotOpen and await _shown_open(services, task_id, decision.gate_id):
+        return Unavailable("the task's workflow (catching up after a restart)", CATCHING_UP_SECONDS)
+    return refused
+
+
+async def _shown_open(services: Services, task_id: str, gate_id: str) -> bool:
+    """Whether the read model still shows the gate open although the workflow says it is not.
+
+    The workflow records a gate's opening (a local activity) before Temporal has its workflow
+    task; when the worker or Temporal stops in between, a new worker replays that task, and
+    until it has, the workflow refuses the gate the read model shows open. The same decision
+    a moment later finds it open, so the answer is 503, not a 409 that would tell a client
+    the gate is gone (soaked in benchmarks/soak.py). The read model also lags a decision that
+    just won (until its record lands): a loser then gets the 409 on its retry.
+    """
+    with contextlib.suppress(*DatabaseDown):  # the refusal is the answer; this only corrects it
+        row = await services.tasks.row(task_id)
+        return row is not None and row.gate_id == gate_id
+    return False
 
 
 async def _decided_earlier(services: Services, task_id: str, decision: Decision) -> DecidedEarlier | None:

@@ -33,9 +33,23 @@ class TaskWatch:
         self._interval = interval
         self._waiters: dict[str, list[tuple[datetime | None, asyncio.Future[None]]]] = {}
         self._poller: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def close(self) -> None:
+        """The process is stopping: every wait ends now, as if its time were up (a long-poll
+        answers with the task as it is, a stream ends), so that none is cut off unanswered
+        when the server's grace runs out; and no new one waits."""
+        self._closed = True
+        for waiting in self._waiters.values():
+            for _, future in waiting:
+                if not future.done():
+                    future.set_result(None)
 
     async def changed(self, task_id: str, seen: datetime | None, within: float) -> bool:
-        """Wait until the task's version differs from `seen`; False after `within` seconds."""
+        """Wait until the task's version differs from `seen`; False after `within` seconds, or
+        at once when the watch is closed."""
+        if self._closed:
+            return False
         waiter = (seen, asyncio.get_running_loop().create_future())
         self._waiters.setdefault(task_id, []).append(waiter)
         if self._poller is None or self._poller.done():
@@ -43,7 +57,7 @@ class TaskWatch:
         try:
             async with asyncio.timeout(within):
                 await waiter[1]
-            return True
+            return not self._closed
         except TimeoutError:
             return False
         finally:

@@ -8,8 +8,9 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,13 +43,30 @@ _CONNECT_LOG_EVERY = 6  # tries: the first, then about every 30 s
 
 log = logging.getLogger(__name__)
 
+# How long a stopping web process lets running requests finish: longer than a decision waits
+# for Temporal (web/gateway.py's RPC_TIMEOUT, 10 s), so that one in flight gets its answer (or
+# its 503) instead of being cut off; waits are answered at once (`_Server.shutdown`). With 3 s,
+# decisions in flight on a busy machine were cut off with a 500 (benchmarks/soak.py).
+WEB_SHUTDOWN_GRACE = 12
+
 
 class _Server(uvicorn.Server):
-    """uvicorn without its own signal capture: the supervisor decides when to stop."""
+    """uvicorn without its own signal capture: the supervisor decides when to stop. As it stops
+    it ends the app's long waits first (`on_shutdown`), so that they answer within its grace."""
+
+    def __init__(self, config: uvicorn.Config, on_shutdown: Callable[[], None] = lambda: None) -> None:
+        super().__init__(config)
+        self._on_shutdown = on_shutdown
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Woken now, they answer once uvicorn has closed its listeners (before its first await)
+        # and marked each busy connection to close after its answer.
+        self._on_shutdown()
+        await super().shutdown(sockets)
 
 
 def _stop_on_signals(server: uvicorn.Server, temporal: TemporalSupervisor | None = None) -> None:
@@ -258,7 +276,8 @@ def _web_server(settings: Settings, db: Database, client: Client, port: int, **c
     from web.app import create_app
     from web.deps import Services
 
-    app = create_app(Services.build(settings, db, client))
+    services = Services.build(settings, db, client)
+    app = create_app(services)
     return _Server(
         uvicorn.Config(
             app,
@@ -267,9 +286,10 @@ def _web_server(settings: Settings, db: Database, client: Client, port: int, **c
             log_config=None,
             access_log=False,  # the app writes its own, as JSON with route and duration (web/access_log.py)
             proxy_headers=False,  # forwarded headers count only from EXOSUIT_TRUSTED_PROXIES (web/app.py)
-            timeout_graceful_shutdown=3,
+            timeout_graceful_shutdown=WEB_SHUTDOWN_GRACE,
             **config,
-        )
+        ),
+        on_shutdown=services.watch.close,  # long-polls and event streams answer, not cut off
     )
 
 

@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
-from exosuit.storage.db import Database
+from exosuit.storage.answers import ORPHANED_AFTER, DecisionAnswers
+from exosuit.storage.db import Database, utcnow
+from exosuit.storage.tables import DecisionAnswer, Task
 from tests.support.model_server import ModelServer
 from tests.support.system import System, kill_temporal, system_on_its_own_temporal
 
@@ -34,6 +40,49 @@ async def test_a_decision_with_an_idempotency_key_gets_its_first_answer_again(sy
     assert replayed.json() == refused.json() and replayed.headers["Idempotent-Replayed"] == "true"
     audit = (await approver.http.get(f"/api/v1/tasks/{task['id']}/audit")).json()["items"]
     assert sum(e["action"] == "gate.decided" for e in audit) == 1
+
+
+async def test_a_key_whose_first_request_died_unanswered_is_taken_over_by_a_retry(
+    sqlite_db: Database,
+) -> None:
+    """A first request that neither kept its answer nor let go of its key (its process died, or
+    the database, write-locked past its busy timeout, refused both) made every retry with the
+    key a 503, for good. Once it is older than any request lasts, a retry takes the key over."""
+    answers, key = DecisionAnswers(sqlite_db), uuid.uuid4().hex
+    assert await answers.claim("a@example.com", "t_died", key, "print") is None
+    async with sqlite_db.session() as session:
+        older = utcnow() - ORPHANED_AFTER - timedelta(seconds=1)
+        await session.exec(
+            update(DecisionAnswer).where(col(DecisionAnswer.key) == key).values(created_at=older)
+        )  # type: ignore[call-overload]
+        await session.commit()
+    assert await answers.claim("a@example.com", "t_died", key, "print") is None  # taken over
+    await answers.keep("a@example.com", "t_died", key, 200, {"id": "t_died"})
+    again = await answers.claim("a@example.com", "t_died", key, "print")
+    assert again is not None and (again.status, again.body) == (200, {"id": "t_died"})
+
+
+async def test_a_gate_the_workflow_has_yet_to_replay_is_a_503_not_a_409(system: System) -> None:
+    """The read model shows a gate open that the workflow does not have open yet: its opening
+    was recorded, then the worker (or Temporal) stopped before Temporal had the workflow task,
+    and a new worker has yet to replay it. A decision on it is "try again" (503), never "the
+    gate is gone" (409), which would leave a client waiting for a next gate that never comes."""
+    approver = await system.user("approver")
+    task = await approver.wait_gate((await approver.submit(system.team, "supervised"))["id"], "plan")
+    ahead = "g_recorded_not_replayed"
+    async with system.db.session() as session:
+        await session.exec(update(Task).where(Task.id == task["id"]).values(gate_id=ahead))  # type: ignore[call-overload,arg-type]
+        await session.commit()
+    url = f"/api/v1/tasks/{task['id']}/decisions"
+    answer = await approver.http.post(url, json={"gate_id": ahead, "action": "approve"},
+                                      headers={"Idempotency-Key": "ahead"})  # fmt: skip
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert int(answer.headers["Retry-After"]) >= 1
+    other = await approver.http.post(url, json={"gate_id": "g_never_opened", "action": "approve"})
+    assert other.status_code == 409, other.text  # a gate the read model does not show either
+    audit = (await approver.http.get(f"/api/v1/tasks/{task['id']}/audit")).json()["items"]
+    assert not any(e["action"] == "gate.decided" for e in audit)
 
 
 # About 45 s alone (each call toward the killed server waits out the gateway's 10 s RPC
