@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, literal, null, select, union_all, update
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
@@ -62,7 +62,15 @@ class Suggestions:
         self.notified: set[str] = set()  # the teams the last refresh queued notifications for
 
     async def evidence(self, teams: Sequence[str]) -> list[Evidence]:
-        """Every template of these teams with its recent decided gates (one indexed read each)."""
+        """Every template of these teams with its recent decided gates and incidents."""
+        found, _ = await self._read(teams)
+        return found
+
+    async def _read(self, teams: Sequence[str]) -> tuple[list[Evidence], dict[tuple[str, str], Any]]:
+        """The evidence, and the open suggestions by (team, template), on one connection in
+        five statements whatever the number of templates: the latest decided gates of every
+        template in one statement (a union of one indexed, limited read per template), its
+        incidents in another."""
         look_back = _LOOK_BACK * max(self.limits.run, self.limits.window)
         decided = (
             select(_S.team, _S.template, func.max(_S.decided_at))
@@ -75,46 +83,55 @@ class Suggestions:
             .where(_TPL.team.in_(list(teams)))
             .order_by(_TPL.team, _TPL.name)
         )
-        found: list[Evidence] = []
+        standing = select(_S.id, _S.team, _S.template, _S.to_level, _S.evidence).where(
+            _S.team.in_(list(teams)), _S.status == OPEN
+        )
         async with self.db.engine.connect() as session:
-
-            async def rows(query: Any) -> list[Any]:
-                return list((await session.execute(query)).all())
-
             since = {(team, name): at for team, name, at in (await session.execute(decided)).all()}
-            for name, team, level, cap in (await session.execute(templates)).all():
-                after = since.get((team, name), _EPOCH)
-                recent = (
-                    select(_F.decided_at, _F.kind, _F.risk, _F.action)
-                    .where(_F.team == team, _F.template == name, _F.decided_at > after)
-                    .order_by(_F.decided_at.desc())
-                    .limit(look_back)
-                )
-                incidents = (
-                    select(_I.at, _I.kind)
-                    .where(_I.team == team, _I.template == name, _I.at > after)
-                    .order_by(_I.at.desc())
-                    .limit(look_back)
-                )
-                seen = [
-                    (at, Outcome(kind, risk, action))
-                    for at, kind, risk, action in await rows(recent)
-                    if action
-                ]
-                seen += [(at, Outcome(kind, None, INCIDENT)) for at, kind in await rows(incidents)]
-                seen.sort(key=lambda pair: pair[0])  # decisions and incidents as they happened
-                outcomes = [outcome for _, outcome in seen]
-                found.append(Evidence(team, name, AutonomyLevel(level), AutonomyLevel(cap), outcomes))
-        return found
+            found = list((await session.execute(templates)).all())
+            after = [since.get((team, name), _EPOCH) for name, team, _, _ in found]
+            recent = _latest(
+                select(_F.decided_at, _F.kind, _F.risk, _F.action),
+                [
+                    (_F.team == team, _F.template == name, _F.decided_at > at)
+                    for (name, team, _, _), at in zip(found, after, strict=True)
+                ],
+                _F.decided_at,
+                look_back,
+            )
+            incidents = _latest(
+                select(_I.at, _I.kind, null(), literal(INCIDENT)),
+                [
+                    (_I.team == team, _I.template == name, _I.at > at)
+                    for (name, team, _, _), at in zip(found, after, strict=True)
+                ],
+                _I.at,
+                look_back,
+            )
+            seen: list[list[tuple[datetime, Outcome]]] = [[] for _ in found]
+            for statement in (recent, incidents):
+                if statement is not None:
+                    for n, at, kind, risk, action in (await session.execute(statement)).all():
+                        if action:
+                            seen[n].append((_utc(at), Outcome(kind, risk, action)))
+            held = {(row.team, row.template): row for row in (await session.execute(standing)).all()}
+        evidence = []
+        for (name, team, level, cap), outcomes in zip(found, seen, strict=True):
+            # Decisions and incidents as they happened (at the same moment, the decision first).
+            outcomes.sort(key=lambda pair: (pair[0], pair[1].action == INCIDENT))
+            kept = [outcome for _, outcome in outcomes]
+            evidence.append(Evidence(team, name, AutonomyLevel(level), AutonomyLevel(cap), kept))
+        return evidence, held
 
     async def refresh(self, teams: Sequence[str]) -> list[AutonomySuggestion]:
         """Run the rule for every template of these teams; store what it proposes (an open
         suggestion it no longer supports is withdrawn), telling the team's admins of each new
         one through its notification targets; the open suggestions."""
-        proposals = {
-            (e.team, e.template): propose(e.outcomes, e.level, e.cap, self.limits)
-            for e in await self.evidence(teams)
-        }
+        found, held = await self._read(teams)
+        proposals = {(e.team, e.template): propose(e.outcomes, e.level, e.cap, self.limits) for e in found}
+        if not any(_changes(held.get(key), proposal) for key, proposal in proposals.items()):
+            self.notified = set()  # nothing to store: no write transaction
+            return await self.open(teams)
 
         def work(session: Session) -> set[str]:
             told: set[str] = set()  # teams whose admins have a notification queued
@@ -214,6 +231,31 @@ def notice_text(team: str, template: str, proposal: Proposal) -> str:
 def _link(team: str) -> str:
     """Where the team's suggestions are, with Accept and Dismiss."""
     return f"/dashboard?team={quote(team, safe='')}"
+
+
+def _changes(held: Any, proposal: Proposal | None) -> bool:
+    """Whether storing this proposal changes the open suggestion held for its template."""
+    if held is None or proposal is None:
+        return held is not None or proposal is not None
+    return bool(held.to_level != proposal.to_level or held.evidence != proposal.evidence)
+
+
+def _latest(columns: Select[Any], each: list[tuple[Any, ...]], newest: Any, limit: int) -> Any:
+    """One statement: for each condition, its index in `each` and the latest `limit` rows of
+    `columns` that meet it (None: no condition)."""
+    reads = [
+        columns.add_columns(literal(n).label("n")).where(*where).order_by(newest.desc()).limit(limit)
+        for n, where in enumerate(each)
+    ]
+    if not reads:
+        return None
+    tables = [read.subquery() for read in reads]
+    return union_all(*(select(t.c.n, *(c for c in t.c if c.key != "n")) for t in tables))
+
+
+def _utc(moment: datetime) -> datetime:
+    """A moment read through a union (where SQLite's driver keeps no zone), in UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _suggestion(team: str, template: str, proposal: Proposal) -> AutonomySuggestion:
