@@ -57,6 +57,7 @@ from exosuit.storage.tables import (
     DECISION_TIME,
     DecisionDay,
     DecisionFact,
+    PlanDay,
     Task,
     TaskTemplate,
     Team,
@@ -148,6 +149,11 @@ async def fill(db: Database, decisions: int) -> None:
         for d in range(DAYS)
     ]
     counts, times = rollups(facts)
+    plans: dict[tuple[str, str, str], int] = {}
+    for task in tasks:
+        key = (task["team"], task["created_at"].date().isoformat(), task["planned_by"])
+        plans[key] = plans.get(key, 0) + 1
+    planned = [{"team": t, "day": d, "planner": p, "tasks": n} for (t, d, p), n in plans.items()]
     async with db.engine.begin() as session:
         await session.execute(
             insert(table_of(Team)), [{"name": t, "monthly_budget_usd": 20.0} for t in TEAMS]
@@ -176,6 +182,7 @@ async def fill(db: Database, decisions: int) -> None:
             await session.execute(insert(table_of(DecisionDay)), counts[chunk : chunk + 5000])
         for chunk in range(0, len(times), 500):
             await session.execute(insert(DECISION_TIME), times[chunk : chunk + 500])
+        await session.execute(insert(table_of(PlanDay)), planned)
     async with db.engine.connect() as conn:  # what autovacuum (PostgreSQL) would have done by now
         if conn.dialect.name == "postgresql":
             await conn.execution_options(isolation_level="AUTOCOMMIT")

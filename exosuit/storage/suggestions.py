@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Select, func, literal, null, select, union_all, update
+from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
@@ -67,10 +67,8 @@ class Suggestions:
         return found
 
     async def _read(self, teams: Sequence[str]) -> tuple[list[Evidence], dict[tuple[str, str], Any]]:
-        """The evidence, and the open suggestions by (team, template), on one connection in
-        five statements whatever the number of templates: the latest decided gates of every
-        template in one statement (a union of one indexed, limited read per template), its
-        incidents in another."""
+        """The evidence (one indexed read of the latest decided gates and one of the incidents
+        per template), and the open suggestions by (team, template), on one connection."""
         look_back = _LOOK_BACK * max(self.limits.run, self.limits.window)
         decided = (
             select(_S.team, _S.template, func.max(_S.decided_at))
@@ -89,36 +87,35 @@ class Suggestions:
         async with self.db.engine.connect() as session:
             since = {(team, name): at for team, name, at in (await session.execute(decided)).all()}
             found = list((await session.execute(templates)).all())
-            after = [since.get((team, name), _EPOCH) for name, team, _, _ in found]
-            recent = _latest(
-                select(_F.decided_at, _F.kind, _F.risk, _F.action),
-                [
-                    (_F.team == team, _F.template == name, _F.decided_at > at)
-                    for (name, team, _, _), at in zip(found, after, strict=True)
-                ],
-                _F.decided_at,
-                look_back,
-            )
-            incidents = _latest(
-                select(_I.at, _I.kind, null(), literal(INCIDENT)),
-                [
-                    (_I.team == team, _I.template == name, _I.at > at)
-                    for (name, team, _, _), at in zip(found, after, strict=True)
-                ],
-                _I.at,
-                look_back,
-            )
-            seen: list[list[tuple[datetime, Outcome]]] = [[] for _ in found]
-            for statement in (recent, incidents):
-                if statement is not None:
-                    for n, at, kind, risk, action in (await session.execute(statement)).all():
-                        if action:
-                            seen[n].append((_utc(at), Outcome(kind, risk, action)))
+            seen: list[list[tuple[datetime, Outcome]]] = []
+            for name, team, _, _ in found:
+                after = since.get((team, name), _EPOCH)
+                recent = (
+                    select(_F.decided_at, _F.kind, _F.risk, _F.action)
+                    .where(_F.team == team, _F.template == name, _F.decided_at > after)
+                    .order_by(_F.decided_at.desc())
+                    .limit(look_back)
+                )
+                incidents = (
+                    select(_I.at, _I.kind)
+                    .where(_I.team == team, _I.template == name, _I.at > after)
+                    .order_by(_I.at.desc())
+                    .limit(look_back)
+                )
+                outcomes = [
+                    (at, Outcome(kind, risk, action))
+                    for at, kind, risk, action in (await session.execute(recent)).all()
+                    if action
+                ]
+                outcomes += [
+                    (at, Outcome(kind, None, INCIDENT))
+                    for at, kind in (await session.execute(incidents)).all()
+                ]
+                seen.append(outcomes)
             held = {(row.team, row.template): row for row in (await session.execute(standing)).all()}
         evidence = []
         for (name, team, level, cap), outcomes in zip(found, seen, strict=True):
-            # Decisions and incidents as they happened (at the same moment, the decision first).
-            outcomes.sort(key=lambda pair: (pair[0], pair[1].action == INCIDENT))
+            outcomes.sort(key=lambda pair: pair[0])  # decisions and incidents as they happened
             kept = [outcome for _, outcome in outcomes]
             evidence.append(Evidence(team, name, AutonomyLevel(level), AutonomyLevel(cap), kept))
         return evidence, held
@@ -238,24 +235,6 @@ def _changes(held: Any, proposal: Proposal | None) -> bool:
     if held is None or proposal is None:
         return held is not None or proposal is not None
     return bool(held.to_level != proposal.to_level or held.evidence != proposal.evidence)
-
-
-def _latest(columns: Select[Any], each: list[tuple[Any, ...]], newest: Any, limit: int) -> Any:
-    """One statement: for each condition, its index in `each` and the latest `limit` rows of
-    `columns` that meet it (None: no condition)."""
-    reads = [
-        columns.add_columns(literal(n).label("n")).where(*where).order_by(newest.desc()).limit(limit)
-        for n, where in enumerate(each)
-    ]
-    if not reads:
-        return None
-    tables = [read.subquery() for read in reads]
-    return union_all(*(select(t.c.n, *(c for c in t.c if c.key != "n")) for t in tables))
-
-
-def _utc(moment: datetime) -> datetime:
-    """A moment read through a union (where SQLite's driver keeps no zone), in UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _suggestion(team: str, template: str, proposal: Proposal) -> AutonomySuggestion:
