@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, literal, null, select, union_all, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
@@ -87,31 +88,13 @@ class Suggestions:
         async with self.db.engine.connect() as session:
             since = {(team, name): at for team, name, at in (await session.execute(decided)).all()}
             found = list((await session.execute(templates)).all())
-            seen: list[list[tuple[datetime, Outcome]]] = []
-            for name, team, _, _ in found:
-                after = since.get((team, name), _EPOCH)
-                recent = (
-                    select(_F.decided_at, _F.kind, _F.risk, _F.action)
-                    .where(_F.team == team, _F.template == name, _F.decided_at > after)
-                    .order_by(_F.decided_at.desc())
-                    .limit(look_back)
-                )
-                incidents = (
-                    select(_I.at, _I.kind)
-                    .where(_I.team == team, _I.template == name, _I.at > after)
-                    .order_by(_I.at.desc())
-                    .limit(look_back)
-                )
-                outcomes = [
-                    (at, Outcome(kind, risk, action))
-                    for at, kind, risk, action in (await session.execute(recent)).all()
-                    if action
-                ]
-                outcomes += [
-                    (at, Outcome(kind, None, INCIDENT))
-                    for at, kind in (await session.execute(incidents)).all()
-                ]
-                seen.append(outcomes)
+            reads = [
+                _reads(team, name, since.get((team, name), _EPOCH), look_back) for name, team, _, _ in found
+            ]
+            if session.dialect.name == "postgresql":  # a round trip costs more than a statement
+                seen = await _in_one_statement(session, reads)
+            else:
+                seen = await _one_by_one(session, reads)
             held = {(row.team, row.template): row for row in (await session.execute(standing)).all()}
         evidence = []
         for (name, team, level, cap), outcomes in zip(found, seen, strict=True):
@@ -228,6 +211,52 @@ def notice_text(team: str, template: str, proposal: Proposal) -> str:
 def _link(team: str) -> str:
     """Where the team's suggestions are, with Accept and Dismiss."""
     return f"/dashboard?team={quote(team, safe='')}"
+
+
+def _reads(team: str, template: str, after: datetime, look_back: int) -> tuple[Select[Any], Select[Any]]:
+    """A template's latest decided gates and incidents after a moment, newest first."""
+    recent = (
+        select(_F.decided_at, _F.kind, _F.risk, _F.action)
+        .where(_F.team == team, _F.template == template, _F.decided_at > after)
+        .order_by(_F.decided_at.desc())
+        .limit(look_back)
+    )
+    incidents = (
+        select(_I.at, _I.kind, null(), literal(INCIDENT))
+        .where(_I.team == team, _I.template == template, _I.at > after)
+        .order_by(_I.at.desc())
+        .limit(look_back)
+    )
+    return recent, incidents
+
+
+def _outcomes(rows: Any) -> list[tuple[datetime, Outcome]]:
+    return [(at, Outcome(kind, risk, action)) for at, kind, risk, action in rows if action]
+
+
+async def _one_by_one(session: AsyncConnection, reads: list[tuple[Select[Any], Select[Any]]]) -> list[Any]:
+    """Each template's two reads in turn (on SQLite a statement is a call, not a round trip)."""
+    seen = []
+    for recent, incidents in reads:
+        rows = [*(await session.execute(recent)).all(), *(await session.execute(incidents)).all()]
+        seen.append(_outcomes(rows))
+    return seen
+
+
+async def _in_one_statement(
+    session: AsyncConnection, reads: list[tuple[Select[Any], Select[Any]]]
+) -> list[Any]:
+    """Every template's reads in one statement: a union of the limited reads, each row
+    marked with its template's place."""
+    seen: list[list[tuple[datetime, Outcome]]] = [[] for _ in reads]
+    parts = [
+        read.add_columns(literal(n).label("n")).subquery() for n, pair in enumerate(reads) for read in pair
+    ]
+    if parts:
+        union = union_all(*(select(*(c for c in t.c if c.key != "n"), t.c.n) for t in parts))
+        for *row, n in (await session.execute(union)).all():
+            seen[n] += _outcomes([row])
+    return seen
 
 
 def _changes(held: Any, proposal: Proposal | None) -> bool:
