@@ -26,7 +26,16 @@ from exosuit.storage.db import Database
 from exosuit.storage.decision_facts import VERDICTS as VERDICT_COLUMNS
 from exosuit.storage.decision_facts import day
 from exosuit.storage.decision_facts import verdict as counted
-from exosuit.storage.tables import DECISION_TIME, DecisionDay, DecisionFact, Task, Team, UsageDay, table_of
+from exosuit.storage.tables import (
+    DECISION_TIME,
+    DecisionDay,
+    DecisionFact,
+    PlanDay,
+    Task,
+    Team,
+    UsageDay,
+    table_of,
+)
 
 ACTIONS = ("approve", "edit", "reject", "answer")
 VERDICTS = ("approve", "edit", "revise", "reject")  # a reject sent back for revision is its own rate
@@ -37,6 +46,7 @@ _T = table_of(Task).c
 _U = table_of(UsageDay).c
 _D = table_of(DecisionDay).c
 _H = DECISION_TIME.c
+_P = table_of(PlanDay).c
 _TEAM = table_of(Team).c
 
 
@@ -211,6 +221,7 @@ class Dashboard:
         # Each edge a range of the (team, decided_at) index of its own, so an OR reads two ranges.
         edges = [and_(_F.team.in_(teams), _F.decided_at >= a, _F.decided_at < b) for a, b in span.edges]
         facts = and_(or_(*edges), _F.action.in_(ACTIONS))
+        task_edges = [and_(_T.team.in_(teams), _T.created_at >= a, _T.created_at < b) for a, b in span.edges]
         first, end = span.first_day or "", span.end_day or ""  # unused without a whole day
         days = and_(_D.team.in_(teams), _D.day >= first, _D.day < end)
         times = and_(_H.team.in_(teams), _H.day >= first, _H.day < end)
@@ -228,7 +239,7 @@ class Dashboard:
         # connections than the small queries take).
         (
             (per_day, edge_times, groups),
-            (day_counts, group_counts),
+            (day_counts, group_counts, planned),
             (histograms, times_read),
             rest,
         ) = await asyncio.gather(
@@ -255,6 +266,11 @@ class Dashboard:
                 select(_D.dimension, _D.value, *sums).where(days).group_by(_D.dimension, _D.value)
                 if whole
                 else None,
+                select(_P.planner, func.sum(_P.tasks))
+                .where(_P.team.in_(teams), _P.day >= first, _P.day < end)
+                .group_by(_P.planner)
+                if whole
+                else None,
             ),
             self._times(every_time, times, whole),
             self._batch(
@@ -262,13 +278,8 @@ class Dashboard:
                 .where(_U.team.in_(teams), _U.day >= day(since), _U.day <= day(until))
                 .order_by(_U.day, _U.team),
                 select(_TEAM.name, _TEAM.monthly_budget_usd).where(_TEAM.name.in_(teams)),
-                select(_T.planned_by, func.count())
-                .where(
-                    _T.team.in_(teams),
-                    _T.created_at >= since,
-                    _T.created_at < until,
-                    _T.planned_by.is_not(None),
-                )
+                select(_T.planned_by, func.count())  # the tasks created around the whole days
+                .where(or_(*task_edges), _T.planned_by.is_not(None))
                 .group_by(_T.planned_by),
                 select(_T.team, _T.gate_kind, _T.gate_opened_at).where(
                     _T.team.in_(teams), _T.gate_id.is_not(None)
@@ -296,7 +307,9 @@ class Dashboard:
             figures.time_by_team_kind = {key: read_histogram(counts) for key, counts in buckets.items()}
         figures.usage = [UsagePoint(*row) for row in usage]
         figures.monthly_budgets = dict(budgets)
-        figures.planners = dict(planners)
+        for planner, count in [*planners, *planned]:
+            if count:
+                figures.planners[planner] = figures.planners.get(planner, 0) + int(count)
         figures.open_gates = [(t, k, max(0.0, (now - at).total_seconds())) for t, k, at in open_gates]
         return figures
 

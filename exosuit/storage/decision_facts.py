@@ -29,6 +29,7 @@ from exosuit.storage.tables import (
     DecisionDay,
     DecisionFact,
     IncidentFact,
+    PlanDay,
     Step,
     Task,
     UsageDay,
@@ -64,6 +65,20 @@ _PLAN = (
 def planner(actor: str) -> str:
     """Who planned, from the task.planned event's actor: a model, or the rules planner."""
     return "model" if actor.startswith("model:") else "rules"
+
+
+def planned(conn: Connection, task: Mapping[str, Any], by: str) -> None:
+    """A task planned (again) by `by`: counted on its team's day of creation for that planner
+    (and no longer for the one before, if another planned it first)."""
+    before = task["planned_by"]
+    if before == by:
+        return
+    on = day(task["created_at"])
+    if before is not None:
+        conn.execute(
+            _ADD_PLAN[conn.dialect.name], {"team": task["team"], "day": on, "planner": before, "tasks": -1}
+        )
+    conn.execute(_ADD_PLAN[conn.dialect.name], {"team": task["team"], "day": on, "planner": by, "tasks": 1})
 
 
 def day(moment: datetime) -> str:
@@ -235,6 +250,14 @@ def _upsert(dialect: Any) -> Any:
 
 
 _ADD_USAGE = {"sqlite": _upsert(sqlite), "postgresql": _upsert(postgresql)}
+_PLAN_DAY = table_of(PlanDay)
+_ADD_PLAN = {
+    name: dialect.insert(_PLAN_DAY).on_conflict_do_update(
+        index_elements=[_PLAN_DAY.c.team, _PLAN_DAY.c.day, _PLAN_DAY.c.planner],
+        set_={"tasks": _PLAN_DAY.c.tasks + dialect.insert(_PLAN_DAY).excluded.tasks},
+    )
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
 
 
 def add_usage(conn: Connection, team: str, call: CallRecord, now: datetime) -> None:

@@ -373,6 +373,7 @@ def _update_task(conn: Connection, task: _TaskRow, ev: TaskEvent, now: datetime)
         if ev.action is EventAction.GATE_OPENED:
             facts.opened(conn, task.columns, ev.open_gate, now)
     if ev.action is EventAction.TASK_PLANNED:
+        facts.planned(conn, task.columns, facts.planner(ev.actor))
         task.set(planned_by=facts.planner(ev.actor))
 
 

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, literal, null, select, union_all, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
@@ -62,7 +63,13 @@ class Suggestions:
         self.notified: set[str] = set()  # the teams the last refresh queued notifications for
 
     async def evidence(self, teams: Sequence[str]) -> list[Evidence]:
-        """Every template of these teams with its recent decided gates (one indexed read each)."""
+        """Every template of these teams with its recent decided gates and incidents."""
+        found, _ = await self._read(teams)
+        return found
+
+    async def _read(self, teams: Sequence[str]) -> tuple[list[Evidence], dict[tuple[str, str], Any]]:
+        """The evidence (one indexed read of the latest decided gates and one of the incidents
+        per template), and the open suggestions by (team, template), on one connection."""
         look_back = _LOOK_BACK * max(self.limits.run, self.limits.window)
         decided = (
             select(_S.team, _S.template, func.max(_S.decided_at))
@@ -75,46 +82,36 @@ class Suggestions:
             .where(_TPL.team.in_(list(teams)))
             .order_by(_TPL.team, _TPL.name)
         )
-        found: list[Evidence] = []
+        standing = select(_S.id, _S.team, _S.template, _S.to_level, _S.evidence).where(
+            _S.team.in_(list(teams)), _S.status == OPEN
+        )
         async with self.db.engine.connect() as session:
-
-            async def rows(query: Any) -> list[Any]:
-                return list((await session.execute(query)).all())
-
             since = {(team, name): at for team, name, at in (await session.execute(decided)).all()}
-            for name, team, level, cap in (await session.execute(templates)).all():
-                after = since.get((team, name), _EPOCH)
-                recent = (
-                    select(_F.decided_at, _F.kind, _F.risk, _F.action)
-                    .where(_F.team == team, _F.template == name, _F.decided_at > after)
-                    .order_by(_F.decided_at.desc())
-                    .limit(look_back)
-                )
-                incidents = (
-                    select(_I.at, _I.kind)
-                    .where(_I.team == team, _I.template == name, _I.at > after)
-                    .order_by(_I.at.desc())
-                    .limit(look_back)
-                )
-                seen = [
-                    (at, Outcome(kind, risk, action))
-                    for at, kind, risk, action in await rows(recent)
-                    if action
-                ]
-                seen += [(at, Outcome(kind, None, INCIDENT)) for at, kind in await rows(incidents)]
-                seen.sort(key=lambda pair: pair[0])  # decisions and incidents as they happened
-                outcomes = [outcome for _, outcome in seen]
-                found.append(Evidence(team, name, AutonomyLevel(level), AutonomyLevel(cap), outcomes))
-        return found
+            found = list((await session.execute(templates)).all())
+            reads = [
+                _reads(team, name, since.get((team, name), _EPOCH), look_back) for name, team, _, _ in found
+            ]
+            if session.dialect.name == "postgresql":  # a round trip costs more than a statement
+                seen = await _in_one_statement(session, reads)
+            else:
+                seen = await _one_by_one(session, reads)
+            held = {(row.team, row.template): row for row in (await session.execute(standing)).all()}
+        evidence = []
+        for (name, team, level, cap), outcomes in zip(found, seen, strict=True):
+            outcomes.sort(key=lambda pair: pair[0])  # decisions and incidents as they happened
+            kept = [outcome for _, outcome in outcomes]
+            evidence.append(Evidence(team, name, AutonomyLevel(level), AutonomyLevel(cap), kept))
+        return evidence, held
 
     async def refresh(self, teams: Sequence[str]) -> list[AutonomySuggestion]:
         """Run the rule for every template of these teams; store what it proposes (an open
         suggestion it no longer supports is withdrawn), telling the team's admins of each new
         one through its notification targets; the open suggestions."""
-        proposals = {
-            (e.team, e.template): propose(e.outcomes, e.level, e.cap, self.limits)
-            for e in await self.evidence(teams)
-        }
+        found, held = await self._read(teams)
+        proposals = {(e.team, e.template): propose(e.outcomes, e.level, e.cap, self.limits) for e in found}
+        if not any(_changes(held.get(key), proposal) for key, proposal in proposals.items()):
+            self.notified = set()  # nothing to store: no write transaction
+            return await self.open(teams)
 
         def work(session: Session) -> set[str]:
             told: set[str] = set()  # teams whose admins have a notification queued
@@ -214,6 +211,59 @@ def notice_text(team: str, template: str, proposal: Proposal) -> str:
 def _link(team: str) -> str:
     """Where the team's suggestions are, with Accept and Dismiss."""
     return f"/dashboard?team={quote(team, safe='')}"
+
+
+def _reads(team: str, template: str, after: datetime, look_back: int) -> tuple[Select[Any], Select[Any]]:
+    """A template's latest decided gates and incidents after a moment, newest first."""
+    recent = (
+        select(_F.decided_at, _F.kind, _F.risk, _F.action)
+        .where(_F.team == team, _F.template == template, _F.decided_at > after)
+        .order_by(_F.decided_at.desc())
+        .limit(look_back)
+    )
+    incidents = (
+        select(_I.at, _I.kind, null(), literal(INCIDENT))
+        .where(_I.team == team, _I.template == template, _I.at > after)
+        .order_by(_I.at.desc())
+        .limit(look_back)
+    )
+    return recent, incidents
+
+
+def _outcomes(rows: Any) -> list[tuple[datetime, Outcome]]:
+    return [(at, Outcome(kind, risk, action)) for at, kind, risk, action in rows if action]
+
+
+async def _one_by_one(session: AsyncConnection, reads: list[tuple[Select[Any], Select[Any]]]) -> list[Any]:
+    """Each template's two reads in turn (on SQLite a statement is a call, not a round trip)."""
+    seen = []
+    for recent, incidents in reads:
+        rows = [*(await session.execute(recent)).all(), *(await session.execute(incidents)).all()]
+        seen.append(_outcomes(rows))
+    return seen
+
+
+async def _in_one_statement(
+    session: AsyncConnection, reads: list[tuple[Select[Any], Select[Any]]]
+) -> list[Any]:
+    """Every template's reads in one statement: a union of the limited reads, each row
+    marked with its template's place."""
+    seen: list[list[tuple[datetime, Outcome]]] = [[] for _ in reads]
+    parts = [
+        read.add_columns(literal(n).label("n")).subquery() for n, pair in enumerate(reads) for read in pair
+    ]
+    if parts:
+        union = union_all(*(select(*(c for c in t.c if c.key != "n"), t.c.n) for t in parts))
+        for *row, n in (await session.execute(union)).all():
+            seen[n] += _outcomes([row])
+    return seen
+
+
+def _changes(held: Any, proposal: Proposal | None) -> bool:
+    """Whether storing this proposal changes the open suggestion held for its template."""
+    if held is None or proposal is None:
+        return held is not None or proposal is not None
+    return bool(held.to_level != proposal.to_level or held.evidence != proposal.evidence)
 
 
 def _suggestion(team: str, template: str, proposal: Proposal) -> AutonomySuggestion:

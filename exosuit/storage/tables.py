@@ -486,6 +486,16 @@ class UsageDay(SQLModel, table=True):
     cost_usd: float = 0.0
 
 
+class PlanDay(SQLModel, table=True):
+    """Tasks planned, by team, the UTC day the task was created and who planned it (`model` or
+    `rules`): the dashboard's planner share over whole days, kept by the task.planned event."""
+
+    team: str = Field(primary_key=True, max_length=100)
+    day: str = Field(primary_key=True, max_length=10)
+    planner: str = Field(primary_key=True, max_length=10)
+    tasks: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
 class AutonomySuggestion(SQLModel, table=True):
     """A proposal to move a template's default level, with its evidence; people decide it."""
 

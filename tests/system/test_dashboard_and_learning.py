@@ -101,6 +101,7 @@ async def test_the_dashboards_figures_are_those_the_audit_events_give(history: H
         "per_day",
         "rates",
         "time_by_team_and_kind",
+        "planners",
     ):
         assert rolled_up[key] == stats[key], key
     assert stats["time_to_decision_seconds"]["exact"] is True

@@ -435,6 +435,13 @@ def _learning() -> None:
         sa.Column("cost_usd", sa.Float(), nullable=False),
     )
     op.create_table(
+        "planday",
+        sa.Column("team", sa.String(length=100), primary_key=True),
+        sa.Column("day", sa.String(length=10), primary_key=True),
+        sa.Column("planner", sa.String(length=10), primary_key=True),
+        sa.Column("tasks", sa.Integer(), nullable=False, server_default="0"),
+    )
+    op.create_table(
         "autonomysuggestion",
         sa.Column("id", sa.String(length=40), primary_key=True),
         sa.Column("team", sa.String(length=100), sa.ForeignKey("team.name"), nullable=False),
@@ -483,6 +490,7 @@ def _drop_learning() -> None:
     op.drop_table("adminevent")
     op.drop_index("ix_autonomysuggestion_team_status", table_name="autonomysuggestion")
     op.drop_table("autonomysuggestion")
+    op.drop_table("planday")
     op.drop_table("usageday")
     op.drop_table("decisiontime")
     op.drop_index("ix_incidentfact_team_template_at", table_name="incidentfact")
