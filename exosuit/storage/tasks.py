@@ -19,6 +19,7 @@ from exosuit.domain.contracts import TaskInput
 from exosuit.domain.submissions import RATE_WINDOW, SubmissionLimits, SubmissionLoad, admit
 from exosuit.domain.task import ACTIVE_STATUSES
 from exosuit.storage.db import Database, UTCDateTime, utcnow
+from exosuit.storage.identity import user_version
 from exosuit.storage.tables import AuditEvent, Step, Task, Team, table_of
 
 
@@ -143,6 +144,21 @@ class Tasks:
                 return None
             steps = await session.exec(select(Step).where(Step.task_id == task_id).order_by(col(Step.index)))
             return TaskView(task, list(steps))
+
+    async def task_seen_by(self, task_id: str, user_id: int) -> tuple[TaskView | None, int | None]:
+        """The task, and the user's auth version read in the same statement (None if the task
+        is absent or the user disabled): a cached principal confirmed at no extra query."""
+        async with self.db.session() as session:
+            task, version = await _row_seen_by(session, task_id, user_id)
+            if task is None:
+                return None, version
+            steps = await session.exec(select(Step).where(Step.task_id == task_id).order_by(col(Step.index)))
+            return TaskView(task, list(steps)), version
+
+    async def row_seen_by(self, task_id: str, user_id: int) -> tuple[Task | None, int | None]:
+        """The task's row alone, and the user's auth version (as `task_seen_by`)."""
+        async with self.db.session() as session:
+            return await _row_seen_by(session, task_id, user_id)
 
     async def row(self, task_id: str) -> Task | None:
         """The task's row alone (one primary-key read), without its steps."""
@@ -322,6 +338,11 @@ class Tasks:
         for step in steps:
             by_task[step.task_id].append(step)
         return [TaskView(t, by_task[t.id]) for t in tasks]
+
+
+async def _row_seen_by(session: AsyncSession, task_id: str, user_id: int) -> tuple[Task | None, int | None]:
+    found = (await session.exec(select(Task, user_version(user_id)).where(Task.id == task_id))).first()
+    return (None, None) if found is None else (found[0], found[1])
 
 
 def submission_limits(team: Team) -> SubmissionLimits:
