@@ -15,7 +15,6 @@ from argon2.exceptions import VerificationError
 from sqlalchemy import bindparam, delete, update
 from sqlalchemy import select as select_core
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -94,11 +93,10 @@ class SeenToken:
         return self.expires_at is None or self.expires_at > now
 
 
-def user_version(user_id: int) -> ScalarSelect[int]:
-    """The user's auth version while the user is enabled (NULL otherwise), to read beside
-    something a request reads anyway: a cached principal checked at no extra query."""
-    query = select_core(_USER.c.auth_version).where(_USER.c.id == user_id, _USER.c.disabled_at.is_(None))
-    return query.scalar_subquery()
+# A user's auth version while the user is enabled (NULL otherwise), for a statement that reads
+# something a request needs anyway to carry (binds `user_id`): a cached principal confirmed at
+# no extra query.
+USER_VERSION = _USER_VERSION.scalar_subquery()
 
 
 def hash_token(token: str) -> str:

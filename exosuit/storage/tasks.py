@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Subquery, and_, delete, exists, func, literal, or_, tuple_, union_all
+from sqlalchemy import Subquery, and_, bindparam, delete, exists, func, literal, or_, tuple_, union_all
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -19,7 +19,7 @@ from exosuit.domain.contracts import TaskInput
 from exosuit.domain.submissions import RATE_WINDOW, SubmissionLimits, SubmissionLoad, admit
 from exosuit.domain.task import ACTIVE_STATUSES
 from exosuit.storage.db import Database, UTCDateTime, utcnow
-from exosuit.storage.identity import user_version
+from exosuit.storage.identity import USER_VERSION
 from exosuit.storage.tables import AuditEvent, Step, Task, Team, table_of
 
 
@@ -51,6 +51,9 @@ class QueueRow:
 
 
 _QUEUE_COLUMNS = [f.name for f in fields(QueueRow)]
+# Built once: a task's steps in order, and its row with the reader's auth version (binds task_id, user_id).
+_STEPS = select(Step).where(col(Step.task_id) == bindparam("task_id")).order_by(col(Step.index))
+_TASK_SEEN_BY = select(Task, USER_VERSION).where(col(Task.id) == bindparam("task_id"))
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ class Tasks:
             task = await session.get(Task, task_id)
             if task is None:
                 return None
-            steps = await session.exec(select(Step).where(Step.task_id == task_id).order_by(col(Step.index)))
+            steps = await session.exec(_STEPS, params={"task_id": task_id})
             return TaskView(task, list(steps))
 
     async def task_seen_by(self, task_id: str, user_id: int) -> tuple[TaskView | None, int | None]:
@@ -152,7 +155,7 @@ class Tasks:
             task, version = await _row_seen_by(session, task_id, user_id)
             if task is None:
                 return None, version
-            steps = await session.exec(select(Step).where(Step.task_id == task_id).order_by(col(Step.index)))
+            steps = await session.exec(_STEPS, params={"task_id": task_id})
             return TaskView(task, list(steps)), version
 
     async def row_seen_by(self, task_id: str, user_id: int) -> tuple[Task | None, int | None]:
@@ -341,7 +344,7 @@ class Tasks:
 
 
 async def _row_seen_by(session: AsyncSession, task_id: str, user_id: int) -> tuple[Task | None, int | None]:
-    found = (await session.exec(select(Task, user_version(user_id)).where(Task.id == task_id))).first()
+    found = (await session.exec(_TASK_SEEN_BY, params={"task_id": task_id, "user_id": user_id})).first()
     return (None, None) if found is None else (found[0], found[1])
 
 
