@@ -141,27 +141,25 @@ class Tasks:
             return [task_id for (task_id,) in rows]
 
     async def task(self, task_id: str) -> TaskView | None:
-        async with self.db.session() as session:
-            task = await session.get(Task, task_id)
-            if task is None:
-                return None
-            steps = await session.exec(_STEPS, params={"task_id": task_id})
-            return TaskView(task, list(steps))
+        def read(session: Session) -> TaskView | None:
+            task = session.get(Task, task_id)
+            return None if task is None else TaskView(task, _steps(session, task_id))
+
+        return await self.db.read(read)
 
     async def task_seen_by(self, task_id: str, user_id: int) -> tuple[TaskView | None, int | None]:
         """The task, and the user's auth version read in the same statement (None if the task
         is absent or the user disabled): a cached principal confirmed at no extra query."""
-        async with self.db.session() as session:
-            task, version = await _row_seen_by(session, task_id, user_id)
-            if task is None:
-                return None, version
-            steps = await session.exec(_STEPS, params={"task_id": task_id})
-            return TaskView(task, list(steps)), version
+
+        def read(session: Session) -> tuple[TaskView | None, int | None]:
+            task, version = _row_seen_by(session, task_id, user_id)
+            return (None if task is None else TaskView(task, _steps(session, task_id))), version
+
+        return await self.db.read(read)
 
     async def row_seen_by(self, task_id: str, user_id: int) -> tuple[Task | None, int | None]:
         """The task's row alone, and the user's auth version (as `task_seen_by`)."""
-        async with self.db.session() as session:
-            return await _row_seen_by(session, task_id, user_id)
+        return await self.db.read(lambda session: _row_seen_by(session, task_id, user_id))
 
     async def row(self, task_id: str) -> Task | None:
         """The task's row alone (one primary-key read), without its steps."""
@@ -343,9 +341,13 @@ class Tasks:
         return [TaskView(t, by_task[t.id]) for t in tasks]
 
 
-async def _row_seen_by(session: AsyncSession, task_id: str, user_id: int) -> tuple[Task | None, int | None]:
-    found = (await session.exec(_TASK_SEEN_BY, params={"task_id": task_id, "user_id": user_id})).first()
+def _row_seen_by(session: Session, task_id: str, user_id: int) -> tuple[Task | None, int | None]:
+    found = session.exec(_TASK_SEEN_BY, params={"task_id": task_id, "user_id": user_id}).first()
     return (None, None) if found is None else (found[0], found[1])
+
+
+def _steps(session: Session, task_id: str) -> list[Step]:
+    return list(session.exec(_STEPS, params={"task_id": task_id}))
 
 
 def submission_limits(team: Team) -> SubmissionLimits:
