@@ -22,7 +22,7 @@ from web.access_log import AccessLog
 from web.api import approvals, claims, learning, tasks, waiting, webhooks
 from web.api import templates as task_templates
 from web.api.openapi import install_openapi, operation_id, problems
-from web.deps import Services, ServicesDep, bearer_principal
+from web.deps import Services, ServicesDep, bearer_principal, bearer_token
 from web.errors import BodySizeLimit, install_problem_handlers, overloaded, problem_response
 from web.limits import Admission, Pool
 from web.mcp_on_demand import McpOnDemand
@@ -86,6 +86,10 @@ async def metrics(request: Request, services: ServicesDep) -> Response:
 async def person_of(services: Services, scope: Scope) -> str | None:
     """Whom a waiting request is from (bearer token or session), for the per-person bound."""
     request = Request(scope)
+    token = bearer_token(request)
+    seen = services.directory.seen(token) if token else None
+    if seen is not None:  # unconfirmed, but only counted: the route refuses a revoked token
+        return seen.principal.email
     principal = await bearer_principal(request, services)
     if principal is None and (cookie := session_cookie(request)):
         found = await services.directory.session_for(cookie)

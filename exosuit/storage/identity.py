@@ -8,12 +8,13 @@ import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlalchemy import bindparam, delete, update
 from sqlalchemy import select as select_core
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,6 +33,7 @@ _TOKEN_PRINCIPAL = (
         _TOKEN.c.last_used_at,
         _USER.c.id.label("user_id"),
         _USER.c.email,
+        _USER.c.auth_version,
         _MEMBERSHIP.c.team,
         _MEMBERSHIP.c.role,
     )
@@ -43,9 +45,14 @@ _TOKEN_PRINCIPAL = (
         _USER.c.disabled_at.is_(None),
     )
 )
+# What a cached principal is checked against: the user's auth version, while enabled.
+_USER_VERSION = select_core(_USER.c.auth_version).where(
+    _USER.c.id == bindparam("user_id"), _USER.c.disabled_at.is_(None)
+)
 TOKEN_PREFIX = "exo_"
 _TOUCH_EVERY = timedelta(minutes=5)
 SESSION_LIFETIME = timedelta(hours=12)
+_CACHED_TOKENS = 10_000  # per process; the oldest goes first
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,28 @@ class Principal:
 
     def role_in(self, team: str) -> Role | None:
         return self.roles.get(team)
+
+
+@dataclass
+class SeenToken:
+    """A bearer token's principal as this process last read it, and the user's auth version
+    then: good for a request that finds the version unchanged (`Directory.confirm`)."""
+
+    token_hash: str
+    principal: Principal
+    version: int
+    token_id: int
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+    def live(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > now
+
+
+# A user's auth version while the user is enabled (NULL otherwise), for a statement that reads
+# something a request needs anyway to carry (binds `user_id`): a cached principal confirmed at
+# no extra query.
+USER_VERSION = _USER_VERSION.scalar_subquery()
 
 
 def hash_token(token: str) -> str:
@@ -98,6 +127,7 @@ class Directory:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._seen: dict[str, SeenToken] = {}  # by token hash
 
     async def ensure_team(self, name: str) -> Team:
         async with self.db.session() as session:
@@ -174,6 +204,7 @@ class Directory:
                     member = Membership(user_id=user.id, team=name, role=role.value)
                 member.role = role.value
                 session.add(member)
+            await _bump(session, user.id)  # a role, a team or a password changed
             await session.commit()
             return user
 
@@ -230,6 +261,7 @@ class Directory:
                 token.revoked_at = utcnow()
                 session.add(token)
                 revoked += 1
+            await _bump(session, user_id)
             await session.commit()
             return revoked
 
@@ -240,27 +272,70 @@ class Directory:
             user.disabled_at = user.disabled_at or utcnow()
             session.add(user)
             await _end_sessions(session, user_id)
+            await _bump(session, user_id)
             await session.commit()
 
     async def principal_for_token(self, token: str) -> Principal | None:
-        """The live token's user with their roles, in one indexed read (a row per team): no
-        cache, so a revoked token or a disabled user is refused by the very next request."""
+        """The live token's user with their roles. A token this process has seen costs one
+        primary-key read (the user's auth version, bumped by every revocation, role, team or
+        disable); an unseen one, or one whose user's version moved, one indexed read of the
+        token, its user and their memberships. Either way a revoked token or a disabled user
+        is refused by the very next request, on every replica."""
+        seen = self.seen(token)
+        if seen is not None:
+            async with self.db.engine.connect() as connection:
+                version = (
+                    await connection.execute(_USER_VERSION, {"user_id": seen.principal.user_id})
+                ).scalar()
+            if await self.confirm(seen, version):
+                return seen.principal
+        return await self._read_token(hash_token(token))
+
+    def seen(self, token: str) -> SeenToken | None:
+        """The token's principal as this process last read it, if unexpired; NOT checked
+        against the database: `confirm` it with the user's auth version before trusting it
+        (or use it only where a wrong guess costs nothing, like counting whose request waits)."""
+        seen = self._seen.get(hash_token(token))
+        return seen if seen is not None and seen.live(utcnow()) else None
+
+    async def confirm(self, seen: SeenToken, version: int | None) -> bool:
+        """Whether the cached principal stands: its user's auth version, read by this request
+        (None: the user is disabled or gone), is the one it was cached with. One that does not
+        stand is forgotten; the caller reads the token again."""
+        if version != seen.version:
+            self._seen.pop(seen.token_hash, None)
+            return False
+        now = utcnow()
+        if seen.last_used_at is None or now - seen.last_used_at > _TOUCH_EVERY:
+            seen.last_used_at = now
+            async with self.db.engine.connect() as connection:
+                await _touch(connection, seen.token_id, now)
+        return True
+
+    async def _read_token(self, token_hash: str) -> Principal | None:
+        """The token, its user and their memberships in one indexed read (a row per team),
+        cached with the user's auth version read in the same statement."""
         now = utcnow()
         async with self.db.engine.connect() as connection:
-            rows = (await connection.execute(_TOKEN_PRINCIPAL, {"token_hash": hash_token(token)})).all()
+            rows = (await connection.execute(_TOKEN_PRINCIPAL, {"token_hash": token_hash})).all()
             if not rows:
                 return None
             first = rows[0]
             if first.expires_at is not None and first.expires_at <= now:
                 return None
+            last_used = first.last_used_at
             # Touch at most every few minutes: a write per request would serialise reads.
-            if first.last_used_at is None or now - first.last_used_at > _TOUCH_EVERY:
-                await connection.execute(
-                    update(_TOKEN).where(_TOKEN.c.id == first.token_id).values(last_used_at=now)
-                )
-                await connection.commit()
+            if last_used is None or now - last_used > _TOUCH_EVERY:
+                await _touch(connection, first.token_id, now)
+                last_used = now
         roles = {row.team: Role(row.role) for row in rows if row.team is not None}
-        return Principal(first.user_id, first.email, roles, first.name)
+        principal = Principal(first.user_id, first.email, roles, first.name)
+        if len(self._seen) >= _CACHED_TOKENS:
+            del self._seen[next(iter(self._seen))]
+        self._seen[token_hash] = SeenToken(
+            token_hash, principal, first.auth_version, first.token_id, first.expires_at, last_used
+        )
+        return principal
 
     async def principal_for_email(self, email: str) -> Principal | None:
         """A person by their email, with their roles (None if unknown or disabled)."""
@@ -300,14 +375,18 @@ class Directory:
                 session.add(user)
                 await session.flush()
             assert user.id is not None
+            changed = False
             for team, role in memberships.items():
                 if await session.get(Team, team) is None:
                     continue  # teams are made here (`exosuit team set`), never by a claim
-                member = await session.get(Membership, (user.id, team)) or Membership(
-                    user_id=user.id, team=team, role=role.value
-                )
-                member.role = role.value
-                session.add(member)
+                member = await session.get(Membership, (user.id, team))
+                if member is None or member.role != role.value:
+                    member = member or Membership(user_id=user.id, team=team, role=role.value)
+                    member.role = role.value
+                    session.add(member)
+                    changed = True
+            if changed:
+                await _bump(session, user.id)
             token = await _new_session(session, user.id, replacing)
             await session.commit()
             return token
@@ -359,6 +438,19 @@ async def _new_session(session: AsyncSession, user_id: int, replacing: str | Non
         )
     )
     return token
+
+
+async def _touch(connection: AsyncConnection, token_id: int, now: datetime) -> None:
+    await connection.execute(update(_TOKEN).where(_TOKEN.c.id == token_id).values(last_used_at=now))
+    await connection.commit()
+
+
+async def _bump(session: AsyncSession, user_id: int) -> None:
+    """Every process's cached principals of this user stop standing (their next request reads
+    the user's tokens and memberships again): in the transaction that changes them."""
+    await session.exec(
+        update(_USER).where(_USER.c.id == user_id).values(auth_version=_USER.c.auth_version + 1)
+    )
 
 
 async def _end_sessions(session: AsyncSession, user_id: int) -> None:

@@ -58,6 +58,9 @@ class User(SQLModel, table=True):
     password_hash: str | None = None
     created_at: datetime = _when()
     disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Bumped by every change to who the user is to the API (a token revoked, a role or team
+    # changed, the user disabled): a process's cached principal is good while this is unchanged.
+    auth_version: int = 0
 
 
 class Membership(SQLModel, table=True):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Subquery, and_, delete, exists, func, literal, or_, tuple_, union_all
+from sqlalchemy import Subquery, and_, bindparam, delete, exists, func, literal, or_, tuple_, union_all
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -19,6 +19,7 @@ from exosuit.domain.contracts import TaskInput
 from exosuit.domain.submissions import RATE_WINDOW, SubmissionLimits, SubmissionLoad, admit
 from exosuit.domain.task import ACTIVE_STATUSES
 from exosuit.storage.db import Database, UTCDateTime, utcnow
+from exosuit.storage.identity import USER_VERSION
 from exosuit.storage.tables import AuditEvent, Step, Task, Team, table_of
 
 
@@ -52,6 +53,9 @@ class QueueRow:
 
 
 _QUEUE_COLUMNS = [f.name for f in fields(QueueRow)]
+# Built once: a task's steps in order, and its row with the reader's auth version (binds task_id, user_id).
+_STEPS = select(Step).where(col(Step.task_id) == bindparam("task_id")).order_by(col(Step.index))
+_TASK_SEEN_BY = select(Task, USER_VERSION).where(col(Task.id) == bindparam("task_id"))
 
 
 @dataclass(frozen=True)
@@ -139,12 +143,25 @@ class Tasks:
             return [task_id for (task_id,) in rows]
 
     async def task(self, task_id: str) -> TaskView | None:
-        async with self.db.session() as session:
-            task = await session.get(Task, task_id)
-            if task is None:
-                return None
-            steps = await session.exec(select(Step).where(Step.task_id == task_id).order_by(col(Step.index)))
-            return TaskView(task, list(steps))
+        def read(session: Session) -> TaskView | None:
+            task = session.get(Task, task_id)
+            return None if task is None else TaskView(task, _steps(session, task_id))
+
+        return await self.db.read(read)
+
+    async def task_seen_by(self, task_id: str, user_id: int) -> tuple[TaskView | None, int | None]:
+        """The task, and the user's auth version read in the same statement (None if the task
+        is absent or the user disabled): a cached principal confirmed at no extra query."""
+
+        def read(session: Session) -> tuple[TaskView | None, int | None]:
+            task, version = _row_seen_by(session, task_id, user_id)
+            return (None if task is None else TaskView(task, _steps(session, task_id))), version
+
+        return await self.db.read(read)
+
+    async def row_seen_by(self, task_id: str, user_id: int) -> tuple[Task | None, int | None]:
+        """The task's row alone, and the user's auth version (as `task_seen_by`)."""
+        return await self.db.read(lambda session: _row_seen_by(session, task_id, user_id))
 
     async def row(self, task_id: str) -> Task | None:
         """The task's row alone (one primary-key read), without its steps."""
@@ -324,6 +341,15 @@ class Tasks:
         for step in steps:
             by_task[step.task_id].append(step)
         return [TaskView(t, by_task[t.id]) for t in tasks]
+
+
+def _row_seen_by(session: Session, task_id: str, user_id: int) -> tuple[Task | None, int | None]:
+    found = session.exec(_TASK_SEEN_BY, params={"task_id": task_id, "user_id": user_id}).first()
+    return (None, None) if found is None else (found[0], found[1])
+
+
+def _steps(session: Session, task_id: str) -> list[Step]:
+    return list(session.exec(_STEPS, params={"task_id": task_id}))
 
 
 def submission_limits(team: Team) -> SubmissionLimits:

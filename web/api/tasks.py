@@ -18,7 +18,7 @@ from web import actions
 from web.api import pagination
 from web.api.openapi import problems
 from web.api.task_json import task_response
-from web.deps import CurrentPrincipal, ServicesDep, VisibleTask
+from web.deps import CallerDep, CurrentPrincipal, ServicesDep, VisibleTask, authenticated_read
 from web.errors import PROBLEM, Problem, Unavailable
 from web.schemas import (
     AuditEventList,
@@ -89,11 +89,15 @@ async def get_task(view: VisibleTask) -> Response:
     return task_response(view)
 
 
-async def decidable_task(task_id: str, principal: CurrentPrincipal, services: ServicesDep) -> TaskView:
+async def decidable_task(task_id: str, caller: CallerDep, services: ServicesDep) -> TaskView:
     """The task a decision is for: its row alone (visibility, team, gate), the steps left out
-    (an edit reads them: it is checked against them). The answer reads the whole task once,
-    after the decision, so that it shows the gate closed."""
-    task = await services.tasks.row(task_id)
+    (an edit reads them: it is checked against them), read with the caller's auth version.
+    The answer reads the whole task once, after the decision, so that it shows the gate closed."""
+    principal, task = await authenticated_read(
+        caller,
+        lambda user_id: services.tasks.row_seen_by(task_id, user_id),
+        lambda: services.tasks.row(task_id),
+    )
     if task is None or task.team not in principal.roles:
         raise Problem(404, "Not Found", f"no task {task_id}")
     return TaskView(task, [])

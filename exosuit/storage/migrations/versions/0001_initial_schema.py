@@ -59,6 +59,7 @@ def _people() -> None:
         sa.Column("password_hash", sa.String(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("disabled_at", UTCDateTime(), nullable=True),
+        sa.Column("auth_version", sa.Integer(), nullable=False, server_default="0"),
     )
     op.create_index("ix_user_email", "user", ["email"], unique=True)
     op.create_table(
