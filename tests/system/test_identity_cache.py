@@ -19,7 +19,7 @@ from exosuit.storage.db import Database, migrate, utcnow
 from exosuit.storage.identity import Directory
 from exosuit.storage.tables import Task
 from exosuit.storage.tasks import Tasks
-from tests.system.test_replicas import Replicas
+from tests.support.replicas import Replicas
 
 
 @asynccontextmanager
