@@ -25,8 +25,9 @@ with workflow.unsafe.imports_passed_through():
         four_eyes_required,
         gate_required,
     )
-    from exosuit.domain.contracts import REVISION_LIMIT, Decision, Gate, NewStep, TaskInput
+    from exosuit.domain.contracts import REVISION_LIMIT, Answer, Decision, Gate, NewStep, TaskInput
     from exosuit.domain.decisions import ArgsEdit, TextEdit, Verdict, check_edit, decision_data, verdict_of
+    from exosuit.domain.questions import question_data
     from exosuit.domain.refusals import RefusalKind
     from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
     from exosuit.domain.task_state import HeldGate, StepState, TaskState, Walk
@@ -123,16 +124,30 @@ class GateKeeper:
             self._state.walk = walk
             await self._continue_as_new()
 
-    async def ruling(self, kind: GateKind, step: StepState | None, why: str | None = None) -> Ruling:
+    async def ruling(
+        self, kind: GateKind, step: StepState | None, why: str | None = None, *, asked: Answer | None = None
+    ) -> Ruling:
         """One gate's decision, and what it means (with the reason)."""
-        decision = await self.decision(kind, step, why)
+        decision = await self.decision(kind, step, why, asked=asked)
         return Ruling(verdict_of(decision), decision.reason if decision else None)
 
-    async def decision(self, kind: GateKind, step: StepState | None, why: str | None) -> Decision | None:
+    async def ask(self, step: StepState, asked: Answer) -> Ruling:
+        """A question gate for the question the step asks (whatever the level): GO once it is
+        answered. It is never held across continue-as-new (a new run re-opens only the gate
+        loop it was walking), even when the step runs again inside an output gate's loop."""
+        walking, self.walking = self.walking, None
+        try:
+            return await self.ruling(GateKind.QUESTION, step, asked=asked)
+        finally:
+            self.walking = walking
+
+    async def decision(
+        self, kind: GateKind, step: StepState | None, why: str | None, *, asked: Answer | None = None
+    ) -> Decision | None:
         """Open a gate, wait for its decision, settle it; None if the task was cancelled."""
         if self._cancelled():
             return None
-        slot = await self._open(kind, step, why)
+        slot = await self._open(kind, step, why, asked)
         await self._wait_with_escalation(slot)
         self.open = None
         if slot.decision is None:
@@ -140,13 +155,16 @@ class GateKeeper:
         await self._settle(slot, step)
         return slot.decision
 
-    async def _open(self, kind: GateKind, step: StepState | None, why: str | None) -> OpenGate:
+    async def _open(
+        self, kind: GateKind, step: StepState | None, why: str | None, asked: Answer | None = None
+    ) -> OpenGate:
         held, self._held = self._held, None
         if held is not None:  # already opened and recorded by the run before; decidable again
             self.open = OpenGate(_reopened(held, kind, step, self._state))
             return self.open
         risk = step.risk if step else self._state.highest_risk()
-        waived = self._task.solo and four_eyes_required(self._state.level, risk)  # said in the audit
+        question = asked.question if asked else None  # a question: any member answers, no four-eyes
+        waived = self._task.solo and four_eyes_required(self._state.level, risk) and not question
         now = workflow.now()
         gate = Gate(
             id=f"g_{workflow.uuid4().hex[:16]}",
@@ -154,21 +172,26 @@ class GateKeeper:
             step_id=step.id if step else None,
             opened_at=now,
             deadline=now + self._wait,
-            four_eyes=four_eyes_required(self._state.level, risk, solo=self._task.solo),
+            four_eyes=not question and four_eyes_required(self._state.level, risk, solo=self._task.solo),
             risk=risk,
             reason=why,
+            question=question.text if question else None,
+            choices=question.choices if question else None,
         )
         # Decidable from here on: the read model may show the gate before this record returns.
         slot = self.open = OpenGate(gate)
         await self._recorder.record(
             EventAction.GATE_OPENED,
+            actor=asked.actor if asked else SYSTEM_ACTOR,  # the model that asked, with its call
             status=TaskStatus.AWAITING_APPROVAL,
             open_gate=gate,
             step_id=gate.step_id,
             step_status=_STEP_WAITS.get(kind),
             data={"gate_id": gate.id, "kind": gate.kind, "four_eyes": gate.four_eyes}
             | ({"four_eyes_waived": "solo"} if waived else {})
-            | ({"reason": why} if why else {}),
+            | ({"reason": why} if why else {})
+            | (question_data(question) if question else {}),
+            call=asked.call if asked else None,
         )
         return slot
 

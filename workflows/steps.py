@@ -1,6 +1,8 @@
 """Walking one step: its cost gate, its step gate, running it, its output gate.
 
-A model step's answer comes back to the workflow and is recorded from here. A tool step
+A model step's answer comes back to the workflow and is recorded from here; when the model
+asks a person instead (ask_human), or the step is a planned question, the step waits at a
+question gate and its model activity runs again once the answer is recorded. A tool step
 runs once under its execution key (the attempt recorded before, the result after); if a
 crash left its result unknown, a person decides at the step's gate whether to send it
 again (same key) or not.
@@ -30,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from exosuit.domain.decisions import Verdict
     from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
     from exosuit.domain.task_state import StepState, TaskState
-    from exosuit.domain.tools import args_hash, execution_key
+    from exosuit.domain.tools import ASK_HUMAN, args_hash, execution_key
     from workflows.gates import GO, GateKeeper, Ruling
     from workflows.policies import STORE_WRITE, model_call, tool_call
     from workflows.recorder import Recorder
@@ -117,9 +119,14 @@ class StepWalker:
             step_id=step.id,
             step_status=StepStatus.RUNNING,
         )
-        if step.kind is StepKind.TOOL:
+        if step.kind is StepKind.TOOL and step.tool != ASK_HUMAN.name:
             return await self._call_tool(step)
         answer = await self._answer(ANSWER_STEP_ACTIVITY, step, feedback)
+        while answer.question is not None:  # a person's answer first; then the step goes on
+            ruling = await self._gates.ask(step, answer)
+            if not ruling.go:
+                return ruling
+            answer = await self._answer(ANSWER_STEP_ACTIVITY, step, feedback)
         await self._recorder.record(
             EventAction.STEP_FINISHED,
             actor=answer.actor,

@@ -95,6 +95,16 @@ class NewStep:
 
 
 @dataclass
+class Question:
+    """What a step asks a person: the model's `ask_human` call, or a planned question step."""
+
+    text: str
+    choices: list[str] | None = None  # the answer must be one of these, when given
+    why: str | None = None  # the model's reason for asking
+    call_id: str | None = None  # the model's tool call that the answer replies to
+
+
+@dataclass
 class Gate:
     id: str
     kind: GateKind
@@ -105,6 +115,8 @@ class Gate:
     escalated: bool = False
     risk: Risk = Risk.LOW
     reason: str | None = None  # why a cost gate opened
+    question: str | None = None  # a question gate's question
+    choices: list[str] | None = None  # ... and the answers it offers
 
 
 @dataclass
@@ -120,6 +132,7 @@ class Decision:
     on_reject: OnReject = OnReject.REVISE
     via_token: str | None = None
     message_id: str = ""  # unique, made by the sender: the workflow applies it once (TaskState.applied)
+    answer: str | None = None  # a question gate's answer (action `answer`)
 
 
 @dataclass
@@ -214,6 +227,7 @@ class Answer:
     call: CallRecord | None = None
     args: dict[str, Any] | None = None  # a tool step's redrafted arguments
     unknown: bool = False  # a tool call: sent earlier, its result never recorded
+    question: Question | None = None  # the step asks a person first: no output yet
 
 
 @dataclass

@@ -498,6 +498,8 @@ def _gate_columns(gate: Gate | None, submitter: str) -> dict[str, Any]:
         "gate_excluded": excluded_decider(four_eyes=gate.four_eyes, submitter=submitter) if gate else None,
         "gate_risk": gate.risk if gate else None,
         "gate_reason": gate.reason if gate else None,
+        "gate_question": gate.question if gate else None,
+        "gate_choices": gate.choices if gate else None,
         "gate_escalated": gate.escalated if gate else False,
         "gate_claimed_by": None,  # a claim is on one gate: a new gate starts unclaimed
         "gate_claim_expires_at": None,

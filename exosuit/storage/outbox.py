@@ -63,6 +63,8 @@ def gate_document(task: Mapping[str, Any]) -> dict[str, Any] | None:
         "four_eyes": task["gate_four_eyes"],
         "escalated": task["gate_escalated"],
         "reason": task["gate_reason"],
+        "question": task["gate_question"],
+        "choices": task["gate_choices"],
     }
 
 

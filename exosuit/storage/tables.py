@@ -124,6 +124,8 @@ class Task(SQLModel, table=True):
     gate_excluded: str | None = Field(default=None, max_length=320)  # who may not decide it
     gate_risk: str | None = Field(default=None, max_length=10)
     gate_reason: str | None = Field(default=None, sa_column=Column(Text))
+    gate_question: str | None = Field(default=None, sa_column=Column(Text))  # a question gate's
+    gate_choices: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     gate_escalated: bool = False
     # Who is working on the open gate (a claim) and until when; past that, nobody holds it.
     gate_claimed_by: str | None = Field(default=None, max_length=320)
