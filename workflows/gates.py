@@ -174,7 +174,7 @@ class GateKeeper:
             deadline=now + self._wait,
             four_eyes=not question and four_eyes_required(self._state.level, risk, solo=self._task.solo),
             risk=risk,
-            reason=why,
+            reason=question.why if question else why,  # a question's reason: why it was asked
             question=question.text if question else None,
             choices=question.choices if question else None,
         )
