@@ -274,10 +274,11 @@ class Tasks:
         kind: str | None,
         risk: str | None,
         claim: str | None = None,
+        answer_only: Sequence[str] = (),
     ) -> bool:
         """Whether the review queue, with these filters, lists this task (on any of its pages)."""
         query = select(Task.id).where(
-            Task.id == task_id, col(Task.team).in_(list(teams)), *_queued(decided_by, kind, risk, claim)
+            Task.id == task_id, _teams_of(teams, answer_only), *_queued(decided_by, kind, risk, claim)
         )
         async with self.db.session() as session:
             return (await session.exec(query)).first() is not None
