@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from standardwebhooks.webhooks import Webhook
 
 from exosuit.cli.exit_codes import ExitCode
 from exosuit.storage.decision_links import DecisionLinks
 from tests.support.cli import EXOSUIT
 from tests.support.system import Api, System
+from tests.support.webhook_receiver import Receiver
 from tests.system.test_mcp import agent, answer, refusal
+from tests.system.test_metrics import samples, value
 
 CHOICES = ["Formal", "Friendly", "Terse"]
 ONE_STEP = [
@@ -117,3 +120,40 @@ async def test_a_member_answers_from_the_command_line(loopback_system: System, t
     assert (await member.wait_done(task["id"]))["status"] == "completed"
     actor, text, _ = await answered_by(member, task["id"])
     assert (actor, text) == (f"user:{member.email}", "Friendly")
+
+
+async def test_webhooks_and_metrics_carry_the_question_and_its_answer(loopback_system: System) -> None:
+    receiver = await Receiver().start()
+    try:
+        approver, member = await loopback_system.user("approver"), await loopback_system.user("member")
+        hook = (
+            await approver.http.post(
+                "/api/v1/webhooks",
+                json={"team": loopback_system.team, "url": f"{receiver.url}/hooks", "events": []},
+            )
+        ).json()
+        task = await asking(loopback_system, member)
+        async with httpx.AsyncClient(base_url=loopback_system.base_url) as anonymous:
+            metrics = samples((await anonymous.get("/metrics")).text)
+            team = loopback_system.team
+            assert value(metrics, "exosuit_open_gates", kind="question", team=team) == 1
+            assert (await member.decide(task, "answer", answer="Terse")).status_code == 200
+            metrics = samples((await anonymous.get("/metrics")).text)
+            assert value(metrics, "exosuit_decisions_total", action="answer", outcome="ok") == 1
+        await member.wait_done(task["id"])
+        await receiver.wait_for(lambda: len(receiver.delivered("/hooks")) >= 4)
+        payloads = [Webhook(hook["secret"]).verify(h.body, h.headers) for h in receiver.delivered("/hooks")]
+        opened = next(p for p in payloads if p["type"] == "gate.opened")
+        assert (opened["data"]["gate"]["kind"], opened["data"]["gate"]["question"]) == (
+            "question",
+            "Which tone?",
+        )
+        assert opened["data"]["gate"]["choices"] == CHOICES
+        decided = next(p for p in payloads if p["type"] == "gate.decided")
+        assert decided["data"]["decision"] == {
+            "action": "answer",
+            "actor": f"user:{member.email}",
+            "answer": "Terse",
+        }
+    finally:
+        await receiver.stop()

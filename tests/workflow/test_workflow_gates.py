@@ -36,6 +36,7 @@ from exosuit.domain.contracts import (
     NewStep,
     PlanDraft,
     PlanRequest,
+    Question,
     Recorded,
     StepRequest,
     TaskEvent,
@@ -58,6 +59,7 @@ class Script:
     steps: list[StepState]
     crosses_budget: str | None = None
     failing_steps: int = 0  # step answers that fail (non-retryable) before they succeed
+    questions: int = 0  # step answers that ask a person (ask_human) before one answers
     events: list[TaskEvent] = field(default_factory=list)
     calls: list[tuple[str, str | None]] = field(default_factory=list)  # (activity, feedback)
 
@@ -82,6 +84,9 @@ class Script:
         if self.failing_steps:
             self.failing_steps -= 1
             raise ApplicationError("the provider refused the request (HTTP 400)", non_retryable=True)
+        if self.questions:
+            self.questions -= 1
+            return Answer("", "model:script", question=Question("Which tone?", ["Warm", "Dry"], "unsure"))
         return Answer("done", "model:script")
 
     @activity.defn(name=DRAFT_INSTRUCTIONS_ACTIVITY)
@@ -162,8 +167,9 @@ async def start(time_env: WorkflowEnvironment) -> AsyncIterator[Start]:
         crosses_budget: str | None = None,
         max_revisions: int = 20,
         failing_steps: int = 0,
+        questions: int = 0,
     ) -> Run:
-        script = Script(plan, crosses_budget, failing_steps=failing_steps)
+        script = Script(plan, crosses_budget, failing_steps=failing_steps, questions=questions)
         queue = f"tq-{uuid.uuid4().hex}"
         worker = Worker(
             time_env.client,
@@ -411,3 +417,39 @@ async def test_a_lowered_cap_brings_the_level_down_and_holds_the_slider_under_it
     await run.refused(run.handle.execute_update(TaskWorkflow.set_autonomy, up), RefusalKind.ABOVE_CAP)
     await run.decide(held)
     await run.script.gate(GateKind.OUTPUT, seen=1)  # manual: its output waits too (delegated: none)
+
+
+async def test_a_question_waits_even_at_autonomous_and_the_step_runs_again_once_answered(
+    start: Start,
+) -> None:
+    run: Run = await start(AutonomyLevel.AUTONOMOUS, steps(Risk.LOW), questions=2)
+    first = await run.script.gate(GateKind.QUESTION)
+    assert (first.question, first.choices, first.reason, first.four_eyes) == (
+        "Which tone?",
+        ["Warm", "Dry"],
+        "unsure",
+        False,
+    )
+    off = Decision(first.id, DecisionAction.ANSWER, SUBMITTER, Role.MEMBER, answer="Wet", message_id="m0")
+    await run.refused(run.handle.execute_update(TaskWorkflow.decide, off), RefusalKind.INVALID)
+    answer = Decision(first.id, DecisionAction.ANSWER, SUBMITTER, Role.MEMBER, answer="Warm", message_id="m1")
+    await run.handle.execute_update(TaskWorkflow.decide, answer)  # the submitter, a member, answers
+    second = await run.script.gate(GateKind.QUESTION, seen=1)  # it may ask again
+    again = Decision(second.id, DecisionAction.ANSWER, OTHER, Role.MEMBER, answer="Dry", message_id="m2")
+    await run.handle.execute_update(TaskWorkflow.decide, again)
+    assert await run.ended() == "completed"
+    assert [c for c, _ in run.script.calls].count(ANSWER_STEP_ACTIVITY) == 3
+    decided = [e for e in run.script.events if e.action is EventAction.GATE_DECIDED]
+    assert [(e.actor, e.data["action"], e.data["answer"]) for e in decided] == [
+        (f"user:{SUBMITTER}", "answer", "Warm"),
+        (f"user:{OTHER}", "answer", "Dry"),
+    ]
+    opened = [e for e in run.script.events if e.action is EventAction.GATE_OPENED]
+    assert opened[0].actor == "model:script" and opened[0].data["question"] == "Which tone?"
+
+
+async def test_an_unanswered_question_fails_closed(start: Start) -> None:
+    run: Run = await start(AutonomyLevel.AUTONOMOUS, steps(Risk.LOW), questions=1)
+    await run.script.gate(GateKind.QUESTION)
+    assert await run.ended() == "rejected"  # the server skips both deadlines
+    assert run.script.actions()[-4:] == ["gate.opened", "gate.escalated", "gate.decided", "task.rejected"]
