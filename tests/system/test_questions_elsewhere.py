@@ -14,6 +14,9 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from exosuit.cli.exit_codes import ExitCode
+from exosuit.domain.questions import ASK_HUMAN_FUNCTION, question_from_call
+from exosuit.llm.client import ModelClient
+from exosuit.llm.providers import Provider
 from exosuit.storage.decision_links import DecisionLinks
 from tests.support.cli import EXOSUIT
 from tests.support.system import Api, System
@@ -157,3 +160,42 @@ async def test_webhooks_and_metrics_carry_the_question_and_its_answer(loopback_s
         }
     finally:
         await receiver.stop()
+
+
+async def test_a_member_is_notified_of_a_question_with_a_link_to_answer_it(
+    notified: tuple[System, Receiver],
+) -> None:
+    system, receiver = notified
+    member = await system.user("member")
+    task = await asking(system, member)
+    mine = f"/notify/{member.email}"
+    await receiver.wait_for(lambda: receiver.delivered(mine))
+    message = receiver.delivered(mine)[0].json()["message"]
+    assert "asks: Which tone?" in message
+    found = re.search(r"/decide/([A-Za-z0-9_-]+)", message)
+    assert found, message
+    async with httpx.AsyncClient(base_url=system.base_url) as browser:
+        shown = await browser.get(f"/decide/{found.group(1)}")
+        done = await browser.post(
+            f"/decide/{found.group(1)}",
+            data=form_fields(shown.text) | {"action": "answer", "answer": "Friendly"},
+        )
+        assert done.status_code == 200, done.text
+    assert (await member.wait_done(task["id"]))["status"] == "completed"
+
+
+async def test_the_model_client_reads_a_function_call_streamed_or_not(system: System) -> None:
+    assert system.settings.llm_base_url is not None
+    client = ModelClient([Provider("scripted", system.settings.llm_base_url)])
+    messages = [{"role": "system", "content": "You carry out one step."}, {"role": "user", "content": "Go."}]
+    for on_text in (None, _ignore):
+        system.model.step_calls.append({"question": "Which tone?", "choices": CHOICES})
+        completion = await client.complete(messages, tools=[ASK_HUMAN_FUNCTION], on_text=on_text)
+        assert completion.function_call is not None
+        assert completion.function_call.name == "ask_human"
+        assert question_from_call(completion.function_call.arguments, None).choices == CHOICES
+    assert all(r["tools"][0]["function"]["name"] == "ask_human" for r in system.model.requests)
+
+
+async def _ignore(text: str) -> None:
+    del text
