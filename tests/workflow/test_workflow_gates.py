@@ -7,6 +7,7 @@ the workflow recorded and asked for. A 24-hour deadline passes in a fraction of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -16,6 +17,7 @@ import pytest
 from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -157,6 +159,7 @@ Start = Callable[..., Awaitable[Run]]
 async def start(time_env: WorkflowEnvironment) -> AsyncIterator[Start]:
     """Start a task on a worker of its own; the level, cap, deadline and plan are the test's."""
     workers: list[Worker] = []
+    handles: list[WorkflowHandle[TaskWorkflow, TaskOutcome]] = []
 
     async def starting(
         level: AutonomyLevel,
@@ -191,9 +194,15 @@ async def start(time_env: WorkflowEnvironment) -> AsyncIterator[Start]:
         handle = await time_env.client.start_workflow(
             TaskWorkflow.run, task, id=f"task-{task.task_id}", task_queue=queue
         )
+        handles.append(handle)
         return Run(script, handle, queue)
 
     yield starting
+    # A task left waiting at a gate, with no worker, would hold the shared server's time
+    # still (its timers' workflow tasks are never polled): later tests' deadlines would not pass.
+    for handle in handles:
+        with contextlib.suppress(RPCError):  # ended already
+            await handle.terminate("the test is over")
     for worker in workers:
         await worker.__aexit__(None, None, None)
 
