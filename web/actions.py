@@ -13,7 +13,16 @@ from uuid import uuid4
 
 from exosuit.domain import claims
 from exosuit.domain.audit import ChainCheck, canonical_json
-from exosuit.domain.autonomy import AutonomyLevel, can_approve, is_solo, may_cancel, may_decide, may_resume
+from exosuit.domain.autonomy import (
+    AutonomyLevel,
+    GateKind,
+    can_approve,
+    is_solo,
+    may_answer,
+    may_cancel,
+    may_decide,
+    may_resume,
+)
 from exosuit.domain.contracts import AutonomyChange, CancelRequest, Decision
 from exosuit.domain.refusals import Finished, Forbidden, FourEyes, Invalid, NotOpen, Refused
 from exosuit.domain.submissions import new_task_id
@@ -128,6 +137,7 @@ async def decide(
         on_reject=body.on_reject,
         via_token=principal.token_name,
         message_id=uuid4().hex,
+        answer=body.answer,
     )
     update_id = (
         f"decision-{fingerprint(principal.email + chr(0) + idempotency_key)[:32]}"
@@ -172,7 +182,10 @@ def check_may_decide(principal: Principal, view: TaskView) -> None:
     claim forbids, for callers that spend something on trying (a decision link)."""
     task = view.task
     role = principal.role_in(task.team)
-    reason = may_decide(actor=principal.email, role=role, excluded=task.gate_excluded)
+    if task.gate_kind == GateKind.QUESTION:
+        reason = may_answer(role)
+    else:
+        reason = may_decide(actor=principal.email, role=role, excluded=task.gate_excluded)
     if reason is not None:
         raise (FourEyes if can_approve(role) else Forbidden)(reason)
     refused = _claim_refusal(view, task.gate_id or "", principal.email)

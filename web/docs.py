@@ -79,8 +79,10 @@ curl -s -X POST $API/tasks/$ID/decisions -H "Authorization: Bearer $TOKEN" \\
 
 `action` is `approve`, `edit` (with `changes`: a plan gate `{"steps": [...]}`, a step gate
 `{"instructions": "..."}`, an output gate `{"output": "..."}`) or `reject` (with a `reason`;
-`on_reject` = `revise|skip|stop`). Lists take `?limit=` and `?cursor=` (the previous page's
-`next_cursor`).
+`on_reject` = `revise|skip|stop`). A gate of kind `question` (a step asks a person:
+`gate.question`, `gate.choices`) is answered instead, by any member of the team:
+`{"gate_id": "g_...", "action": "answer", "answer": "..."}` (one of the choices, if any).
+Lists take `?limit=` and `?cursor=` (the previous page's `next_cursor`).
 
 ## Refusals (problem `type`)
 

@@ -47,7 +47,8 @@ from web.schemas import ApprovalList, DecisionIn, TaskCreate, TaskOut, task_out
 
 INSTRUCTIONS = (
     "Exosuit runs human-in-the-loop jobs: submit a task, wait for a person to approve its gates, "
-    "read the result. Approvers can list the gates they may decide and decide them."
+    "read the result. Approvers can list the gates they may decide and decide them; any member "
+    "of a task's team answers its questions (gates of kind question: decide with action answer)."
 )
 
 
@@ -125,15 +126,23 @@ def build_mcp(services: Services) -> MCPServer:
         reason: str | None = None,
         on_reject: OnReject = OnReject.REVISE,
         changes: dict[str, Any] | None = None,
+        answer: str | None = None,
     ) -> TaskOut:
         """Approve, edit (with changes) or reject (with a reason) the task's open gate, as
         POST /api/v1/tasks/{task_id}/decisions. Only an approver of the task's team may; under
-        four-eyes not the task's submitter. Approving lets the step run (tools act on the world)."""
+        four-eyes not the task's submitter. Approving lets the step run (tools act on the world).
+        A question gate (kind question) is answered instead: action answer with the answer's
+        text (one of its choices, if it offers some); any member of the team may answer."""
         principal = await caller(ctx)
         view = await visible(principal, task_id)
         with refusals_as_tool_errors():
             body = DecisionIn(
-                gate_id=gate_id, action=action, reason=reason, on_reject=on_reject, changes=changes or {}
+                gate_id=gate_id,
+                action=action,
+                reason=reason,
+                on_reject=on_reject,
+                changes=changes or {},
+                answer=answer,
             )
             await actions.decide(services, principal, view, body)
         return await fresh(task_id)

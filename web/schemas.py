@@ -73,6 +73,7 @@ class DecisionIn(BaseModel):
     changes: Annotated[dict[str, Any], BeforeValidator(_bounded)] = Field(default_factory=dict)
     reason: Annotated[str, Field(max_length=10_000), AfterValidator(_lines_only)] | None = None
     on_reject: OnReject = OnReject.REVISE
+    answer: Annotated[str, Field(max_length=10_000), AfterValidator(_lines_only)] | None = None
 
 
 _LABELS = {"budget_usd": "Budget", "on_reject": "On reject", "gate_id": "Gate"}  # as the pages say
@@ -131,6 +132,8 @@ class GateOut(BaseModel):
     four_eyes: bool
     escalated: bool
     reason: str | None
+    question: str | None = None  # a question gate's question (kind `question`)
+    choices: list[str] | None = None  # ... and the answers to pick from (none: free text)
     claimed_by: str | None  # who is working on it (a claim), while the claim lasts
     claim_expires_at: datetime | None
     approvals: list[str]  # who has approved it so far (a high-risk gate under a quorum)
@@ -269,7 +272,7 @@ def gate_etag(view: TaskView) -> str:
     task = view.task
     gate_step = next((s for s in view.steps if s.id == task.gate_step_id), None)
     shown = {
-        "gate": [task.gate_id, task.gate_kind, task.gate_reason],
+        "gate": [task.gate_id, task.gate_kind, task.gate_reason, task.gate_question, task.gate_choices],
         "plan": [s.plan_entry() for s in view.steps],
         "output": gate_step.output if gate_step is not None else None,
     }

@@ -25,8 +25,18 @@ with workflow.unsafe.imports_passed_through():
         four_eyes_required,
         gate_required,
     )
-    from exosuit.domain.contracts import REVISION_LIMIT, Decision, Gate, NewStep, TaskEvent, TaskInput
+    from exosuit.domain.contracts import (
+        REVISION_LIMIT,
+        Answer,
+        Decision,
+        Gate,
+        NewStep,
+        Question,
+        TaskEvent,
+        TaskInput,
+    )
     from exosuit.domain.decisions import ArgsEdit, TextEdit, Verdict, check_edit, decision_data, verdict_of
+    from exosuit.domain.questions import question_data
     from exosuit.domain.quorum import approvals_needed
     from exosuit.domain.refusals import RefusalKind
     from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
@@ -129,17 +139,31 @@ class GateKeeper:
             self._state.walk = walk
             await self._continue_as_new()
 
-    async def ruling(self, kind: GateKind, step: StepState | None, why: str | None = None) -> Ruling:
+    async def ruling(
+        self, kind: GateKind, step: StepState | None, why: str | None = None, *, asked: Answer | None = None
+    ) -> Ruling:
         """One gate's decision, and what it means (with the reason)."""
-        decision = await self.decision(kind, step, why)
+        decision = await self.decision(kind, step, why, asked=asked)
         return Ruling(verdict_of(decision), decision.reason if decision else None)
 
-    async def decision(self, kind: GateKind, step: StepState | None, why: str | None) -> Decision | None:
+    async def ask(self, step: StepState, asked: Answer) -> Ruling:
+        """A question gate for the question the step asks (whatever the level): GO once it is
+        answered. It is never held across continue-as-new (a new run re-opens only the gate
+        loop it was walking), even when the step runs again inside an output gate's loop."""
+        walking, self.walking = self.walking, None
+        try:
+            return await self.ruling(GateKind.QUESTION, step, asked=asked)
+        finally:
+            self.walking = walking
+
+    async def decision(
+        self, kind: GateKind, step: StepState | None, why: str | None, *, asked: Answer | None = None
+    ) -> Decision | None:
         """Open a gate, wait for its decision, settle it; None if the task was cancelled."""
         if self._cancelled():
             self.drop_ahead()
             return None
-        slot = await self._open(kind, step, why)
+        slot = await self._open(kind, step, why, asked)
         await self._wait_with_escalation(slot)
         self.open = None
         if slot.decision is None:
@@ -147,20 +171,26 @@ class GateKeeper:
         await self._settle(slot, step)
         return slot.decision
 
-    async def _open(self, kind: GateKind, step: StepState | None, why: str | None) -> OpenGate:
+    async def _open(
+        self, kind: GateKind, step: StepState | None, why: str | None, asked: Answer | None = None
+    ) -> OpenGate:
         ahead = self._take_ahead(kind, step)
         if ahead is not None:  # recorded already, by a model step's run or by the run before
             self.open = ahead
             return ahead
-        gate = self._new_gate(kind, step, why)
+        gate = self._new_gate(kind, step, why, asked.question if asked else None)
         # Decidable from here on: the read model may show the gate before this record returns.
         slot = self.open = OpenGate(gate)
-        await self._recorder.record(EventAction.GATE_OPENED, **self._opened(gate, why))
+        await self._recorder.record(EventAction.GATE_OPENED, **self._opened(gate, why, asked))
         return slot
 
-    def _new_gate(self, kind: GateKind, step: StepState | None, why: str | None) -> Gate:
+    def _new_gate(
+        self, kind: GateKind, step: StepState | None, why: str | None, question: Question | None = None
+    ) -> Gate:
         risk = step.risk if step else self._state.highest_risk()
-        needed = approvals_needed(risk, self._task.quorum_high, solo=self._task.solo)
+        # A question: any member of the team answers it, once (no four-eyes, no quorum).
+        needed = 1 if question else approvals_needed(risk, self._task.quorum_high, solo=self._task.solo)
+        four_eyes = four_eyes_required(self._state.level, risk, solo=self._task.solo) or needed > 1
         now = workflow.now()
         return Gate(
             id=f"g_{workflow.uuid4().hex[:16]}",
@@ -168,16 +198,21 @@ class GateKeeper:
             step_id=step.id if step else None,
             opened_at=now,
             deadline=now + self._wait,
-            four_eyes=four_eyes_required(self._state.level, risk, solo=self._task.solo) or needed > 1,
+            four_eyes=four_eyes and not question,
             risk=risk,
-            reason=why,
+            reason=question.why if question else why,  # a question's reason: why it was asked
             approvals_needed=needed,
+            question=question.text if question else None,
+            choices=question.choices if question else None,
         )
 
-    def _opened(self, gate: Gate, why: str | None) -> dict[str, Any]:
-        """The fields of a gate's `gate.opened` record."""
-        waived = self._task.solo and four_eyes_required(self._state.level, gate.risk)  # said in the audit
+    def _opened(self, gate: Gate, why: str | None, asked: Answer | None = None) -> dict[str, Any]:
+        """The fields of a gate's `gate.opened` record (a question's: the model that asked, and
+        its call)."""
+        question = asked.question if asked else None
+        waived = self._task.solo and four_eyes_required(self._state.level, gate.risk) and not question
         return {
+            "actor": asked.actor if asked else SYSTEM_ACTOR,
             "status": TaskStatus.AWAITING_APPROVAL,
             "open_gate": gate,
             "step_id": gate.step_id,
@@ -185,7 +220,9 @@ class GateKeeper:
             "data": {"gate_id": gate.id, "kind": gate.kind, "four_eyes": gate.four_eyes}
             | ({"four_eyes_waived": "solo"} if waived else {})
             | ({"reason": why} if why else {})
-            | ({"approvals_needed": gate.approvals_needed} if gate.approvals_needed > 1 else {}),
+            | ({"approvals_needed": gate.approvals_needed} if gate.approvals_needed > 1 else {})
+            | (question_data(question) if question else {}),
+            "call": asked.call if asked else None,
         }
 
     # --- a gate opened ahead, by a model step's run -----------------------------------------

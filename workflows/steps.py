@@ -5,6 +5,9 @@ that let it run) before it calls the model, and the answer with what the level s
 next (the output gate, or the step's completion and the next step's gate) after, so an
 approval costs the workflow two activations; what the activity could not write, the
 workflow writes (the same events, by their keys), so no decision or paid answer is lost.
+When the model asks a person instead (ask_human), or the step is a planned question, the
+step waits at a question gate and runs again once the answer is recorded; the workflow
+records that run's answer.
 A tool step runs once under its execution key (the attempt recorded before, the result
 after); if a crash left its result unknown, a person decides at the step's gate whether to
 send it again (same key) or not.
@@ -37,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from exosuit.domain.decisions import Verdict
     from exosuit.domain.task import EventAction, StepKind, StepStatus, TaskStatus
     from exosuit.domain.task_state import DONE, StepState, TaskState
-    from exosuit.domain.tools import args_hash, execution_key
+    from exosuit.domain.tools import ASK_HUMAN, args_hash, execution_key
     from workflows.gates import GO, GateKeeper, Ruling
     from workflows.policies import STORE_WRITE, model_call, tool_call
     from workflows.recorder import Recorder
@@ -123,19 +126,22 @@ class StepWalker:
 
     async def _run(self, step: StepState, feedback: str | None) -> Ruling | None:
         """Run the step (again, with the reviewer's feedback); a ruling if a tool step's
-        unknown result was not approved for sending again."""
+        unknown result was not approved for sending again, or a question was not answered."""
         if step.kind is not StepKind.TOOL:
-            await self._run_model(step, feedback)
-            return None
+            return await self._run_model(step, feedback)
         await self._recorder.record(
             EventAction.STEP_STARTED,
             status=TaskStatus.RUNNING,
             step_id=step.id,
             step_status=StepStatus.RUNNING,
         )
+        if step.tool == ASK_HUMAN.name:  # a planned question: never sent to a tool
+            return await self._until_answered(
+                step, await self._answer(ANSWER_STEP_ACTIVITY, step, None), None
+            )
         return await self._call_tool(step)
 
-    async def _run_model(self, step: StepState, feedback: str | None) -> None:
+    async def _run_model(self, step: StepState, feedback: str | None) -> Ruling | None:
         """The model's answer, recorded by its activity: the start before the call (`first`),
         the answer and what follows it after (`then`). What it could not write (its answer
         says), the workflow writes: the same events, so a write that did land is not repeated."""
@@ -160,6 +166,12 @@ class StepWalker:
                 raise
             if answer.recorded is not None:
                 recorder.adopt(answer.recorded)
+            elif answer.question is not None:  # it asks first: nothing after its start was written
+                self._gates.drop_ahead()
+                if answer.started is None:
+                    await recorder.write(first)
+                else:
+                    recorder.adopt(answer.started)
             else:  # the workflow records what the run did not
                 if answer.started is None:
                     await recorder.write(first)
@@ -168,8 +180,30 @@ class StepWalker:
                 then[0] = answered(then[0], answer)
                 then[0].after = self._state.head
                 await recorder.write(then)
+        if answer.question is not None:
+            return await self._until_answered(step, answer, feedback)
         if any(e.action is EventAction.STEP_COMPLETED for e in then):
             self._completed = step.id
+        return None
+
+    async def _until_answered(self, step: StepState, answer: Answer, feedback: str | None) -> Ruling | None:
+        """While the step asks, a question gate (whatever the level), then the step again with
+        the answer; its final answer recorded here, with what follows it."""
+        while answer.question is not None:
+            ruling = await self._gates.ask(step, answer)
+            if not ruling.go:
+                return ruling
+            answer = await self._answer(ANSWER_STEP_ACTIVITY, step, feedback)
+        await self._recorder.record(
+            EventAction.STEP_FINISHED,
+            actor=answer.actor,
+            data=answer.data,
+            step_id=step.id,
+            output=answer.text,
+            call=answer.call,
+            defer=True,  # with what comes next: an output gate, or step.completed and on
+        )
+        return None
 
     def _then(self, step: StepState) -> list[TaskEvent]:
         """What follows the step's answer, as the level says now: its output gate; or, on the

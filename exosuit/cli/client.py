@@ -25,7 +25,8 @@ from exosuit.domain.autonomy import AutonomyLevel
 from exosuit.domain.task import TaskStatus
 
 COMMANDS = (
-    "list", "get", "submit", "wait", "approve", "edit", "reject", "cancel", "resume", "templates", "webhooks",
+    "list", "get", "submit", "wait", "approve", "edit", "reject", "answer", "cancel", "resume", "templates",
+    "webhooks",
 )  # fmt: skip
 
 
@@ -76,6 +77,8 @@ def add_parsers(commands: Any) -> None:
     reject = commands.add_parser("reject", parents=[decisions], help="reject the open gate")
     reject.add_argument("--reason", required=True)
     reject.add_argument("--on-reject", choices=["revise", "skip", "stop"], default="revise")
+    answer = commands.add_parser("answer", parents=[decisions], help="answer the open question")
+    answer.add_argument("--answer", required=True, help="the answer (one of the question's choices, if any)")
 
     for name, what in (
         ("cancel", "end a task (at its next gate or step)"),
@@ -189,7 +192,7 @@ def _decide(api: Api, args: argparse.Namespace, decision: dict[str, Any]) -> int
         if task["open_gate"] is None:
             raise ApiError(ExitCode.REFUSED, f"task {args.task_id} has no open gate (it is {task['status']})")
         gate_id = task["open_gate"]["id"]
-    if args.reason:
+    if getattr(args, "reason", None):
         decision["reason"] = args.reason
     answer = api.json("POST", f"/tasks/{args.task_id}/decisions", body={"gate_id": gate_id, **decision})
     _show(args, answer, render.task)
@@ -239,6 +242,7 @@ _COMMANDS: dict[str, Callable[[Api, argparse.Namespace], int]] = {
     "approve": lambda api, args: _decide(api, args, {"action": "approve"}),
     "edit": _edit,
     "reject": lambda api, args: _decide(api, args, {"action": "reject", "on_reject": args.on_reject}),
+    "answer": lambda api, args: _decide(api, args, {"action": "answer", "answer": args.answer}),
     "cancel": _settle,
     "resume": _settle,
     "templates list": _listing("/templates", render.templates),

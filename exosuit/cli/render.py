@@ -17,7 +17,12 @@ def task(found: dict[str, Any]) -> str:
     gate = found.get("open_gate")
     if gate:
         who = "another approver must decide (four-eyes)" if gate.get("four_eyes") else "an approver decides"
+        if gate.get("question"):
+            who = "any member of the team answers (exosuit answer TASK_ID --answer TEXT)"
         lines.append(f"  open gate {gate['id']} ({gate['kind']}) since {gate['opened_at']}: {who}")
+        if gate.get("question"):
+            choices = f" [{' | '.join(gate['choices'])}]" if gate.get("choices") else ""
+            lines.append(f"    asks: {gate['question']}{choices}")
         if gate.get("reason"):
             lines.append(f"    {gate['reason']}")
         quorum = progress(len(gate.get("approvals") or []), gate.get("approvals_needed") or 1)

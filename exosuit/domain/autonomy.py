@@ -36,6 +36,7 @@ class GateKind(StrEnum):
     STEP = "step"
     OUTPUT = "output"
     COST = "cost"  # a step that may cross a budget, whatever the level
+    QUESTION = "question"  # a step asks a person (ask_human), whatever the level
 
 
 class DecisionAction(StrEnum):
@@ -44,6 +45,7 @@ class DecisionAction(StrEnum):
     APPROVE = "approve"
     EDIT = "edit"  # approve with changes: the edited text is what runs
     REJECT = "reject"
+    ANSWER = "answer"  # a question gate's answer: what the step asked for
 
 
 class OnReject(StrEnum):
@@ -98,7 +100,9 @@ def gate_required(kind: GateKind, level: AutonomyLevel, risk: Risk = Risk.LOW) -
         return step_gate_required(level, risk)
     if kind is GateKind.OUTPUT:
         return output_gate_required(level)
-    return False  # cost gates follow budgets, not the level
+    # A question always waits for its answer (the slider never skips it); cost gates follow
+    # budgets, not the level.
+    return kind is GateKind.QUESTION
 
 
 def four_eyes_required(level: AutonomyLevel, risk: Risk, *, solo: bool = False) -> bool:
@@ -138,6 +142,12 @@ def may_decide(*, actor: str, role: Role | None, excluded: str | None) -> str | 
     if actor == excluded:
         return "four-eyes: the submitter cannot decide this gate; another approver must"
     return None
+
+
+def may_answer(role: Role | None) -> str | None:
+    """None if a person with this role in the task's team may answer its question, else why
+    not: any member may (four-eyes does not apply to a question; the submitter may answer)."""
+    return None if role is not None else "only a member of the task's team can answer its questions"
 
 
 def may_set_autonomy(*, actor: str, role: Role | None, submitter: str) -> bool:

@@ -97,6 +97,16 @@ class NewStep:
 
 
 @dataclass
+class Question:
+    """What a step asks a person: the model's `ask_human` call, or a planned question step."""
+
+    text: str
+    choices: list[str] | None = None  # the answer must be one of these, when given
+    why: str | None = None  # the model's reason for asking
+    call_id: str | None = None  # the model's tool call that the answer replies to
+
+
+@dataclass
 class Gate:
     id: str
     kind: GateKind
@@ -109,6 +119,8 @@ class Gate:
     reason: str | None = None  # why a cost gate opened
     approvals: list[str] = field(default_factory=list)  # a quorum gate's approvers so far
     approvals_needed: int = 1  # approvals that decide it (exosuit.domain.quorum)
+    question: str | None = None  # a question gate's question
+    choices: list[str] | None = None  # ... and the answers it offers
 
 
 @dataclass
@@ -124,6 +136,7 @@ class Decision:
     on_reject: OnReject = OnReject.REVISE
     via_token: str | None = None
     message_id: str = ""  # unique, made by the sender: the workflow applies it once (TaskState.applied)
+    answer: str | None = None  # a question gate's answer (action `answer`)
 
 
 @dataclass
@@ -218,6 +231,7 @@ class Answer:
     call: CallRecord | None = None
     args: dict[str, Any] | None = None  # a tool step's redrafted arguments
     unknown: bool = False  # a tool call: sent earlier, its result never recorded
+    question: Question | None = None  # the step asks a person first: no output yet
     # A model step that recorded its own run (StepRequest.first/then): the head after its
     # start, and after its answer and what follows (None: the workflow records the answer).
     started: Recorded | None = None

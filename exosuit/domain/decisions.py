@@ -18,6 +18,7 @@ from exosuit.domain.autonomy import (
     above_cap,
     can_approve,
     excluded_decider,
+    may_answer,
     may_decide,
     may_set_autonomy,
 )
@@ -98,6 +99,13 @@ def check_decision(decision: Decision, gate: Gate | None, *, submitter: str) -> 
     well-formed. `gate` is the gate still open for a decision (None when none is)."""
     if gate is None or gate.id != decision.gate_id:
         raise NotOpen(f"gate {decision.gate_id} is not open")
+    if gate.kind is GateKind.QUESTION:
+        check_question_decision(decision, gate)
+        return
+    if decision.action is DecisionAction.ANSWER:
+        raise Invalid(
+            f"only a question is answered; a {gate.kind.value} gate is approved, edited or rejected"
+        )
     refusal = may_decide(
         actor=decision.actor,
         role=decision.role,
@@ -115,6 +123,42 @@ def check_decision(decision: Decision, gate: Gate | None, *, submitter: str) -> 
             raise Invalid("a cost gate is approved, or rejected to skip or stop")
     if decision.action is DecisionAction.EDIT:
         check_edit(gate.kind, decision.changes)
+
+
+MAX_ANSWER_CHARS = 10_000
+
+
+def check_question_decision(decision: Decision, gate: Gate) -> None:
+    """A question is answered by any member of the task's team (the submitter too: four-eyes
+    does not apply), with one of its choices when it offers some. An approver may instead
+    reject it with a reason, to skip the step or stop the task (no `revise`: there is nothing
+    for the model to redo)."""
+    if decision.action is DecisionAction.REJECT:
+        if not can_approve(decision.role):
+            raise Forbidden("only an approver of the task's team can reject a question; members answer it")
+        if not (decision.reason or "").strip():
+            raise Invalid("a rejection needs a reason")
+        if decision.on_reject is OnReject.REVISE:
+            raise Invalid("a question is answered, or rejected to skip the step or stop the task")
+        return
+    if decision.action is not DecisionAction.ANSWER:
+        raise Invalid("a question gate is answered: action 'answer' with the answer's text")
+    refusal = may_answer(decision.role)
+    if refusal:
+        raise Forbidden(refusal)
+    check_answer(decision.answer, gate.choices)
+
+
+def check_answer(answer: str | None, choices: list[str] | None) -> str:
+    """The answer's text, if it answers a question with these choices; Invalid if not."""
+    text = (answer or "").strip()
+    if not text:
+        raise Invalid("an answer needs its text: {'answer': '...'}")
+    if len(text) > MAX_ANSWER_CHARS:
+        raise Invalid(f"an answer holds at most {MAX_ANSWER_CHARS} characters")
+    if choices and text not in choices:
+        raise Invalid(f"the answer must be one of the question's choices: {', '.join(choices)}")
+    return text
 
 
 def check_autonomy_change(
@@ -135,6 +179,8 @@ def decision_data(gate: Gate, decision: Decision) -> dict[str, Any]:
     data: dict[str, Any] = {"gate_id": gate.id, "kind": gate.kind, "action": decision.action}
     if decision.action is DecisionAction.REJECT:
         data |= {"reason": decision.reason, "on_reject": decision.on_reject}
+    elif decision.action is DecisionAction.ANSWER:
+        data |= {"question": gate.question, "answer": (decision.answer or "").strip()}
     elif decision.reason:
         data["reason"] = decision.reason
     return data

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from exosuit.domain.autonomy import Risk, risk_floor
 from exosuit.domain.plan import MAX_STEPS, PlanStep
 from exosuit.domain.task import STEP_TITLE_MAX_CHARS, StepKind
-from exosuit.domain.tools import PREVIOUS_RESULT, ToolSpec
+from exosuit.domain.tools import ASK_HUMAN, PREVIOUS_RESULT, ToolSpec
 
 # Imperative verbs that start an action. Reading and looking are context, not steps.
 ACTION_VERBS = frozenset(
@@ -230,6 +230,11 @@ INTENTS = (
     ToolIntent("word_count", re.compile(r"\bcount\b.*\bwords?\b|\bword count\b|\bhow many words\b", re.I)),
     ToolIntent("send_email", re.compile(r"\b(?:e-?mail|send)\b.*\bto\b.*@", re.I)),
     ToolIntent("http_request", re.compile(r"\bpost\b.*\bto\b.*(?:https?://|\bwebhook\b|\bendpoint\b)", re.I)),
+    # "ask me which tone to use": a question to the team, answered before the next step
+    ToolIntent(
+        "ask_human",
+        re.compile(r"^\W*(?:then\s+|please\s+)?ask\s+(?:me|us|the team|a person|someone)\b", re.I),
+    ),
 )
 
 
@@ -317,6 +322,7 @@ def _step(
         kind=StepKind.TOOL,
         tool=tool,
         risk=risk_floor(tools[tool].side_effects),
+        args={"question": text} if tool == ASK_HUMAN.name else None,  # asked in the task's words
     )
 
 

@@ -99,8 +99,34 @@ SEND_EMAIL = ToolSpec(
     input_schema=SEND_EMAIL_SCHEMA,
 )
 
+ASK_HUMAN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["question"],
+    "properties": {
+        "question": {"type": "string", "minLength": 1, "maxLength": 2000},
+        "choices": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 20,
+            "uniqueItems": True,
+            "items": {"type": "string", "minLength": 1, "maxLength": 200},
+        },
+        "why": {"type": "string", "maxLength": 2000},
+    },
+}
+# Not a tool that runs anywhere: the step waits at a question gate, and a person's answer
+# is its output. The model's steps are offered it as a function (OpenAI `tools`) as well.
+ASK_HUMAN = ToolSpec(
+    "ask_human",
+    "Ask a person of the task's team a question and wait for the answer: args {question, "
+    "choices (optional: the answers to pick from)}. The answer is the step's output.",
+    side_effects=False,
+    input_schema=ASK_HUMAN_SCHEMA,
+)
+
 # The tools every deployment has: they reach nothing outside the task's own workspace.
-TOOLS: dict[str, ToolSpec] = {spec.name: spec for spec in (WRITE_FILE, WORD_COUNT)}
+TOOLS: dict[str, ToolSpec] = {spec.name: spec for spec in (WRITE_FILE, WORD_COUNT, ASK_HUMAN)}
 # The built-in tools that act in the world, offered when tools.toml configures them.
 ACTING_TOOLS: dict[str, ToolSpec] = {spec.name: spec for spec in (HTTP_REQUEST, SEND_EMAIL)}
 

@@ -44,6 +44,18 @@ def _unavailable() -> ModelError:
     )
 
 
+Message = dict[str, Any]  # one chat message (an assistant's tool call holds more than text)
+
+
+@dataclass(frozen=True)
+class FunctionCall:
+    """A function the model called instead of answering (OpenAI `tool_calls`, the first one)."""
+
+    id: str
+    name: str
+    arguments: str  # JSON, as the model wrote it
+
+
 @dataclass(frozen=True)
 class Completion:
     text: str
@@ -54,6 +66,7 @@ class Completion:
     provider: str = "default"
     usage_estimated: bool = False  # the provider streamed without reporting usage
     failovers: int = 0  # providers that failed before this one answered
+    function_call: FunctionCall | None = None  # the model called one of the offered tools
 
     def record(self, key: str, purpose: str, step_id: str | None = None) -> CallRecord:
         """What the store keeps of this call: its usage, cost and who answered."""
@@ -160,13 +173,15 @@ class ModelClient:
 
     async def complete(
         self,
-        messages: list[dict[str, str]],
+        messages: list[Message],
         *,
         schema: Schema | None = None,
         max_tokens: int | None = None,
         on_text: OnText | None = None,
+        tools: list[dict[str, Any]] | None = None,
     ) -> Completion:
-        """The first answer any provider gives; with `on_text`, streamed as it is generated."""
+        """The first answer any provider gives; with `on_text`, streamed as it is generated.
+        With `tools` (OpenAI function definitions) the model may call one instead of answering."""
         if not self._providers:
             raise _unavailable()
         # Skip providers whose circuit is open, unless that would leave none to try.
@@ -175,7 +190,7 @@ class ModelClient:
         all_refused = True
         for provider, client, breaker in candidates:
             try:
-                completion = await self._ask(provider, client, messages, schema, max_tokens, on_text)
+                completion = await self._ask(provider, client, messages, schema, max_tokens, on_text, tools)
             except (openai.APIStatusError, openai.APIConnectionError) as exc:
                 status = getattr(exc, "status_code", None)
                 problems.append(f"{provider.name}: {f'HTTP {status}' if status else type(exc).__name__}")
@@ -199,12 +214,15 @@ class ModelClient:
         self,
         provider: Provider,
         client: AsyncOpenAI,
-        messages: list[dict[str, str]],
+        messages: list[Message],
         schema: Schema | None,
         max_tokens: int | None,
         on_text: OnText | None,
+        tools: list[dict[str, Any]] | None = None,
     ) -> Completion:
         extra: dict[str, Any] = {}
+        if tools:
+            extra["tools"] = tools
         if schema is not None:
             shaped = schema(provider.dialect) if callable(schema) else schema
             extra["response_format"] = response_format(provider.dialect, shaped)
@@ -217,21 +235,27 @@ class ModelClient:
             messages=messages,  # type: ignore[arg-type]
             **extra,
         )
-        text = response.choices[0].message.content or "" if response.choices else ""
+        message = response.choices[0].message if response.choices else None
+        text = (message.content or "") if message else ""
+        called = message.tool_calls[0] if message and message.tool_calls else None
         usage = response.usage
-        return _completion(
+        completion = _completion(
             provider,
             text,
             response.model,
             usage.prompt_tokens if usage else 0,
             usage.completion_tokens if usage else 0,
         )
+        if called is None or not hasattr(called, "function"):
+            return completion
+        function = FunctionCall(called.id, called.function.name, called.function.arguments or "")
+        return replace(completion, function_call=function)
 
     async def _stream(
         self,
         provider: Provider,
         client: AsyncOpenAI,
-        messages: list[dict[str, str]],
+        messages: list[Message],
         extra: dict[str, Any],
         on_text: OnText,
     ) -> Completion:
@@ -243,6 +267,7 @@ class ModelClient:
             **extra,
         )
         parts: list[str] = []
+        called = _CallParts()
         chunks, model, usage = 0, None, None
         flushed = time.monotonic()
         async for chunk in stream:
@@ -252,15 +277,39 @@ class ModelClient:
                 if choice.delta.content:
                     parts.append(choice.delta.content)
                     chunks += 1
+                for piece in choice.delta.tool_calls or ():
+                    chunks += called.add(piece)
             if time.monotonic() - flushed >= STREAM_FLUSH_SECONDS:
                 await on_text("".join(parts))
                 flushed = time.monotonic()
         text = "".join(parts)
         if usage is not None:
-            return _completion(provider, text, model, usage.prompt_tokens, usage.completion_tokens)
-        # Some servers (llama.cpp's) stream no usage: one chunk is one token, prompt estimated.
-        prompt = sum(len(m["content"]) for m in messages) // 4
-        return replace(_completion(provider, text, model, prompt, chunks), usage_estimated=True)
+            completion = _completion(provider, text, model, usage.prompt_tokens, usage.completion_tokens)
+        else:
+            # Some servers (llama.cpp's) stream no usage: one chunk is one token, prompt estimated.
+            prompt = sum(len(m.get("content") or "") for m in messages) // 4
+            completion = replace(_completion(provider, text, model, prompt, chunks), usage_estimated=True)
+        return replace(completion, function_call=called.call())
+
+
+class _CallParts:
+    """The first tool call of a streamed answer, put together from its fragments."""
+
+    def __init__(self) -> None:
+        self.id, self.name, self.arguments = "", "", ""
+
+    def add(self, piece: Any) -> int:
+        if piece.index not in (0, None):
+            return 0  # one call is all a step acts on
+        self.id = piece.id or self.id
+        function = piece.function
+        if function is not None:
+            self.name += function.name or ""
+            self.arguments += function.arguments or ""
+        return 1
+
+    def call(self) -> FunctionCall | None:
+        return FunctionCall(self.id or "call_0", self.name, self.arguments) if self.name else None
 
 
 def _completion(provider: Provider, text: str, model: str | None, prompt: int, answer: int) -> Completion:

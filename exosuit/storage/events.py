@@ -525,6 +525,8 @@ def _gate_columns(gate: Gate | None, submitter: str) -> dict[str, Any]:
         "gate_excluded": excluded_decider(four_eyes=gate.four_eyes, submitter=submitter) if gate else None,
         "gate_risk": gate.risk if gate else None,
         "gate_reason": gate.reason if gate else None,
+        "gate_question": gate.question if gate else None,
+        "gate_choices": gate.choices if gate else None,
         "gate_escalated": gate.escalated if gate else False,
         "gate_approvals": list(gate.approvals) if gate and gate.approvals_needed > 1 else None,
         "gate_approvals_needed": gate.approvals_needed if gate else 1,

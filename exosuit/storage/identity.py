@@ -73,6 +73,11 @@ class Principal:
         """The teams whose gates this person may decide."""
         return sorted(team for team, role in self.roles.items() if can_approve(role))
 
+    @property
+    def answer_only_teams(self) -> list[str]:
+        """The teams where this person only answers questions (a member, not an approver)."""
+        return sorted(team for team, role in self.roles.items() if not can_approve(role))
+
     def role_in(self, team: str) -> Role | None:
         return self.roles.get(team)
 

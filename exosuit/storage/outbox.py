@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select
 
 from exosuit.domain.audit import Anchor, format_at
-from exosuit.domain.autonomy import Role
+from exosuit.domain.autonomy import GateKind, Role
 from exosuit.domain.contracts import TaskEvent
 from exosuit.domain.webhooks import Notice, notice_for, webhook_event
 from exosuit.storage.db import utcnow
@@ -65,6 +65,8 @@ def gate_document(task: Mapping[str, Any]) -> dict[str, Any] | None:
         "reason": task["gate_reason"],
         "approvals": task["gate_approvals"] or [],
         "approvals_needed": task["gate_approvals_needed"],
+        "question": task["gate_question"],
+        "choices": task["gate_choices"],
     }
 
 
@@ -113,8 +115,10 @@ def enqueue(
             gate = gate_document(task) if ev.open_gate is not None else closed_gate
             data: dict[str, Any] = {"task": task_document(task, steps), "gate": gate}
             if "action" in ev.data and gate is not None:  # a decision: what was decided, by whom
-                data["decision"] = {"action": ev.data["action"], "actor": ev.actor} | (
-                    {"reason": ev.data["reason"]} if ev.data.get("reason") else {}
+                data["decision"] = (
+                    {"action": ev.data["action"], "actor": ev.actor}
+                    | ({"reason": ev.data["reason"]} if ev.data.get("reason") else {})
+                    | ({"answer": ev.data["answer"]} if "answer" in ev.data else {})
                 )
             body = json.dumps(
                 {"type": event.value, "timestamp": format_at(utcnow()), "data": data},
@@ -145,10 +149,13 @@ def _notify(conn: Connection, task: Mapping[str, Any], notice: Notice, seq: int,
     if conn.execute(_HAS_TARGET, {"team": team}).first() is None:
         return False
     member = _MEMBERSHIP.c
+    # A question is for every member of the team to answer; other gates for its approvers.
+    question = task["gate_kind"] == GateKind.QUESTION and notice is not Notice.TASK_FAILED
+    roles = tuple(r.value for r in Role) if question else _DECIDERS
     deciders = conn.execute(
         select(_USER.c.email)
         .join(_MEMBERSHIP, member.user_id == _USER.c.id)
-        .where(member.team == team, member.role.in_(_DECIDERS), _USER.c.disabled_at.is_(None))
+        .where(member.team == team, member.role.in_(roles), _USER.c.disabled_at.is_(None))
     ).scalars()
     # Never for a gate the recipient cannot decide: four-eyes leaves the submitter out.
     excluded = task["gate_excluded"] if notice is not Notice.TASK_FAILED else None
@@ -204,6 +211,8 @@ def _text(task: Mapping[str, Any], notice: Notice, ev: TaskEvent) -> str:
     if notice is Notice.TASK_FAILED:
         return f"Task “{title}” ({team}) failed: {ev.error or 'see the task'}"
     kind = task["gate_kind"] or "a"
+    if kind == GateKind.QUESTION and notice is not Notice.GATE_ESCALATED:
+        return f"“{title}” ({team}) asks: {task['gate_question']}"
     if notice is Notice.GATE_ESCALATED:
         return f"Escalated: the {kind} gate of “{title}” ({team}) has waited past its deadline"
     return f"The {kind} gate of “{title}” ({team}) waits for your decision"

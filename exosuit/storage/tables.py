@@ -129,6 +129,8 @@ class Task(SQLModel, table=True):
     gate_excluded: str | None = Field(default=None, max_length=320)  # who may not decide it
     gate_risk: str | None = Field(default=None, max_length=10)
     gate_reason: str | None = Field(default=None, sa_column=Column(Text))
+    gate_question: str | None = Field(default=None, sa_column=Column(Text))  # a question gate's
+    gate_choices: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     gate_escalated: bool = False
     # A quorum gate's approvers so far, and how many approvals decide it.
     gate_approvals: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from exosuit.domain import claims
-from exosuit.domain.autonomy import AutonomyLevel
+from exosuit.domain.autonomy import AutonomyLevel, GateKind
 from exosuit.domain.contracts import TaskInput
 from exosuit.domain.submissions import RATE_WINDOW, SubmissionLimits, SubmissionLoad, admit
 from exosuit.domain.task import ACTIVE_STATUSES
@@ -176,6 +176,16 @@ class Tasks:
             raise LookupError(f"step {step_id} of task {task_id} does not exist")
         return view, step
 
+    async def trail(self, task_id: str, actions: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
+        """A task's audit events of these actions in seq order, as (actor, action, data)."""
+        query = (
+            select(AuditEvent.actor, AuditEvent.action, AuditEvent.data)
+            .where(AuditEvent.task_id == task_id, col(AuditEvent.action).in_(list(actions)))
+            .order_by(col(AuditEvent.seq))
+        )
+        async with self.db.session() as session:
+            return [(actor, action, dict(data)) for actor, action, data in await session.exec(query)]
+
     async def updated_at(self, task_id: str) -> datetime | None:
         """When the task's read model last changed (what live views watch)."""
         async with self.db.session() as session:
@@ -225,10 +235,12 @@ class Tasks:
         decided_by: str,
         after: tuple[datetime, str] | None = None,
         limit: int = 100,
+        answer_only: Sequence[str] = (),
     ) -> list[TaskView]:
         """Tasks with an open gate the person may decide, oldest gate first (ties by id), with
-        steps; `after` = (gate_opened_at, id) of the last row already seen. Two queries."""
-        keys = _page_keys(teams, _decidable(decided_by), after, limit)
+        steps; `after` = (gate_opened_at, id) of the last row already seen. Two queries.
+        In the `answer_only` teams (where the person is a member) only questions are theirs."""
+        keys = _page_keys(teams, _decidable(decided_by), after, limit, answer_only)
         if keys is None:
             return []
         query = select(Task).join(keys, col(Task.id) == keys.c.id).order_by(keys.c.gate_opened_at, keys.c.id)
@@ -246,11 +258,13 @@ class Tasks:
         claim: str | None = None,
         after: tuple[datetime, str] | None = None,
         limit: int = 50,
+        answer_only: Sequence[str] = (),
     ) -> QueuePage:
         """One page of the review queue: open gates the person may decide, oldest first (list
-        columns only), whether more follow, and how many wait in all (counted in the index)."""
+        columns only), whether more follow, and how many wait in all (counted in the index);
+        in the `answer_only` teams, only questions."""
         wanted = _queued(decided_by, kind, risk, claim)
-        keys = _page_keys(teams, wanted, after, limit + 1)
+        keys = _page_keys(teams, wanted, after, limit + 1, answer_only)
         if keys is None:
             return QueuePage([], more=False, total=0)
         table = table_of(Task)
@@ -265,7 +279,7 @@ class Tasks:
                 total = len(found)  # the whole queue is on this page: nothing to count
             else:
                 count = (
-                    sa_select(func.count()).select_from(table).where(col(Task.team).in_(list(teams)), *wanted)
+                    sa_select(func.count()).select_from(table).where(_teams_of(teams, answer_only), *wanted)
                 )
                 total = int((await session.exec(count)).one()[0])  # type: ignore[call-overload]
         return QueuePage(found[:limit], more=len(found) > limit, total=total)
@@ -279,10 +293,11 @@ class Tasks:
         kind: str | None,
         risk: str | None,
         claim: str | None = None,
+        answer_only: Sequence[str] = (),
     ) -> bool:
         """Whether the review queue, with these filters, lists this task (on any of its pages)."""
         query = select(Task.id).where(
-            Task.id == task_id, col(Task.team).in_(list(teams)), *_queued(decided_by, kind, risk, claim)
+            Task.id == task_id, _teams_of(teams, answer_only), *_queued(decided_by, kind, risk, claim)
         )
         async with self.db.session() as session:
             return (await session.exec(query)).first() is not None
@@ -411,8 +426,25 @@ def _after(after: tuple[datetime, str] | None) -> list[Any]:
     ]
 
 
+def _questions_only(team: str, teams: Sequence[str]) -> list[Any]:
+    """A team the person only answers in: its open questions, not its other gates."""
+    return [] if team in teams else [col(Task.gate_kind) == GateKind.QUESTION]
+
+
+def _teams_of(teams: Sequence[str], answer_only: Sequence[str]) -> Any:
+    """Rows of the teams whose gates the person decides, and the questions of `answer_only`."""
+    mine = col(Task.team).in_(list(teams))
+    if not answer_only:
+        return mine
+    return or_(mine, and_(col(Task.team).in_(list(answer_only)), col(Task.gate_kind) == GateKind.QUESTION))
+
+
 def _page_keys(
-    teams: Sequence[str], wanted: list[Any], after: tuple[datetime, str] | None, limit: int
+    teams: Sequence[str],
+    wanted: list[Any],
+    after: tuple[datetime, str] | None,
+    limit: int,
+    answer_only: Sequence[str] = (),
 ) -> Subquery | None:
     """(id, gate_opened_at) of a page of open gates, oldest first; None for no teams.
 
@@ -422,10 +454,10 @@ def _page_keys(
     """
     branches = [
         sa_select(col(Task.id), col(Task.gate_opened_at))
-        .where(col(Task.team) == team, *wanted, *_after(after))
+        .where(col(Task.team) == team, *wanted, *_after(after), *_questions_only(team, teams))
         .order_by(col(Task.gate_opened_at), col(Task.id))
         .limit(limit)
-        for team in dict.fromkeys(teams)
+        for team in dict.fromkeys([*teams, *answer_only])
     ]
     if not branches:
         return None

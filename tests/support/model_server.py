@@ -37,6 +37,9 @@ class ScriptedModel:
         self.plan = plan or DEFAULT_PLAN
         self.plan_answers: deque[str] = deque()  # queued raw plan answers, used first
         self.step_answer: Callable[[str], str] = lambda prompt: f"done: {_step_line(prompt)}"
+        # Function calls to answer step runs with first, e.g. {"question": ..., "choices": [...]}
+        # for ask_human (the name defaults to it), one per step request.
+        self.step_calls: deque[dict[str, Any]] = deque()
         self.redraft_answers: deque[str] = deque()
         self.failures: deque[int] = deque()  # HTTP statuses to answer with first
         self.down_until = 0.0  # time.monotonic() until which every request gets a 500 (an outage)
@@ -59,7 +62,9 @@ class ScriptedModel:
             status = self.failures.popleft() if self.failures else 500
             return status, {"error": {"message": "scripted failure", "type": "server_error"}}
         purpose = self.purpose(body)
-        prompt = body["messages"][-1]["content"]
+        prompt = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
+        if purpose == "step" and self.step_calls:
+            return 200, self._function_call(self.step_calls.popleft())
         if purpose == "plan":
             text = self.plan_answers.popleft() if self.plan_answers else plan_json(self.plan)
         elif purpose == "redraft":
@@ -83,16 +88,59 @@ class ScriptedModel:
             },
         }
 
+    def _function_call(self, call: dict[str, Any]) -> dict[str, Any]:
+        """A completion that calls a function instead of answering."""
+        arguments = {k: v for k, v in call.items() if k != "name"}
+        self.answered += 1
+        prompt_tokens, completion_tokens = self.usage
+        tool_call = {
+            "id": f"call_{uuid.uuid4().hex[:8]}",
+            "type": "function",
+            "function": {"name": call.get("name", "ask_human"), "arguments": json.dumps(arguments)},
+        }
+        message = {"role": "assistant", "content": None, "tool_calls": [tool_call]}
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:8]}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "scripted-model",
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": message}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+
+    def tool_results(self) -> list[str]:
+        """The function results (tool messages) every step request carried, in order."""
+        return [m["content"] for r in self.requests for m in r["messages"] if m["role"] == "tool"]
+
     async def stream(self, body: dict[str, Any], asked: dict[str, Any]) -> AsyncIterator[str]:
         """The answer as server-sent chunks, a word at a time, as OpenAI streams it."""
-        text = body["choices"][0]["message"]["content"]
+        message = body["choices"][0]["message"]
+        text = message["content"] or ""
         base = {"id": body["id"], "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+        for call in message.get("tool_calls") or ():
+            function = call["function"]
+            arguments = function["arguments"]
+            half = len(arguments) // 2  # in two fragments, as providers stream them
+            first = {"index": 0, "id": call["id"], "type": "function"}
+            for delta in (
+                first | {"function": {"name": function["name"], "arguments": arguments[:half]}},
+                {"index": 0, "function": {"arguments": arguments[half:]}},
+            ):
+                chunk = base | {
+                    "choices": [{"index": 0, "delta": {"tool_calls": [delta]}, "finish_reason": None}]
+                }
+                yield f"data: {json.dumps(chunk)}\n\n"
         for piece in re.findall(r"\S+\s*|\s+", text):
             chunk = base | {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
             yield f"data: {json.dumps(chunk)}\n\n"
             if self.chunk_delay:
                 await asyncio.sleep(self.chunk_delay)
-        done = base | {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        finish = body["choices"][0]["finish_reason"]
+        done = base | {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
         yield f"data: {json.dumps(done)}\n\n"
         if self.stream_usage and asked.get("stream_options", {}).get("include_usage"):
             yield f"data: {json.dumps(base | {'choices': [], 'usage': body['usage']})}\n\n"
@@ -101,7 +149,7 @@ class ScriptedModel:
     def prompts(self, purpose: str) -> list[str]:
         """Every message text of the requests made for one purpose, joined per request."""
         return [
-            "\n".join(m["content"] for m in r["messages"])
+            "\n".join(m["content"] or "" for m in r["messages"])
             for r in self.requests
             if self.purpose(r) == purpose
         ]

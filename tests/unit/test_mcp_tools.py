@@ -36,7 +36,7 @@ async def test_wait_takes_the_rest_names_for_and_timeout() -> None:
         assert schema["properties"]["timeout"]["maximum"] == 60
         assert schema["additionalProperties"] is False
         decide = listed["decide"].input_schema["properties"]
-        assert set(decide) == {"task_id", "gate_id", "action", "changes", "reason", "on_reject"}
+        assert set(decide) == {"task_id", "gate_id", "action", "changes", "reason", "on_reject", "answer"}
         submit = listed["submit_task"].input_schema["properties"]
         assert set(submit) == {"title", "instructions", "team", "autonomy", "budget_usd", "idempotency_key"}
 

@@ -76,3 +76,11 @@ def test_the_labelled_tasks_have_every_asked_for_action_covered() -> None:
 def test_odd_instructions_still_give_a_valid_plan(instructions: str) -> None:
     steps = rules_plan("Odd", instructions, TOOLS)
     validate_steps({"steps": [s.model_dump(mode="json") for s in steps]})
+
+
+def test_asking_the_team_is_a_planned_question_the_plan_validation_accepts() -> None:
+    steps = rules_plan("Greeting", "Ask me which tone to use, then write the greeting.", TOOLS)
+    assert [(s.tool, s.risk) for s in steps] == [("ask_human", "low"), (None, "low")]
+    assert steps[0].args == {"question": "Ask me which tone to use."}
+    checked = validate_steps({"steps": [s.model_dump() for s in steps]})
+    assert checked[0].tool == "ask_human" and checked[0].args == {"question": "Ask me which tone to use."}

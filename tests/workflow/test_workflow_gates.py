@@ -18,6 +18,7 @@ from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -39,6 +40,7 @@ from exosuit.domain.contracts import (
     NewStep,
     PlanDraft,
     PlanRequest,
+    Question,
     Recorded,
     StepRequest,
     TaskEvent,
@@ -67,6 +69,7 @@ class Script:
     unrecorded_answers: int = 0  # step answers whose write fails in the run (the workflow writes them)
     hold: asyncio.Event | None = None  # a step's run waits for it after writing its start
     hold_answered: asyncio.Event | None = None  # and for this one after writing its answer
+    questions: int = 0  # step answers that ask a person (ask_human) before one answers
     events: list[TaskEvent] = field(default_factory=list)
     calls: list[tuple[str, str | None]] = field(default_factory=list)  # (activity, feedback)
     local_writes: int = 0  # the workflow's own records (its local activity)
@@ -102,7 +105,13 @@ class Script:
         if self.failing_steps:
             self.failing_steps -= 1
             raise ApplicationError("the provider refused the request (HTTP 400)", non_retryable=True)
+        if self.questions:
+            self.questions -= 1
+            question = Question("Which tone?", ["Warm", "Dry"], "unsure")
+            return Answer("", "model:script", question=question, started=started)
         answer = Answer("done", "model:script", started=started)
+        if not request.then:  # a run again after a question: the workflow records its answer
+            return answer
         if self.unrecorded_answers:
             self.unrecorded_answers -= 1
         else:
@@ -185,6 +194,7 @@ Start = Callable[..., Awaitable[Run]]
 async def start(time_env: WorkflowEnvironment) -> AsyncIterator[Start]:
     """Start a task on a worker of its own; the level, cap, deadline and plan are the test's."""
     workers: list[Worker] = []
+    handles: list[WorkflowHandle[TaskWorkflow, TaskOutcome]] = []
 
     async def starting(
         level: AutonomyLevel,
@@ -222,9 +232,15 @@ async def start(time_env: WorkflowEnvironment) -> AsyncIterator[Start]:
         handle = await time_env.client.start_workflow(
             TaskWorkflow.run, task, id=f"task-{task.task_id}", task_queue=queue
         )
+        handles.append(handle)
         return Run(script, handle, queue)
 
     yield starting
+    # A task left waiting at a gate, with no worker, would hold the shared server's time
+    # still (its timers' workflow tasks are never polled): later tests' deadlines would not pass.
+    for handle in handles:
+        with contextlib.suppress(RPCError):  # ended already
+            await handle.terminate("the test is over")
     for worker in workers:
         await worker.__aexit__(None, None, None)
 
@@ -625,3 +641,42 @@ async def _accepted(run: Run, update: str, count: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"{update} was not accepted {count} times")
+
+
+async def test_a_question_waits_even_at_autonomous_and_the_step_runs_again_once_answered(
+    start: Start,
+) -> None:
+    run: Run = await start(AutonomyLevel.AUTONOMOUS, steps(Risk.LOW), questions=2)
+    first = await run.script.gate(GateKind.QUESTION)
+    assert (first.question, first.choices, first.reason, first.four_eyes) == (
+        "Which tone?",
+        ["Warm", "Dry"],
+        "unsure",
+        False,
+    )
+    off = Decision(first.id, DecisionAction.ANSWER, SUBMITTER, Role.MEMBER, answer="Wet", message_id="m0")
+    await run.refused(run.handle.execute_update(TaskWorkflow.decide, off), RefusalKind.INVALID)
+    answer = Decision(first.id, DecisionAction.ANSWER, SUBMITTER, Role.MEMBER, answer="Warm", message_id="m1")
+    await run.handle.execute_update(TaskWorkflow.decide, answer)  # the submitter, a member, answers
+    second = await run.script.gate(GateKind.QUESTION, seen=1)  # it may ask again
+    again = Decision(second.id, DecisionAction.ANSWER, OTHER, Role.MEMBER, answer="Dry", message_id="m2")
+    await run.handle.execute_update(TaskWorkflow.decide, again)
+    assert await run.ended() == "completed"
+    assert [c for c, _ in run.script.calls].count(ANSWER_STEP_ACTIVITY) == 3
+    decided = [e for e in run.script.events if e.action is EventAction.GATE_DECIDED]
+    assert [(e.actor, e.data["action"], e.data["answer"]) for e in decided] == [
+        (f"user:{SUBMITTER}", "answer", "Warm"),
+        (f"user:{OTHER}", "answer", "Dry"),
+    ]
+    opened = [e for e in run.script.events if e.action is EventAction.GATE_OPENED]
+    assert opened[0].actor == "model:script" and opened[0].data["question"] == "Which tone?"
+
+
+async def test_an_unanswered_question_fails_closed(time_env: WorkflowEnvironment, start: Start) -> None:
+    run: Run = await start(AutonomyLevel.AUTONOMOUS, steps(Risk.LOW), questions=1)
+    await run.script.gate(GateKind.QUESTION)
+    await time_env.sleep(timedelta(hours=25))
+    await run.script.until(lambda: "gate.escalated" in run.script.actions(), "escalation")
+    await time_env.sleep(timedelta(hours=25))
+    assert await run.ended() == "rejected"
+    assert run.script.actions()[-4:] == ["gate.opened", "gate.escalated", "gate.decided", "task.rejected"]

@@ -37,7 +37,11 @@ async def approvals_page(
     the page's tasks and all their steps."""
     after = pagination.decode("approvals", cursor)
     views = await services.tasks.open_gates(
-        principal.approver_teams, decided_by=principal.email, after=after, limit=limit + 1
+        principal.approver_teams,
+        decided_by=principal.email,
+        after=after,
+        limit=limit + 1,
+        answer_only=principal.answer_only_teams,  # questions: any member answers
     )
     page, more = views[:limit], len(views) > limit
     items = []

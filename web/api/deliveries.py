@@ -48,9 +48,10 @@ class DeliveredTask(BaseModel):
 
 
 class DeliveredDecision(BaseModel):
-    action: str = Field(description="approve | edit | reject")
-    actor: str = Field(description="`user:EMAIL` of who decided")
+    action: str = Field(description="approve | edit | reject | answer")
+    actor: str = Field(description="`user:EMAIL` of who decided (or answered)")
     reason: str | None = None
+    answer: str | None = Field(default=None, description="a question's answer (action answer)")
 
 
 class DeliveredData(BaseModel):

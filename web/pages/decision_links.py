@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from exosuit.domain.autonomy import DecisionAction, GateKind, OnReject
+from exosuit.domain.decisions import check_answer
 from exosuit.domain.refusals import Refused
 from exosuit.storage.identity import Principal
 from web import actions
@@ -67,16 +68,24 @@ async def decide_by_link(request: Request, token: str, services: ServicesDep) ->
     view = await services.tasks.task(str(form.get("task_id", "")))
     action = form.get("action", "")
     try:
-        if view is None or action not in (DecisionAction.APPROVE, DecisionAction.REJECT):
-            raise ValueError("approve or reject")
+        if view is None or action not in (
+            DecisionAction.APPROVE,
+            DecisionAction.REJECT,
+            DecisionAction.ANSWER,
+        ):
+            raise ValueError("approve, reject or answer")
+        stops = view.task.gate_kind in (GateKind.COST, GateKind.QUESTION)  # nothing to revise
         decision = DecisionIn(
             gate_id=view.task.gate_id or "",
             action=DecisionAction(action),
             reason=(form.get("reason") or "").strip() or None if action == DecisionAction.REJECT else None,
-            on_reject=OnReject.STOP if view.task.gate_kind == GateKind.COST else OnReject.REVISE,
+            on_reject=OnReject.STOP if stops else OnReject.REVISE,
+            answer=form.get("answer") if action == DecisionAction.ANSWER else None,
         )
         principal = Principal(person.user_id, person.email, person.roles, token_name=VIA)
         actions.check_may_decide(principal, view)  # refused before the link is spent
+        if decision.action is DecisionAction.ANSWER:  # an answer outside the choices, too
+            check_answer(decision.answer, view.task.gate_choices)
         if not await services.links.spend(token):
             return render(request, "decide_link.html", {"gone": GONE, "visitor": None}, status=410)
         await actions.decide(services, principal, view, decision)
@@ -89,4 +98,5 @@ async def decide_by_link(request: Request, token: str, services: ServicesDep) ->
         )
     except ValueError as exc:
         return render(request, "decide_link.html", context | {"visitor": None, "error": str(exc)}, status=422)
-    return render(request, "decide_link.html", {"visitor": None, "done": action, "task": view.task})
+    done = {"visitor": None, "done": action, "task": view.task, "answer": decision.answer}
+    return render(request, "decide_link.html", done)

@@ -75,7 +75,7 @@ async def queue_response(
     cursor = params.get("cursor", "")
     after = _after(cursor)
     cursor = cursor if after is not None else ""
-    teams, page = await _page(services, principal, filters, after)
+    teams, answer_only, page = await _page(services, principal, filters, after)
     ids = [r.id for r in page.rows]
     wanted, position = params.get("item", ""), params.get("position", "")
     # An item asked for by id but not on this page (a link, a later page's selection) is shown
@@ -96,6 +96,7 @@ async def queue_response(
         kind=filters.get("kind"),
         risk=filters.get("risk"),
         claim=filters.get("claim"),
+        answer_only=answer_only,
     ):
         view = await services.tasks.task(wanted)
         if view is not None:
@@ -121,7 +122,7 @@ async def queue_response(
         "filter_query": urlencode(filters),
         "cursor": cursor,
         "next_cursor": pagination.encode(LISTING, last.gate_opened_at, last.id) if last else None,
-        "teams": principal.approver_teams,
+        "teams": principal.teams,
         "version": version,
         "error": error,
         "notice": notice,
@@ -133,8 +134,11 @@ async def queue_response(
 
 async def _page(
     services: ServicesDep, principal: Principal, filters: dict[str, str], after: tuple[datetime, str] | None
-) -> tuple[list[str], QueuePage]:
+) -> tuple[list[str], list[str], QueuePage]:
+    """The page, and the teams it reads: those the person decides for, and those where they
+    only answer questions (a member)."""
     teams = [t for t in principal.approver_teams if filters.get("team") in (None, t)]
+    answer_only = [t for t in principal.answer_only_teams if filters.get("team") in (None, t)]
     page = await services.tasks.queue_page(
         teams,
         decided_by=principal.email,
@@ -143,8 +147,9 @@ async def _page(
         claim=filters.get("claim"),
         after=after,
         limit=PAGE_SIZE,
+        answer_only=answer_only,
     )
-    return teams, page
+    return teams, answer_only, page
 
 
 @router.get("/queue")
@@ -194,7 +199,7 @@ async def queue_events(
     loop = asyncio.get_running_loop()
     ends, sent = loop.time() + STREAM_SECONDS, params.get("v", "")
     while loop.time() < ends and not await request.is_disconnected():
-        _, page = await _page(services, visitor.principal, filters, after)
+        _, _, page = await _page(services, visitor.principal, filters, after)
         version = _version(page, "")
         if version != sent:
             yield ServerSentEvent(event="changed", raw_data=version)

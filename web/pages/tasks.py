@@ -137,6 +137,8 @@ def decision_of(form: dict[str, str], kind: str, tool: ToolSpec | None = None) -
     or a tool step's arguments field by field)."""
     action = form.get("action", "")
     fields: dict[str, Any] = {"gate_id": form.get("gate_id", ""), "action": action}
+    if action == DecisionAction.ANSWER:
+        fields["answer"] = form.get("answer", "")
     if action == DecisionAction.REJECT:
         fields["reason"] = form.get("reason", "").strip() or None
         fields["on_reject"] = form.get("on_reject", OnReject.REVISE)

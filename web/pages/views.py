@@ -13,6 +13,7 @@ from exosuit.domain.autonomy import (
     AutonomyLevel,
     GateKind,
     can_approve,
+    may_answer,
     may_decide,
     may_resume,
 )
@@ -53,6 +54,10 @@ class GateView:
     approvals_needed: int = 1
     quorum: str | None = None  # e.g. "1 of 2 approvals; waiting for one more" (None: one decides)
     voted: bool = False  # the visitor has approved it already (a quorum gate)
+    question: str | None = None  # a question gate's question, its choices and why it was asked
+    choices: list[str] | None = None
+    why: str | None = None
+    can_reject: bool = True  # a question: only an approver may reject it (members answer)
 
     @property
     def can_decide(self) -> bool:
@@ -81,29 +86,13 @@ def gate_view(view: TaskView, principal: Principal, settings: Settings | None = 
         return None
     step = next((s for s in view.steps if s.id == task.gate_step_id), None)
     tool = tool_view(settings, view, step) if settings and step is not None else None
-    if task.gate_kind == GateKind.PLAN:
-        asks = f"Approve the plan ({len(view.steps)} steps) before anything runs."
-    elif task.gate_kind == GateKind.STEP and step is not None and task.gate_reason:
-        asks = f"{step_label(step).capitalize()}: {task.gate_reason}."  # e.g. sent, result unknown
-    elif task.gate_kind == GateKind.STEP and step is not None and tool is not None:
-        asks = (
-            f"Approve {step_label(step)} before it runs. Below is exactly what will be sent "
-            f"({tool.name}); what runs is bound to what you approve."
-        )
-    elif task.gate_kind == GateKind.STEP and step is not None:
-        asks = (
-            f"Approve {step_label(step)} before it runs. "
-            "The instructions below are exactly what the model will receive."
-        )
-    elif task.gate_kind == GateKind.COST and step is not None:
-        label = step_label(step).capitalize()
-        asks = f"{label} may cross a budget: {task.gate_reason}. Approve to run it anyway."
-    elif step is not None:
-        asks = f"Review the output of {step_label(step)} before it is accepted."
-    else:
-        asks = "Decide this gate."
+    asks = _asks(view, step, tool)
     role = principal.role_in(task.team)
-    refusal = may_decide(actor=principal.email, role=role, excluded=task.gate_excluded)
+    question = task.gate_kind == GateKind.QUESTION
+    if question:  # any member of the team answers; four-eyes does not apply
+        refusal = may_answer(role)
+    else:
+        refusal = may_decide(actor=principal.email, role=role, excluded=task.gate_excluded)
     held_by = claims.holder(task.gate_claimed_by, task.gate_claim_expires_at, utcnow())
     approvals = task.gate_approvals or []
     claimed = claims.decide_refusal(current=held_by, actor=principal.email)
@@ -127,7 +116,39 @@ def gate_view(view: TaskView, principal: Principal, settings: Settings | None = 
         approvals_needed=task.gate_approvals_needed,
         quorum=progress(len(approvals), task.gate_approvals_needed),
         voted=principal.email in approvals,
+        question=task.gate_question,
+        choices=task.gate_choices,
+        why=task.gate_reason if question else None,
+        can_reject=can_approve(role) or not question,
     )
+
+
+def _asks(view: TaskView, step: Step | None, tool: ToolView | None) -> str:
+    """What the open gate asks of a person, in a sentence."""
+    task = view.task
+    if task.gate_kind == GateKind.QUESTION:
+        who = f"Step {step.index + 1} ({step.title})" if step is not None else "The task"
+        return f"{who} asks a question; the step goes on with your answer."
+    if task.gate_kind == GateKind.PLAN:
+        return f"Approve the plan ({len(view.steps)} steps) before anything runs."
+    if step is None:
+        return "Decide this gate."
+    if task.gate_kind == GateKind.STEP and task.gate_reason:
+        return f"{step_label(step).capitalize()}: {task.gate_reason}."  # e.g. sent, result unknown
+    if task.gate_kind == GateKind.STEP and tool is not None:
+        return (
+            f"Approve {step_label(step)} before it runs. Below is exactly what will be sent "
+            f"({tool.name}); what runs is bound to what you approve."
+        )
+    if task.gate_kind == GateKind.STEP:
+        return (
+            f"Approve {step_label(step)} before it runs. "
+            "The instructions below are exactly what the model will receive."
+        )
+    if task.gate_kind == GateKind.COST:
+        label = step_label(step).capitalize()
+        return f"{label} may cross a budget: {task.gate_reason}. Approve to run it anyway."
+    return f"Review the output of {step_label(step)} before it is accepted."
 
 
 def waiting_for(view: TaskView) -> str:
@@ -144,6 +165,8 @@ def waiting_for(view: TaskView) -> str:
         return f"review of {step_label(step)}'s output"
     if task.gate_kind == GateKind.COST and step:
         return f"a budget decision on {step_label(step)}"
+    if task.gate_kind == GateKind.QUESTION:
+        return f"an answer to {step_label(step) if step else 'the task'}'s question"
     if task.status == TaskStatus.RUNNING:
         running = next((s for s in view.steps if s.status == StepStatus.RUNNING), None)
         return f"the model: {step_label(running)}" if running else "the model"
@@ -177,6 +200,12 @@ def _summary(event: AuditEvent) -> str:
 
 def _gate_summary(action: str, data: dict[str, Any]) -> str | None:
     """What a decision, or a solo task's waived four-eyes, says in the history."""
+    if action == EventAction.GATE_DECIDED and data.get("action") == "answer":
+        return f"answered {data.get('question')!r}: {data.get('answer')}"
+    if action == EventAction.GATE_OPENED and data.get("kind") == GateKind.QUESTION:
+        choices = f" (choices: {', '.join(data['choices'])})" if data.get("choices") else ""
+        why = f"; why: {data['why']}" if data.get("why") else ""
+        return f"asks: {data.get('question')}{choices}{why}"
     if action == EventAction.GATE_DECIDED:
         text = f"{data.get('action')} on the {data.get('kind')} gate"
         if data.get("reason"):

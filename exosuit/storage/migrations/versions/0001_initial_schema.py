@@ -120,6 +120,8 @@ def _tasks() -> None:
         sa.Column("gate_risk", sa.String(length=10), nullable=True),
         sa.Column("budget_usd", sa.Float(), nullable=True),
         sa.Column("gate_reason", sa.Text(), nullable=True),
+        sa.Column("gate_question", sa.Text(), nullable=True),
+        sa.Column("gate_choices", sa.JSON(), nullable=True),
         sa.Column("gate_excluded", sa.String(length=320), nullable=True),
         sa.Column("waiting_reason", sa.Text(), nullable=True),
         sa.Column("waiting_since", UTCDateTime(), nullable=True),
