@@ -163,6 +163,12 @@ class Settings(BaseSettings):
         description="On SIGTERM/SIGINT a worker stops polling and gives its running activities this "
         "long to finish; then they are cancelled and Temporal hands them to another worker.",
     )
+    dev_worker_process: bool = Field(
+        False,
+        description="`exosuit dev` runs its worker as a child process of its own (restarted if it dies; "
+        "its log in the data dir's worker.log) instead of in the web app's process: a core each, "
+        "about 130 MB more memory.",
+    )
     worker_max_cached_workflows: int = Field(
         250,
         ge=0,
