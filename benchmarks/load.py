@@ -65,6 +65,7 @@ class Figures:
     posts: list[float] = field(default_factory=list)  # the decision request alone, ms
     decisions: int = 0
     errors: dict[int | str, int] = field(default_factory=dict)  # HTTP status -> count (5xx must be 0)
+    cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU seconds in the closed loop
 
     def failures(self) -> dict[int | str, int]:
         """The answers the load test must never see: a 5xx, or no answer at all."""
@@ -76,9 +77,12 @@ class Figures:
     def line(self, label: str, seconds: float) -> str:
         p50, p95 = _pct(self.latencies, 50), _pct(self.latencies, 95)
         post = f"   POST p50 {_pct(self.posts, 50):7.1f} ms" if self.posts else ""
+        cpu = "".join(
+            f"   {name} CPU {s * 1000 / max(self.decisions, 1):.1f} ms" for name, s in self.cpu.items()
+        )
         return (
             f"{label:<10} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   "
-            f"{self.decisions / seconds:6.1f} decisions/s{post}   errors {self.errors or 0}"
+            f"{self.decisions / seconds:6.1f} decisions/s{post}{cpu}   errors {self.errors or 0}"
         )
 
 
@@ -103,13 +107,28 @@ def _usage(pid: int) -> tuple[float, float]:
     return cpu, rss
 
 
+def tree_rss(pid: int) -> float:
+    """RSS in MB of a process and its descendants (`exosuit dev`'s worker child, if it has one)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return _usage(pid)[1] + sum(tree_rss(c) for c in children)
+
+
 class Exosuit:
-    """`exosuit web` + `exosuit worker` processes, a team, and two tokens."""
+    """`exosuit web` + `exosuit worker` processes (or one `exosuit dev`), a team, and two tokens."""
 
     def __init__(
-        self, address: str, model_url: str, data_dir: Path, database_url: str, workers: int = 1
+        self,
+        address: str,
+        model_url: str,
+        data_dir: Path,
+        database_url: str,
+        workers: int = 1,
+        *,
+        dev: bool = False,
     ) -> None:
-        self.workers = workers
+        self.workers, self.dev = workers, dev
         self.port = free_port()
         self.env = dict(os.environ) | {
             "TEMPORAL_ADDRESS": address,
@@ -137,12 +156,20 @@ class Exosuit:
         await db.dispose()
         log = self.data_dir / "processes.log"
         # Children die with this script, even on kill -9 (the project's spawn).
+        if self.dev:  # its web app and worker, against this Temporal (so no embedded one)
+            command = [str(BIN / "exosuit"), "dev", "--port", str(self.port)]
+            env = self.env | {"EXOSUIT_DATA_DIR": str(self.data_dir / "dev")}
+            self.processes["dev"] = await spawn(command, log, env)
+            return await self._ready(log)
         self.processes["web"] = await spawn(
             [str(BIN / "exosuit"), "web", "--port", str(self.port)], log, self.env
         )
         for n in range(self.workers):  # several share the task queue, as in compose and Kubernetes
             name = "worker" if n == 0 else f"worker {n + 1}"
             self.processes[name] = await spawn([str(BIN / "exosuit"), "worker"], log, self.env)
+        await self._ready(log)
+
+    async def _ready(self, log: Path) -> None:
         async with httpx.AsyncClient() as http:
             for _ in range(600):
                 try:
@@ -165,8 +192,10 @@ class Exosuit:
         figures = Figures()
         async with self._clients(connections=flight * 2 + 10, request_seconds=60) as (sub, app):
             tasks = await asyncio.gather(*(self._first_gate(sub, app) for _ in range(flight)))
+            before = {name: _usage(p.pid)[0] for name, p in self.processes.items()}
             stop_at = time.perf_counter() + seconds
             await asyncio.gather(*(self._loop(sub, app, t, stop_at, figures) for t in tasks))
+            figures.cpu = {name: _usage(p.pid)[0] - before[name] for name, p in self.processes.items()}
         return figures
 
     @asynccontextmanager
@@ -286,7 +315,10 @@ class Raw:
                     if gate < STEPS:
                         figures.latencies.append((time.perf_counter() - started) * 1000)
 
+        assert self.process is not None
+        before = _usage(self.process.pid)[0]
         await asyncio.gather(*(loop() for _ in range(flight)))
+        figures.cpu = {"worker": _usage(self.process.pid)[0] - before}
         return figures
 
     async def burst(self, count: int) -> float:
@@ -431,6 +463,8 @@ def _merge(runs: list[Figures]) -> Figures:
         merged.decisions += run.decisions
         for status, count in run.errors.items():
             merged.errors[status] = merged.errors.get(status, 0) + count
+        for name, seconds in run.cpu.items():
+            merged.cpu[name] = merged.cpu.get(name, 0) + seconds
     return merged
 
 
