@@ -172,8 +172,9 @@ class Settings(BaseSettings):
     worker_max_cached_workflows: int = Field(
         250,
         ge=0,
-        description="Workflows a worker keeps in memory between their steps (each some 100-200 KB); "
-        "one evicted is replayed from its history when its next gate is decided.",
+        description="Workflows a worker keeps in memory between their steps (each about 0.1 MB); "
+        "one evicted is replayed from its history when its next gate is decided: keep it at or above "
+        "the tasks decided at about the same time.",
     )
     worker_max_concurrent_activities: int = Field(
         100, ge=1, description="Activities (model calls, tool calls, records) a worker runs at once."

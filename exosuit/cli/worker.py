@@ -28,7 +28,7 @@ from workflows.task import TaskWorkflow
 
 def workflow_runner() -> WorkflowRunner:
     """The workflows run outside Temporal's sandbox: it re-imported their modules for every new
-    run and wrapped what they call, about half of a replay's CPU and 0.1 MB per cached
+    run and wrapped what they call, about half of a replay's CPU and 0.07 MB per cached
     workflow (benchmarks/README.md). What it guarded is checked instead: the workflows import
     only the domain and Temporal (import-linter), that code imports no clock, random source,
     file or network and reads no clock but `workflow.now()`
