@@ -79,6 +79,8 @@ def _rows(flights: list[int], burst: int) -> list[Row]:
             lambda f: f[f"post {high}"] < 1000, ratio=False),
         Row(f"{burst} submissions -> all at their first gate", "burst", "s", "<= 2x raw",
             lambda f: _ratio(f, "burst") <= 2),
+        Row("submissions answered 429 / 503 or not at all in the bursts (retried)", "burst refused", "",
+            "-", lambda f: None, ratio=False),
         Row(f"RSS web + worker, {2 * burst} open tasks: `exosuit dev` (raw: its worker)", "dev rss", "MB",
             "<= 300 MB", lambda f: f["dev rss"] <= 300, ratio=False),
         Row(f"RSS web + worker, {2 * burst} open tasks: `exosuit web` + `exosuit worker`", "rss", "MB",
@@ -126,6 +128,7 @@ async def measure(flights: list[int], seconds: float, rounds: int, burst: int) -
                     times["exosuit"].append(await exosuit.burst(burst))
                     print(f"  burst of {burst}: raw {times['raw'][-1]:.1f} s, "
                           f"exosuit {times['exosuit'][-1]:.1f} s", file=sys.stderr, flush=True)  # fmt: skip
+                figures["burst refused"] = sum(exosuit.refused.values())  # retried
                 figures["burst"] = sum(times["exosuit"]) / 2
                 figures["raw burst"] = sum(times["raw"]) / 2
                 assert raw.process is not None

@@ -143,6 +143,7 @@ class Exosuit:
         }
         self.data_dir, self.database_url = data_dir, database_url
         self.processes: dict[str, asyncio.subprocess.Process] = {}
+        self.refused: dict[int | str, int] = {}  # submissions answered 429 / 503 or not at all
 
     async def start(self) -> None:
         migrate(self.database_url)
@@ -213,8 +214,20 @@ class Exosuit:
             yield sub, app
 
     async def _first_gate(self, sub: httpx.AsyncClient, app: httpx.AsyncClient) -> dict[str, object]:
+        """A new task at its first gate; a 429 or 503 is retried after its Retry-After (and
+        counted in `refused`, as is a submission without an answer)."""
         body = {"title": "Bench", "instructions": "Go.", "team": "bench", "autonomy": "supervised"}
-        created = await sub.post("/api/v1/tasks", json=body)
+        while True:
+            try:
+                created = await sub.post("/api/v1/tasks", json=body)
+            except httpx.TransportError:
+                self.refused["no answer"] = self.refused.get("no answer", 0) + 1
+                await asyncio.sleep(1)
+                continue
+            if created.status_code not in (429, 503):
+                break
+            self.refused[created.status_code] = self.refused.get(created.status_code, 0) + 1
+            await asyncio.sleep(float(created.headers.get("Retry-After", "1")))
         assert created.status_code == 201, created.text
         return await _next_gate(app, created.json()["id"], None)
 
