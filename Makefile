@@ -9,7 +9,7 @@ MODEL_STAMP := $(VENV)/.embedded-model
 # The embedded model is needed only when no endpoint is configured (and by the tests).
 RUN_MODEL := $(if $(or $(EXOSUIT_LLM_BASE_URL),$(OPENAI_BASE_URL)),,embedded-model)
 
-.PHONY: setup bytecode run test test-fast lint test-tools embedded-model bench docs clean vendor lock
+.PHONY: setup bytecode run test test-fast lint test-tools embedded-model bench bench-all docs clean vendor lock
 
 setup: $(STAMP) $(RUN_MODEL) bytecode
 
@@ -92,7 +92,14 @@ lint: setup
 docs: setup
 	$(BIN)/python -m exosuit.cli.config_reference
 
+# Exosuit against raw Temporal on the figures with goals, one table (benchmarks/bench.py,
+# about 6 minutes); `make bench BASELINE=<git ref>` measures that commit first, back to back,
+# for before / after columns; BENCH_ARGS sizes it (e.g. "--seconds 20 --burst 250").
 bench: setup
+	$(BIN)/python benchmarks/bench.py $(if $(BASELINE),--baseline $(BASELINE)) $(BENCH_ARGS)
+
+# Every benchmark with a table of its own (an hour or more).
+bench-all: setup
 	$(BIN)/python benchmarks/approval_latency.py
 	$(BIN)/python benchmarks/model_utility.py
 	$(BIN)/python benchmarks/offline_planner.py

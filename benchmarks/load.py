@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -65,6 +65,7 @@ class Figures:
     posts: list[float] = field(default_factory=list)  # the decision request alone, ms
     decisions: int = 0
     errors: dict[int | str, int] = field(default_factory=dict)  # HTTP status -> count (5xx must be 0)
+    cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU seconds in the closed loop
 
     def failures(self) -> dict[int | str, int]:
         """The answers the load test must never see: a 5xx, or no answer at all."""
@@ -76,9 +77,12 @@ class Figures:
     def line(self, label: str, seconds: float) -> str:
         p50, p95 = _pct(self.latencies, 50), _pct(self.latencies, 95)
         post = f"   POST p50 {_pct(self.posts, 50):7.1f} ms" if self.posts else ""
+        cpu = "".join(
+            f"   {name} CPU {s * 1000 / max(self.decisions, 1):.1f} ms" for name, s in self.cpu.items()
+        )
         return (
             f"{label:<10} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   "
-            f"{self.decisions / seconds:6.1f} decisions/s{post}   errors {self.errors or 0}"
+            f"{self.decisions / seconds:6.1f} decisions/s{post}{cpu}   errors {self.errors or 0}"
         )
 
 
@@ -103,13 +107,28 @@ def _usage(pid: int) -> tuple[float, float]:
     return cpu, rss
 
 
+def tree_rss(pid: int) -> float:
+    """RSS in MB of a process and its descendants (`exosuit dev`'s worker child, if it has one)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return _usage(pid)[1] + sum(tree_rss(c) for c in children)
+
+
 class Exosuit:
-    """`exosuit web` + `exosuit worker` processes, a team, and two tokens."""
+    """`exosuit web` + `exosuit worker` processes (or one `exosuit dev`), a team, and two tokens."""
 
     def __init__(
-        self, address: str, model_url: str, data_dir: Path, database_url: str, workers: int = 1
+        self,
+        address: str,
+        model_url: str,
+        data_dir: Path,
+        database_url: str,
+        workers: int = 1,
+        *,
+        dev: bool = False,
     ) -> None:
-        self.workers = workers
+        self.workers, self.dev = workers, dev
         self.port = free_port()
         self.env = dict(os.environ) | {
             "TEMPORAL_ADDRESS": address,
@@ -124,6 +143,7 @@ class Exosuit:
         }
         self.data_dir, self.database_url = data_dir, database_url
         self.processes: dict[str, asyncio.subprocess.Process] = {}
+        self.refused: dict[int | str, int] = {}  # submissions answered 429 / 503 or not at all
 
     async def start(self) -> None:
         migrate(self.database_url)
@@ -137,12 +157,20 @@ class Exosuit:
         await db.dispose()
         log = self.data_dir / "processes.log"
         # Children die with this script, even on kill -9 (the project's spawn).
+        if self.dev:  # its web app and worker, against this Temporal (so no embedded one)
+            command = [str(BIN / "exosuit"), "dev", "--port", str(self.port)]
+            env = self.env | {"EXOSUIT_DATA_DIR": str(self.data_dir / "dev")}
+            self.processes["dev"] = await spawn(command, log, env)
+            return await self._ready(log)
         self.processes["web"] = await spawn(
             [str(BIN / "exosuit"), "web", "--port", str(self.port)], log, self.env
         )
         for n in range(self.workers):  # several share the task queue, as in compose and Kubernetes
             name = "worker" if n == 0 else f"worker {n + 1}"
             self.processes[name] = await spawn([str(BIN / "exosuit"), "worker"], log, self.env)
+        await self._ready(log)
+
+    async def _ready(self, log: Path) -> None:
         async with httpx.AsyncClient() as http:
             for _ in range(600):
                 try:
@@ -165,8 +193,10 @@ class Exosuit:
         figures = Figures()
         async with self._clients(connections=flight * 2 + 10, request_seconds=60) as (sub, app):
             tasks = await asyncio.gather(*(self._first_gate(sub, app) for _ in range(flight)))
+            before = {name: _usage(p.pid)[0] for name, p in self.processes.items()}
             stop_at = time.perf_counter() + seconds
             await asyncio.gather(*(self._loop(sub, app, t, stop_at, figures) for t in tasks))
+            figures.cpu = {name: _usage(p.pid)[0] - before[name] for name, p in self.processes.items()}
         return figures
 
     @asynccontextmanager
@@ -184,8 +214,20 @@ class Exosuit:
             yield sub, app
 
     async def _first_gate(self, sub: httpx.AsyncClient, app: httpx.AsyncClient) -> dict[str, object]:
+        """A new task at its first gate; a 429 or 503 is retried after its Retry-After (and
+        counted in `refused`, as is a submission without an answer)."""
         body = {"title": "Bench", "instructions": "Go.", "team": "bench", "autonomy": "supervised"}
-        created = await sub.post("/api/v1/tasks", json=body)
+        while True:
+            try:
+                created = await sub.post("/api/v1/tasks", json=body)
+            except httpx.TransportError:
+                self.refused["no answer"] = self.refused.get("no answer", 0) + 1
+                await asyncio.sleep(1)
+                continue
+            if created.status_code not in (429, 503):
+                break
+            self.refused[created.status_code] = self.refused.get(created.status_code, 0) + 1
+            await asyncio.sleep(float(created.headers.get("Retry-After", "1")))
         assert created.status_code == 201, created.text
         return await _next_gate(app, created.json()["id"], None)
 
@@ -252,6 +294,16 @@ async def _next_gate(http: httpx.AsyncClient, task_id: str, after: str | None) -
         await asyncio.sleep(0.005)  # the decided gate still shows: its record is on the way
 
 
+async def _first_raw_gate(handle: WorkflowHandle[RawGates, int]) -> int:
+    """The raw workflow's first gate, once open (asked again when the server is too busy to
+    answer within the update's RPC timeout: on a loaded machine, 500 starts at once can be)."""
+    while True:
+        try:
+            return await handle.execute_update(RawGates.first_gate)
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            continue
+
+
 class Raw:
     """The baseline's worker process and its driver."""
 
@@ -278,7 +330,7 @@ class Raw:
                 handle: WorkflowHandle[RawGates, int] = await self.client.start_workflow(
                     RawGates.run, STEPS, id=f"raw-{uuid.uuid4().hex}", task_queue=self.queue
                 )
-                gate = await handle.execute_update(RawGates.first_gate)
+                gate = await _first_raw_gate(handle)
                 while gate < STEPS and time.perf_counter() < stop_at:
                     started = time.perf_counter()
                     gate = await handle.execute_update(RawGates.approve, gate)
@@ -286,7 +338,10 @@ class Raw:
                     if gate < STEPS:
                         figures.latencies.append((time.perf_counter() - started) * 1000)
 
+        assert self.process is not None
+        before = _usage(self.process.pid)[0]
         await asyncio.gather(*(loop() for _ in range(flight)))
+        figures.cpu = {"worker": _usage(self.process.pid)[0] - before}
         return figures
 
     async def burst(self, count: int) -> float:
@@ -296,7 +351,7 @@ class Raw:
             handle: WorkflowHandle[RawGates, int] = await self.client.start_workflow(
                 RawGates.run, STEPS, id=f"raw-{uuid.uuid4().hex}", task_queue=self.queue
             )
-            await handle.execute_update(RawGates.first_gate)
+            await _first_raw_gate(handle)
 
         started = time.perf_counter()
         await asyncio.gather(*(one() for _ in range(count)))
@@ -431,6 +486,8 @@ def _merge(runs: list[Figures]) -> Figures:
         merged.decisions += run.decisions
         for status, count in run.errors.items():
             merged.errors[status] = merged.errors.get(status, 0) + count
+        for name, seconds in run.cpu.items():
+            merged.cpu[name] = merged.cpu.get(name, 0) + seconds
     return merged
 
 

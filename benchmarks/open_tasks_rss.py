@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from load import STEPS, Exosuit, _next_gate, _usage  # beside this script
+from load import STEPS, Exosuit, _next_gate, _usage, tree_rss  # beside this script
 from queue_render import scratch_database
 
 from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
@@ -46,10 +46,19 @@ async def _open_one(sub: httpx.AsyncClient, app: httpx.AsyncClient) -> None:
 
 
 def _rss(exosuit: Exosuit) -> dict[str, float]:
-    return {name: _usage(p.pid)[1] for name, p in exosuit.processes.items()}
+    return {name: tree_rss(p.pid) for name, p in exosuit.processes.items()}
 
 
-async def main(count: int, flight: int) -> None:
+def _split(pid: int) -> str:
+    """RSS by kind (Linux smaps_rollup): anonymous (the heap) and file-backed (libraries)."""
+    kb = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value, *_ = line.split()
+        kb[name.rstrip(":")] = int(value)
+    return f"anon {kb['Anonymous'] / 1024:.0f}, file {(kb['Rss'] - kb['Anonymous']) / 1024:.0f} MB"
+
+
+async def main(count: int, flight: int, dev: bool) -> None:
     extra: list[str] = []
     for value in DEV_SERVER_DYNAMIC_CONFIG:
         extra += ["--dynamic-config-value", value]
@@ -63,11 +72,12 @@ async def main(count: int, flight: int) -> None:
         for i in range(STEPS)
     ]
     cache = os.environ.get("EXOSUIT_WORKER_MAX_CACHED_WORKFLOWS", "default")
+    cache += ", runner " + os.environ.get("BENCH_RUNNER", "sandbox")
     try:
         with tempfile.TemporaryDirectory(prefix="exosuit-rss-") as tmp:
             async with scratch_database("sqlite") as url:
                 address = env.client.service_client.config.target_host
-                exosuit = Exosuit(address, models.register(ScriptedModel(plan)), Path(tmp), url)
+                exosuit = Exosuit(address, models.register(ScriptedModel(plan)), Path(tmp), url, dev=dev)
                 try:
                     await exosuit.start()
                     await asyncio.sleep(2)
@@ -86,17 +96,20 @@ async def main(count: int, flight: int) -> None:
                         await asyncio.gather(*(one(sub, app) for _ in range(count)))
                     seconds = time.perf_counter() - started
                     loaded = _rss(exosuit)
-                    worker_cpu = _usage(exosuit.processes["worker"].pid)[0]
+                    split = {name: _split(p.pid) for name, p in exosuit.processes.items()}
+                    worker_cpu = _usage(exosuit.processes["dev" if dev else "worker"].pid)[0]
                 finally:
                     await exosuit.stop()
     finally:
         await models.stop()
         await env.shutdown()
     print(
-        f"\n{count} open tasks ({seconds:.0f} s to open), worker cache {cache}, worker CPU {worker_cpu:.0f} s"
+        f"\n{count} open tasks ({seconds:.0f} s to open), worker cache {cache}, "
+        f"{'dev' if dev else 'worker'} CPU {worker_cpu:.0f} s"
     )
     for name in idle:
-        print(f"{name:<8} RSS idle {idle[name]:6.0f} MB   with the tasks open {loaded[name]:6.0f} MB")
+        print(f"{name:<8} RSS idle {idle[name]:6.0f} MB   "
+              f"with the tasks open {loaded[name]:6.0f} MB ({split[name]})")  # fmt: skip
     print(f"web + worker {sum(loaded.values()):.0f} MB")
 
 
@@ -104,5 +117,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--flight", type=int, default=50, help="submissions at once")
+    parser.add_argument("--dev", action="store_true", help="one `exosuit dev` (and any child of it)")
     args = parser.parse_args()
-    asyncio.run(main(args.tasks, args.flight))
+    asyncio.run(main(args.tasks, args.flight, args.dev))

@@ -163,11 +163,18 @@ class Settings(BaseSettings):
         description="On SIGTERM/SIGINT a worker stops polling and gives its running activities this "
         "long to finish; then they are cancelled and Temporal hands them to another worker.",
     )
+    dev_worker_process: bool = Field(
+        False,
+        description="`exosuit dev` runs its worker as a child process of its own (restarted if it dies; "
+        "its log in the data dir's worker.log) instead of in the web app's process: a core each, "
+        "about 130 MB more memory.",
+    )
     worker_max_cached_workflows: int = Field(
         250,
         ge=0,
-        description="Workflows a worker keeps in memory between their steps (each some 100-200 KB); "
-        "one evicted is replayed from its history when its next gate is decided.",
+        description="Workflows a worker keeps in memory between their steps (each about 0.1 MB); "
+        "one evicted is replayed from its history when its next gate is decided: keep it at or above "
+        "the tasks decided at about the same time.",
     )
     worker_max_concurrent_activities: int = Field(
         100, ge=1, description="Activities (model calls, tool calls, records) a worker runs at once."

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from exosuit.domain.refusals import Forbidden, Invalid, RefusalKind, Refused, Throttled
 from exosuit.storage.db import DatabaseDown
 from web.limits import LimitsDown
+from web.unavailable import Unavailable as Unavailable  # raised by the gateway, rendered here
 
 PROBLEM = "application/problem+json"
 DATABASE_RETRY_SECONDS = 2  # a lock or a full pool clears in moments; a database down answers fast
@@ -91,14 +92,6 @@ _TYPE_OF_STATUS = {
     500: ProblemType.SERVER_ERROR,
     503: ProblemType.UNAVAILABLE,
 }
-
-
-class Unavailable(Exception):
-    """A dependency (Temporal, the database) did not answer: 503, try again later."""
-
-    def __init__(self, what: str, retry_after: int = 5) -> None:
-        super().__init__(f"{what} is unavailable; try again shortly")
-        self.message, self.retry_after = str(self), retry_after
 
 
 def status_of(refused: Refused | Throttled) -> int:

@@ -35,7 +35,7 @@ from exosuit.domain.contracts import (
     workflow_id_for,
 )
 from exosuit.domain.refusals import Finished, NotOpen, Refused, Throttled, refusal
-from web.errors import Unavailable
+from web.unavailable import Unavailable
 from workflows.task import TaskWorkflow
 
 TemporalClient = Client  # what the entry points hand the web app

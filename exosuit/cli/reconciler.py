@@ -34,8 +34,8 @@ from exosuit.settings import Settings
 from exosuit.storage.db import Database, DatabaseDown, utcnow
 from exosuit.storage.events import EventWriter
 from exosuit.storage.tasks import Tasks, Unsettled, workflow_input
-from web.errors import Unavailable
 from web.gateway import Run, TaskGateway
+from web.unavailable import Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
 from temporalio.client import Client
 
 from exosuit.cli.supervisor import SupervisionError, TemporalSupervisor
 from exosuit.cli.temporal_server import connect, metrics_runtime
-from exosuit.cli.worker_health import WorkerHealth
-from exosuit.cli.worker_process import WorkerProcess, worker_env
 from exosuit.domain.audit import anchor_key
 from exosuit.domain.autonomy import Role
 from exosuit.processes import DataDirInUse, DataDirLock
@@ -30,10 +27,15 @@ from exosuit.storage.db import Database, DatabaseDown, migrate
 from exosuit.storage.identity import Directory
 
 if TYPE_CHECKING:
+    import uvicorn
+
+    from exosuit.cli.worker_health import WorkerHealth
+    from exosuit.cli.worker_process import DevWorker
     from exosuit.llm.embedded import EmbeddedModel
 
-# Each command imports only what it runs: the web process never loads the model client and
-# the activities, the worker never loads the web app (startup time and memory, per process).
+# Each command imports only what it runs: the web process never loads the model client, the
+# activities or Temporal's worker; the worker never loads the web app, FastAPI or uvicorn
+# (startup time and memory, per process).
 
 ADMIN_EMAIL = "admin@exosuit.local"
 ADMIN_TEAM = "default"
@@ -48,25 +50,6 @@ log = logging.getLogger(__name__)
 # its 503) instead of being cut off; waits are answered at once (`_Server.shutdown`). With 3 s,
 # decisions in flight on a busy machine were cut off with a 500 (benchmarks/soak.py).
 WEB_SHUTDOWN_GRACE = 12
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal capture: the supervisor decides when to stop. As it stops
-    it ends the app's long waits first (`on_shutdown`), so that they answer within its grace."""
-
-    def __init__(self, config: uvicorn.Config, on_shutdown: Callable[[], None] = lambda: None) -> None:
-        super().__init__(config)
-        self._on_shutdown = on_shutdown
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        # Woken now, they answer once uvicorn has closed its listeners (before its first await)
-        # and marked each busy connection to close after its answer.
-        self._on_shutdown()
-        await super().shutdown(sockets)
 
 
 def _stop_on_signals(server: uvicorn.Server, temporal: TemporalSupervisor | None = None) -> None:
@@ -169,7 +152,7 @@ async def _serving(server: uvicorn.Server) -> asyncio.Task[None]:
 
 
 async def _stop_dev(
-    worker: WorkerProcess | None,
+    worker: DevWorker | None,
     db: Database,
     model: EmbeddedModel | None,
     temporal: TemporalSupervisor | None,
@@ -196,7 +179,7 @@ async def _start_temporal(settings: Settings, port: int) -> TemporalSupervisor:
 def _print_where(
     settings: Settings,
     address: str,
-    worker: WorkerProcess,
+    worker: DevWorker,
     temporal: TemporalSupervisor | None,
     model: EmbeddedModel | None,
 ) -> None:
@@ -205,7 +188,10 @@ def _print_where(
 
     print(f"  Temporal: {address}" + (f", UI {settings.temporal_ui_url}" if settings.temporal_ui_url else ""))
     print(f"  Data dir: {settings.data_dir.resolve()}")
-    print(f"  Worker: PID {worker.pid}, log {settings.data_dir.resolve() / 'worker.log'}")
+    if settings.dev_worker_process:
+        print(f"  Worker: PID {worker.pid}, log {settings.data_dir.resolve() / 'worker.log'}")
+    else:
+        print("  Worker: in this process (EXOSUIT_DEV_WORKER_PROCESS=true: a process of its own)")
     for note in temporal.notes if temporal is not None else []:
         print(f"  Temporal: {note}")
     if model is not None:
@@ -217,7 +203,7 @@ def _print_where(
 
 
 async def run_dev(settings: Settings, port: int) -> None:
-    """Temporal (embedded unless TEMPORAL_ADDRESS is set) + the web app, and a worker process."""
+    """Temporal (embedded unless TEMPORAL_ADDRESS is set) + the web app and a worker."""
     from exosuit.llm import embedded as embedded_model
 
     loop = asyncio.get_running_loop()
@@ -228,8 +214,8 @@ async def run_dev(settings: Settings, port: int) -> None:
     db = Database.from_settings(settings)
     temporal: TemporalSupervisor | None = None
     model: EmbeddedModel | None = None
-    worker: WorkerProcess | None = None
-    # Settings worked out here, which the worker process gets too: the port, so that links
+    worker: DevWorker | None = None
+    # Settings worked out here, which the worker gets too: the port, so that links
     # in notifications name the one this app serves on (without EXOSUIT_PUBLIC_URL).
     decided: dict[str, Any] = {"port": port}
     try:
@@ -243,12 +229,7 @@ async def run_dev(settings: Settings, port: int) -> None:
             decided |= embedded_model.defaults_for(settings) | {"llm_base_url": model.base_url}
         settings = settings.model_copy(update=decided)
         client = await _connect_when_up(settings, address)
-        worker = WorkerProcess(
-            worker_env(address, settings.data_dir, decided),
-            settings.data_dir / "worker.log",
-            grace=settings.worker_graceful_shutdown_seconds,
-        )
-        await worker.start()
+        worker = await _dev_worker(settings, address, decided, db)
         server = _web_server(settings, db, client, port, log_level="warning")
         _stop_on_signals(server, temporal)
         lines = await first_start(Directory(db), settings.data_dir)
@@ -271,10 +252,52 @@ async def run_dev(settings: Settings, port: int) -> None:
         raise SystemExit(f"exosuit dev: {temporal.failure}")
 
 
-def _web_server(settings: Settings, db: Database, client: Client, port: int, **config: Any) -> _Server:
+async def _dev_worker(settings: Settings, address: str, decided: dict[str, Any], db: Database) -> DevWorker:
+    """`exosuit dev`'s worker, started: a task of this process, or a child process."""
+    from exosuit.cli.worker_process import WorkerInProcess, WorkerProcess, worker_env
+
+    grace = settings.worker_graceful_shutdown_seconds
+    worker: DevWorker
+    if settings.dev_worker_process:
+        env = worker_env(address, settings.data_dir, decided)
+        worker = WorkerProcess(env, settings.data_dir / "worker.log", grace=grace)
+    else:
+        here = settings.model_copy(update={"temporal_address": address})
+
+        async def run(stop: asyncio.Event) -> None:
+            # A client of its own: the worker's metrics runtime, if EXOSUIT_WORKER_METRICS_PORT is set.
+            await work(here, db, await _connect_when_up(here, address, metrics=True), stop)
+
+        worker = WorkerInProcess(run, grace)
+    await worker.start()
+    return worker
+
+
+def _web_server(settings: Settings, db: Database, client: Client, port: int, **config: Any) -> uvicorn.Server:
     """The web app under uvicorn, whose loggers go through ours (exosuit/observability/logs.py)."""
+    import uvicorn
+
     from web.app import create_app
     from web.deps import Services
+
+    class _Server(uvicorn.Server):
+        """uvicorn without its own signal capture: the supervisor decides when to stop. As it
+        stops it ends the app's long waits first (`on_shutdown`), so that they answer within
+        its grace."""
+
+        def __init__(self, config: uvicorn.Config, on_shutdown: Callable[[], None]) -> None:
+            super().__init__(config)
+            self._on_shutdown = on_shutdown
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Woken now, they answer once uvicorn has closed its listeners (before its first
+            # await) and marked each busy connection to close after its answer.
+            self._on_shutdown()
+            await super().shutdown(sockets)
 
     services = Services.build(settings, db, client)
     app = create_app(services)
@@ -306,10 +329,7 @@ async def run_web(settings: Settings, port: int) -> None:
 
 
 async def run_worker(settings: Settings) -> None:
-    # Imported here: only a worker runs them (the reconciler pulls in the automation
-    # activities and their notification libraries, which the web process never needs).
-    from exosuit.cli.reconciler import reconcile_forever
-    from exosuit.cli.worker import build_worker
+    from exosuit.cli.worker_health import WorkerHealth
 
     health = WorkerHealth()
     probes = None
@@ -317,29 +337,43 @@ async def run_worker(settings: Settings) -> None:
         probes = await health.serve(settings.host, settings.worker_health_port)
     migrate(settings.resolved_database_url)
     db = Database.from_settings(settings)
-    client = await _connect_when_up(settings, metrics=True, within=None)
-    worker = build_worker(client, settings, db)
-    health.worker = worker
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with worker:
-            checkpoints = asyncio.create_task(_checkpoints(settings, db))
-            reconciling = asyncio.create_task(reconcile_forever(settings, db, client))
-            # A log line like every other (worker.log is JSON from its first line); its words
-            # are what a supervisor or a test waits for.
-            log.info("worker started: polling %r on %s", settings.task_queue, settings.temporal_address)
-            await stop.wait()
-            log.info(
-                "worker stopping: no new work; running activities get up to %.0f s to finish",
-                settings.worker_graceful_shutdown_seconds,
-            )
-            checkpoints.cancel()
-            reconciling.cancel()
-        log.info("worker stopped")
+        client = await _connect_when_up(settings, metrics=True, within=None)
+        await work(settings, db, client, stop, health)
     finally:
         await db.dispose()
         if probes is not None:
             probes.close()
+
+
+async def work(
+    settings: Settings, db: Database, client: Client, stop: asyncio.Event, health: WorkerHealth | None = None
+) -> None:
+    """A worker on the task queue, the audit checkpoints and the reconciler, until `stop` is set:
+    `exosuit worker`'s process, or `exosuit dev`'s web process beside its web app."""
+    # Imported here: only a worker runs them (the reconciler pulls in the automation
+    # activities and their notification libraries, which the web process never needs).
+    from exosuit.cli.reconciler import reconcile_forever
+    from exosuit.cli.worker import build_worker
+
+    worker = build_worker(client, settings, db)
+    if health is not None:
+        health.worker = worker
+    async with worker:
+        checkpoints = asyncio.create_task(_checkpoints(settings, db))
+        reconciling = asyncio.create_task(reconcile_forever(settings, db, client))
+        # A log line like every other (worker.log is JSON from its first line); its words
+        # are what a supervisor or a test waits for.
+        log.info("worker started: polling %r on %s", settings.task_queue, settings.temporal_address)
+        await stop.wait()
+        log.info(
+            "worker stopping: no new work; running activities get up to %.0f s to finish",
+            settings.worker_graceful_shutdown_seconds,
+        )
+        checkpoints.cancel()
+        reconciling.cancel()
+    log.info("worker stopped")

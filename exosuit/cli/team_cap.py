@@ -18,8 +18,8 @@ from exosuit.domain.refusals import Refused, Throttled
 from exosuit.settings import Settings
 from exosuit.storage.db import Database
 from exosuit.storage.tasks import Tasks
-from web.errors import Unavailable
 from web.gateway import TaskGateway
+from web.unavailable import Unavailable
 
 
 async def lower_running_tasks(settings: Settings, db: Database, team: str, cap: AutonomyLevel) -> list[str]:

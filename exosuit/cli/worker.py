@@ -6,7 +6,7 @@ import os
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 
 from activities.planning import PlannerActivities, PlannerConfig
 from activities.recording import RecordActivities
@@ -24,6 +24,17 @@ from exosuit.storage.tasks import Tasks
 from exosuit.storage.tool_ledger import ToolLedger
 from exosuit.tooling import load_tools_config
 from workflows.task import TaskWorkflow
+
+
+def workflow_runner() -> WorkflowRunner:
+    """The workflows run outside Temporal's sandbox: it re-imported their modules for every new
+    run and wrapped what they call, about half of a replay's CPU and 0.07 MB per cached
+    workflow (benchmarks/README.md). What it guarded is checked instead: the workflows import
+    only the domain and Temporal (import-linter), that code imports no clock, random source,
+    file or network and reads no clock but `workflow.now()`
+    (tests/unit/test_workflow_determinism.py), keeps no state in its modules, and replays its
+    recorded history under this runner and the sandbox alike (tests/system/test_replay.py)."""
+    return UnsandboxedWorkflowRunner()
 
 
 def build_worker(
@@ -60,6 +71,7 @@ def build_worker(
     recording = RecordActivities(writer, automation.after_event)
     return Worker(
         client,
+        workflow_runner=workflow_runner(),
         task_queue=task_queue or settings.task_queue,
         # On shutdown (SIGTERM) running activities get this long to finish; then they are
         # cancelled and fail as "worker shutdown", which Temporal retries on another worker.

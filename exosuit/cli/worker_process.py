@@ -1,19 +1,23 @@
-"""`exosuit dev`'s worker: an `exosuit worker` child process, restarted if it dies.
+"""`exosuit dev`'s worker: in the web app's process (the default), or an `exosuit worker`
+child process (EXOSUIT_DEV_WORKER_PROCESS), either restarted if it fails.
 
-The web app and the worker each get an interpreter (and so a core) of their own: a busy
-worker never slows the API, and the API never starves the worker. The child dies with
-`exosuit dev` (exosuit/processes.py) and is told everything `exosuit dev` worked out at
-start (the embedded Temporal's address, the embedded model) through its environment.
+In one process the two load their libraries (the Temporal SDK, SQLAlchemy, pydantic: some
+130 MB) once, not twice, and share one core's worth of Python: what a laptop wants. As a
+child, the web app and the worker each get an interpreter (and so a core) of their own, as
+`exosuit web` and `exosuit worker` do in production. The child dies with `exosuit dev`
+(exosuit/processes.py) and is told everything `exosuit dev` worked out at start (the
+embedded Temporal's address, the embedded model) through its environment.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +79,43 @@ class WorkerProcess:
             self._watching.cancel()
         if self._process is not None:
             await stop(self._process, grace=self._grace + 5)
+
+
+class WorkerInProcess:
+    """The worker as a task of this process: `run(stop)` works until `stop` is set."""
+
+    def __init__(self, run: Callable[[asyncio.Event], Awaitable[None]], grace: float) -> None:
+        self._run, self._grace = run, grace
+        self._stop = asyncio.Event()
+        self._running: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int:
+        return os.getpid()
+
+    async def start(self) -> None:
+        self._running = asyncio.create_task(self._keep_running())
+
+    async def _keep_running(self) -> None:
+        deaths = 0
+        while not self._stop.is_set():
+            try:
+                await self._run(self._stop)
+            except Exception:
+                delay = RESTART_DELAYS[min(deaths, len(RESTART_DELAYS) - 1)]
+                deaths += 1
+                log.exception("the worker failed; restarting it in %.1f s", delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+
+    async def stop(self) -> None:
+        """As SIGTERM to a worker: no new work; running activities get the grace to finish."""
+        self._stop.set()
+        if self._running is not None:
+            try:
+                await asyncio.wait_for(self._running, self._grace + 5)
+            except TimeoutError:
+                log.error("the worker did not stop within %.0f s", self._grace + 5)
+
+
+DevWorker = WorkerProcess | WorkerInProcess

@@ -101,12 +101,13 @@ def dev_env(data_dir: Path, model_url: str) -> dict[str, str]:
     return env
 
 
-async def launch(data_dir: Path, model_url: str, name: str = "dev") -> Dev:
+async def launch(data_dir: Path, model_url: str, name: str = "dev", **env: str) -> Dev:
+    """`exosuit dev` until it says it is ready; `env`: more variables (EXOSUIT_...=...)."""
     port = free_port()
     errors = data_dir.parent / f"{data_dir.name}-{name}-{port}.err"
     with errors.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
-            EXOSUIT, "dev", "--port", str(port), env=dev_env(data_dir, model_url),
+            EXOSUIT, "dev", "--port", str(port), env=dev_env(data_dir, model_url) | env,
             stdout=asyncio.subprocess.PIPE, stderr=stderr,
         )  # fmt: skip
     assert process.stdout is not None

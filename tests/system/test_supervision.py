@@ -87,7 +87,8 @@ async def test_kill_9_of_exosuit_dev_leaves_no_temporal_and_the_next_start_is_cl
     tmp_path: Path, model_server: ModelServer, running: list[Dev]
 ) -> None:
     url = model_server.register(ScriptedModel())
-    first = await launch(tmp_path / "data", url)
+    # Its worker as a child too (by default it runs in the process that is killed here).
+    first = await launch(tmp_path / "data", url, EXOSUIT_DEV_WORKER_PROCESS="true")
     running.append(first)
     child = first.temporal_child()
     assert child is not None

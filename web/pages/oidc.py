@@ -18,22 +18,24 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
-from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from exosuit.domain.autonomy import Role
 from exosuit.settings import Settings
 from web.deps import ServicesDep
 from web.errors import Problem
 from web.security import session_cookie, set_session_cookie
+
+if TYPE_CHECKING:
+    from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
+
+# authlib (with a second httpx) and joserfc are imported at the first sign-in, not by every
+# web process: about 5 MB and 200 modules that a deployment without OIDC never uses.
 
 router = APIRouter()
 PENDING_COOKIE = "exosuit_oidc_pending"
@@ -93,6 +95,8 @@ def public_url(request: Request, settings: Settings) -> str:
 
 
 def _client(request: Request, settings: Settings) -> AsyncOAuth2Client:
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+
     return AsyncOAuth2Client(
         client_id=settings.oidc_client_id,
         client_secret=settings.oidc_client_secret,
@@ -187,6 +191,8 @@ async def oidc_login(request: Request, services: ServicesDep, next: str | None =
 
 @router.get("/auth/oidc/callback")
 async def oidc_callback(request: Request, services: ServicesDep) -> Response:
+    from joserfc.errors import JoseError
+
     settings = services.settings
     if not settings.oidc_enabled:
         raise Problem(404, "Not Found", "OpenID Connect sign-in is not configured")
@@ -237,6 +243,9 @@ async def _verified_claims(
     settings: Settings, found: Provider, client: AsyncOAuth2Client, id_token: str
 ) -> dict[str, Any]:
     """The ID token's claims once its signature, issuer, audience and expiry hold."""
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
     keys = KeySet.import_key_set((await client.get(found.jwks_uri)).json())
     decoded = jwt.decode(id_token, keys)
     jwt.JWTClaimsRegistry(
