@@ -51,6 +51,13 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, within: float =
         await asyncio.sleep(0.02)
 
 
+def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def asked() -> bool:
+        return check()
+
+    return asked
+
+
 @dataclass
 class Api:
     """One signed-in API caller."""
@@ -245,6 +252,8 @@ async def running_system(
     system = System(f"http://127.0.0.1:{port}", model, Directory(db), db, client, team, settings)
     await system.directory.ensure_team(team)
     async with worker if with_worker else contextlib.nullcontext():
+        if with_worker:  # a test may stop Temporal next: a worker that had not checked in would fail
+            await until(_async(lambda: worker.is_running), "the worker to reach Temporal")
         try:
             yield system
         finally:

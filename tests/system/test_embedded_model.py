@@ -115,5 +115,6 @@ async def test_llama_cpp_dialect_sends_a_json_object_schema(
     assert schema["required"] == ["steps"]
     steps = schema["properties"]["steps"]
     assert (steps["minItems"], steps["maxItems"]) == (1, 7)
-    assert steps["items"]["properties"]["tool"] == {"enum": ["word_count", "write_file", None]}
+    # ask_human: a planned question is a step too (docs/review-team.md, Questions)
+    assert steps["items"]["properties"]["tool"] == {"enum": ["ask_human", "word_count", "write_file", None]}
     assert plan_request["max_tokens"] == embedded_model.SETTINGS["llm_plan_max_tokens"]

@@ -672,11 +672,8 @@ async def test_a_question_waits_even_at_autonomous_and_the_step_runs_again_once_
     assert opened[0].actor == "model:script" and opened[0].data["question"] == "Which tone?"
 
 
-async def test_an_unanswered_question_fails_closed(time_env: WorkflowEnvironment, start: Start) -> None:
+async def test_an_unanswered_question_fails_closed(start: Start) -> None:
     run: Run = await start(AutonomyLevel.AUTONOMOUS, steps(Risk.LOW), questions=1)
     await run.script.gate(GateKind.QUESTION)
-    await time_env.sleep(timedelta(hours=25))
-    await run.script.until(lambda: "gate.escalated" in run.script.actions(), "escalation")
-    await time_env.sleep(timedelta(hours=25))
-    assert await run.ended() == "rejected"
+    assert await run.ended() == "rejected"  # the server skips both 24-hour deadlines
     assert run.script.actions()[-4:] == ["gate.opened", "gate.escalated", "gate.decided", "task.rejected"]
