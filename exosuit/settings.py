@@ -191,6 +191,13 @@ class Settings(BaseSettings):
     earned_autonomy_rejects: int = Field(
         5, ge=1, description="Rejections among those that propose lowering a template's default autonomy."
     )
+    earned_autonomy_refresh_seconds: float = Field(
+        60,
+        ge=0,
+        description="How often, at most, a web process runs the earned-autonomy rule again for a "
+        "team when its suggestions are looked at; in between, the stored suggestions are shown "
+        "(0: on every look).",
+    )
     watch_interval_seconds: float = Field(
         0.02,
         gt=0,

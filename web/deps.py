@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, TypeVar
 
@@ -42,6 +42,7 @@ class Services:
     watch: TaskWatch
     claims: GateClaims
     links: DecisionLinks
+    refreshed: dict[str, float] = field(default_factory=dict)  # team → when its suggestions were refreshed
 
     @classmethod
     def build(cls, settings: Settings, db: Database, temporal: TemporalClient) -> Services:

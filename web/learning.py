@@ -4,6 +4,7 @@ one may see, the figures, and autonomy suggestions."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -79,16 +80,30 @@ def suggestions_store(services: Services) -> Suggestions:
 
 
 async def open_suggestions(services: Services, principal: Principal) -> list[AutonomySuggestion]:
-    """The open suggestions of the person's teams, after running the rule again; the admins
-    of a team with a new one are notified (its notification queue is woken)."""
+    """The open suggestions of the person's teams, as stored. The rule runs again for a team
+    whose suggestions were last refreshed longer ago than the setting says (at most once per
+    that many seconds per team and process); the admins of a team with a new one are notified
+    (its notification queue is woken)."""
     teams = principal.approver_teams
     if not teams:
         return []
     store = suggestions_store(services)
-    found = await store.refresh(teams)
-    if store.notified:
-        await _wake_notifications(services, store.notified)
-    return found
+    due = _due(services, teams)
+    if due:
+        await store.refresh(due)
+        if store.notified:
+            await _wake_notifications(services, store.notified)
+    return await store.open(teams)
+
+
+def _due(services: Services, teams: list[str]) -> list[str]:
+    """The teams whose suggestions are due a refresh, marked as refreshed now."""
+    now = time.monotonic()
+    every = services.settings.earned_autonomy_refresh_seconds
+    due = [t for t in teams if t not in services.refreshed or now - services.refreshed[t] >= every]
+    for team in due:
+        services.refreshed[team] = now
+    return due
 
 
 async def _wake_notifications(services: Services, teams: set[str]) -> None:

@@ -126,6 +126,17 @@ async def test_unchanged_approvals_earn_a_level_up_and_rejects_a_level_down(hist
     assert found[history.shaky]["evidence"]["summary"] == "2 of the last 2 gates rejected"
 
 
+async def test_suggestions_are_shown_as_stored_between_refreshes(learning_system: System) -> None:
+    watcher = await learning_system.user("approver")
+    response = await watcher.http.get("/api/v1/autonomy/suggestions")  # the rule runs: nothing yet
+    assert response.status_code == 200, response.text
+    assert response.json()["items"] == []
+    await seed(learning_system)
+    # The evidence now earns a level up and a level down, but the team's suggestions were
+    # refreshed less than EXOSUIT_EARNED_AUTONOMY_REFRESH_SECONDS ago: the stored ones are shown.
+    assert (await watcher.http.get("/api/v1/autonomy/suggestions")).json()["items"] == []
+
+
 async def test_accepting_sets_the_templates_default_within_the_cap_and_is_audited(
     history: History, learning_system: System
 ) -> None:
