@@ -93,26 +93,12 @@ def _rows(flights: list[int], burst: int) -> list[Row]:
 
 async def measure(flights: list[int], seconds: float, rounds: int, burst: int) -> Figures:
     """The figures of the tree this interpreter imports from (PYTHONPATH)."""
-    from load import STEPS, Exosuit, Raw, _merge, _pct, _usage
+    from load import Exosuit, Raw, _merge, _pct, _usage, engine_and_model
     from queue_render import scratch_database
-    from temporalio.testing import WorkflowEnvironment
 
-    from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
-    from tests.support.model_server import ModelServer, ScriptedModel
+    from tests.support.model_server import ScriptedModel
 
-    extra: list[str] = []
-    for value in DEV_SERVER_DYNAMIC_CONFIG:
-        extra += ["--dynamic-config-value", value]
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(), dev_server_extra_args=extra
-    )
-    address = env.client.service_client.config.target_host
-    models = ModelServer()
-    await models.start()
-    plan: list[dict[str, object]] = [
-        {"title": f"Step {i}", "instructions": f"Do {i}.", "kind": "llm", "tool": None, "risk": "low"}
-        for i in range(STEPS)
-    ]
+    env, address, models, plan = await engine_and_model()
     figures: Figures = {}
     tmp = Path(tempfile.mkdtemp(prefix="exosuit-bench-"))  # kept if the run fails: the logs
     try:

@@ -86,6 +86,25 @@ class Figures:
         )
 
 
+async def engine_and_model() -> tuple[WorkflowEnvironment, str, ModelServer, list[dict[str, object]]]:
+    """What every closed-loop benchmark starts with: a Temporal dev server with the product's
+    dynamic config (and its address), a scripted model server, and the plan each task runs
+    (STEPS low-risk model steps)."""
+    extra: list[str] = []
+    for value in DEV_SERVER_DYNAMIC_CONFIG:
+        extra += ["--dynamic-config-value", value]
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(), dev_server_extra_args=extra
+    )
+    models = ModelServer()
+    await models.start()
+    plan: list[dict[str, object]] = [
+        {"title": f"Step {i}", "instructions": f"Do {i}.", "kind": "llm", "tool": None, "risk": "low"}
+        for i in range(STEPS)
+    ]
+    return env, env.client.service_client.config.target_host, models, plan
+
+
 def _pct(values: list[float], q: int) -> float:
     if not values:
         return float("nan")
@@ -367,19 +386,7 @@ async def main(
     lists: list[int],
     workers: int,
 ) -> None:
-    extra: list[str] = []
-    for value in DEV_SERVER_DYNAMIC_CONFIG:
-        extra += ["--dynamic-config-value", value]
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(), dev_server_extra_args=extra
-    )
-    address = env.client.service_client.config.target_host
-    models = ModelServer()
-    await models.start()
-    plan: list[dict[str, object]] = [
-        {"title": f"Step {i}", "instructions": f"Do {i}.", "kind": "llm", "tool": None, "risk": "low"}
-        for i in range(STEPS)
-    ]
+    env, address, models, plan = await engine_and_model()
     print(f"approve -> next gate, closed loop, {seconds:.0f} s per run, {rounds} rounds, "
           f"{'PostgreSQL' if postgres else 'SQLite'}")  # fmt: skip
     try:

@@ -27,15 +27,12 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from temporalio.testing import WorkflowEnvironment
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from load import STEPS, Exosuit, _next_gate, _usage  # beside this script
+from load import Exosuit, _next_gate, _usage, engine_and_model  # beside this script
 from queue_render import scratch_database
 
-from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
-from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.model_server import ScriptedModel
 
 Task = dict[str, object]
 
@@ -101,19 +98,7 @@ async def measure(exosuit: Exosuit, count: int, rounds: int) -> dict[str, list[f
 
 
 async def main(count: int, rounds: int, postgres: bool) -> None:
-    extra: list[str] = []
-    for value in DEV_SERVER_DYNAMIC_CONFIG:
-        extra += ["--dynamic-config-value", value]
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(), dev_server_extra_args=extra
-    )
-    address = env.client.service_client.config.target_host
-    models = ModelServer()
-    await models.start()
-    plan: list[dict[str, object]] = [
-        {"title": f"Step {i}", "instructions": f"Do {i}.", "kind": "llm", "tool": None, "risk": "low"}
-        for i in range(STEPS)
-    ]
+    env, address, models, plan = await engine_and_model()
     try:
         with tempfile.TemporaryDirectory(prefix="exosuit-cpu-") as tmp:
             async with scratch_database("postgres" if postgres else "sqlite") as url:
