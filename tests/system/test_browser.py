@@ -8,24 +8,13 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from tests.support.browser import signed_in_page
 from tests.support.paths import ROOT
 from tests.support.system import System
 
 pytestmark = pytest.mark.browser
 
 DOCS = ROOT / "docs"
-
-
-async def signed_in_page(chromium: Browser, system: System, role: str) -> tuple[Page, str]:
-    email, password = await system.person(role)
-    context = await chromium.new_context(base_url=system.base_url, viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    await page.goto("/login")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("heading", name="My tasks")).to_be_visible()
-    return page, email
 
 
 async def submit(page: Page, system: System, title: str, level: int = 1) -> str:

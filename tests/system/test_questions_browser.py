@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
+from tests.support.browser import signed_in_page
 from tests.support.system import System
 
 pytestmark = pytest.mark.browser
@@ -15,19 +16,6 @@ pytestmark = pytest.mark.browser
 LIVE = 15_000  # ms: how long an expectation waits for the page to update itself
 CHOICES = ["Formal", "Friendly", "Terse"]
 SCREENSHOT = Path("/tmp/exosuit-question-on-task-page.png")
-
-
-async def signed_in_member(chromium: Browser, system: System) -> tuple[Page, str]:
-    email, password = await system.person("member")
-    page = await (
-        await chromium.new_context(base_url=system.base_url, viewport={"width": 1280, "height": 900})
-    ).new_page()
-    await page.goto("/login")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("heading", name="My tasks")).to_be_visible()
-    return page, email
 
 
 async def test_a_member_answers_a_question_by_clicking_a_choice(chromium: Browser, ui_system: System) -> None:
@@ -44,7 +32,7 @@ async def test_a_member_answers_a_question_by_clicking_a_choice(chromium: Browse
     ui_system.model.step_answer = lambda prompt: "Hi there, friend!"
     submitter = await ui_system.user("approver")
     task = await submitter.submit(ui_system.team, "delegated")
-    page, email = await signed_in_member(chromium, ui_system)
+    page, email = await signed_in_page(chromium, ui_system, "member")
     await page.goto("/queue")  # a member's queue lists the team's questions (and nothing else)
     await expect(page.locator("#board tr.item")).to_have_count(1, timeout=LIVE)
     await expect(page.locator("#board tr.item")).to_contain_text("question")

@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 from temporalio.testing import WorkflowEnvironment
 
 from exosuit.storage.db import Database
+from tests.support.browser import signed_in_page
 from tests.support.model_server import ModelServer, ScriptedModel
 from tests.support.paths import ROOT
 from tests.support.system import System, running_system, until
@@ -21,20 +22,8 @@ DOCS = ROOT / "docs"
 LIVE = 15_000  # ms: how long an expectation waits for the page to update itself
 
 
-async def signed_in(chromium: Browser, system: System, **context: object) -> tuple[Page, str]:
-    email, password = await system.person("approver")
-    options = {"viewport": {"width": 1280, "height": 900}} | context
-    page = await (await chromium.new_context(base_url=system.base_url, **options)).new_page()  # type: ignore[arg-type]
-    await page.goto("/login")
-    await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("heading", name="My tasks")).to_be_visible()
-    return page, email
-
-
 async def test_the_queue_shows_a_new_gate_without_a_reload(chromium: Browser, ui_system: System) -> None:
-    page, _ = await signed_in(chromium, ui_system)
+    page, _ = await signed_in_page(chromium, ui_system)
     await page.goto("/queue")
     await expect(page.locator("#board")).to_contain_text("Nothing is waiting for you")
     loads: list[str] = []
@@ -51,8 +40,8 @@ async def test_one_approver_claims_the_other_sees_it_claimed_and_takes_it_over(
 ) -> None:
     submitter = await ui_system.user("member")
     task = await submitter.wait_gate((await submitter.submit(ui_system.team, "guarded"))["id"], "plan")
-    ada, ada_email = await signed_in(chromium, ui_system)
-    bob, bob_email = await signed_in(chromium, ui_system)
+    ada, ada_email = await signed_in_page(chromium, ui_system)
+    bob, bob_email = await signed_in_page(chromium, ui_system)
     await ada.goto("/queue")
     await bob.goto("/queue")
     await expect(bob.locator("#board").get_by_role("button", name="Approve")).to_be_visible()
@@ -84,7 +73,7 @@ async def test_bulk_approve_selects_only_gates_opened_in_the_detail_pane(
     tasks = [await submitter.submit(ui_system.team, "guarded") for _ in range(3)]
     for task in tasks:
         await submitter.wait_gate(task["id"], "plan")
-    page, _ = await signed_in(chromium, ui_system)
+    page, _ = await signed_in_page(chromium, ui_system)
     await page.goto("/queue")
     rows = page.locator("#board tr.item")
     await expect(rows).to_have_count(3, timeout=LIVE)
@@ -112,7 +101,7 @@ async def test_the_queue_and_a_decision_work_on_a_phone(
     submitter = await ui_system.user("member")
     task = await submitter.wait_gate((await submitter.submit(ui_system.team, "guarded"))["id"], "plan")
     phone = {"viewport": {"width": 390, "height": 844}, "color_scheme": scheme, "is_mobile": True}
-    page, _ = await signed_in(chromium, ui_system, **phone)
+    page, _ = await signed_in_page(chromium, ui_system, **phone)
     await page.goto("/queue")
     await expect(page.locator("#board tr.item")).to_have_count(1, timeout=LIVE)
     wide = await page.evaluate("document.documentElement.scrollWidth")
@@ -142,7 +131,7 @@ async def short_lease(
 async def test_an_open_page_keeps_its_visitors_claim(chromium: Browser, short_lease: System) -> None:
     submitter = await short_lease.user("member")
     task = await submitter.wait_gate((await submitter.submit(short_lease.team, "guarded"))["id"], "plan")
-    page, email = await signed_in(chromium, short_lease)
+    page, email = await signed_in_page(chromium, short_lease)
     await page.goto(f"/tasks/{task['id']}")
     await page.get_by_role("button", name="Claim").click()
     await expect(page.locator("form.claim")).to_contain_text("You are working on this gate")
@@ -160,8 +149,8 @@ async def test_a_high_risk_gate_waits_for_a_second_approver(chromium: Browser, u
     ui_system.model.plan = [
         {"title": "Send", "instructions": "Send it.", "kind": "llm", "tool": None, "risk": "high"}
     ]
-    ada, _ = await signed_in(chromium, ui_system)
-    bob, _ = await signed_in(chromium, ui_system)
+    ada, _ = await signed_in_page(chromium, ui_system)
+    bob, _ = await signed_in_page(chromium, ui_system)
     submitter = await ui_system.user("member")
     task = await submitter.wait_gate((await submitter.submit(ui_system.team, "delegated"))["id"], "step")
     await ada.goto(f"/tasks/{task['id']}")
