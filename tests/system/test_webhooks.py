@@ -17,7 +17,7 @@ from exosuit.domain.webhooks import new_secret, sign
 from exosuit.outbound import DestinationRefused, check_destination
 from exosuit.storage.db import Database
 from tests.support.model_server import ModelServer, ScriptedModel
-from tests.support.system import Api, System, running_system
+from tests.support.system import Api, System, running_system, until
 from tests.support.webhook_receiver import FAST, Receiver
 
 LIFE = ["task.created"] + ["gate.opened", "gate.decided"] * 3 + ["task.completed"]
@@ -248,6 +248,12 @@ async def test_a_message_refused_for_the_whole_window_is_given_up_and_the_next_g
         task = await approver.submit(system.team, "supervised")
         await receiver.wait_for(lambda: len(receiver.received) >= 2)
         await approver.wait_gate(task["id"], "plan")
+
+        async def given_up() -> bool:  # refused for the whole window, however slow the machine
+            log = (await approver.http.get(f"/api/v1/webhooks/{hook['id']}/deliveries")).json()["items"]
+            return any(d["event"] == "task.created" and d["status"] == "failed" for d in log)
+
+        await until(given_up, "task.created to be given up")
         receiver.answer = 200
         await receiver.wait_for(lambda: len(receiver.delivered()) == 1)
         assert verified(hook["secret"], receiver.delivered())[0]["type"] == "gate.opened"
