@@ -19,15 +19,13 @@ import time
 from pathlib import Path
 
 import httpx
-from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from load import STEPS, Exosuit, _next_gate, _usage, tree_rss  # beside this script
+from load import Exosuit, _next_gate, _usage, engine_and_model, tree_rss  # beside this script
 from queue_render import scratch_database
 
-from exosuit.cli.temporal_server import DEV_SERVER_DYNAMIC_CONFIG, temporal_cli
-from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.model_server import ScriptedModel
 
 
 async def _open_one(sub: httpx.AsyncClient, app: httpx.AsyncClient) -> None:
@@ -59,24 +57,11 @@ def _split(pid: int) -> str:
 
 
 async def main(count: int, flight: int, dev: bool) -> None:
-    extra: list[str] = []
-    for value in DEV_SERVER_DYNAMIC_CONFIG:
-        extra += ["--dynamic-config-value", value]
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(), dev_server_extra_args=extra
-    )
-    models = ModelServer()
-    await models.start()
-    plan: list[dict[str, object]] = [
-        {"title": f"Step {i}", "instructions": f"Do {i}.", "kind": "llm", "tool": None, "risk": "low"}
-        for i in range(STEPS)
-    ]
+    env, address, models, plan = await engine_and_model()
     cache = os.environ.get("EXOSUIT_WORKER_MAX_CACHED_WORKFLOWS", "default")
-    cache += ", runner " + os.environ.get("BENCH_RUNNER", "sandbox")
     try:
         with tempfile.TemporaryDirectory(prefix="exosuit-rss-") as tmp:
             async with scratch_database("sqlite") as url:
-                address = env.client.service_client.config.target_host
                 exosuit = Exosuit(address, models.register(ScriptedModel(plan)), Path(tmp), url, dev=dev)
                 try:
                     await exosuit.start()
