@@ -369,7 +369,8 @@ async def test_worker_health_check_passes_only_while_the_worker_polls_temporal(t
         assert await probe(health_port, "/nothing") == 404
 
         worker.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(worker.wait(), 20) == 0
+        stopped = await asyncio.wait_for(worker.wait(), 20)
+        assert stopped == 0, (tmp_path / "worker.log").read_text(errors="replace")[-4000:]
         assert await probe(health_port, "/readyz") is None
         assert not await compose_check_passes(health_port)
     finally:
