@@ -50,13 +50,15 @@ from exosuit.domain.autonomy import Role
 from exosuit.domain.time_histogram import BUCKETS, bucket
 from exosuit.storage.dashboard import Dashboard
 from exosuit.storage.db import Database, migrate, utcnow
-from exosuit.storage.decision_facts import DIMENSIONS, VERDICTS, verdict
+from exosuit.storage.decision_facts import DIMENSIONS, VERDICTS, month, verdict
 from exosuit.storage.identity import Directory
 from exosuit.storage.suggestions import Suggestions
 from exosuit.storage.tables import (
     DECISION_TIME,
+    DECISION_TIME_MONTH,
     DecisionDay,
     DecisionFact,
+    DecisionMonth,
     PlanDay,
     Task,
     TaskTemplate,
@@ -148,7 +150,6 @@ async def fill(db: Database, decisions: int) -> None:
         for team in TEAMS
         for d in range(DAYS)
     ]
-    counts, times = rollups(facts)
     plans: dict[tuple[str, str, str], int] = {}
     for task in tasks:
         key = (task["team"], task["created_at"].date().isoformat(), task["planned_by"])
@@ -178,10 +179,15 @@ async def fill(db: Database, decisions: int) -> None:
         for chunk in range(0, len(facts), 5000):
             await session.execute(insert(table_of(DecisionFact)), facts[chunk : chunk + 5000])
         await session.execute(insert(table_of(UsageDay)), usage)
-        for chunk in range(0, len(counts), 5000):
-            await session.execute(insert(table_of(DecisionDay)), counts[chunk : chunk + 5000])
-        for chunk in range(0, len(times), 500):
-            await session.execute(insert(DECISION_TIME), times[chunk : chunk + 500])
+        for period, counted, timed in (
+            ("day", DecisionDay, DECISION_TIME),
+            ("month", DecisionMonth, DECISION_TIME_MONTH),
+        ):
+            counts, times = rollups(facts, period)
+            for chunk in range(0, len(counts), 5000):
+                await session.execute(insert(table_of(counted)), counts[chunk : chunk + 5000])
+            for chunk in range(0, len(times), 500):
+                await session.execute(insert(timed), times[chunk : chunk + 500])
         await session.execute(insert(table_of(PlanDay)), planned)
     async with db.engine.connect() as conn:  # what autovacuum (PostgreSQL) would have done by now
         if conn.dialect.name == "postgresql":
@@ -191,12 +197,13 @@ async def fill(db: Database, decisions: int) -> None:
             await conn.exec_driver_sql("ANALYZE")
 
 
-def rollups(facts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The daily roll-up rows the event writer would have added to, one decision at a time."""
+def rollups(facts: list[dict[str, Any]], period: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The roll-up rows by `period` ("day" or "month") the event writer would have added to,
+    one decision at a time."""
     counts: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     times: dict[tuple[str, str, str], dict[str, Any]] = {}
     for fact in facts:
-        team, on = fact["team"], fact["decided_day"]
+        team, on = fact["team"], fact["decided_day"] if period == "day" else month(fact["decided_day"])
         counted = verdict(fact["action"], fact["on_reject"])
         if counted is None:
             continue
@@ -205,7 +212,7 @@ def rollups(facts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dic
                 key = (team, on, dimension, fact[dimension])
                 row = counts.setdefault(
                     key,
-                    dict(zip(("team", "day", "dimension", "value"), key, strict=True))
+                    dict(zip(("team", period, "dimension", "value"), key, strict=True))
                     | dict.fromkeys(VERDICTS, 0),
                 )
                 row[counted] += 1
@@ -213,7 +220,7 @@ def rollups(facts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dic
             key3 = (team, on, fact["kind"])
             hist = times.setdefault(
                 key3,
-                {"team": team, "day": on, "kind": fact["kind"]} | {f"b{i:02d}": 0 for i in range(BUCKETS)},
+                {"team": team, period: on, "kind": fact["kind"]} | {f"b{i:02d}": 0 for i in range(BUCKETS)},
             )
             hist[f"b{bucket(fact['seconds']):02d}"] += 1
     return list(counts.values()), list(times.values())

@@ -1,6 +1,7 @@
-"""The dashboard's figures: a handful of grouped, indexed queries over the daily roll-ups
-(whole UTC days), the decision facts (the moments before the first whole day and after the
-last), the teams' usage per day, and the read model's open gates. Counts are exact.
+"""The dashboard's figures: a handful of grouped, indexed queries over the monthly and daily
+roll-ups (whole UTC months and the other whole UTC days), the decision facts (the moments
+before the first whole day and after the last), the teams' usage per day, and the read
+model's open gates. Counts are exact.
 
 Percentiles are nearest-rank (the value at rank ceil(p * n) of the sorted times). Up to
 EXACT_TIMES timed decisions in the window (or in a window of no whole day) they are exact,
@@ -24,12 +25,14 @@ from exosuit.domain import time_histogram
 from exosuit.domain.time_histogram import BUCKETS
 from exosuit.storage.db import Database
 from exosuit.storage.decision_facts import VERDICTS as VERDICT_COLUMNS
-from exosuit.storage.decision_facts import day
+from exosuit.storage.decision_facts import day, month
 from exosuit.storage.decision_facts import verdict as counted
 from exosuit.storage.tables import (
     DECISION_TIME,
+    DECISION_TIME_MONTH,
     DecisionDay,
     DecisionFact,
+    DecisionMonth,
     PlanDay,
     Task,
     Team,
@@ -45,7 +48,9 @@ _F = table_of(DecisionFact).c
 _T = table_of(Task).c
 _U = table_of(UsageDay).c
 _D = table_of(DecisionDay).c
+_DM = table_of(DecisionMonth).c
 _H = DECISION_TIME.c
+_HM = DECISION_TIME_MONTH.c
 _P = table_of(PlanDay).c
 _TEAM = table_of(Team).c
 
@@ -158,11 +163,14 @@ EXACT_TIMES = 5000  # up to this many timed decisions in a window, percentiles a
 
 @dataclass(frozen=True)
 class _Span:
-    """A window cut into the whole UTC days the roll-ups hold and the moments on either side."""
+    """A window cut into the whole UTC days the roll-ups hold and the moments on either side;
+    the whole days into whole UTC months and the days around them."""
 
     first_day: str | None  # whole days [first_day, end_day), or None: no whole day
     end_day: str | None
     edges: list[tuple[datetime, datetime]]  # the moments outside the whole days, [from, to)
+    months: tuple[str, str] | None = None  # whole months [from, to) as "2026-09", or None: none
+    days: list[tuple[str, str]] = field(default_factory=list)  # the whole days outside them
 
 
 def _cut(since: datetime, until: datetime) -> _Span:
@@ -171,7 +179,13 @@ def _cut(since: datetime, until: datetime) -> _Span:
     end = datetime.combine(until.date(), time(), UTC)
     if first >= end:
         return _Span(None, None, [(since, until)])
-    return _Span(day(first), day(end), [(since, first), (end, until)])
+    edges = [(since, first), (end, until)]
+    first_month = first if first.day == 1 else (first.replace(day=1) + timedelta(days=32)).replace(day=1)
+    end_month = end.replace(day=1)
+    if first_month >= end_month:
+        return _Span(day(first), day(end), edges, None, [(day(first), day(end))])
+    days = [(day(a), day(b)) for a, b in ((first, first_month), (end_month, end)) if a < b]
+    return _Span(day(first), day(end), edges, (month(day(first_month)), month(day(end_month))), days)
 
 
 class Dashboard:
@@ -183,27 +197,21 @@ class Dashboard:
         async with self.db.engine.connect() as session:
             return [list((await session.execute(q)).all()) if q is not None else [] for q in queries]
 
-    async def _times(self, every_time: Any, days: Any, whole: bool) -> tuple[list[Any], list[Any] | None]:
-        """On one connection: the whole days' time histograms, and every time of the window
-        if there are few enough for exact percentiles (counted in the index first); nothing
-        without a whole day (the facts at the edges hold every time)."""
-        if not whole:
+    async def _times(
+        self, every_time: Any, *histograms: Select[Any] | None
+    ) -> tuple[list[Any], list[Any] | None]:
+        """On one connection: the whole days' time histograms (daily and monthly rows), and
+        every time of the window if there are few enough for exact percentiles (counted in
+        the index first); nothing without a whole day (the facts at the edges hold every time)."""
+        if all(q is None for q in histograms):
             return [], None
         async with self.db.engine.connect() as session:
-            histograms = list(
-                (
-                    await session.execute(
-                        select(_H.team, _H.kind, *(func.sum(_H[f"b{i:02d}"]) for i in range(BUCKETS)))
-                        .where(days)
-                        .group_by(_H.team, _H.kind)
-                    )
-                ).all()
-            )
+            sums = [row for q in histograms if q is not None for row in (await session.execute(q)).all()]
             capped = select(_F.seconds).where(every_time).limit(EXACT_TIMES + 1).subquery()
             if (await session.execute(select(func.count()).select_from(capped))).scalar_one() > EXACT_TIMES:
-                return histograms, None
+                return sums, None
             times = await session.execute(select(_F.team, _F.kind, _F.seconds).where(every_time))
-            return histograms, list(times.all())
+            return sums, list(times.all())
 
     async def figures(
         self, teams: Sequence[str], since: datetime, until: datetime, now: datetime, *, rollups: bool = True
@@ -224,9 +232,10 @@ class Dashboard:
         task_edges = [and_(_T.team.in_(teams), _T.created_at >= a, _T.created_at < b) for a, b in span.edges]
         first, end = span.first_day or "", span.end_day or ""  # unused without a whole day
         days = and_(_D.team.in_(teams), _D.day >= first, _D.day < end)
-        times = and_(_H.team.in_(teams), _H.day >= first, _H.day < end)
         sums = [func.sum(_D[v]) for v in VERDICT_COLUMNS]
         whole = span.first_day is not None
+        # By value and the time histograms: a row per whole month, a row per day around them.
+        by_value, histograms = _by_value_and_histograms(teams, span)
         every_time = and_(
             _F.team.in_(teams),
             _F.decided_at >= since,
@@ -239,8 +248,8 @@ class Dashboard:
         # connections than the small queries take).
         (
             (per_day, edge_times, groups),
-            (day_counts, group_counts, planned),
-            (histograms, times_read),
+            (day_counts, planned, *group_counts),
+            (histogram_rows, times_read),
             rest,
         ) = await asyncio.gather(
             self._batch(
@@ -263,16 +272,14 @@ class Dashboard:
             ),
             self._batch(
                 select(_D.day, *sums).where(days, _D.dimension == "team").group_by(_D.day) if whole else None,
-                select(_D.dimension, _D.value, *sums).where(days).group_by(_D.dimension, _D.value)
-                if whole
-                else None,
                 select(_P.planner, func.sum(_P.tasks))
                 .where(_P.team.in_(teams), _P.day >= first, _P.day < end)
                 .group_by(_P.planner)
                 if whole
                 else None,
+                *by_value,
             ),
-            self._times(every_time, times, whole),
+            self._times(every_time, *histograms),
             self._batch(
                 select(_U.team, _U.day, _U.calls, _U.prompt_tokens + _U.completion_tokens, _U.cost_usd)
                 .where(_U.team.in_(teams), _U.day >= day(since), _U.day <= day(until))
@@ -287,7 +294,7 @@ class Dashboard:
             ),
         )
         usage, budgets, planners, open_gates = rest
-        _add_counts(figures, per_day, day_counts, groups, group_counts)
+        _add_counts(figures, per_day, day_counts, groups, [row for rows in group_counts for row in rows])
         exact: list[Any] | None = times_read if whole else edge_times
         if exact is not None:  # no whole day (the facts hold every time), or few enough times
             by_team_kind: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -298,8 +305,10 @@ class Dashboard:
         else:
             figures.exact_times = False
             buckets: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * BUCKETS)
-            for team, kind, *counts in histograms:
-                buckets[team, kind] = [int(c or 0) for c in counts]
+            for team, kind, *counts in histogram_rows:
+                added = buckets[team, kind]
+                for index, count in enumerate(counts):
+                    added[index] += int(count or 0)
             for team, kind, seconds in edge_times:
                 buckets[team, kind][time_histogram.bucket(seconds)] += 1
             overall = [sum(column) for column in zip(*buckets.values(), strict=True)]
@@ -312,6 +321,28 @@ class Dashboard:
                 figures.planners[planner] = figures.planners.get(planner, 0) + int(count)
         figures.open_gates = [(t, k, max(0.0, (now - at).total_seconds())) for t, k, at in open_gates]
         return figures
+
+
+def _by_value_and_histograms(teams: list[str], span: _Span) -> tuple[list[Any], list[Any]]:
+    """The statements that read the whole days' counts by each dimension's value and their
+    time histograms: from the monthly roll-ups for the whole months, from the daily ones for
+    each run of days around them (a statement per run: each reads one range of the index)."""
+    ranges = [(_D, _H, _D.day, _H.day, a, b) for a, b in span.days]
+    if span.months:
+        ranges.append((_DM, _HM, _DM.month, _HM.month, *span.months))
+    by_value, histograms = [], []
+    for counts, times, counted_on, timed_on, first, end in ranges:
+        by_value.append(
+            select(counts.dimension, counts.value, *(func.sum(counts[v]) for v in VERDICT_COLUMNS))
+            .where(counts.team.in_(teams), counted_on >= first, counted_on < end)
+            .group_by(counts.dimension, counts.value)
+        )
+        histograms.append(
+            select(times.team, times.kind, *(func.sum(times[f"b{i:02d}"]) for i in range(BUCKETS)))
+            .where(times.team.in_(teams), timed_on >= first, timed_on < end)
+            .group_by(times.team, times.kind)
+        )
+    return by_value, histograms
 
 
 def _add_counts(

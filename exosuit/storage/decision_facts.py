@@ -1,7 +1,7 @@
 """The facts decisions leave, written by the event writer in the audit event's transaction.
 
 A gate's row is inserted when it opens and completed when it is decided (or closed without a
-decision, when its task is cancelled), and its decision is added to its team's daily roll-ups;
+decision, when its task is cancelled), and its decision is added to its team's daily and monthly roll-ups;
 a failed or unknown tool call is an incident; a model call adds to its team's usage of the day. The
 dashboard, the earned-autonomy rule and the export read these rows, never the whole chain.
 """
@@ -26,8 +26,10 @@ from exosuit.domain.usage import CallRecord
 from exosuit.storage.db import Database
 from exosuit.storage.tables import (
     DECISION_TIME,
+    DECISION_TIME_MONTH,
     DecisionDay,
     DecisionFact,
+    DecisionMonth,
     IncidentFact,
     PlanDay,
     Step,
@@ -51,7 +53,7 @@ _DECIDE_FACT = update(_FACT).where(_f.gate_id == bindparam("gate"))
 _OPENED = select(_f.opened_at, _f.team, _f.kind, _f.step_kind, _f.tool, _f.template).where(
     _f.gate_id == bindparam("gate")
 )
-_DAY = table_of(DecisionDay)
+_DAY, _MONTH = table_of(DecisionDay), table_of(DecisionMonth)
 _INCIDENT = table_of(IncidentFact)
 _STEP_KIND = select(_s.kind).where(_s.id == bindparam("step"))
 _STEP_ROW = select(_s.kind, _s.tool, _s.instructions, _s.args, _s.output).where(_s.id == bindparam("step"))
@@ -84,6 +86,11 @@ def planned(conn: Connection, task: Mapping[str, Any], by: str) -> None:
 def day(moment: datetime) -> str:
     """The UTC day a moment falls on, as the facts group by it."""
     return moment.date().isoformat()
+
+
+def month(on: str) -> str:
+    """The UTC month of a day, as the monthly roll-ups group by it: "2026-09"."""
+    return on[:7]
 
 
 def opened(conn: Connection, task: Mapping[str, Any], gate: Gate, now: datetime) -> None:
@@ -184,27 +191,33 @@ def _adding(dialect: Any, table: Any, keys: list[str], column: str) -> Any:
     )
 
 
+_DIALECTS = (("sqlite", sqlite), ("postgresql", postgresql))
+# Each decision adds one to its day's row and to its month's, for each roll-up.
 _COUNT = {
-    (name, column): _adding(dialect, _DAY, ["team", "day", "dimension", "value"], column)
-    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+    (name, period, column): _adding(dialect, table, ["team", period, "dimension", "value"], column)
+    for name, dialect in _DIALECTS
+    for period, table in (("day", _DAY), ("month", _MONTH))
     for column in VERDICTS
 }
 _TIME = {
-    (name, index): _adding(dialect, DECISION_TIME, ["team", "day", "kind"], f"b{index:02d}")
-    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+    (name, period, index): _adding(dialect, table, ["team", period, "kind"], f"b{index:02d}")
+    for name, dialect in _DIALECTS
+    for period, table in (("day", DECISION_TIME), ("month", DECISION_TIME_MONTH))
     for index in range(time_histogram.BUCKETS)
 }
 
 
 def _count(conn: Connection, team: str, on: str, dimension: str, value: str, counted: str) -> None:
-    row = {"team": team, "day": on, "dimension": dimension, "value": value, counted: 1}
-    conn.execute(_COUNT[conn.dialect.name, counted], row)
+    for period, when in (("day", on), ("month", month(on))):
+        row = {"team": team, period: when, "dimension": dimension, "value": value, counted: 1}
+        conn.execute(_COUNT[conn.dialect.name, period, counted], row)
 
 
 def _time(conn: Connection, team: str, on: str, kind: str, seconds: float) -> None:
     index = time_histogram.bucket(seconds)
-    row = {"team": team, "day": on, "kind": kind, f"b{index:02d}": 1}
-    conn.execute(_TIME[conn.dialect.name, index], row)
+    for period, when in (("day", on), ("month", month(on))):
+        row = {"team": team, period: when, "kind": kind, f"b{index:02d}": 1}
+        conn.execute(_TIME[conn.dialect.name, period, index], row)
 
 
 def incident(conn: Connection, task: Mapping[str, Any], ev: TaskEvent, now: datetime) -> None:
@@ -256,7 +269,7 @@ _ADD_PLAN = {
         index_elements=[_PLAN_DAY.c.team, _PLAN_DAY.c.day, _PLAN_DAY.c.planner],
         set_={"tasks": _PLAN_DAY.c.tasks + dialect.insert(_PLAN_DAY).excluded.tasks},
     )
-    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+    for name, dialect in _DIALECTS
 }
 
 

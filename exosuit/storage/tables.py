@@ -452,17 +452,40 @@ class DecisionDay(SQLModel, table=True):
     answer: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
-# A team's times to decision on one UTC day, by gate kind, as a fixed log-scale histogram
-# (exosuit/domain/time_histogram.py): one counter column per bucket, so adding a time is one
-# atomic upsert and a month of a team is a few rows to sum.
-DECISION_TIME = Table(
-    "decisiontime",
-    SQLModel.metadata,
-    Column("team", String(100), primary_key=True),
-    Column("day", String(10), primary_key=True),
-    Column("kind", String(10), primary_key=True),
-    *(Column(f"b{i:02d}", Integer, nullable=False, default=0, server_default="0") for i in range(BUCKETS)),
-)
+class DecisionMonth(SQLModel, table=True):
+    """The same counts by UTC month (`month` is "2026-09"), added to in the same transaction:
+    a window of several months reads a row per whole month instead of one per day."""
+
+    team: str = Field(primary_key=True, max_length=100)
+    month: str = Field(primary_key=True, max_length=7)
+    dimension: str = Field(primary_key=True, max_length=10)
+    value: str = Field(primary_key=True, max_length=100)
+    approve: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    edit: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    revise: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    reject: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    answer: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+def _time_histograms(name: str, period: str, width: int) -> Table:
+    """A team's times to decision per `period` (a UTC day or month), by gate kind, as a fixed
+    log-scale histogram (exosuit/domain/time_histogram.py): one counter column per bucket, so
+    adding a time is one atomic upsert and a month of a team is a few rows to sum."""
+    return Table(
+        name,
+        SQLModel.metadata,
+        Column("team", String(100), primary_key=True),
+        Column(period, String(width), primary_key=True),
+        Column("kind", String(10), primary_key=True),
+        *(
+            Column(f"b{i:02d}", Integer, nullable=False, default=0, server_default="0")
+            for i in range(BUCKETS)
+        ),
+    )
+
+
+DECISION_TIME = _time_histograms("decisiontime", "day", 10)
+DECISION_TIME_MONTH = _time_histograms("decisiontimemonth", "month", 7)
 
 
 class IncidentFact(SQLModel, table=True):

@@ -408,15 +408,27 @@ def _learning() -> None:
         ),
     )
     op.create_table(
-        "decisiontime",
+        "decisionmonth",
         sa.Column("team", sa.String(length=100), primary_key=True),
-        sa.Column("day", sa.String(length=10), primary_key=True),
-        sa.Column("kind", sa.String(length=10), primary_key=True),
+        sa.Column("month", sa.String(length=7), primary_key=True),
+        sa.Column("dimension", sa.String(length=10), primary_key=True),
+        sa.Column("value", sa.String(length=100), primary_key=True),
         *(
-            sa.Column(f"b{i:02d}", sa.Integer(), nullable=False, server_default="0")
-            for i in range(_TIME_BUCKETS)
+            sa.Column(verdict, sa.Integer(), nullable=False, server_default="0")
+            for verdict in ("approve", "edit", "revise", "reject", "answer")
         ),
     )
+    for name, period, width in (("decisiontime", "day", 10), ("decisiontimemonth", "month", 7)):
+        op.create_table(
+            name,
+            sa.Column("team", sa.String(length=100), primary_key=True),
+            sa.Column(period, sa.String(length=width), primary_key=True),
+            sa.Column("kind", sa.String(length=10), primary_key=True),
+            *(
+                sa.Column(f"b{i:02d}", sa.Integer(), nullable=False, server_default="0")
+                for i in range(_TIME_BUCKETS)
+            ),
+        )
     op.create_table(
         "incidentfact",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -495,7 +507,9 @@ def _drop_learning() -> None:
     op.drop_table("autonomysuggestion")
     op.drop_table("planday")
     op.drop_table("usageday")
+    op.drop_table("decisiontimemonth")
     op.drop_table("decisiontime")
+    op.drop_table("decisionmonth")
     op.drop_index("ix_incidentfact_team_template_at", table_name="incidentfact")
     op.drop_table("incidentfact")
     op.drop_table("decisionday")
