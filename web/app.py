@@ -135,7 +135,8 @@ def create_app(services: Services) -> FastAPI:
     )
     app.add_middleware(SecurityHeaders, form_targets=oidc.form_targets(settings))
     app.add_middleware(AccessLog, metrics=services.metrics)  # inside RequestContext: has its id
-    app.add_middleware(RequestContext)  # the last added runs first: every response and log line has an id
+    # The last added runs first: every response and log line has an id.
+    app.add_middleware(RequestContext, stopping=lambda: services.watch.closed)
     if settings.trusted_proxy_list:  # outermost: limits, logs and links see the client it reports
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     app.include_router(_api())

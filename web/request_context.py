@@ -3,7 +3,9 @@
 It is echoed in the response and carried by every log line the request causes (the log
 context of exosuit/observability/logs.py). This middleware is the outermost of the app's
 own, so it is also where an unhandled error is logged, once, with that id, and answered
-as problem+json.
+as problem+json; and where, once the process is stopping, every answer says
+`Connection: close`, so that a client opens a new connection for its next request instead
+of reusing one the server closes after this answer.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,8 +40,9 @@ def request_id_for(scope: Scope) -> str:
 class RequestContext:
     """Request id in, request id out, and in the log context while the request runs."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, stopping: Callable[[], bool] = lambda: False) -> None:
         self.app = app
+        self.stopping = stopping
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,6 +56,8 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 started = True
                 message["headers"] = [*message.get("headers", []), (HEADER.encode(), rid.encode())]
+                if self.stopping():
+                    message["headers"].append((b"connection", b"close"))
             await send(message)
 
         token = request_id.set(rid)

@@ -35,6 +35,11 @@ class TaskWatch:
         self._poller: asyncio.Task[None] | None = None
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        """The process is stopping (`close` was called)."""
+        return self._closed
+
     def close(self) -> None:
         """The process is stopping: every wait ends now, as if its time were up (a long-poll
         answers with the task as it is, a stream ends), so that none is cut off unanswered

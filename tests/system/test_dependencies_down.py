@@ -19,6 +19,7 @@ from exosuit.storage.db import Database, utcnow
 from exosuit.storage.tables import DecisionAnswer, Task
 from tests.support.model_server import ModelServer
 from tests.support.system import System, kill_temporal, system_on_its_own_temporal
+from web.gateway import RPC_TIMEOUT
 
 
 async def test_a_decision_with_an_idempotency_key_gets_its_first_answer_again(system: System) -> None:
@@ -85,6 +86,10 @@ async def test_a_gate_the_workflow_has_yet_to_replay_is_a_503_not_a_409(system: 
     assert not any(e["action"] == "gate.decided" for e in audit)
 
 
+# The gateway's RPC timeout, with room for a busy machine: the point is that no call hangs.
+BOUND = RPC_TIMEOUT.total_seconds() + 8
+
+
 # About 45 s alone (each call toward the killed server waits out the gateway's 10 s RPC
 # timeout); twice that beside another pytest process on two busy cores.
 @pytest.mark.timeout(240)
@@ -112,7 +117,7 @@ async def test_temporal_down_is_a_fast_503_and_reads_still_work(
             assert answer.status_code == 503, (path, answer.text)
             assert answer.headers["content-type"] == "application/problem+json"
             assert int(answer.headers["Retry-After"]) > 0
-            assert took < 12, (path, took)
+            assert took < BOUND, (path, took)
         calls = [approver.http.post(f"{base}/decisions", json=decision) for _ in range(8)]
         calls += [approver.http.post("/api/v1/tasks", json=body) for _ in range(4)]
         calls += [approver.http.put(f"{base}/autonomy", json={"autonomy": "manual"}) for _ in range(4)]
@@ -125,7 +130,7 @@ async def test_temporal_down_is_a_fast_503_and_reads_still_work(
             assert int(answer.headers["Retry-After"]) >= 1
             assert answer.json()["status"] == 503
             assert answer.headers["x-request-id"]
-        assert took < 12, took  # every wait toward Temporal is bounded
+        assert took < BOUND, took  # every wait toward Temporal is bounded
         ready = await approver.http.get("/readyz")
         assert ready.status_code == 503 and ready.json()["checks"]["temporal"] != "ok"
         assert (await approver.http.get(base)).status_code == 200  # the read model still answers

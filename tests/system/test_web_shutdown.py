@@ -1,6 +1,8 @@
 """A real `exosuit web` process stopped with SIGTERM (a deploy's restart) answers its waiting
 requests before it exits: a long-poll gets the task as it is, an event stream ends cleanly.
-Cut off when the server's grace ran out, they were answered 500 (found by benchmarks/soak.py)."""
+Cut off when the server's grace ran out, they were answered 500 (found by benchmarks/soak.py).
+The answer says `Connection: close`: the server closes the connection after it, so a client
+must not send its next request on it."""
 
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ async def test_a_stopping_web_process_answers_its_long_polls_and_ends_its_stream
             assert await asyncio.wait_for(system.web.wait(), 20) == 0
         assert answer.status_code == 200, answer.text
         assert answer.headers[TIMEOUT_HEADER] == "timeout"
+        assert answer.headers["connection"] == "close"
         assert answer.json()["status"] == "awaiting_approval"
         assert len(frames) == 1  # the task as it was; then the stream ended, not cut off
     finally:
