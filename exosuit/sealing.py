@@ -11,6 +11,7 @@ converter reads, so the update carrying it is rejected and changes nothing.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import hmac
@@ -57,16 +58,20 @@ class PayloadSealer(PayloadCodec, WithSerializationContext):
     def __init__(self, secrets: Sequence[str], workflow_id: str = "") -> None:
         if not secrets:
             raise ValueError("sealing needs at least one secret")
-        self._secrets = list(secrets)
-        self._keys = {key_id(k): k for k in map(derive_key, secrets)}
-        self._current = key_id(derive_key(secrets[0]))
+        keys = [derive_key(secret) for secret in secrets]
+        # A cipher per key id, made once: Temporal asks for a sealer per workflow or activity
+        # (with_context), and each shares these.
+        self._ciphers = {key_id(key): AESGCM(key) for key in keys}
+        self._current = key_id(keys[0])
         self._workflow_id = workflow_id
 
     def with_context(self, context: SerializationContext) -> Self:
         workflow_id = ""
         if isinstance(context, WorkflowSerializationContext | ActivitySerializationContext):
             workflow_id = context.workflow_id or ""
-        return type(self)(self._secrets, workflow_id)
+        sealer = copy.copy(self)  # the same keys and ciphers, bound to this workflow
+        sealer._workflow_id = workflow_id
+        return sealer
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.seal(p) for p in payloads]
@@ -77,7 +82,7 @@ class PayloadSealer(PayloadCodec, WithSerializationContext):
     def seal(self, payload: Payload) -> Payload:
         nonce = os.urandom(_NONCE)
         workflow = self._workflow_id.encode()
-        box = AESGCM(self._keys[self._current]).encrypt(
+        box = self._ciphers[self._current].encrypt(
             nonce, payload.SerializeToString(), self._current.encode() + b"|" + workflow
         )
         metadata = {"encoding": SEALED, KEY_ID: self._current.encode(), WORKFLOW: workflow}
@@ -88,12 +93,12 @@ class PayloadSealer(PayloadCodec, WithSerializationContext):
         if payload.metadata.get("encoding") != SEALED:
             return None
         kid = payload.metadata.get(KEY_ID, b"").decode(errors="replace")
-        key = self._keys.get(kid)
-        if key is None or len(payload.data) <= _NONCE:
+        cipher = self._ciphers.get(kid)
+        if cipher is None or len(payload.data) <= _NONCE:
             return None
         aad = kid.encode() + b"|" + payload.metadata.get(WORKFLOW, b"")
         try:
-            inner = AESGCM(key).decrypt(payload.data[:_NONCE], payload.data[_NONCE:], aad)
+            inner = cipher.decrypt(payload.data[:_NONCE], payload.data[_NONCE:], aad)
         except InvalidTag:
             return None
         return Payload.FromString(inner)
