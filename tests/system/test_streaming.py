@@ -16,7 +16,7 @@ async def started_streaming(system: System) -> tuple[Any, str]:
     await system.set_team(max_autonomy="autonomous")
     system.model.plan = ONE_STEP
     system.model.step_answer = lambda prompt: WORDS
-    system.model.chunk_delay = 0.05  # 40 chunks: about 2 s of streaming
+    system.model.chunk_delay = 0.1  # 40 chunks: about 4 s of streaming, seen a few times on a busy machine
     user = await system.user("approver")
     task = await user.submit(system.team, "autonomous")
     return user, task["id"]
