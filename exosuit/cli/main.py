@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from exosuit.cli import client
 from exosuit.cli.arguments import count, finite
@@ -165,10 +168,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 asyncio.run(serve.run_worker(settings))
         finally:
             stop_tracing()  # exports the spans still buffered
-        return 0
+        _leave(0)
     if args.command == "db":
         return _schema(settings, args.action)
-    return asyncio.run(_administer(settings, args))
+    _leave(asyncio.run(_administer(settings, args)))
+
+
+def _leave(code: int) -> NoReturn:
+    """Exit now, without the interpreter's teardown, once a command that may have used a
+    Temporal client is done: threads of the client's native core may still call into Python
+    while it finalizes, which aborts the process (SIGABRT, exit -6: seen after a worker's clean
+    SIGTERM) and would read as a crash to whatever supervises it or scripts it. What needed
+    flushing (spans, logs, output) is flushed first."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _schema(settings: Settings, action: str) -> int:
