@@ -197,16 +197,14 @@ class Dashboard:
         async with self.db.engine.connect() as session:
             return [list((await session.execute(q)).all()) if q is not None else [] for q in queries]
 
-    async def _times(
-        self, every_time: Any, *histograms: Select[Any] | None
-    ) -> tuple[list[Any], list[Any] | None]:
+    async def _times(self, every_time: Any, *histograms: Select[Any]) -> tuple[list[Any], list[Any] | None]:
         """On one connection: the whole days' time histograms (daily and monthly rows), and
         every time of the window if there are few enough for exact percentiles (counted in
         the index first); nothing without a whole day (the facts at the edges hold every time)."""
-        if all(q is None for q in histograms):
+        if not histograms:
             return [], None
         async with self.db.engine.connect() as session:
-            sums = [row for q in histograms if q is not None for row in (await session.execute(q)).all()]
+            sums = [row for q in histograms for row in (await session.execute(q)).all()]
             capped = select(_F.seconds).where(every_time).limit(EXACT_TIMES + 1).subquery()
             if (await session.execute(select(func.count()).select_from(capped))).scalar_one() > EXACT_TIMES:
                 return sums, None
@@ -323,23 +321,23 @@ class Dashboard:
         return figures
 
 
-def _by_value_and_histograms(teams: list[str], span: _Span) -> tuple[list[Any], list[Any]]:
+def _by_value_and_histograms(teams: list[str], span: _Span) -> tuple[list[Select[Any]], list[Select[Any]]]:
     """The statements that read the whole days' counts by each dimension's value and their
     time histograms: from the monthly roll-ups for the whole months, from the daily ones for
     each run of days around them (a statement per run: each reads one range of the index)."""
-    ranges = [(_D, _H, _D.day, _H.day, a, b) for a, b in span.days]
+    ranges = [(_D, _H, "day", a, b) for a, b in span.days]
     if span.months:
-        ranges.append((_DM, _HM, _DM.month, _HM.month, *span.months))
+        ranges.append((_DM, _HM, "month", *span.months))
     by_value, histograms = [], []
-    for counts, times, counted_on, timed_on, first, end in ranges:
+    for counts, times, period, first, end in ranges:
         by_value.append(
             select(counts.dimension, counts.value, *(func.sum(counts[v]) for v in VERDICT_COLUMNS))
-            .where(counts.team.in_(teams), counted_on >= first, counted_on < end)
+            .where(counts.team.in_(teams), counts[period] >= first, counts[period] < end)
             .group_by(counts.dimension, counts.value)
         )
         histograms.append(
             select(times.team, times.kind, *(func.sum(times[f"b{i:02d}"]) for i in range(BUCKETS)))
-            .where(times.team.in_(teams), timed_on >= first, timed_on < end)
+            .where(times.team.in_(teams), times[period] >= first, times[period] < end)
             .group_by(times.team, times.kind)
         )
     return by_value, histograms

@@ -1,9 +1,10 @@
 """The facts decisions leave, written by the event writer in the audit event's transaction.
 
 A gate's row is inserted when it opens and completed when it is decided (or closed without a
-decision, when its task is cancelled), and its decision is added to its team's daily and monthly roll-ups;
-a failed or unknown tool call is an incident; a model call adds to its team's usage of the day. The
-dashboard, the earned-autonomy rule and the export read these rows, never the whole chain.
+decision, when its task is cancelled), and its decision is added to its team's daily and
+monthly roll-ups; a failed or unknown tool call is an incident; a model call adds to its team's
+usage of the day. The dashboard, the earned-autonomy rule and the export read these rows, never
+the whole chain.
 """
 
 from __future__ import annotations
