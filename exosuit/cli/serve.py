@@ -50,6 +50,11 @@ log = logging.getLogger(__name__)
 # its 503) instead of being cut off; waits are answered at once (`_Server.shutdown`). With 3 s,
 # decisions in flight on a busy machine were cut off with a 500 (benchmarks/soak.py).
 WEB_SHUTDOWN_GRACE = 12
+# How long an idle keep-alive connection stays open: longer than clients keep theirs (httpx and
+# most HTTP clients 5 s; load balancers about 60 s), so the client closes it first. At uvicorn's
+# 5 s the server closed connections just as clients sent a request on them, which got no answer
+# (one in a `make bench` run at 200 in flight).
+KEEP_ALIVE_SECONDS = 75
 
 
 def _stop_on_signals(server: uvicorn.Server, temporal: TemporalSupervisor | None = None) -> None:
@@ -310,6 +315,7 @@ def _web_server(settings: Settings, db: Database, client: Client, port: int, **c
             access_log=False,  # the app writes its own, as JSON with route and duration (web/access_log.py)
             proxy_headers=False,  # forwarded headers count only from EXOSUIT_TRUSTED_PROXIES (web/app.py)
             timeout_graceful_shutdown=WEB_SHUTDOWN_GRACE,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
             **config,
         ),
         on_shutdown=services.watch.close,  # long-polls and event streams answer, not cut off
