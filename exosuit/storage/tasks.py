@@ -165,8 +165,7 @@ class Tasks:
 
     async def row(self, task_id: str) -> Task | None:
         """The task's row alone (one primary-key read), without its steps."""
-        async with self.db.session() as session:
-            return await session.get(Task, task_id)
+        return await self.db.read(lambda session: session.get(Task, task_id))
 
     async def step(self, task_id: str, step_id: str) -> tuple[TaskView, Step]:
         """A task and one of its steps; LookupError (not retried) if either is gone."""
@@ -193,12 +192,10 @@ class Tasks:
             return found.first()
 
     async def versions(self, task_ids: Sequence[str]) -> dict[str, datetime]:
-        """When each of these tasks last changed (absent: no such task); one primary-key read."""
-        async with self.db.session() as session:
-            found = await session.exec(
-                select(Task.id, Task.updated_at).where(col(Task.id).in_(list(task_ids)))
-            )
-            return dict(found.all())
+        """When each of these tasks last changed (absent: no such task); one primary-key read,
+        on a reader thread (the task watch asks every 20 ms while anyone waits)."""
+        query = select(Task.id, Task.updated_at).where(col(Task.id).in_(list(task_ids)))
+        return await self.db.read(lambda session: dict(session.exec(query).all()))
 
     async def tasks(
         self,
