@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import suppress
+from dataclasses import replace
 from typing import Any
 
 from temporalio import activity
@@ -37,7 +38,7 @@ from exosuit.domain.tools import ASK_HUMAN, fenced
 from exosuit.domain.usage import CallRecord
 from exosuit.llm.client import Completion, ModelClient
 from exosuit.storage.db import DatabaseDown, utcnow
-from exosuit.storage.events import EventWriter
+from exosuit.storage.events import EventWriter, Written
 from exosuit.storage.reports import Reports
 from exosuit.storage.tables import Step
 from exosuit.storage.tasks import Tasks, TaskView
@@ -80,8 +81,7 @@ class StepActivities:
         if started is not None and request.then and activity.info().attempt > 1:
             done = await self._writer.written(request.then)
             if done is not None:  # an earlier attempt recorded the answer, then its worker stopped
-                head = Recorded(done.head.seq, done.head.hash, done.budgeted)
-                return Answer("", "", started=started, recorded=head)
+                return await self._written_before(request, started, done)
         view, step = await self._tasks.step(request.task_id, request.step_id)
         asked = exchanges(await self._tasks.trail(request.task_id, _QUESTION_TRAIL), step.id)
         if step.kind == StepKind.TOOL:
@@ -105,6 +105,8 @@ class StepActivities:
         answer.started = started
         if answer.question is None and started is not None and request.then:
             answer.recorded = await self._record_answer(request, answer, started)
+            if answer.recorded is not None and request.check_next is not None:
+                answer.next_cost, answer.recorded = await self._check_next(request, answer.recorded)
         if answer.recorded is None:  # paid for in the books now, whoever records the answer
             with suppress(*DatabaseDown):
                 await self._writer.meter(request.task_id, call)
@@ -134,10 +136,40 @@ class StepActivities:
             logger.warning("task %s: the workflow records step %s's answer", request.task_id, request.step_id)
             return None
 
+    async def _written_before(self, request: StepRequest, started: Recorded, done: Written) -> Answer:
+        """What an earlier attempt wrote: the answer and what follows, and the next step's gate
+        if it wrote that too (it does only within budget)."""
+        head = Recorded(done.head.seq, done.head.hash, done.budgeted)
+        answer = Answer("", "", started=started, recorded=head)
+        if request.next_gate is not None:
+            gated = await self._writer.written([*request.then, request.next_gate])
+            if gated is not None:
+                answer.recorded = Recorded(gated.head.seq, gated.head.hash, gated.budgeted)
+                answer.next_cost = CostCheck()
+        return answer
+
+    async def _check_next(self, request: StepRequest, after: Recorded) -> tuple[CostCheck | None, Recorded]:
+        """The next step's cost, checked now that this step's answer and its cost are written,
+        and, within budget, that step's gate written after them; (None, as before) if either
+        could not be done: the workflow checks and opens it itself."""
+        assert request.check_next is not None
+        try:
+            check = await self._cost(request.task_id, request.check_next)
+            if check.crosses is not None or request.next_gate is None:
+                return check, after
+            gate = replace(request.next_gate, after=Anchor(after.seq, after.hash))
+            return check, await write_events(self._writer, [gate], self._wake)
+        except Exception:  # any failure: the workflow checks the cost as it comes to the step
+            logger.warning("task %s: the workflow checks step %s's cost", request.task_id, request.check_next)
+            return None, after
+
     @activity.defn(name=COST_CHECK_ACTIVITY)
     async def check_step_cost(self, request: StepRequest) -> CostCheck:
         """Project a step's cost and say which budget, if any, it would cross."""
-        view, step = await self._tasks.step(request.task_id, request.step_id)
+        return await self._cost(request.task_id, request.step_id)
+
+    async def _cost(self, task_id: str, step_id: str) -> CostCheck:
+        view, step = await self._tasks.step(task_id, step_id)
         prompt_chars = sum(len(m.get("content") or "") for m in self._messages(view, step, None))
         projected = self._model.projected_cost(
             prompt_chars // CHARS_PER_TOKEN, self._max_tokens or ASSUMED_ANSWER_TOKENS

@@ -57,6 +57,7 @@ class StepWalker:
         self._gates = gates
         self._wait = timedelta(seconds=task.model_wait_seconds)
         self._completed: str | None = None  # the step whose run recorded its completion
+        self._checked: dict[str, CostCheck] = {}  # a step's cost, checked by the run before it
 
     async def walk(self, step: StepState) -> Outcome | None:
         """Cost gate, step gate, run, output gate; an outcome if the task ends here.
@@ -89,13 +90,15 @@ class StepWalker:
         Without a budget (as the last record saw it) there is nothing to check."""
         if step.kind is not StepKind.LLM or not self._state.budgeted:
             return GO
-        await self._recorder.flush()  # the check reads what was spent
-        check = await workflow.execute_local_activity(
-            COST_CHECK_ACTIVITY,
-            StepRequest(self._task.task_id, step.id, self._recorder.next_key()),
-            result_type=CostCheck,
-            **STORE_WRITE,
-        )
+        check = self._checked.pop(step.id, None)  # by the run before, once its cost was written
+        if check is None:
+            await self._recorder.flush()  # the check reads what was spent
+            check = await workflow.execute_local_activity(
+                COST_CHECK_ACTIVITY,
+                StepRequest(self._task.task_id, step.id, self._recorder.next_key()),
+                result_type=CostCheck,
+                **STORE_WRITE,
+            )
         if check.crosses is None:
             return GO
         return await self._gates.ruling(GateKind.COST, step, check.crosses)
@@ -154,8 +157,10 @@ class StepWalker:
         )
         key = recorder.next_key()
         async with recorder.handing_over(started) as first:
-            then = self._then(step)
-            request = StepRequest(self._task.task_id, step.id, key, feedback, first, then)
+            then, check_next, next_gate = self._then(step)
+            request = StepRequest(
+                self._task.task_id, step.id, key, feedback, first, then, check_next, next_gate
+            )
             try:
                 answer: Answer = await workflow.execute_activity(
                     ANSWER_STEP_ACTIVITY, request, result_type=Answer, **model_call(self._wait)
@@ -166,13 +171,16 @@ class StepWalker:
                 raise
             if answer.recorded is not None:
                 recorder.adopt(answer.recorded)
+                self._next_checked(check_next, answer.next_cost)
             elif answer.question is not None:  # it asks first: nothing after its start was written
                 self._gates.drop_ahead()
                 if answer.started is None:
                     await recorder.write(first)
                 else:
                     recorder.adopt(answer.started)
-            else:  # the workflow records what the run did not
+            else:  # the workflow records what the run did not (nor did it check the next step)
+                if next_gate is not None:
+                    self._gates.drop_ahead()
                 if answer.started is None:
                     await recorder.write(first)
                 else:
@@ -205,29 +213,41 @@ class StepWalker:
         )
         return None
 
-    def _then(self, step: StepState) -> list[TaskEvent]:
+    def _then(self, step: StepState) -> tuple[list[TaskEvent], str | None, TaskEvent | None]:
         """What follows the step's answer, as the level says now: its output gate; or, on the
-        first run, its completion and the next step's gate (unless a cost check comes first).
-        A gate opened here is decidable at once; the flow comes to it after the answer."""
+        first run, its completion and the next step's gate. A next model step of a budgeted
+        task has its cost checked by the run first (that step, and its gate to write if within
+        budget, come apart). A gate opened here is decidable at once; the flow comes to it
+        after the answer."""
         finished = self._recorder.event(EventAction.STEP_FINISHED, step_id=step.id)
         level = self._state.level
         if gate_required(GateKind.OUTPUT, level, step.risk):
             opened = self._gates.ahead(GateKind.OUTPUT, step)
-            return [finished, *([opened] if opened else [])]
+            return [finished, *([opened] if opened else [])], None, None
         if self._gates.walking is not None:  # a revision's run: the gate loop goes on from here
-            return [finished]
+            return [finished], None, None
         completed = self._recorder.event(
             EventAction.STEP_COMPLETED, step_id=step.id, step_status=StepStatus.COMPLETED
         )
         after = next((s for s in self._state.steps if s.index > step.index and s.status not in DONE), None)
-        if (
-            after is None  # the task ends: the workflow records how
-            or (after.kind is StepKind.LLM and self._state.budgeted)  # its cost check comes first
-            or not gate_required(GateKind.STEP, level, after.risk)
-        ):
-            return [finished, completed]
-        opened = self._gates.ahead(GateKind.STEP, after)
-        return [finished, completed, *([opened] if opened else [])]
+        if after is None:  # the task ends: the workflow records how
+            return [finished, completed], None, None
+        checked = after.kind is StepKind.LLM and self._state.budgeted  # its cost check comes first
+        gated = gate_required(GateKind.STEP, level, after.risk)
+        opened = self._gates.ahead(GateKind.STEP, after) if gated else None
+        if checked:
+            return [finished, completed], after.id, opened
+        return [finished, completed, *([opened] if opened else [])], None, None
+
+    def _next_checked(self, step_id: str | None, check: CostCheck | None) -> None:
+        """What the run said of the next step's cost: its gate, opened ahead, was written only
+        within budget; unchecked, the flow checks it when it comes to that step."""
+        if step_id is None:
+            return
+        if check is None or check.crosses is not None:
+            self._gates.drop_ahead()  # a cost gate comes first, or the flow's own check
+        if check is not None:
+            self._checked[step_id] = check
 
     async def _answer(self, activity: str, step: StepState, feedback: str | None) -> Answer:
         await self._recorder.flush()

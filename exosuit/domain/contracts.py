@@ -236,6 +236,9 @@ class Answer:
     # start, and after its answer and what follows (None: the workflow records the answer).
     started: Recorded | None = None
     recorded: Recorded | None = None
+    # The next step's cost check (StepRequest.check_next), when the run made it and wrote what
+    # it implies (that step's gate, if within budget); None: the workflow checks it itself.
+    next_cost: CostCheck | None = None
 
 
 def answered(finished: TaskEvent, answer: Answer) -> TaskEvent:
@@ -266,6 +269,11 @@ class StepRequest:
     feedback: str | None = None
     first: list[TaskEvent] = field(default_factory=list)
     then: list[TaskEvent] = field(default_factory=list)
+    # With `then`, for a budgeted task whose next step is a model step: that step, whose cost
+    # the run checks once this answer (and its cost) is written, and that step's gate, which
+    # the run writes next if the step is within budget (so the flow needs no check of its own).
+    check_next: str | None = None
+    next_gate: TaskEvent | None = None
 
 
 @dataclass

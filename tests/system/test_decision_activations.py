@@ -1,6 +1,7 @@
 """An approval at a model step's gate costs the workflow two activations, as in raw Temporal:
 the one that accepts the decision and starts the step, and the one that learns the answer
-(the step's run records the decision, its start, its answer and the next gate itself). The
+(the step's run records the decision, its start, its answer and the next gate itself; for a
+budgeted task it checks the next step's cost first). The
 decision's answer still shows it recorded (the gate closed), and the chain verifies."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from copy import deepcopy
 
+import pytest
 from sqlmodel import select
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import ActivityEnvironment
@@ -50,9 +52,14 @@ async def activations_since_last_decision(system: System, task_id: str) -> int:
     return 1 + after.count(TASK_DONE) + after.count(LOCAL_RESULT)
 
 
-async def test_an_approval_to_the_next_gate_takes_two_activations(system: System) -> None:
+@pytest.mark.parametrize("budget", [None, 100.0], ids=["no budget", "a budget"])
+async def test_an_approval_to_the_next_gate_takes_two_activations(
+    system: System, budget: float | None
+) -> None:
+    """With a budget too: the next step's cost is checked by the step's run, after its answer."""
     submitter, approver = await system.user("member"), await system.user("approver")
-    task = await submitter.submit(system.team, "supervised")  # a gate before each step, no output gates
+    budgeted = {"budget_usd": budget} if budget else {}
+    task = await submitter.submit(system.team, "supervised", **budgeted)  # a gate before each step
     task = await approver.approve(await approver.wait_gate(task["id"], "plan"))
     task = await approver.wait_gate(task["id"], "step")
     first_gate = task["open_gate"]["id"]

@@ -1,6 +1,7 @@
 """Determinism: workflow histories recorded by each release replay against today's code.
 
-`tests/histories/` holds one history per release (`<version>-rich-manual-task.json`); a
+`tests/histories/` holds each release's histories (`<version>-rich-manual-task.json`, and
+`<version>-budgeted-task.json`: a budgeted task, whose model steps' costs are checked); a
 change to TaskWorkflow that would break a workflow started by any of them fails here.
 Record this version's with `EXOSUIT_RECORD_HISTORIES=1 .venv/bin/pytest -p no:xdist
 tests/system/test_replay.py -k record` (docs/workflow-versioning.md says when).
@@ -28,7 +29,10 @@ from tests.support.paths import HISTORIES
 from tests.support.system import System, running_system
 from workflows.task import TaskWorkflow
 
-RECORDING = f"{version('exosuit')}-rich-manual-task.json"  # this release's history
+RECORDINGS = {  # this release's histories, by scenario
+    "rich": f"{version('exosuit')}-rich-manual-task.json",
+    "budgeted": f"{version('exosuit')}-budgeted-task.json",
+}
 # The recorded plan ends with a tool step, so the history holds a tool call.
 RECORDED_PLAN = [
     *DEFAULT_PLAN,
@@ -72,6 +76,26 @@ async def run_rich_scenario(system: System) -> str:
     raise AssertionError(f"the scenario opened more than {MAX_GATES} gates")
 
 
+async def run_budgeted_scenario(system: System) -> str:
+    """A supervised task with a budget, every gate approved: the flow checks the first model
+    step's cost, each step's run the next one's."""
+    submitter = await system.user("member")
+    approver = await system.user("approver")
+    task = await submitter.submit(system.team, "supervised", budget_usd=100.0)
+    seen: set[str] = set()
+    for _ in range(MAX_GATES):
+        task = await next_gate(approver, task["id"], seen)
+        if task["status"] in ENDED:
+            return str(task["id"])
+        seen.add(task["open_gate"]["id"])
+        response = await approver.decide(task, "approve")
+        assert response.status_code == 200, response.text
+    raise AssertionError(f"the scenario opened more than {MAX_GATES} gates")
+
+
+SCENARIOS = {"rich": run_rich_scenario, "budgeted": run_budgeted_scenario}
+
+
 async def test_this_runs_history_replays(system: System) -> None:
     """Its payloads are sealed: the replayer opens them with the system's converter."""
     task_id = await run_rich_scenario(system)
@@ -83,18 +107,24 @@ async def test_this_runs_history_replays(system: System) -> None:
 
 
 @pytest.mark.skipif(not os.environ.get("EXOSUIT_RECORD_HISTORIES"), reason="records only when asked to")
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 async def test_record_a_history_unsealed(
-    temporal_env: WorkflowEnvironment, model_server: ModelServer, sqlite_db: Database, tmp_path: Path
+    temporal_env: WorkflowEnvironment,
+    model_server: ModelServer,
+    sqlite_db: Database,
+    tmp_path: Path,
+    scenario: str,
 ) -> None:
-    """`EXOSUIT_RECORD_HISTORIES=1`: record this version's history, unsealed (no secret in the repo)."""
+    """`EXOSUIT_RECORD_HISTORIES=1`: record this version's histories, unsealed (no secret in
+    the repo); `-k` with a scenario's name records that one alone."""
     async with running_system(
         temporal_env.client, model_server, sqlite_db, ScriptedModel(RECORDED_PLAN), tmp_path, sealed=False
     ) as system:
-        task_id = await run_rich_scenario(system)
+        task_id = await SCENARIOS[scenario](system)
         history = await system.temporal.get_workflow_handle(workflow_id_for(task_id)).fetch_history()
     await Replayer(workflows=[TaskWorkflow]).replay_workflow(history)
     HISTORIES.mkdir(exist_ok=True)
-    (HISTORIES / RECORDING).write_text(history.to_json())
+    (HISTORIES / RECORDINGS[scenario]).write_text(history.to_json())
 
 
 async def test_every_releases_history_still_replays() -> None:

@@ -73,6 +73,7 @@ class Script:
     events: list[TaskEvent] = field(default_factory=list)
     calls: list[tuple[str, str | None]] = field(default_factory=list)  # (activity, feedback)
     local_writes: int = 0  # the workflow's own records (its local activity)
+    cost_checks: list[str] = field(default_factory=list)  # by the flow, or by the run before
 
     @activity.defn(name=RECORD_EVENTS_ACTIVITY)
     async def record_all(self, events: list[TaskEvent]) -> Recorded:
@@ -116,6 +117,11 @@ class Script:
             self.unrecorded_answers -= 1
         else:
             answer.recorded = self._journal([answered(request.then[0], answer), *request.then[1:]])
+            if request.check_next is not None:  # the next step's cost, then its gate within budget
+                self.cost_checks.append("run")
+                answer.next_cost = CostCheck(self.crosses_budget)
+                if self.crosses_budget is None and request.next_gate is not None:
+                    answer.recorded = self._journal([request.next_gate])
         await _held(self.hold_answered)
         return answer
 
@@ -126,6 +132,7 @@ class Script:
 
     @activity.defn(name=COST_CHECK_ACTIVITY)
     async def cost(self, request: StepRequest) -> CostCheck:
+        self.cost_checks.append("flow")
         return CostCheck(self.crosses_budget)
 
     def actions(self) -> list[str]:
@@ -384,6 +391,41 @@ async def test_a_cost_gate_opens_whatever_the_level_and_skip_moves_on(start: Sta
     assert await run.ended() == "completed"
     assert "step.skipped" in run.script.actions()
     assert run.script.calls.count((ANSWER_STEP_ACTIVITY, None)) == 1
+
+
+async def test_a_budgeted_tasks_next_step_is_checked_by_the_run_before_it(start: Start) -> None:
+    """The first model step's cost is checked by the flow; each next one's by the run before it,
+    which then writes that step's gate with its answer: no record of the flow's own between."""
+    run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW, Risk.LOW, Risk.LOW))
+    await run.decide(await run.script.gate(GateKind.PLAN))
+    for seen in (1, 2):
+        gate = await run.script.gate(GateKind.STEP, seen=seen)
+        writes = run.script.local_writes
+        assert await run.handle.execute_update(TaskWorkflow.decide, _approval(gate)) is False
+        assert (await run.script.gate(GateKind.STEP, seen=seen + 1)).step_id == f"s_{seen}"
+        assert run.script.local_writes == writes  # the workflow wrote none of it
+    await run.decide(await run.script.gate(GateKind.STEP, seen=3))
+    assert await run.ended() == "completed"
+    assert run.script.cost_checks == ["flow", "run", "run"]
+
+
+async def test_a_next_step_over_budget_found_by_the_run_waits_at_a_cost_gate_first(start: Start) -> None:
+    run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW, Risk.LOW))
+    await run.decide(await run.script.gate(GateKind.PLAN))
+    run.script.crosses_budget = None
+    await run.decide(await run.script.gate(GateKind.STEP, seen=1))
+    run.script.crosses_budget = "over budget"  # found by the first step's run, for the second
+    # (the flow checked the first step before; from here it is over)
+    cost = await run.script.gate(GateKind.COST, seen=2)
+    assert cost.step_id == "s_1" and cost.reason == "over budget"
+    assert run.script.gates()[1].step_id == "s_0"  # no step gate for s_1 was written ahead
+    await run.decide(cost)
+    step_gate = await run.script.gate(GateKind.STEP, seen=3)
+    assert step_gate.step_id == "s_1"
+    await run.decide(step_gate)
+    assert await run.ended() == "completed"
+    keys = [e.key for e in run.script.events]
+    assert len(keys) == len(set(keys))
 
 
 async def test_revising_a_gate_past_the_teams_cap_stops_the_task_with_the_reason(start: Start) -> None:
