@@ -15,7 +15,7 @@ starts whose trivial "plan" activity opens their first gate), twice each, which 
 queue_render.py) at 100 / 1,000 / 10,000 open gates on SQLite and PostgreSQL.
 
     .venv/bin/python benchmarks/load.py [--flight 1,50,200] [--seconds 20] [--rounds 2]
-        [--burst 500] [--lists 100,1000,10000] [--postgres] [--workers 1]
+        [--burst 500] [--lists 100,1000,10000] [--postgres] [--workers 1] [--budget USD]
 
 Prints, per N: approve -> next gate p50/p95, decisions/s, the decision POST's p50 and every
 error answer, with the Exosuit/raw ratios; the burst; the CPU seconds and RSS of each
@@ -146,8 +146,9 @@ class Exosuit:
         workers: int = 1,
         *,
         dev: bool = False,
+        budget: float | None = None,
     ) -> None:
-        self.workers, self.dev = workers, dev
+        self.workers, self.dev, self.budget = workers, dev, budget
         self.port = free_port()
         self.env = dict(os.environ) | {
             "TEMPORAL_ADDRESS": address,
@@ -168,7 +169,9 @@ class Exosuit:
         migrate(self.database_url)
         db = Database.from_url(self.database_url)
         directory = Directory(db)
-        await directory.set_team_policy("bench", max_active_tasks=100_000, submissions_per_minute=100_000)
+        await directory.set_team_policy(
+            "bench", max_active_tasks=100_000, submissions_per_minute=100_000, monthly_budget_usd=self.budget
+        )
         await directory.add_user("submitter@bench", teams=["bench"], role=Role.MEMBER)
         await directory.add_user("approver@bench", teams=["bench"], role=Role.APPROVER)
         self.submit_token = await directory.create_token("submitter@bench")
@@ -385,14 +388,18 @@ async def main(
     postgres: bool,
     lists: list[int],
     workers: int,
+    budget: float | None = None,
 ) -> None:
     env, address, models, plan = await engine_and_model()
     print(f"approve -> next gate, closed loop, {seconds:.0f} s per run, {rounds} rounds, "
-          f"{'PostgreSQL' if postgres else 'SQLite'}")  # fmt: skip
+          f"{'PostgreSQL' if postgres else 'SQLite'}"
+          f"{f', a team budget of ${budget:g} a month' if budget else ''}")  # fmt: skip
     try:
         tmp = Path(tempfile.mkdtemp(prefix="exosuit-load-"))  # kept if the run fails: the logs
         async with scratch_database("postgres" if postgres else "sqlite") as database_url:
-            exosuit = Exosuit(address, models.register(ScriptedModel(plan)), tmp, database_url, workers)
+            exosuit = Exosuit(
+                address, models.register(ScriptedModel(plan)), tmp, database_url, workers, budget=budget
+            )
             raw = Raw(env.client, address, tmp / "raw.log")
             try:
                 await exosuit.start()
@@ -511,7 +518,12 @@ if __name__ == "__main__":
         default="100,1000,10000",
         help="open gates for the review lists, on both databases ('': none)",
     )
+    parser.add_argument(
+        "--budget", type=float, help="the team's monthly budget in USD: each model step's cost is checked"
+    )
     args = parser.parse_args()
     flights = [int(n) for n in args.flight.split(",") if n]
     lists = [int(n) for n in args.lists.split(",") if n]
-    asyncio.run(main(flights, args.seconds, args.rounds, args.burst, args.postgres, lists, args.workers))
+    asyncio.run(
+        main(flights, args.seconds, args.rounds, args.burst, args.postgres, lists, args.workers, args.budget)
+    )
