@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from exosuit.storage.db import Database
-from exosuit.storage.tables import ModelCall, Task, WebhookDelivery, WebhookSubscription
+from exosuit.storage.decision_facts import day
+from exosuit.storage.tables import ModelCall, Task, UsageDay, WebhookDelivery, WebhookSubscription, table_of
 
 
 @dataclass(frozen=True)
@@ -44,14 +45,12 @@ class Reports:
         self.db = db
 
     async def team_spend(self, team: str, since: datetime) -> float:
-        """What a team's model calls cost since a moment (the start of the month)."""
-        async with self.db.session() as session:
-            total = await session.exec(
-                select(func.coalesce(func.sum(ModelCall.cost_usd), 0.0))
-                .join(Task, col(Task.id) == col(ModelCall.task_id))
-                .where(Task.team == team, col(ModelCall.at) >= since)
-            )
-            return float(total.one())
+        """What a team's model calls cost since the start of a UTC day (a month's first): from
+        its usage per day, a row a day however many calls it made (every budgeted step asks)."""
+        query = select(func.coalesce(func.sum(UsageDay.cost_usd), 0.0)).where(
+            UsageDay.team == team, col(UsageDay.day) >= day(since)
+        )
+        return await self.db.read(lambda session: float(session.exec(query).one()))
 
     async def snapshot(self) -> Snapshot:
         """Open gates by kind and team, tasks by status and team, usage by team: three grouped counts."""
@@ -63,9 +62,23 @@ class Reports:
             open_gates = list(await session.exec(gates.group_by(col(Task.gate_kind), col(Task.team))))  # type: ignore[call-overload]
             by_status = list(await session.exec(tasks.group_by(col(Task.status), col(Task.team))))  # type: ignore[call-overload]
             deliveries = list(await session.exec(_DELIVERIES))  # type: ignore[call-overload]
-        usage = await self.usage(datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+        usage = await self._usage_ever()
         rows = [[tuple(r) for r in found] for found in (open_gates, by_status, deliveries)]
         return Snapshot(rows[0], rows[1], usage, rows[2])
+
+    async def _usage_ever(self) -> list[UsageRow]:
+        """Every call's usage, by team: summed from the usage per day (a row per team and day,
+        however many calls), as every scrape of the metrics asks for it."""
+        u = table_of(UsageDay).c
+        sums = (
+            func.sum(u.calls),
+            func.sum(u.prompt_tokens),
+            func.sum(u.completion_tokens),
+            func.sum(u.cost_usd),
+        )
+        query = sa_select(u.team, *sums).group_by(u.team).order_by(u.team)
+        rows = await self.db.read(lambda session: session.execute(query).all())
+        return [UsageRow(team, int(n), int(p), int(c), float(cost)) for team, n, p, c, cost in rows]
 
     async def usage(self, since: datetime, until: datetime, team: str | None = None) -> list[UsageRow]:
         """Model usage per team between two moments, from the recorded calls."""
