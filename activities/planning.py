@@ -11,6 +11,7 @@ from temporalio import activity
 from activities.errors import model_errors
 from activities.heartbeats import beating
 from activities.metering import count_call, meter
+from activities.recording import Wake, write_first
 from activities.tools import ToolRunner
 from exosuit.domain.audit import SYSTEM_ACTOR
 from exosuit.domain.contracts import (
@@ -64,19 +65,28 @@ class PlannerActivities:
         writer: EventWriter,
         config: PlannerConfig | None = None,
         tools: ToolRunner | None = None,
+        wake: Wake | None = None,
     ) -> None:
         self._model = model
         self._tasks = tasks
         self._writer = writer
         self._config = config or PlannerConfig()
         self._tools = tools
+        self._wake = wake  # the outbox's workflows, after a write that queued messages
 
     async def _catalogue(self) -> Catalogue:
         return await self._tools.catalogue() if self._tools else Catalogue()
 
     @activity.defn(name=DRAFT_PLAN_ACTIVITY)
     async def draft_plan(self, request: PlanRequest) -> PlanDraft:
-        """A plan from the model (or the rules planner), validated; the workflow records it."""
+        """A plan from the model (or the rules planner), validated; the workflow records it.
+        A first attempt records the planning's start (`request.first`) before anything else."""
+        started = await write_first(self._writer, request.first, self._wake, "the planning's start")
+        draft = await self._draft(request)
+        draft.started = started
+        return draft
+
+    async def _draft(self, request: PlanRequest) -> PlanDraft:
         view = await self._tasks.task(request.task_id)
         if view is None:
             raise LookupError(f"task {request.task_id} does not exist")

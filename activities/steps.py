@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from activities.errors import model_errors
 from activities.heartbeats import beating
 from activities.metering import call_record, count_call
-from activities.recording import Wake, write_events
+from activities.recording import Wake, write_events, write_first
 from exosuit.domain.audit import Anchor
 from exosuit.domain.contracts import (
     ANSWER_STEP_ACTIVITY,
@@ -77,7 +77,9 @@ class StepActivities:
         planned ask_human step asks its own). Given its records (`request.first`), it writes the
         step's start before the call and its answer with what follows after (one transaction
         each); what it could not write, and a question, the workflow writes."""
-        started = await self._record_start(request)
+        started = await write_first(
+            self._writer, request.first, self._wake, f"step {request.step_id}'s start"
+        )
         if started is not None and request.then and activity.info().attempt > 1:
             done = await self._writer.written(request.then)
             if done is not None:  # an earlier attempt recorded the answer, then its worker stopped
@@ -111,17 +113,6 @@ class StepActivities:
             with suppress(*DatabaseDown):
                 await self._writer.meter(request.task_id, call)
         return answer
-
-    async def _record_start(self, request: StepRequest) -> Recorded | None:
-        """The step's start (and the approval that let it run), before the model is called; None
-        with the database down: the workflow writes it with the answer, once it is back."""
-        if not request.first:
-            return None
-        try:
-            return await write_events(self._writer, request.first, self._wake)
-        except DatabaseDown:
-            logger.warning("task %s: the workflow records step %s's start", request.task_id, request.step_id)
-            return None
 
     async def _record_answer(
         self, request: StepRequest, answer: Answer, started: Recorded

@@ -122,6 +122,7 @@ class GateKeeper:
             walk.revisions += 1
             revisions = walk.revisions
             if revisions > self._task.max_revisions:
+                await self._recorder.flush()  # the decision that sent it back once too often
                 raise ApplicationError(
                     f"the {kind.value} gate was sent back for revision {revisions} times; "
                     f"the team allows {self._task.max_revisions}",
@@ -336,19 +337,21 @@ class GateKeeper:
     async def _settle(self, slot: OpenGate, step: StepState | None) -> None:
         """Record the decision; a person's update answers once it is written.
 
-        A person's approval of a model step is written with the step's start, which follows
-        at once (one transaction). A tool step's approval names its seq in the execution key,
-        so it is written on its own."""
+        A person's approval of a model step is written with the step's start, and a plan sent
+        back with the next draft's start, which follow at once (one transaction, by their
+        activity). A tool step's approval names its seq in the execution key, so it is written
+        on its own."""
         decision = slot.decision
         assert decision is not None
         claimed = slot.phase is GatePhase.CLAIMED
-        with_next = (
-            claimed
-            and slot.gate.kind is GateKind.STEP
+        runs_step = (
+            slot.gate.kind is GateKind.STEP
             and step is not None
             and step.kind is StepKind.LLM
             and decision.action is DecisionAction.APPROVE
         )
+        plans_again = slot.gate.kind is GateKind.PLAN and verdict_of(decision) is Verdict.REVISE
+        with_next = claimed and (runs_step or plans_again)
         try:
             await self._record_decision(
                 slot.gate, decision, defer=with_next, answering=slot if claimed else None

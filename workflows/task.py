@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         PlanDraft,
         PlanRequest,
+        TaskEvent,
         TaskInput,
         TaskOutcome,
     )
@@ -149,7 +150,9 @@ class TaskWorkflow:
     async def _plan(self, feedback: str | None) -> None:
         """Ask the model for a plan until it validates; else the deterministic planner's."""
         record = self._recorder.record
-        await record(EventAction.TASK_PLANNING, status=TaskStatus.PLANNING, data={"feedback": feedback})
+        planning = self._recorder.event(
+            EventAction.TASK_PLANNING, status=TaskStatus.PLANNING, data={"feedback": feedback}
+        )
         error: str | None = None
         for attempt in range(1, MAX_PLAN_ATTEMPTS + 2):
             request = PlanRequest(
@@ -160,9 +163,7 @@ class TaskWorkflow:
                 validation_error=error,
                 fallback=attempt > MAX_PLAN_ATTEMPTS,
             )
-            draft = await workflow.execute_activity(
-                DRAFT_PLAN_ACTIVITY, request, result_type=PlanDraft, **model_call(self._model_wait)
-            )
+            draft = await (self._first_draft(request, planning) if attempt == 1 else self._draft(request))
             if draft.steps is None:
                 await record(EventAction.PLAN_INVALID, actor=draft.actor, data=draft.data, call=draft.call)
                 error = draft.error
@@ -177,6 +178,28 @@ class TaskWorkflow:
             )
             self._state.steps = states_of(draft.steps)
             return
+
+    async def _draft(self, request: PlanRequest) -> PlanDraft:
+        draft: PlanDraft = await workflow.execute_activity(
+            DRAFT_PLAN_ACTIVITY, request, result_type=PlanDraft, **model_call(self._model_wait)
+        )
+        return draft
+
+    async def _first_draft(self, request: PlanRequest, planning: TaskEvent) -> PlanDraft:
+        """The first attempt records the planning's start itself, after what was deferred (a
+        decision that sent the plan back), before it asks the model; what it could not write,
+        the workflow writes: the same events, by their keys."""
+        async with self._recorder.handing_over(planning) as first:
+            try:
+                draft = await self._draft(replace(request, first=first))
+            except ActivityError:
+                await self._recorder.write(first)  # the decision that sent it back stays recorded
+                raise
+            if draft.started is None:
+                await self._recorder.write(first)
+            else:
+                self._recorder.adopt(draft.started)
+        return draft
 
     @property
     def _model_wait(self) -> timedelta:

@@ -50,6 +50,7 @@ def build_worker(
     tools = ToolRunner(
         settings.data_dir / "workspace", load_tools_config(settings.resolved_tools_file), os.environ
     )
+    automation = automation_parts(client, settings, db, task_queue or settings.task_queue)
     planner = PlannerActivities(
         model,
         tasks,
@@ -60,9 +61,9 @@ def build_worker(
             max_steps=settings.plan_max_steps,
         ),
         tools,
+        automation.after_event,
     )
     tool_calls = ToolActivities(tasks, ToolLedger(db), tools, settings.tool_record_delay_seconds)
-    automation = automation_parts(client, settings, db, task_queue or settings.task_queue)
     steps = StepActivities(
         model, tasks, writer, Reports(db), settings.llm_step_max_tokens, automation.after_event
     )

@@ -208,6 +208,9 @@ class PlanRequest:
     feedback: str | None = None
     validation_error: str | None = None
     fallback: bool = False  # the model gave no valid plan: the rules planner plans
+    # The first attempt records the planning's start itself (`task.planning`, after a decision
+    # that sent the plan back), before it asks the model; what it could not, the workflow does.
+    first: list[TaskEvent] = field(default_factory=list)
 
 
 @dataclass
@@ -219,6 +222,7 @@ class PlanDraft:
     steps: list[NewStep] | None = None
     error: str | None = None
     call: CallRecord | None = None
+    started: Recorded | None = None  # the head after PlanRequest.first (None: not written)
 
 
 @dataclass

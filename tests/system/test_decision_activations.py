@@ -1,7 +1,8 @@
 """An approval at a model step's gate costs the workflow two activations, as in raw Temporal:
 the one that accepts the decision and starts the step, and the one that learns the answer
 (the step's run records the decision, its start, its answer and the next gate itself; for a
-budgeted task it checks the next step's cost first). The
+budgeted task it checks the next step's cost first). A submission takes three to its plan gate
+(the plan's activity records the submission and the planning's start). The
 decision's answer still shows it recorded (the gate closed), and the chain verifies."""
 
 from __future__ import annotations
@@ -81,6 +82,24 @@ async def test_an_approval_to_the_next_gate_takes_two_activations(
     await approver.approve(task)
     done = await approver.wait_done(task["id"])
     assert done["status"] == "completed", done
+
+
+async def test_a_submission_to_its_plan_gate_takes_three_activations(system: System) -> None:
+    """The start, which hands the submission and the planning's start to the plan's activity;
+    the plan's return, which records the plan and its gate; and that record's result."""
+    submitter = await system.user("member")
+    task = await submitter.wait_gate((await submitter.submit(system.team, "supervised"))["id"], "plan")
+    handle = system.temporal.get_workflow_handle(workflow_id_for(task["id"]))
+
+    async def settled() -> bool:  # the workflow task that recorded the gate has completed
+        kinds = [e.event_type for e in (await handle.fetch_history()).events]
+        return ANSWERED in kinds and TASK_DONE in kinds[kinds.index(ANSWERED) :]
+
+    await until(settled, "the workflow to finish recording the plan gate")
+    kinds = [e.event_type for e in (await handle.fetch_history()).events]
+    assert kinds.count(TASK_DONE) + kinds.count(LOCAL_RESULT) == 3, kinds
+    audit = (await submitter.http.get(f"/api/v1/tasks/{task['id']}/audit")).json()["items"]
+    assert [e["action"] for e in audit] == ["task.submitted", "task.planning", "task.planned", "gate.opened"]
 
 
 async def test_a_retried_step_run_writes_nothing_twice_and_does_not_ask_the_model_again(

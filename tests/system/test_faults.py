@@ -151,9 +151,9 @@ async def test_a_failed_task_is_resumed_by_an_approver_from_its_failed_step(ui_s
 async def test_a_long_history_continues_as_new_with_one_continuous_audit_chain(
     model_server: ModelServer, sqlite_db: Database, tmp_path: Path
 ) -> None:
-    """On a server of this test's own that suggests continue-as-new after 40 history events,
+    """On a server of this test's own that suggests continue-as-new after 20 history events,
     a six-step task runs over several workflow runs and its audit chain stays one chain."""
-    extra = ["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40"]
+    extra = ["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=20"]
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(), dev_server_extra_args=extra
     )

@@ -90,9 +90,11 @@ class Script:
 
     @activity.defn(name=DRAFT_PLAN_ACTIVITY)
     async def plan(self, request: PlanRequest) -> PlanDraft:
+        """Like the real one: a first attempt writes the planning's start before it plans."""
         self.calls.append((DRAFT_PLAN_ACTIVITY, request.feedback))
+        started = self._journal(request.first) if request.first else None
         plan = [NewStep(s.id, f"Step {s.index + 1}", "Do it.", s.kind, s.tool, s.risk) for s in self.steps]
-        return PlanDraft("system", {"planner": "script"}, steps=plan)
+        return PlanDraft("system", {"planner": "script"}, steps=plan, started=started)
 
     @activity.defn(name=ANSWER_STEP_ACTIVITY)
     async def run_step(self, request: StepRequest) -> Answer:
@@ -391,6 +393,31 @@ async def test_a_cost_gate_opens_whatever_the_level_and_skip_moves_on(start: Sta
     assert await run.ended() == "completed"
     assert "step.skipped" in run.script.actions()
     assert run.script.calls.count((ANSWER_STEP_ACTIVITY, None)) == 1
+
+
+async def test_a_plans_start_is_recorded_by_its_activity_and_a_revise_by_the_next_draft(start: Start) -> None:
+    """Submitted, the flow records nothing of its own before the plan gate opens but the plan
+    and its gate (the submission and the planning's start are the draft's, first thing); a
+    plan sent back is recorded by the next draft's activity too."""
+    run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW))
+    gate = await run.script.gate(GateKind.PLAN)
+    assert run.script.actions() == ["task.submitted", "task.planning", "task.planned", "gate.opened"]
+    assert run.script.local_writes == 1  # the plan and its gate
+    revise = Decision(
+        gate.id,
+        DecisionAction.REJECT,
+        actor=APPROVER,
+        role=Role.APPROVER,
+        reason="Shorter.",
+        message_id="r-1",
+    )
+    assert await run.handle.execute_update(TaskWorkflow.decide, revise) is False  # the draft records it
+    again = await run.script.gate(GateKind.PLAN, seen=1)
+    assert run.script.actions()[4:] == ["gate.decided", "task.planning", "task.planned", "gate.opened"]
+    assert run.script.local_writes == 2
+    await run.decide(again)
+    await run.decide(await run.script.gate(GateKind.STEP, seen=2))
+    assert await run.ended() == "completed"
 
 
 async def test_a_budgeted_tasks_next_step_is_checked_by_the_run_before_it(start: Start) -> None:
