@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from temporalio.testing import WorkflowEnvironment
 
 from exosuit.domain.submissions import new_task_id
@@ -75,7 +75,13 @@ async def test_two_open_task_pages_read_nothing_but_the_shared_watch(
     services = Services.build(settings, db, temporal_env.client)
     meter = Meter(services.tasks)
     services.watch = TaskWatch(meter, settings.watch_interval_seconds)
-    event.listen(db.engine.sync_engine, "before_cursor_execute", meter.count)
+    path = str(tmp_path / "exosuit.db")
+
+    def count(conn: Any, *_: Any) -> None:  # every engine on this database: the app's, the readers'
+        if conn.engine.url.database == path:
+            meter.count()
+
+    event.listen(Engine, "before_cursor_execute", count)
     server, server_task, port = await serve(create_app(services))
     try:
         team, task_id = f"team-{uuid.uuid4().hex[:8]}", new_task_id()
@@ -105,5 +111,6 @@ async def test_two_open_task_pages_read_nothing_but_the_shared_watch(
             assert all(name == "changed" for name, _ in woken)
             assert woken[0][1] == woken[1][1] != first[0][1]  # the new version, on both pages
     finally:
+        event.remove(Engine, "before_cursor_execute", count)
         await shutdown(server, server_task)
         await db.dispose()

@@ -439,10 +439,9 @@ async def test_a_budgeted_tasks_next_step_is_checked_by_the_run_before_it(start:
 async def test_a_next_step_over_budget_found_by_the_run_waits_at_a_cost_gate_first(start: Start) -> None:
     run = await start(AutonomyLevel.SUPERVISED, steps(Risk.LOW, Risk.LOW))
     await run.decide(await run.script.gate(GateKind.PLAN))
-    run.script.crosses_budget = None
-    await run.decide(await run.script.gate(GateKind.STEP, seen=1))
-    run.script.crosses_budget = "over budget"  # found by the first step's run, for the second
-    # (the flow checked the first step before; from here it is over)
+    first = await run.script.gate(GateKind.STEP, seen=1)  # the flow checked the first step's cost
+    run.script.crosses_budget = "over budget"  # from here: found by the first step's run
+    await run.decide(first)
     cost = await run.script.gate(GateKind.COST, seen=2)
     assert cost.step_id == "s_1" and cost.reason == "over budget"
     assert run.script.gates()[1].step_id == "s_0"  # no step gate for s_1 was written ahead
