@@ -53,6 +53,7 @@ from exosuit.processes import free_port, spawn, stop
 from exosuit.storage.db import Database, migrate
 from exosuit.storage.identity import Directory
 from tests.support.model_server import ModelServer, ScriptedModel
+from tests.support.ready import until_ready
 
 STEPS = 20  # a plan's limit: 21 gates per supervised task
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,15 +194,7 @@ class Exosuit:
         await self._ready(log)
 
     async def _ready(self, log: Path) -> None:
-        async with httpx.AsyncClient() as http:
-            for _ in range(600):
-                try:
-                    if (await http.get(f"{self.base}/readyz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"exosuit web did not get ready; see {log}")
+        await until_ready(self.base, 60, f"exosuit web (see {log})")
 
     @property
     def base(self) -> str:

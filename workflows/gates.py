@@ -271,12 +271,8 @@ class GateKeeper:
         slot = self._ahead
         if slot is None:
             return
-        gate = slot.gate
-        walk = self._state.walk or Walk(gate.kind.value, gate.step_id)
-        held = HeldGate(
-            gate.id, gate.opened_at, gate.deadline, gate.four_eyes, gate.escalated, list(gate.approvals)
-        )
-        self._state.walk = replace(walk, held=held)
+        walk = self._state.walk or Walk(slot.gate.kind.value, slot.gate.step_id)
+        self._state.walk = replace(walk, held=_held(slot.gate))
 
     async def _wait_with_escalation(self, slot: OpenGate) -> None:
         """Until a decision claims the gate or the task is cancelled; at the first deadline the
@@ -327,12 +323,8 @@ class GateKeeper:
         )
 
     def _hold(self, slot: OpenGate) -> None:
-        gate = slot.gate
         assert self.walking is not None
-        held = HeldGate(
-            gate.id, gate.opened_at, gate.deadline, gate.four_eyes, gate.escalated, list(gate.approvals)
-        )
-        self._state.walk = replace(self.walking, held=held)
+        self._state.walk = replace(self.walking, held=_held(slot.gate))
 
     async def _settle(self, slot: OpenGate, step: StepState | None) -> None:
         """Record the decision; a person's update answers once it is written.
@@ -421,6 +413,13 @@ class GateKeeper:
             return False
         slot.phase = GatePhase.ANSWERED
         return True
+
+
+def _held(gate: Gate) -> HeldGate:
+    """An open gate as the next run carries it (its deadline and votes go on)."""
+    return HeldGate(
+        gate.id, gate.opened_at, gate.deadline, gate.four_eyes, gate.escalated, list(gate.approvals)
+    )
 
 
 def _held_open(state: TaskState, task: TaskInput) -> OpenGate | None:

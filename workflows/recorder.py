@@ -2,8 +2,9 @@
 
 One record at a time (the lock), so each names the head it follows; events another
 follows at once are deferred and written with it (one transaction, one local activity).
-A model step's run may hold the head instead (`handing_over`): its activity records the
-step's start and its answer itself, and records the workflow makes meanwhile wait.
+A model step's run, or a plan's first draft, may hold the head instead (`handing_over`): its
+activity records its start (and the step's answer) itself, and records the workflow makes
+meanwhile wait.
 The head and the budget flag it learns go into the task's state.
 """
 
@@ -97,6 +98,14 @@ class Recorder:
             if answering is not None:
                 answering.phase = GatePhase.DELEGATED
             yield first
+
+    async def took(self, first: list[TaskEvent], started: Recorded | None) -> None:
+        """After the activity given `first` (inside `handing_over`): the head it left once it
+        wrote them, or `first` written here (it could not)."""
+        if started is None:
+            await self.write(first)
+        else:
+            self.adopt(started)
 
     async def write(self, events: list[TaskEvent]) -> None:
         """Record events made with `event`, inside `handing_over` (again: each once, by its key)."""

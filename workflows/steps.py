@@ -172,22 +172,14 @@ class StepWalker:
             if answer.recorded is not None:
                 recorder.adopt(answer.recorded)
                 self._next_checked(check_next, answer.next_cost)
-            elif answer.question is not None:  # it asks first: nothing after its start was written
-                self._gates.drop_ahead()
-                if answer.started is None:
-                    await recorder.write(first)
-                else:
-                    recorder.adopt(answer.started)
-            else:  # the workflow records what the run did not (nor did it check the next step)
-                if next_gate is not None:
-                    self._gates.drop_ahead()
-                if answer.started is None:
-                    await recorder.write(first)
-                else:
-                    recorder.adopt(answer.started)
-                then[0] = answered(then[0], answer)
-                then[0].after = self._state.head
-                await recorder.write(then)
+            else:  # the run wrote its start at most: it asks first, or its answer's write failed
+                if answer.question is not None or next_gate is not None:
+                    self._gates.drop_ahead()  # not reached after a question; not checked otherwise
+                await recorder.took(first, answer.started)
+                if answer.question is None:  # the workflow records what the run did not
+                    then[0] = answered(then[0], answer)
+                    then[0].after = self._state.head
+                    await recorder.write(then)
         if answer.question is not None:
             return await self._until_answered(step, answer, feedback)
         if any(e.action is EventAction.STEP_COMPLETED for e in then):

@@ -195,10 +195,7 @@ class TaskWorkflow:
             except ActivityError:
                 await self._recorder.write(first)  # the decision that sent it back stays recorded
                 raise
-            if draft.started is None:
-                await self._recorder.write(first)
-            else:
-                self._recorder.adopt(draft.started)
+            await self._recorder.took(first, draft.started)
         return draft
 
     @property

@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 
-import httpx
-
 from exosuit.processes import free_port
 from tests.support.cli import EXOSUIT
+from tests.support.ready import until_ready
 
 
 class Replicas:
@@ -54,17 +53,9 @@ class Replicas:
         self._draining.append(asyncio.create_task(drain(process.stderr)))
         return process, started
 
-    async def ready(self, http: httpx.AsyncClient) -> None:
+    async def ready(self) -> None:
         for base in self.web:
-            for _ in range(1200):  # until /readyz answers: database and Temporal reached
-                try:
-                    if (await http.get(f"{base}/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError(f"{base} never became ready")
+            await until_ready(base, 60, base)
 
     async def stop(self) -> None:
         for process in self.processes:

@@ -21,13 +21,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from exosuit.cli.temporal_server import DevServer
 from exosuit.domain.autonomy import Role
 from exosuit.processes import free_port, spawn, stop
 from exosuit.storage.db import Database, migrate
 from exosuit.storage.identity import Directory
+from tests.support.ready import until_ready
 from tests.support.write_lock import WriteLock
 
 BIN = Path(sys.executable).parent
@@ -133,16 +132,7 @@ class SoakSystem:
         log = self.data_dir / "web.log"
         command = [str(BIN / "exosuit"), "web", "--port", str(self.web_port)]
         self.web = await spawn(command, log, self.environment)  # dies with this process, even on kill -9
-        async with httpx.AsyncClient() as http:
-            deadline = time.perf_counter() + 90
-            while time.perf_counter() < deadline:
-                try:
-                    if (await http.get(f"{self.base_url}/readyz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise RuntimeError(f"exosuit web did not get ready; see {log}")
+        await until_ready(self.base_url, 90, f"exosuit web (see {log})")
 
     async def _start_worker(self) -> None:
         self.workers_started += 1

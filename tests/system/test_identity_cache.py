@@ -41,8 +41,7 @@ async def two_replicas(
     try:
         await replicas.start_web()
         await replicas.start_web()
-        async with httpx.AsyncClient(timeout=30) as http:
-            await replicas.ready(http)
+        await replicas.ready()
         yield list(replicas.web), db
     finally:
         await db.dispose()

@@ -103,7 +103,7 @@ async def test_two_web_replicas_and_two_workers_share_limits_and_report_metrics_
             # Both web processes start on the empty schema at once: one migrates, both serve.
             await asyncio.gather(replicas.start_web(), replicas.start_web())
             async with httpx.AsyncClient(timeout=90) as http:
-                await replicas.ready(http)
+                await replicas.ready()
                 await asyncio.gather(replicas.start_worker(), replicas.start_worker())
                 db = Database.from_url(url)
                 try:
